@@ -1,0 +1,108 @@
+"""Structured (dataclass) schema of the run configuration.
+
+Hydra merges ``conf/`` onto this schema, so a mistyped key or a value of the
+wrong type fails at start-up with Hydra's own message. Values whose validity
+depends on other values (e.g. ``hidden`` sizes) are checked by
+:mod:`nnexp.validation` before any data is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+
+class Activation(Enum):
+    """Hidden-layer activation functions."""
+
+    sigmoid = "sigmoid"
+    tanh = "tanh"
+    relu = "relu"
+    leaky_relu = "leaky_relu"
+
+
+class Init(Enum):
+    """Weight initialisation schemes (biases always start at zero)."""
+
+    normal = "normal"  # N(0, init_scale^2): the write-ups' "small random numbers"
+    xavier = "xavier"  # Glorot & Bengio (2010), uniform
+    he = "he"  # He et al. (2015), normal
+
+
+class DType(Enum):
+    """Floating-point precision of parameters and activations."""
+
+    float32 = "float32"
+    float64 = "float64"
+
+
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+@dataclass
+class DataConfig:
+    """Which data set to use, where its files come from, and how it is split."""
+
+    name: str = "mnist"
+    # A folder that already holds the four IDX files (no checksum: local files are trusted).
+    root: Optional[str] = None
+    # Where downloads are cached; default: the OS cache folder (pooch.os_cache("nnexp")).
+    cache_dir: Optional[str] = None
+    # Mirrors tried in order; each is a base URL the file names are appended to.
+    urls: List[str] = field(default_factory=list)
+    files: Dict[str, str] = field(default_factory=lambda: dict(IDX_FILES))
+    # md5 of each official file, by file name, verified after every download.
+    md5: Dict[str, str] = field(default_factory=dict)
+    # Validation split carved from the training set: a fraction (< 1) or a count (>= 1).
+    val_size: float = 0.1
+    # Seed of the validation split, kept apart from the run seed so that every run of
+    # a sweep is validated on the same images.
+    split_seed: int = 0
+    # Use only the first N (shuffled) training images; null = all of them.
+    train_limit: Optional[int] = None
+
+
+@dataclass
+class ReportConfig:
+    """Layout of the comparison tables built at the end of a sweep."""
+
+    enabled: bool = True
+    dir: str = "reports"
+    rows: str = "hidden"
+    cols: str = "activation"
+    metrics: List[str] = field(default_factory=lambda: ["test_acc", "train_seconds"])
+
+
+@dataclass
+class Config:
+    """One training run. Sweeps are grids over these keys."""
+
+    activation: Activation = Activation.sigmoid
+    # One int (one hidden layer) or a list of ints (one per hidden layer, [] for none).
+    hidden: Any = 128
+    lr: float = 0.1
+    epochs: int = 10
+    # An int >= 1 (1 = pure SGD) or "full" (full-batch gradient descent).
+    batch_size: Any = 64
+    init: Init = Init.xavier
+    init_scale: float = 0.01
+    leaky_slope: float = 0.01
+    seed: int = 0
+    dtype: DType = DType.float32
+    # BLAS threads per run; parallel runs each get their own, whatever the environment says.
+    blas_threads: int = 1
+    data: DataConfig = field(default_factory=DataConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+
+def register_configs() -> None:
+    """Register the schema so that ``conf/config.yaml`` can extend it."""
+    ConfigStore.instance().store(name="nnexp_schema", node=Config)

@@ -1,0 +1,146 @@
+"""Data sets as train/validation/test splits of flat float images in [0, 1]."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnexp.config import DataConfig
+from nnexp.data.download import default_cache_dir, fetch
+from nnexp.data.idx import read_idx
+from nnexp.errors import ConfigError, DataFileError, DataUnavailableError
+
+log = logging.getLogger(__name__)
+
+N_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Splits:
+    """A data set split for training: images are rows of floats in [0, 1], labels class indices."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int = N_CLASSES
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+    def sizes(self) -> dict[str, int]:
+        return {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
+
+
+def _find_local(folder: Path, file_name: str) -> Path | None:
+    """The file in ``folder``, compressed (``.gz``) or not."""
+    for candidate in (folder / file_name, folder / file_name.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _idx_paths(cfg: DataConfig) -> dict[str, Path]:
+    """Local paths of the four IDX files: from ``cfg.root``, or downloaded into the cache."""
+    if cfg.root:
+        folder = Path(cfg.root).expanduser()
+        found = {role: _find_local(folder, name) for role, name in cfg.files.items()}
+        missing = [cfg.files[role] for role, path in found.items() if path is None]
+        if missing:
+            raise DataUnavailableError(
+                f"data.root={folder} lacks {', '.join(missing)}: put the IDX files of {cfg.name} there"
+                " (gzip-compressed or not), or unset data.root to download them"
+            )
+        return found
+    cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(cfg.name)
+    try:
+        by_name = fetch({name: cfg.md5[name] for name in cfg.files.values()}, list(cfg.urls), cache)
+    except DataUnavailableError as exc:
+        raise DataUnavailableError(
+            f"{cfg.name} is not available offline: {exc}. Put the files {', '.join(cfg.files.values())}"
+            f" in {cache}, or point data.root=<folder> (for MNIST also NNEXP_DATA_DIR) at a folder"
+            " holding them; data=digits runs with no download at all"
+        ) from None
+    return {role: by_name[name] for role, name in cfg.files.items()}
+
+
+def _load_idx(cfg: DataConfig) -> tuple[np.ndarray, ...]:
+    paths = _idx_paths(cfg)
+    arrays = {role: read_idx(path) for role, path in paths.items()}
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DataFileError(
+                f"{paths[f'{part}_images']}: {part} images of shape {images.shape} do not match labels of"
+                f" shape {labels.shape} in {paths[f'{part}_labels']}; expected (n, rows, cols) and (n,)"
+            )
+        if labels.size and (labels.min() < 0 or labels.max() >= N_CLASSES):
+            raise DataFileError(f"{paths[f'{part}_labels']}: labels outside 0..{N_CLASSES - 1}")
+    def flat(images: np.ndarray) -> np.ndarray:
+        return images.reshape(len(images), -1)
+
+    return flat(arrays["train_images"]), arrays["train_labels"], flat(arrays["test_images"]), arrays["test_labels"], 255.0
+
+
+def _load_digits(cfg: DataConfig) -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(cfg.split_seed).permutation(len(y))
+    n_test = len(y) // 5
+    test, train = order[:n_test], order[n_test:]
+    return x[train], y[train], x[test], y[test], 16.0
+
+
+LOADERS = {"mnist": _load_idx, "fashion_mnist": _load_idx, "digits": _load_digits}
+
+
+def validation_count(val_size: float, n_train: int) -> int:
+    """Number of validation images: ``val_size`` is a fraction (< 1) or a count (>= 1)."""
+    return int(round(val_size * n_train)) if val_size < 1 else int(val_size)
+
+
+def load_dataset(cfg: DataConfig) -> Splits:
+    """Load the data set named by ``cfg.name`` and split off the validation set.
+
+    The split is a seeded shuffle (``cfg.split_seed``), so files ordered by class
+    still give a representative validation set.
+    """
+    if cfg.name not in LOADERS:
+        raise ConfigError(f"data.name={cfg.name!r} is not a known data set; allowed: {', '.join(sorted(LOADERS))}")
+    x_train, y_train, x_test, y_test, pixel_max = LOADERS[cfg.name](cfg)
+    n_val = validation_count(cfg.val_size, len(y_train))
+    if not 0 < n_val < len(y_train):
+        raise ConfigError(
+            f"data.val_size={cfg.val_size} gives {n_val} validation images out of {len(y_train)};"
+            f" allowed: a fraction in (0, 1) or a count from 1 to {len(y_train) - 1}"
+        )
+    order = np.random.default_rng(cfg.split_seed).permutation(len(y_train))
+    val, train = order[:n_val], order[n_val:]
+    if cfg.train_limit is not None:
+        train = train[: cfg.train_limit]
+
+    def scaled(x: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(x, dtype=np.float32) / np.float32(pixel_max)
+
+    def labels(y: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(y, dtype=np.intp)
+
+    splits = Splits(
+        name=cfg.name,
+        x_train=scaled(x_train[train]),
+        y_train=labels(y_train[train]),
+        x_val=scaled(x_train[val]),
+        y_val=labels(y_train[val]),
+        x_test=scaled(x_test),
+        y_test=labels(y_test),
+    )
+    log.info("data %s: %s, %d features", cfg.name, splits.sizes(), splits.n_features)
+    return splits

@@ -1,0 +1,48 @@
+"""Download of the official IDX files into a local cache, verified by md5 (pooch)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pooch
+
+from nnexp.errors import DataUnavailableError
+
+log = logging.getLogger(__name__)
+
+
+
+def default_cache_dir(dataset: str) -> Path:
+    """The per-user cache folder of a data set (``pooch.os_cache('nnexp')/<dataset>``)."""
+    return Path(pooch.os_cache("nnexp")) / dataset
+
+
+def fetch(files_md5: dict[str, str], urls: list[str], cache_dir: Path) -> dict[str, Path]:
+    """Return the local path of every file, downloading the missing ones.
+
+    Each file is tried at every mirror in ``urls`` in turn. A file already in
+    ``cache_dir`` with the right md5 is not downloaded again; a download with a
+    wrong md5 is discarded (pooch writes to a temporary file first), so a partial
+    or corrupt download never passes as complete.
+    """
+    if not urls:
+        raise DataUnavailableError(f"no download URL configured for {sorted(files_md5)}")
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, md5 in files_md5.items():
+        errors = []
+        for base in urls:
+            url = base.rstrip("/") + "/" + name
+            try:
+                paths[name] = Path(
+                    pooch.retrieve(url, known_hash=f"md5:{md5}", fname=name, path=cache_dir, progressbar=False)
+                )
+                break
+            except Exception as exc:  # network errors come in many types (requests, OSError, ...)
+                reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                log.warning("download of %s failed: %s", url, reason)
+                errors.append(f"{url}: {reason}")
+        else:
+            raise DataUnavailableError(f"could not download {name} ({'; '.join(errors)})")
+    return paths

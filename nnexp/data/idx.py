@@ -1,0 +1,69 @@
+"""Reader of the IDX format that MNIST and Fashion-MNIST are published in.
+
+Format (http://yann.lecun.com/exdb/mnist/): two zero bytes, a type code, the
+number of dimensions, then one big-endian uint32 per dimension, then the data.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from nnexp.errors import DataFileError
+
+IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: file not found") from None
+    if raw[:2] != GZIP_MAGIC:
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except EOFError:
+        raise DataFileError(
+            f"{path}: truncated gzip file (incomplete download?); delete it and download it again"
+        ) from None
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        raise DataFileError(f"{path}: corrupt gzip file ({exc}); delete it and download it again") from None
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into a NumPy array of its shape."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
+        raise DataFileError(
+            f"{path}: not an IDX file (header {raw[:4].hex() or 'empty'}, expected 0000 + type code"
+            f" {'/'.join(f'{c:02x}' for c in IDX_DTYPES)} + ndim)"
+        )
+    dtype, ndim = IDX_DTYPES[raw[2]], raw[3]
+    header_len = 4 + 4 * ndim
+    if len(raw) < header_len:
+        raise DataFileError(f"{path}: truncated IDX header ({len(raw)} of {header_len} bytes)")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    found = len(raw) - header_len
+    if found != expected:
+        problem = "truncated" if found < expected else "has trailing bytes"
+        raise DataFileError(
+            f"{path}: IDX data {problem}: shape {shape} needs {expected} bytes, found {found};"
+            " download the file again"
+        )
+    data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
+    return data.astype(dtype.newbyteorder("="), copy=False)

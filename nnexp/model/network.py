@@ -1,0 +1,150 @@
+"""Fully connected network with softmax + cross-entropy output, trained by gradient descent.
+
+Layout is row-major: a batch is an (m, features) array and layer l computes
+``a_l = f(a_{l-1} @ W_l + b_l)`` with ``W_l`` of shape (fan_in, fan_out). This is
+the write-ups' maths (z = W a + b, delta_out = y_hat - y, delta_l = (W^T delta) * f'(z))
+transposed so that samples are rows, which keeps every matmul contiguous.
+
+Forward and backward run on a :class:`Workspace` of preallocated arrays: the
+training step allocates nothing per batch. The gradient check and the training
+step share the same code, so checking one checks the other.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnexp.model.activations import make_activation
+from nnexp.model.init import initial_weights
+from nnexp.model.loss import cross_entropy_sum, softmax_
+
+
+class Workspace:
+    """Buffers for batches of up to ``rows`` samples: activations, deltas, scratch and gradients."""
+
+    def __init__(self, model: "MLP", rows: int) -> None:
+        sizes, dtype = model.layer_sizes, model.dtype
+        self.rows = rows
+        self.acts = [np.empty((rows, n), dtype) for n in sizes[1:]]
+        self.deltas = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
+        self.scratch = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
+        self.grad_w = [np.empty_like(w) for w in model.weights]
+        self.grad_b = [np.empty_like(b) for b in model.biases]
+        self.rows_index = np.arange(rows)
+
+
+class MLP:
+    """A multi-layer perceptron: hidden layers with one activation, softmax output."""
+
+    def __init__(self, weights: list[np.ndarray], biases: list[np.ndarray], activation: str, leaky_slope: float = 0.01):
+        self.weights = weights
+        self.biases = biases
+        self.activation = activation
+        self.leaky_slope = leaky_slope
+        self._act = make_activation(activation, leaky_slope)
+
+    @classmethod
+    def initialise(
+        cls,
+        layer_sizes: list[int],
+        activation: str,
+        init: str,
+        rng: np.random.Generator,
+        dtype: np.dtype | str = np.float32,
+        init_scale: float = 0.01,
+        leaky_slope: float = 0.01,
+    ) -> "MLP":
+        """A new network with weights drawn by ``init`` (in float64, then cast) and zero biases."""
+        pairs = zip(layer_sizes[:-1], layer_sizes[1:])
+        weights = [initial_weights(init, n_in, n_out, rng, init_scale).astype(dtype) for n_in, n_out in pairs]
+        biases = [np.zeros(n_out, dtype) for n_out in layer_sizes[1:]]
+        return cls(weights, biases, activation, leaky_slope)
+
+    @property
+    def layer_sizes(self) -> list[int]:
+        return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.weights[0].dtype
+
+    @property
+    def n_params(self) -> int:
+        return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
+
+    def _forward(self, x: np.ndarray, ws: Workspace) -> list[np.ndarray]:
+        """Activations of every layer for batch ``x`` (views into ``ws``); the last holds the logits."""
+        m, last = len(x), len(self.weights) - 1
+        acts, a = [], x
+        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z = ws.acts[l][:m]
+            np.matmul(a, w, out=z)
+            z += b
+            if l < last:
+                self._act.forward_(z, ws.scratch[l][:m])
+            acts.append(z)
+            a = z
+        return acts
+
+    def _backward(self, x: np.ndarray, y: np.ndarray, acts: list[np.ndarray], ws: Workspace, scale: float) -> None:
+        """Gradients of the mean cross-entropy, times ``scale``, into ``ws.grad_w``/``ws.grad_b``.
+
+        Overwrites the logits in ``acts[-1]`` with the output deltas (softmax - one-hot).
+        """
+        m = len(x)
+        delta = acts[-1]
+        softmax_(delta)
+        delta[ws.rows_index[:m], y] -= 1.0
+        delta *= scale / m
+        for l in range(len(self.weights) - 1, -1, -1):
+            a_prev = x if l == 0 else acts[l - 1]
+            np.matmul(a_prev.T, delta, out=ws.grad_w[l])
+            np.sum(delta, axis=0, out=ws.grad_b[l])
+            if l > 0:
+                d = ws.deltas[l - 1][:m]
+                np.matmul(delta, self.weights[l].T, out=d)
+                self._act.backprop_(d, acts[l - 1], ws.scratch[l - 1][:m])
+                delta = d
+
+    def workspace(self, rows: int) -> Workspace:
+        """Buffers for batches of up to ``rows`` samples."""
+        return Workspace(self, rows)
+
+    def sgd_step(self, x: np.ndarray, y: np.ndarray, lr: float, ws: Workspace) -> None:
+        """One gradient-descent step on the batch (x, y): W -= lr * dJ/dW for every parameter.
+
+        The learning rate is folded into the output delta, so the gradients in ``ws``
+        are already the updates.
+        """
+        acts = self._forward(x, ws)
+        self._backward(x, y, acts, ws, scale=lr)
+        for w, b, gw, gb in zip(self.weights, self.biases, ws.grad_w, ws.grad_b):
+            w -= gw
+            b -= gb
+
+    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+        """Mean cross-entropy on (x, y) and its gradients (copies) with respect to weights and biases."""
+        ws = self.workspace(len(x))
+        acts = self._forward(x, ws)
+        loss = cross_entropy_sum(acts[-1], y) / len(x)
+        self._backward(x, y, acts, ws, scale=1.0)
+        return loss, [g.copy() for g in ws.grad_w], [g.copy() for g in ws.grad_b]
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Output logits for ``x`` (a new array)."""
+        return self._forward(x, self.workspace(len(x)))[-1].copy()
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray, chunk: int = 8192) -> tuple[float, float]:
+        """Mean cross-entropy and accuracy on (x, y), computed in chunks of ``chunk`` rows."""
+        ws = self.workspace(min(chunk, len(x)))
+        loss_sum, correct = 0.0, 0
+        for start in range(0, len(x), chunk):
+            xc, yc = x[start : start + chunk], y[start : start + chunk]
+            logits = self._forward(xc, ws)[-1]
+            loss_sum += cross_entropy_sum(logits, yc)
+            correct += int(np.count_nonzero(logits.argmax(axis=1) == yc))
+        return loss_sum / len(x), correct / len(x)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Predicted class of every row of ``x``."""
+        return self.logits(x).argmax(axis=1)

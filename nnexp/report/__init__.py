@@ -1,0 +1,120 @@
+"""Report of a sweep folder: comparison tables, a tidy CSV of runs, learning curves, index.md.
+
+Usage: ``python -m nnexp.report <sweep folder>`` or :func:`build_report`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+
+from nnexp.errors import ReportError
+from nnexp.report.figures import KINDS, plot_curves, save_figure
+from nnexp.report.runs import config_names, load_curves, load_runs, varying
+from nnexp.report.tables import METRICS, comparison_table, is_displayable, replicate_counts, write_table
+
+log = logging.getLogger(__name__)
+
+PLAN_FILE = "sweep_plan.json"
+RUNS_FILE = "runs.csv"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", text)
+
+
+def _check_options(runs: pd.DataFrame, rows: str, cols: str, metrics: list[str]) -> None:
+    names = config_names(runs)
+    for option, value in (("rows", rows), ("cols", cols)):
+        if value not in names:
+            raise ReportError(f"report {option}={value!r} is not a setting of these runs; allowed: {', '.join(names)}")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ReportError(f"report metrics {unknown} unknown; allowed: {', '.join(METRICS)}")
+
+
+def _planned_total(sweep_dir: Path) -> int | None:
+    plan = sweep_dir / PLAN_FILE
+    return json.loads(plan.read_text()).get("total") if plan.exists() else None
+
+
+def build_report(
+    sweep_dir: Path,
+    out_dir: Path,
+    rows: str = "hidden",
+    cols: str = "activation",
+    metrics: list[str] | None = None,
+) -> Path:
+    """Build the report of ``sweep_dir`` into ``out_dir``; return the path of its ``index.md``.
+
+    One table per metric (``rows`` x ``cols``, replicates such as seeds averaged)
+    and one curve grid per kind, repeated for each combination of any other
+    setting that varies in the sweep (e.g. ``lr``).
+    """
+    metrics = metrics or ["test_acc", "train_seconds"]
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ReportError(f"{sweep_dir} is not a folder; give the folder of a sweep (multirun/...) or of a run")
+    runs = load_runs(sweep_dir)
+    if runs.empty:
+        raise ReportError(f"{sweep_dir} holds no runs (no summary.json, metrics.csv or .hydra/config.yaml below it)")
+    _check_options(runs, rows, cols, metrics)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out_dir / RUNS_FILE, index=False)
+    curves = load_curves(sweep_dir, runs)
+    others = varying(runs, exclude=(rows, cols, "seed"))
+    groups = runs.groupby(others, dropna=False, sort=True) if others else [((), runs)]
+
+    lines = [f"# Sweep report: {sweep_dir.name}", ""]
+    lines += _overview(sweep_dir, runs)
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        setting = ", ".join(f"{name}={value}" for name, value in zip(others, key))
+        suffix = f"__{_slug(setting)}" if setting else ""
+        lines += [f"## {setting}", ""] if setting else []
+        low, high = replicate_counts(group, rows, cols)
+        replicates = f"mean of {low}–{high} runs per cell" if low != high else f"mean of {low} run{'s' * (low != 1)} per cell"
+        for metric in metrics:
+            if not is_displayable(group, metric):
+                continue
+            caption = f"{METRICS[metric].title} by {rows} and {cols}" + (f" ({setting})" if setting else "")
+            table = comparison_table(group, rows, cols, metric)
+            paths = write_table(table, metric, out_dir / f"{metric}_by_{rows}_{cols}{suffix}", caption)
+            lines += [f"### {caption}", "", f"{replicates}; rows: {rows}, columns: {cols}.", ""]
+            lines += [paths["md"].read_text(), f"[CSV]({paths['csv'].name}) · [LaTeX]({paths['tex'].name})", ""]
+        group_curves = curves[curves["run"].isin(group["run"])] if not curves.empty else curves
+        if not group_curves.empty:
+            for kind, label in KINDS.items():
+                title = f"{label.split(' (')[0]} per epoch: {sweep_dir.name}" + (f" ({setting})" if setting else "")
+                fig = plot_curves(group_curves, rows, cols, kind, title)
+                path = save_figure(fig, out_dir / f"curves_{kind}{suffix}.png")
+                lines += [f"![{title}]({path.name})", ""]
+    lines += ["## Runs", "", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE}).", ""]
+    index = out_dir / "index.md"
+    index.write_text("\n".join(lines))
+    log.info("report of %d runs written to %s", len(runs), out_dir)
+    return index
+
+
+def _overview(sweep_dir: Path, runs: pd.DataFrame) -> list[str]:
+    counts = runs["status"].value_counts()
+    planned = _planned_total(sweep_dir)
+    found = f"{len(runs)} runs" + (f" of {planned} planned" if planned else "")
+    status = ", ".join(f"{n} {s}" for s, n in counts.items())
+    lines = [
+        f"- Sweep folder: `{sweep_dir}`",
+        f"- Runs: {found} ({status})",
+        f"- Varied: {', '.join(varying(runs)) or 'nothing'}",
+        f"- Built: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+        "",
+    ]
+    not_done = runs[runs["status"] != "completed"]
+    if not not_done.empty:
+        lines += ["Runs that did not complete (not in the tables when they have no metrics):", ""]
+        lines += [f"- `{r.run}`: {r.status}" for r in not_done.itertuples()] + [""]
+    return lines

@@ -1,0 +1,39 @@
+"""Command line of the report: ``python -m nnexp.report <sweep folder> [options]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from nnexp.report import ReportError, build_report
+from nnexp.report.tables import METRICS
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Build the report of a sweep folder; exit status 2 with one line on bad input."""
+    parser = argparse.ArgumentParser(prog="python -m nnexp.report", description=__doc__)
+    parser.add_argument("sweep_dir", type=Path, help="a sweep folder (multirun/...) or a run folder")
+    parser.add_argument("--out", type=Path, help="output folder (default: reports/<sweep folder name>)")
+    parser.add_argument("--rows", default="hidden", help="config key shown as table rows (default: hidden)")
+    parser.add_argument("--cols", default="activation", help="config key shown as table columns (default: activation)")
+    parser.add_argument(
+        "--metrics",
+        default="test_acc,train_seconds",
+        help=f"comma-separated metrics, one table each; from: {', '.join(METRICS)}",
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    out = args.out or Path("reports") / args.sweep_dir.resolve().name
+    try:
+        index = build_report(args.sweep_dir, out, args.rows, args.cols, [m for m in args.metrics.split(",") if m])
+    except ReportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(index)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""Reading a sweep folder from disk into tidy pandas frames.
+
+A run folder is any folder holding a ``summary.json``, a ``metrics.csv`` or a
+Hydra ``.hydra/config.yaml``; its configuration comes from the summary (resolved
+at run time) or, for a run that did not finish, from Hydra's saved config.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from nnexp.metrics import METRICS_FILE, SUMMARY_FILE, read_summary
+
+log = logging.getLogger(__name__)
+
+HYDRA_CONFIG = Path(".hydra") / "config.yaml"
+# Settings that describe where things are, not what was run.
+NON_CONFIG_KEYS = {"report", "data.root", "data.cache_dir", "data.urls", "data.md5", "data.files"}
+RENAMES = {"data.name": "data"}
+
+
+def find_run_dirs(sweep_dir: Path) -> list[Path]:
+    """Every run folder under (or equal to) ``sweep_dir``, sorted by path."""
+    found = {p.parent for name in (SUMMARY_FILE, METRICS_FILE) for p in sweep_dir.rglob(name)}
+    found |= {p.parent.parent for p in sweep_dir.rglob(HYDRA_CONFIG.name) if p.parent.name == HYDRA_CONFIG.parent.name}
+    return sorted(found)
+
+
+def _flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if name in NON_CONFIG_KEYS:
+            continue
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[RENAMES.get(name, name)] = value
+    return flat
+
+
+def hidden_label(hidden: Any) -> int | str:
+    """``128`` for one hidden layer, ``"128-64"`` for several, ``"none"`` for none."""
+    sizes = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden]
+    if len(sizes) == 1:
+        return sizes[0]
+    return "-".join(str(s) for s in sizes) or "none"
+
+
+def config_columns(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's configuration as flat columns (``data.val_size``, ...), without paths and report options."""
+    flat = _flatten(config)
+    if "hidden" in flat:
+        flat["hidden"] = hidden_label(flat["hidden"])
+    return flat
+
+
+def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
+    row: dict[str, Any] = {"run": str(run_dir.relative_to(sweep_dir)) or "."}
+    summary_path = run_dir / SUMMARY_FILE
+    if summary_path.exists():
+        summary = read_summary(summary_path)
+        config = summary.pop("config", {})
+        summary.pop("versions", None)
+        row.update(config_columns(config))
+        row.update({k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
+        return row
+    if (run_dir / HYDRA_CONFIG).exists():
+        row.update(config_columns(OmegaConf.to_container(OmegaConf.load(run_dir / HYDRA_CONFIG), resolve=False)))
+    row["status"] = "incomplete"
+    return row
+
+
+def load_runs(sweep_dir: Path) -> pd.DataFrame:
+    """One row per run: ``run`` (folder), ``status``, config columns, summary metrics."""
+    rows = [_read_run(d, sweep_dir) for d in find_run_dirs(sweep_dir)]
+    return pd.DataFrame(rows)
+
+
+def load_curves(sweep_dir: Path, runs: pd.DataFrame) -> pd.DataFrame:
+    """Per-epoch metrics of every run in long-by-epoch form, with the run's config columns."""
+    frames = []
+    for run in runs.itertuples(index=False):
+        path = sweep_dir / run.run / METRICS_FILE
+        if not path.exists():
+            continue
+        try:
+            epochs = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            log.warning("skipping unreadable %s: %s", path, exc)
+            continue
+        frames.append(epochs.assign(run=run.run))
+    if not frames:
+        return pd.DataFrame()
+    return pd.concat(frames, ignore_index=True).merge(runs[config_names(runs) + ["run"]], on="run")
+
+
+def config_names(runs: pd.DataFrame) -> list[str]:
+    """The config columns of a runs frame (everything that is not an outcome)."""
+    outcome = set(OUTCOME_COLUMNS)
+    return [c for c in runs.columns if c not in outcome and c != "run"]
+
+
+def varying(runs: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list[str]:
+    """Config columns with more than one value among the runs, in column order."""
+    return [c for c in config_names(runs) if c not in exclude and runs[c].astype(str).nunique() > 1]
+
+
+def natural_key(values: pd.Series) -> pd.Series:
+    """Sort key ordering '32' < '128' and '128-64' < '256': numbers compared as numbers."""
+
+    def key(value: Any) -> tuple:
+        parts = re.split(r"(\d+(?:\.\d+)?)", str(value))
+        return tuple((0, float(p), "") if re.fullmatch(r"\d+(?:\.\d+)?", p) else (1, 0.0, p) for p in parts if p)
+
+    return values.map(key)
+
+
+OUTCOME_COLUMNS = (
+    "status",
+    "epochs_completed",
+    "train_loss",
+    "train_acc",
+    "val_loss",
+    "val_acc",
+    "test_loss",
+    "test_acc",
+    "best_epoch",
+    "best_val_acc",
+    "test_acc_at_best_val",
+    "train_seconds",
+    "eval_seconds",
+    "samples_per_second",
+    "n_params",
+    "n_train",
+    "n_val",
+    "n_test",
+    "started",
+    "finished",
+    "host",
+)

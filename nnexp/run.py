@@ -1,0 +1,125 @@
+"""Entry point of one training run: ``python -m nnexp.run [overrides]`` (add ``-m`` for a sweep).
+
+Data flow: config (validated) -> data -> model -> training loop -> metrics.csv per
+epoch -> summary.json, all in the run's Hydra output folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from threadpoolctl import threadpool_limits
+
+import nnexp
+from nnexp.config import register_configs
+from nnexp.data import load_dataset
+from nnexp.errors import NnexpError
+from nnexp.metrics import METRICS_FILE, SUMMARY_FILE, MetricsCSV, write_json_atomic
+from nnexp.model import MLP
+from nnexp.train import EPOCH_COLUMNS, TrainResult, train
+from nnexp.validation import run_spec
+
+log = logging.getLogger("nnexp.run")
+
+register_configs()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[str, int]) -> dict[str, Any]:
+    """Final and best metrics, timing and size of a finished run."""
+    final = history[-1] if history else {}
+    best = max(history, key=lambda r: r["val_acc"] if np.isfinite(r["val_acc"]) else -1.0, default={})
+    return {
+        "status": result.status,
+        "epochs_completed": result.epochs_completed,
+        **{key: final.get(key, float("nan")) for key in EPOCH_COLUMNS if key.endswith(("_loss", "_acc"))},
+        "best_epoch": best.get("epoch"),
+        "best_val_acc": best.get("val_acc", float("nan")),
+        "test_acc_at_best_val": best.get("test_acc", float("nan")),
+        "train_seconds": result.train_seconds,
+        "eval_seconds": result.eval_seconds,
+        "samples_per_second": result.samples_seen / result.train_seconds if result.train_seconds else float("nan"),
+        "n_params": model.n_params,
+        "layer_sizes": model.layer_sizes,
+        **sizes,
+    }
+
+
+def execute(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Validate ``cfg``, train, and write ``metrics.csv`` and ``summary.json`` into ``out_dir``."""
+    spec = run_spec(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = _now()
+    with threadpool_limits(limits=spec.blas_threads, user_api="blas"):
+        data = load_dataset(cfg.data)
+        init_seed, shuffle_seed = np.random.SeedSequence(spec.seed).spawn(2)
+        model = MLP.initialise(
+            [data.n_features, *spec.hidden, data.n_classes],
+            spec.activation,
+            spec.init,
+            np.random.default_rng(init_seed),
+            dtype=spec.dtype,
+            init_scale=spec.init_scale,
+            leaky_slope=spec.leaky_slope,
+        )
+        log.info("network %s, %s activation, %d parameters", model.layer_sizes, spec.activation, model.n_params)
+        history: list[dict] = []
+        with MetricsCSV(out_dir / METRICS_FILE, EPOCH_COLUMNS) as metrics:
+
+            def record(row: dict) -> None:
+                metrics.write(row)
+                history.append(row)
+
+            result = train(
+                model,
+                data,
+                epochs=spec.epochs,
+                batch_size=spec.batch_size,
+                lr=spec.lr,
+                rng=np.random.default_rng(shuffle_seed),
+                on_epoch=record,
+            )
+    summary = {
+        **summarise(history, result, model, data.sizes()),
+        "started": started,
+        "finished": _now(),
+        "host": platform.node(),
+        "versions": {"nnexp": nnexp.__version__, "numpy": np.__version__, "python": sys.version.split()[0]},
+        "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
+    }
+    write_json_atomic(out_dir / SUMMARY_FILE, summary)
+    log.info(
+        "%s after %d epochs: test accuracy %.2f%%, %.1f s training",
+        result.status, result.epochs_completed, 100 * summary["test_acc"], result.train_seconds,
+    )  # fmt: skip
+    return summary
+
+
+@hydra.main(version_base=None, config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Hydra task: one training run; returns the final validation accuracy (for sweepers)."""
+    try:
+        summary = execute(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except NnexpError as exc:
+        log.error("error: %s", exc)
+        if HydraConfig.get().mode == RunMode.RUN:
+            sys.exit(2)
+        raise
+    return float(summary["val_acc"])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""The training loop: epochs of shuffled (mini-)batch gradient descent, evaluated after each epoch."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from nnexp.data import Splits
+from nnexp.model import MLP
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "val", "test")
+EPOCH_COLUMNS = (
+    "epoch",
+    *(f"{split}_{metric}" for split in SPLITS for metric in ("loss", "acc")),
+    "epoch_seconds",
+    "eval_seconds",
+)
+
+
+@dataclass
+class TrainResult:
+    """How training ended: ``completed``, or ``diverged`` when the training loss stopped being finite."""
+
+    status: str
+    epochs_completed: int
+    train_seconds: float
+    eval_seconds: float
+    samples_seen: int
+
+
+class _Batches:
+    """Reshuffled mini-batches of the training set, gathered into reused buffers."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, rows: int, rng: np.random.Generator) -> None:
+        self.x, self.y, self.rows, self.rng = x, y, rows, rng
+        self.x_batch = np.empty((rows, x.shape[1]), x.dtype)
+        self.y_batch = np.empty(rows, y.dtype)
+
+    def __iter__(self):
+        n = len(self.y)
+        if self.rows == n:  # full batch: the order of samples does not change the gradient
+            yield self.x, self.y
+            return
+        order = self.rng.permutation(n)
+        for begin in range(0, n, self.rows):
+            idx = order[begin : begin + self.rows]
+            m = len(idx)
+            np.take(self.x, idx, axis=0, out=self.x_batch[:m])
+            np.take(self.y, idx, out=self.y_batch[:m])
+            yield self.x_batch[:m], self.y_batch[:m]
+
+
+def train(
+    model: MLP,
+    data: Splits,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    lr: float,
+    rng: np.random.Generator,
+    on_epoch: Callable[[dict], None],
+) -> TrainResult:
+    """Train ``model`` in place and report each epoch's metrics to ``on_epoch``.
+
+    ``batch_size=None`` means full-batch gradient descent. The training set is
+    reshuffled every epoch with ``rng``. ``epoch_seconds`` counts the parameter
+    updates only; evaluation of the three splits is timed separately. A run whose
+    training loss stops being finite ends with status ``diverged``.
+    """
+    x = np.ascontiguousarray(data.x_train, dtype=model.dtype)
+    splits = {
+        "train": (x, data.y_train),
+        "val": (data.x_val.astype(model.dtype, copy=False), data.y_val),
+        "test": (data.x_test.astype(model.dtype, copy=False), data.y_test),
+    }
+    n = len(data.y_train)
+    batches = _Batches(x, data.y_train, n if batch_size is None else min(batch_size, n), rng)
+    ws = model.workspace(batches.rows)
+    train_seconds = eval_seconds = 0.0
+    status, epochs_done = "completed", 0
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
+        for epoch in range(1, epochs + 1):
+            start = time.perf_counter()
+            for x_batch, y_batch in batches:
+                model.sgd_step(x_batch, y_batch, lr, ws)
+            row = {"epoch": epoch, "epoch_seconds": time.perf_counter() - start}
+            start = time.perf_counter()
+            for split, (xs, ys) in splits.items():
+                row[f"{split}_loss"], row[f"{split}_acc"] = model.evaluate(xs, ys)
+            row["eval_seconds"] = time.perf_counter() - start
+            train_seconds += row["epoch_seconds"]
+            eval_seconds += row["eval_seconds"]
+            epochs_done = epoch
+            on_epoch(row)
+            _log_epoch(row, epochs)
+            if not math.isfinite(row["train_loss"]):
+                status = "diverged"
+                log.warning("training loss is %s at epoch %d: run diverged, stopping", row["train_loss"], epoch)
+                break
+    return TrainResult(status, epochs_done, train_seconds, eval_seconds, samples_seen=epochs_done * n)
+
+
+def _log_epoch(row: dict, epochs: int) -> None:
+    log.info(
+        "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  test acc %.2f%%  (%.2f s)",
+        row["epoch"], epochs, row["train_loss"], 100 * row["train_acc"], row["val_loss"],
+        100 * row["val_acc"], 100 * row["test_acc"], row["epoch_seconds"],
+    )  # fmt: skip

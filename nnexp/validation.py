@@ -1,0 +1,83 @@
+"""Checks of a run's configuration before any work starts, with one-line errors."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig
+
+from nnexp.data.datasets import LOADERS
+from nnexp.errors import ConfigError
+
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The validated training settings of one run."""
+
+    activation: str
+    hidden: tuple[int, ...]
+    lr: float
+    epochs: int
+    batch_size: int | None  # None: full batch
+    init: str
+    init_scale: float
+    leaky_slope: float
+    seed: int
+    dtype: str
+    blas_threads: int
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _hidden(value: Any) -> tuple[int, ...]:
+    sizes = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
+    if not all(_is_int(s) and s >= 1 for s in sizes):
+        raise ConfigError(
+            f"hidden={value} is invalid; allowed: a positive int or a list of positive ints,"
+            " e.g. hidden=128 or hidden=[128,64] ([] for no hidden layer)"
+        )
+    return tuple(sizes)
+
+
+def _batch_size(value: Any) -> int | None:
+    if value == "full":
+        return None
+    if _is_int(value) and value >= 1:
+        return value
+    raise ConfigError(f"batch_size={value} is invalid; allowed: an int >= 1 (1 = pure SGD) or 'full'")
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value} is invalid; allowed: {allowed}")
+
+
+def run_spec(cfg: DictConfig) -> RunSpec:
+    """Validate ``cfg`` and return its training settings; raises :class:`ConfigError`."""
+    _require(math.isfinite(cfg.lr) and cfg.lr > 0, "lr", cfg.lr, "a finite number > 0")
+    _require(cfg.epochs >= 1, "epochs", cfg.epochs, "an int >= 1")
+    _require(cfg.init_scale > 0, "init_scale", cfg.init_scale, "a number > 0")
+    _require(0 < cfg.leaky_slope < 1, "leaky_slope", cfg.leaky_slope, "a number in (0, 1)")
+    _require(cfg.blas_threads >= 1, "blas_threads", cfg.blas_threads, "an int >= 1")
+    data = cfg.data
+    _require(data.name in LOADERS, "data.name", data.name, ", ".join(sorted(LOADERS)))
+    _require(data.val_size > 0, "data.val_size", data.val_size, "a fraction in (0, 1) or a count >= 1")
+    _require(data.train_limit is None or data.train_limit >= 1, "data.train_limit", data.train_limit, "null or an int >= 1")
+    return RunSpec(
+        activation=cfg.activation.value,
+        hidden=_hidden(cfg.hidden),
+        lr=float(cfg.lr),
+        epochs=int(cfg.epochs),
+        batch_size=_batch_size(cfg.batch_size),
+        init=cfg.init.value,
+        init_scale=float(cfg.init_scale),
+        leaky_slope=float(cfg.leaky_slope),
+        seed=int(cfg.seed),
+        dtype=cfg.dtype.value,
+        blas_threads=int(cfg.blas_threads),
+    )

@@ -1,0 +1,106 @@
+"""Shared fixtures: generated IDX files, a local HTTP server, Hydra config composition."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from nnexp.config import IDX_FILES, register_configs
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+MNIST_5K = SHARED_DATA / "mnist-5k"
+
+IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B,
+             np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}  # fmt: skip
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of ``array`` (big-endian for multi-byte types)."""
+    dtype = array.dtype if array.dtype.itemsize == 1 else array.dtype.newbyteorder(">")
+    header = bytes([0, 0, IDX_CODES[dtype], array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    return header + array.astype(dtype).tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray) -> Path:
+    """Write ``array`` as an IDX file, gzip-compressed when the name ends in .gz."""
+    data = idx_bytes(array)
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def make_idx_dataset(folder: Path, n_train: int = 120, n_test: int = 40, seed: int = 0) -> dict[str, np.ndarray]:
+    """A small MNIST-shaped data set (28x28 uint8 images, labels 0..9) written as the four .gz files."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {
+        "train_images": rng.integers(0, 256, size=(n_train, 28, 28), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, size=n_train).astype(np.uint8),
+        "test_images": rng.integers(0, 256, size=(n_test, 28, 28), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, size=n_test).astype(np.uint8),
+    }
+    for role, array in arrays.items():
+        write_idx(folder / IDX_FILES[role], array)
+    return arrays
+
+
+@pytest.fixture
+def idx_dataset(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
+    folder = tmp_path / "idx"
+    return folder, make_idx_dataset(folder)
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    requests: list[str]
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.requests.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture
+def http_server(tmp_path: Path):
+    """A file server on 127.0.0.1 serving ``<tmp>/served``; yields (base_url, folder, requested paths)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    requests: list[str] = []
+    handler = type("Handler", (_QuietHandler,), {"requests": requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(handler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", folder, requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def compose_config():
+    """Compose the project's config (as ``python -m nnexp.run`` would) with the given overrides."""
+    register_configs()
+
+    def _compose(overrides: list[str] = (), hydra: bool = False):
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            return compose("config", overrides=list(overrides), return_hydra_config=hydra)
+
+    yield _compose
+    GlobalHydra.instance().clear()

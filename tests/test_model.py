@@ -1,0 +1,161 @@
+"""The network's maths: gradients, softmax cross-entropy, activations, initialisation, SGD."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nnexp.model import ACTIVATIONS, MLP
+from nnexp.model.activations import make_activation
+from nnexp.model.init import initial_weights
+from nnexp.model.loss import cross_entropy_sum, softmax_
+
+DEPTHS = [[], [6], [5, 4], [4, 3, 5]]
+
+
+def _network(activation: str, hidden: list[int], seed: int = 1, n_in: int = 5, n_out: int = 3) -> MLP:
+    model = MLP.initialise([n_in, *hidden, n_out], activation, "xavier", np.random.default_rng(seed), np.float64)
+    rng = np.random.default_rng(seed + 100)
+    for b in model.biases:  # non-zero biases keep ReLU pre-activations away from the kink at 0
+        b[:] = rng.normal(0.0, 0.5, size=b.shape)
+    return model
+
+
+def _numerical_gradient(model: MLP, x: np.ndarray, y: np.ndarray, param: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    grad = np.zeros_like(param)
+    for index in np.ndindex(param.shape):
+        original = param[index]
+        param[index] = original + eps
+        plus = model.loss_and_gradients(x, y)[0]
+        param[index] = original - eps
+        minus = model.loss_and_gradients(x, y)[0]
+        param[index] = original
+        grad[index] = (plus - minus) / (2 * eps)
+    return grad
+
+
+@pytest.mark.parametrize("hidden", DEPTHS, ids=lambda h: f"hidden={h}")
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_gradients_match_finite_differences(activation: str, hidden: list[int]) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(7, 5)), rng.integers(0, 3, size=7)
+    model = _network(activation, hidden)
+    _, grad_w, grad_b = model.loss_and_gradients(x, y)
+    for param, analytic in zip(model.weights + model.biases, grad_w + grad_b):
+        numeric = _numerical_gradient(model, x, y, param)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_sgd_step_moves_parameters_by_lr_times_gradient() -> None:
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(9, 5)), rng.integers(0, 3, size=9)
+    model = _network("tanh", [4])
+    before_w = [w.copy() for w in model.weights]
+    before_b = [b.copy() for b in model.biases]
+    _, grad_w, grad_b = model.loss_and_gradients(x, y)
+    model.sgd_step(x, y, 0.3, model.workspace(16))  # a workspace larger than the batch
+    for w, w0, g in zip(model.weights, before_w, grad_w):
+        np.testing.assert_allclose(w, w0 - 0.3 * g, rtol=1e-12, atol=1e-14)
+    for b, b0, g in zip(model.biases, before_b, grad_b):
+        np.testing.assert_allclose(b, b0 - 0.3 * g, rtol=1e-12, atol=1e-14)
+
+
+def test_sgd_step_lowers_the_loss() -> None:
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(32, 5)), rng.integers(0, 3, size=32)
+    model = _network("relu", [8])
+    ws = model.workspace(32)
+    first = model.loss_and_gradients(x, y)[0]
+    for _ in range(50):
+        model.sgd_step(x, y, 0.1, ws)
+    assert model.loss_and_gradients(x, y)[0] < 0.8 * first
+
+
+def test_cross_entropy_is_finite_and_exact_for_huge_logits() -> None:
+    logits = np.array([[1000.0, 0.0, -1000.0], [-5e4, 5e4, 0.0]])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is exact here
+        assert cross_entropy_sum(logits, np.array([0, 1])) == pytest.approx(0.0, abs=1e-12)
+        assert cross_entropy_sum(logits, np.array([1, 0])) == pytest.approx(1000.0 + 1e5)
+        probs = logits.copy()
+        softmax_(probs)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    np.testing.assert_allclose(probs, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], atol=1e-300)
+
+
+def test_cross_entropy_matches_the_textbook_formula_for_small_logits() -> None:
+    rng = np.random.default_rng(5)
+    logits, labels = rng.normal(size=(6, 4)), rng.integers(0, 4, size=6)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    expected = -np.log(probs[np.arange(6), labels]).sum()
+    assert cross_entropy_sum(logits, labels) == pytest.approx(expected, rel=1e-12)
+    softmax_(logits)
+    np.testing.assert_allclose(logits, probs, rtol=1e-12)
+
+
+REFERENCE = {
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)),
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+}
+
+
+@pytest.mark.parametrize("name", ACTIVATIONS)
+def test_activation_forward_matches_its_formula(name: str) -> None:
+    z = np.linspace(-30, 30, 121)
+    out = z.copy()
+    make_activation(name).forward_(out, np.empty_like(z))
+    np.testing.assert_allclose(out, REFERENCE[name](z), rtol=1e-12, atol=1e-15)
+
+
+def test_sigmoid_saturates_without_overflow() -> None:
+    z = np.array([-1e4, -800.0, 0.0, 800.0, 1e4])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        make_activation("sigmoid").forward_(z, np.empty_like(z))
+    np.testing.assert_allclose(z, [0.0, 0.0, 0.5, 1.0, 1.0])
+
+
+def test_unknown_activation_is_named_in_the_error() -> None:
+    with pytest.raises(ValueError, match="activation='softplus'.*allowed: sigmoid, tanh, relu, leaky_relu"):
+        make_activation("softplus")
+
+
+def test_initialisation_schemes_have_their_published_spread() -> None:
+    rng = np.random.default_rng(6)
+    normal = initial_weights("normal", 400, 300, rng, scale=0.01)
+    assert normal.std() == pytest.approx(0.01, rel=0.02)
+    xavier = initial_weights("xavier", 400, 300, rng, scale=0.01)
+    limit = np.sqrt(6 / 700)
+    assert np.abs(xavier).max() <= limit
+    assert xavier.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)
+    he = initial_weights("he", 400, 300, rng, scale=0.01)
+    assert he.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
+    with pytest.raises(ValueError, match="init='lecun'.*allowed: normal, xavier, he"):
+        initial_weights("lecun", 3, 3, rng, 0.01)
+
+
+def test_initialise_builds_any_depth_with_zero_biases_and_counts_parameters() -> None:
+    model = MLP.initialise([784, 128, 64, 10], "relu", "he", np.random.default_rng(0))
+    assert model.layer_sizes == [784, 128, 64, 10]
+    assert [w.shape for w in model.weights] == [(784, 128), (128, 64), (64, 10)]
+    assert all(not b.any() for b in model.biases)
+    assert model.dtype == np.float32
+    assert model.n_params == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+
+
+def test_float32_and_float64_networks_start_from_the_same_weights() -> None:
+    single = MLP.initialise([20, 8, 10], "sigmoid", "xavier", np.random.default_rng(9), np.float32)
+    double = MLP.initialise([20, 8, 10], "sigmoid", "xavier", np.random.default_rng(9), np.float64)
+    for w32, w64 in zip(single.weights, double.weights):
+        np.testing.assert_array_equal(w32, w64.astype(np.float32))
+
+
+def test_evaluate_in_chunks_equals_one_pass() -> None:
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(50, 5)), rng.integers(0, 3, size=50)
+    model = _network("leaky_relu", [6, 4])
+    whole = model.evaluate(x, y, chunk=1000)
+    chunked = model.evaluate(x, y, chunk=7)
+    assert chunked == pytest.approx(whole, rel=1e-12)
+    assert whole[1] == np.mean(model.predict(x) == y)
+    assert whole[0] == pytest.approx(cross_entropy_sum(model.logits(x), y) / 50)

@@ -1,0 +1,137 @@
+"""The training loop and a whole run: determinism, batch modes, divergence, files written."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nnexp.config import DataConfig
+from nnexp.data import load_dataset
+from nnexp.metrics import read_summary
+from nnexp.model import MLP
+from nnexp.report.runs import OUTCOME_COLUMNS
+from nnexp.run import execute
+from nnexp.train import EPOCH_COLUMNS, train
+from tests.conftest import MNIST_5K
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset(DataConfig(name="digits"))
+
+
+def _train(data, seed=0, epochs=3, batch_size=32, lr=0.1, activation="tanh", dtype=np.float32, hidden=(16,)):
+    model = MLP.initialise([64, *hidden, 10], activation, "xavier", np.random.default_rng(seed), dtype)
+    rows = []
+    result = train(model, data, epochs=epochs, batch_size=batch_size, lr=lr, rng=np.random.default_rng(seed + 1),
+                   on_epoch=rows.append)  # fmt: skip
+    return model, rows, result
+
+
+def test_same_seed_same_weights_and_metrics(digits) -> None:
+    first, rows_a, _ = _train(digits, seed=3)
+    again, rows_b, _ = _train(digits, seed=3)
+    other, _, _ = _train(digits, seed=4)
+    for w_a, w_b, w_c in zip(first.weights, again.weights, other.weights):
+        np.testing.assert_array_equal(w_a, w_b)
+        assert not np.array_equal(w_a, w_c)
+    drop = ("epoch_seconds", "eval_seconds")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in rows_a] == [
+        {k: v for k, v in r.items() if k not in drop} for r in rows_b
+    ]
+
+
+def test_rows_have_every_column_and_learning_happens(digits) -> None:
+    _, rows, result = _train(digits, epochs=4)
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert all(set(r) == set(EPOCH_COLUMNS) for r in rows)
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert rows[-1]["val_acc"] > 0.8
+    assert result.status == "completed" and result.samples_seen == 4 * len(digits.y_train)
+    assert result.train_seconds == pytest.approx(sum(r["epoch_seconds"] for r in rows))
+
+
+def test_full_batch_is_one_gradient_step_per_epoch(digits) -> None:
+    model, _, _ = _train(digits, epochs=2, batch_size=None, lr=0.5, dtype=np.float64)
+    manual = MLP.initialise([64, 16, 10], "tanh", "xavier", np.random.default_rng(0), np.float64)
+    ws = manual.workspace(len(digits.y_train))
+    x = digits.x_train.astype(np.float64)
+    for _ in range(2):
+        manual.sgd_step(x, digits.y_train, 0.5, ws)
+    for w_loop, w_manual in zip(model.weights, manual.weights):
+        np.testing.assert_allclose(w_loop, w_manual, rtol=1e-12)
+
+
+def test_pure_sgd_and_batches_larger_than_the_set(digits) -> None:
+    small = load_dataset(DataConfig(name="digits", train_limit=40))
+    _, rows, _ = _train(small, epochs=1, batch_size=1)
+    assert np.isfinite(rows[0]["train_loss"])
+    _, rows_full, _ = _train(small, epochs=1, batch_size=10_000)  # clipped to the set: full batch
+    assert np.isfinite(rows_full[0]["train_loss"])
+
+
+def test_divergence_is_a_status_not_a_crash(digits) -> None:
+    # softmax gradients are bounded, so it takes depth for the loss to overflow
+    _, rows, result = _train(digits, epochs=10, lr=1e6, activation="relu", hidden=(32, 32, 32))
+    assert result.status == "diverged"
+    assert result.epochs_completed == len(rows) < 10
+    assert not np.isfinite(rows[-1]["train_loss"])
+
+
+def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, monkeypatch) -> None:
+    cfg = compose_config(["data=digits", "epochs=3", "hidden=[16,8]", "activation=leaky_relu", "seed=5"])
+    seen_rows = []
+    import nnexp.run as run_module
+
+    real_train = run_module.train
+
+    def spying_train(*args, on_epoch, **kwargs):
+        def check(row):
+            on_epoch(row)  # the run's writer: the row must be on disk as soon as it returns
+            with open(tmp_path / "metrics.csv") as handle:
+                seen_rows.append(len(list(csv.DictReader(handle))))
+
+        return real_train(*args, on_epoch=check, **kwargs)
+
+    monkeypatch.setattr(run_module, "train", spying_train)
+    summary = execute(cfg, tmp_path)
+    assert seen_rows == [1, 2, 3]
+    metrics = pd.read_csv(tmp_path / "metrics.csv")
+    assert list(metrics.columns) == list(EPOCH_COLUMNS) and len(metrics) == 3
+    on_disk = read_summary(tmp_path / "summary.json")
+    assert on_disk["status"] == "completed" and on_disk["epochs_completed"] == 3
+    assert on_disk["test_acc"] == pytest.approx(metrics["test_acc"].iloc[-1])
+    assert on_disk["best_val_acc"] == pytest.approx(metrics["val_acc"].max())
+    assert on_disk["train_seconds"] == pytest.approx(metrics["epoch_seconds"].sum())
+    assert on_disk["layer_sizes"] == [64, 16, 8, 10]
+    assert on_disk["n_params"] == 64 * 16 + 16 + 16 * 8 + 8 + 8 * 10 + 10
+    assert on_disk["config"]["activation"] == "leaky_relu" and on_disk["config"]["seed"] == 5
+    assert summary["test_acc"] == on_disk["test_acc"]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_summary_outcomes_are_known_to_the_report(compose_config, tmp_path) -> None:
+    execute(compose_config(["data=digits", "epochs=1"]), tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    scalars = {k for k, v in summary.items() if not isinstance(v, (dict, list))}
+    assert scalars <= set(OUTCOME_COLUMNS), scalars - set(OUTCOME_COLUMNS)
+
+
+def test_diverged_run_is_recorded_with_nan_loss(compose_config, tmp_path) -> None:
+    summary = execute(compose_config(["data=digits", "epochs=5", "lr=1e6", "activation=relu", "hidden=[32,32,32]"]), tmp_path)
+    assert summary["status"] == "diverged"
+    assert read_summary(tmp_path / "summary.json")["status"] == "diverged"
+    assert np.isnan(read_summary(tmp_path / "summary.json")["train_loss"])
+
+
+@pytest.mark.skipif(not MNIST_5K.is_dir(), reason="../shared/data/mnist-5k is absent")
+def test_one_hidden_layer_learns_mnist_5k_to_90_percent(compose_config, tmp_path) -> None:
+    cfg = compose_config([f"data.root={MNIST_5K}", "activation=relu", "init=he", "hidden=128",
+                          "lr=0.1", "batch_size=32", "epochs=8", "seed=0"])  # fmt: skip
+    summary = execute(cfg, tmp_path)
+    assert summary["n_train"] == 4500 and summary["n_test"] == 10000
+    assert summary["test_acc"] >= 0.90, summary["test_acc"]
