@@ -1,4 +1,4 @@
-"""Hydra callback of a sweep: its plan, progress lines, and the report at the end.
+"""Hydra callback of a sweep: checks and plan before it starts, progress, report and exit status.
 
 Everything here reads and writes files in the sweep folder, because Hydra passes
 ``on_multirun_end`` no job results and runs ``on_job_end`` inside the worker process.
@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from hydra import compose
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nnexp.errors import NnexpError
+from nnexp.errors import ConfigError, NnexpError
 from nnexp.metrics import SUMMARY_FILE
+from nnexp.runstate import PLAN_FILE, finished_summary, fingerprint, read_plan
+from nnexp.validation import validate_run
 
 log = logging.getLogger(__name__)
 
-PLAN_FILE = "sweep_plan.json"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
@@ -34,45 +38,69 @@ def planned_jobs(config: DictConfig) -> list[list[str]] | None:
     return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
 
 
-def finished_runs(sweep_dir: Path) -> int:
-    """Number of runs in ``sweep_dir`` that wrote their summary."""
-    return sum(1 for _ in sweep_dir.rglob(SUMMARY_FILE))
+def plan_job(config: DictConfig, sweep_dir: Path, overrides: list[str]) -> dict[str, Any]:
+    """Compose and validate one job's config; return its folder and whether it finished already."""
+    job = compose(config_name=config.hydra.job.config_name, overrides=overrides, return_hydra_config=True)
+    folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
+    with open_dict(job):
+        del job["hydra"]
+    try:
+        validate_run(job)
+    except ConfigError as exc:
+        raise ConfigError(f"in the run {' '.join(overrides)}: {exc}") from None
+    done = not job.force and finished_summary(sweep_dir / folder, fingerprint(job)) is not None
+    return {"overrides": overrides, "dir": folder, "finished_before": done}
 
 
 class SweepCallback(Callback):
-    """Writes the sweep plan, logs 'k/N runs finished' after each run, and builds the report."""
+    """Validates every run and writes the sweep plan, logs progress, builds the report, sets the exit status."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = planned_jobs(config)
+        try:
+            plan = [plan_job(config, sweep_dir, job) for job in jobs] if jobs is not None else None
+        except NnexpError as exc:
+            log.error("error: %s (no run was started)", exc)
+            sys.exit(2)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        (sweep_dir / PLAN_FILE).write_text(json.dumps({"total": len(jobs) if jobs else None, "jobs": jobs}, indent=1))
-        log.info("sweep of %s runs into %s", len(jobs) if jobs else "?", sweep_dir)
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        total = len(plan) if plan is not None else None
+        (sweep_dir / PLAN_FILE).write_text(json.dumps({"started": started, "total": total, "jobs": plan}, indent=1))
+        skipped = sum(job["finished_before"] for job in plan or [])
+        resume = f"; {skipped} finished already and are skipped (force=true reruns them)" if skipped else ""
+        log.info("sweep of %s runs into %s%s", total or "?", sweep_dir, resume)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        plan = sweep_dir / PLAN_FILE
-        if not plan.exists():  # a single run, not a sweep
+        plan = read_plan(sweep_dir)
+        if plan is None:  # a single run, not a sweep
             return
-        total = json.loads(plan.read_text())["total"]
-        log.info("sweep progress: %d/%s runs finished", finished_runs(sweep_dir), total or "?")
+        done = sum(1 for _ in sweep_dir.rglob(SUMMARY_FILE))
+        log.info("sweep progress: %d/%s runs finished", done, plan["total"] or "?")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from nnexp.report import build_report
+        from nnexp.report.runs import load_runs
+
         sweep_dir = Path(config.hydra.sweep.dir)
         report = config.report
-        if not report.enabled:
-            return
-        from nnexp.report import build_report
-
-        try:
-            index = build_report(
-                sweep_dir,
-                Path(report.dir) / sweep_dir.name,
-                rows=report.rows,
-                cols=report.cols,
-                metrics=list(report.metrics),
-            )
-        except NnexpError as exc:  # the runs are on disk; say why the report is missing
-            log.error("report not built: %s (rebuild with: python -m nnexp.report %s)", exc, sweep_dir)
-            return
-        log.info("report: %s", index)
+        if report.enabled:
+            try:
+                index = build_report(sweep_dir, Path(report.dir) / sweep_dir.name, rows=report.rows,
+                                     cols=report.cols, metrics=list(report.metrics))  # fmt: skip
+                log.info("report: %s", index)
+            except NnexpError as exc:  # the runs are on disk; say why the report is missing
+                log.error("report not built: %s (rebuild with: python -m nnexp.report %s)", exc, sweep_dir)
+        plan = read_plan(sweep_dir)
+        runs = load_runs(sweep_dir)
+        if plan and plan["jobs"] is not None and not runs.empty:
+            runs = runs[runs["run"].isin([job["dir"] for job in plan["jobs"]])]
+        counts = runs["status"].value_counts().to_dict() if not runs.empty else {}
+        skipped = sum(job["finished_before"] for job in (plan or {}).get("jobs") or [])
+        log.info("sweep done: %s%s", ", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs",
+                 f" ({skipped} of them skipped as finished before)" if skipped else "")  # fmt: skip
+        failed = runs[runs["status"] == "failed"] if counts else runs
+        if len(failed):
+            log.error("%d runs failed; their error.txt says why: %s", len(failed), ", ".join(failed["run"]))
+            sys.exit(1)

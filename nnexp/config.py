@@ -8,11 +8,14 @@ depends on other values (e.g. ``hidden`` sizes) are checked by
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, List, Optional
+from urllib.parse import quote
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 
 class Activation(Enum):
@@ -99,10 +102,29 @@ class Config:
     dtype: DType = DType.float32
     # BLAS threads per run; parallel runs each get their own, whatever the environment says.
     blas_threads: int = 1
+    # Rerun runs that finished already (a sweep into an existing folder skips them otherwise).
+    force: bool = False
     data: DataConfig = field(default_factory=DataConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 
 
+MAX_DIR_NAME = 200
+
+
+def run_dir_name(override_dirname: str) -> str:
+    """A run folder name from Hydra's ``key=value,...`` overrides string, one per configuration.
+
+    Path separators and other unsafe characters are percent-encoded (so the mapping
+    stays one-to-one and a value can never create subfolders); very long names are
+    shortened with a hash of the full string.
+    """
+    name = quote(override_dirname, safe="=,.+-_[]:@") or "defaults"
+    if len(name) > MAX_DIR_NAME:
+        name = f"{name[: MAX_DIR_NAME - 18]}...{hashlib.sha1(name.encode()).hexdigest()[:15]}"
+    return name
+
+
 def register_configs() -> None:
-    """Register the schema so that ``conf/config.yaml`` can extend it."""
+    """Register the schema (extended by ``conf/config.yaml``) and the run-folder name resolver."""
     ConfigStore.instance().store(name="nnexp_schema", node=Config)
+    OmegaConf.register_new_resolver("nnexp_dirname", run_dir_name, replace=True)

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
+ERROR_FILE = "error.txt"
 
 
 class MetricsCSV:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import platform
 import sys
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,11 @@ import nnexp
 from nnexp.config import register_configs
 from nnexp.data import load_dataset
 from nnexp.errors import NnexpError
-from nnexp.metrics import METRICS_FILE, SUMMARY_FILE, MetricsCSV, write_json_atomic
+from nnexp.metrics import ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, write_json_atomic
 from nnexp.model import MLP
+from nnexp.runstate import finished_summary, fingerprint
 from nnexp.train import EPOCH_COLUMNS, TrainResult, train
-from nnexp.validation import run_spec
+from nnexp.validation import check_batch_size, validate_run
 
 log = logging.getLogger("nnexp.run")
 
@@ -58,13 +60,11 @@ def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[
     }
 
 
-def execute(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
-    """Validate ``cfg``, train, and write ``metrics.csv`` and ``summary.json`` into ``out_dir``."""
-    spec = run_spec(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    started = _now()
+def _train_and_summarise(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    spec = validate_run(cfg)
     with threadpool_limits(limits=spec.blas_threads, user_api="blas"):
         data = load_dataset(cfg.data)
+        check_batch_size(spec.batch_size, len(data.y_train))
         init_seed, shuffle_seed = np.random.SeedSequence(spec.seed).spawn(2)
         model = MLP.initialise(
             [data.n_features, *spec.hidden, data.n_classes],
@@ -92,32 +92,61 @@ def execute(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
                 rng=np.random.default_rng(shuffle_seed),
                 on_epoch=record,
             )
-    summary = {
-        **summarise(history, result, model, data.sizes()),
-        "started": started,
-        "finished": _now(),
+    return summarise(history, result, model, data.sizes())
+
+
+def execute(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
+    """Validate ``cfg``, train, and write ``metrics.csv`` and ``summary.json`` into ``out_dir``.
+
+    A folder that already holds a finished run of the same configuration is left
+    as it is (unless ``force``). Any error is recorded in the folder, as status
+    ``failed`` in ``summary.json`` and the traceback in ``error.txt``, then raised.
+    """
+    config_fingerprint = fingerprint(cfg)
+    previous = finished_summary(out_dir, config_fingerprint)
+    if previous is not None and not cfg.force:
+        log.info("skipped: finished already with this configuration (%s); force=true reruns it", previous["status"])
+        return previous
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (SUMMARY_FILE, ERROR_FILE):  # until this attempt finishes, the run counts as unfinished
+        (out_dir / stale).unlink(missing_ok=True)
+    record = {
+        "fingerprint": config_fingerprint,
+        "started": _now(),
         "host": platform.node(),
         "versions": {"nnexp": nnexp.__version__, "numpy": np.__version__, "python": sys.version.split()[0]},
         "config": OmegaConf.to_container(cfg, resolve=True, enum_to_str=True),
     }
+    try:
+        summary = {**_train_and_summarise(cfg, out_dir), **record, "finished": _now()}
+    except Exception as exc:
+        expected = isinstance(exc, NnexpError)  # bad input or data: the message says it all
+        error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        (out_dir / ERROR_FILE).write_text(traceback.format_exc())
+        write_json_atomic(out_dir / SUMMARY_FILE, {"status": "failed", "error": error, **record, "finished": _now()})
+        log.error("error: %s" if expected else "run failed: %s", error, exc_info=not expected)
+        raise
     write_json_atomic(out_dir / SUMMARY_FILE, summary)
     log.info(
         "%s after %d epochs: test accuracy %.2f%%, %.1f s training",
-        result.status, result.epochs_completed, 100 * summary["test_acc"], result.train_seconds,
+        summary["status"], summary["epochs_completed"], 100 * summary["test_acc"], summary["train_seconds"],
     )  # fmt: skip
     return summary
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    """Hydra task: one training run; returns the final validation accuracy (for sweepers)."""
+    """Hydra task: one training run; returns the final validation accuracy (for sweepers).
+
+    In a sweep, a failed run is recorded in its folder and the sweep goes on; a
+    single run exits with status 2 for bad input or data, 1 for any other error.
+    """
     try:
         summary = execute(cfg, Path(HydraConfig.get().runtime.output_dir))
-    except NnexpError as exc:
-        log.error("error: %s", exc)
+    except Exception as exc:
         if HydraConfig.get().mode == RunMode.RUN:
-            sys.exit(2)
-        raise
+            sys.exit(2 if isinstance(exc, NnexpError) else 1)
+        return float("nan")
     return float(summary["val_acc"])
 
 

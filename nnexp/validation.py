@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from nnexp.data.datasets import LOADERS
+from nnexp.data.datasets import LOADERS, split_sizes, training_set_size
 from nnexp.errors import ConfigError
 
 
@@ -57,8 +57,26 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value} is invalid; allowed: {allowed}")
 
 
+def check_batch_size(batch_size: int | None, n_train: int) -> None:
+    """A mini-batch may not be larger than the training set."""
+    if batch_size is not None and batch_size > n_train:
+        raise ConfigError(
+            f"batch_size={batch_size} is larger than the training set ({n_train} images after the"
+            f" validation split); allowed: 1 to {n_train}, or 'full'"
+        )
+
+
+def validate_run(cfg: DictConfig) -> RunSpec:
+    """Every check that needs no data loading: values, and sizes against the data files' headers."""
+    spec = run_spec(cfg)
+    n_total = training_set_size(cfg.data)
+    if n_total is not None:
+        check_batch_size(spec.batch_size, split_sizes(cfg.data, n_total)[1])
+    return spec
+
+
 def run_spec(cfg: DictConfig) -> RunSpec:
-    """Validate ``cfg`` and return its training settings; raises :class:`ConfigError`."""
+    """Validate the values of ``cfg`` and return its training settings; raises :class:`ConfigError`."""
     _require(math.isfinite(cfg.lr) and cfg.lr > 0, "lr", cfg.lr, "a finite number > 0")
     _require(cfg.epochs >= 1, "epochs", cfg.epochs, "an int >= 1")
     _require(cfg.init_scale > 0, "init_scale", cfg.init_scale, "a number > 0")

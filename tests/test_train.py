@@ -114,9 +114,14 @@ def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, mo
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def test_summary_outcomes_are_known_to_the_report(compose_config, tmp_path) -> None:
-    execute(compose_config(["data=digits", "epochs=1"]), tmp_path)
+@pytest.mark.parametrize("overrides", [[], ["data.val_size=1e9"]], ids=["completed", "failed"])
+def test_summary_outcomes_are_known_to_the_report(compose_config, tmp_path, overrides) -> None:
+    try:
+        execute(compose_config(["data=digits", "epochs=1", *overrides]), tmp_path)
+    except Exception:
+        pass
     summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["status"] == ("failed" if overrides else "completed")
     scalars = {k for k, v in summary.items() if not isinstance(v, (dict, list))}
     assert scalars <= set(OUTCOME_COLUMNS), scalars - set(OUTCOME_COLUMNS)
 

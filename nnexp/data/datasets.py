@@ -10,7 +10,7 @@ import numpy as np
 
 from nnexp.config import DataConfig
 from nnexp.data.download import default_cache_dir, fetch
-from nnexp.data.idx import read_idx
+from nnexp.data.idx import read_idx, read_idx_shape
 from nnexp.errors import ConfigError, DataFileError, DataUnavailableError
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,10 @@ def _find_local(folder: Path, file_name: str) -> Path | None:
     return None
 
 
+def _cache_dir(cfg: DataConfig) -> Path:
+    return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(cfg.name)
+
+
 def _idx_paths(cfg: DataConfig) -> dict[str, Path]:
     """Local paths of the four IDX files: from ``cfg.root``, or downloaded into the cache."""
     if cfg.root:
@@ -59,7 +63,7 @@ def _idx_paths(cfg: DataConfig) -> dict[str, Path]:
                 " (gzip-compressed or not), or unset data.root to download them"
             )
         return found
-    cache = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir(cfg.name)
+    cache = _cache_dir(cfg)
     try:
         by_name = fetch({name: cfg.md5[name] for name in cfg.files.values()}, list(cfg.urls), cache)
     except DataUnavailableError as exc:
@@ -94,17 +98,48 @@ def _load_digits(cfg: DataConfig) -> tuple[np.ndarray, ...]:
 
     x, y = load_digits(return_X_y=True)
     order = np.random.default_rng(cfg.split_seed).permutation(len(y))
-    n_test = len(y) // 5
-    test, train = order[:n_test], order[n_test:]
+    test, train = order[:DIGITS_TEST], order[DIGITS_TEST:]
     return x[train], y[train], x[test], y[test], 16.0
 
 
 LOADERS = {"mnist": _load_idx, "fashion_mnist": _load_idx, "digits": _load_digits}
 
 
-def validation_count(val_size: float, n_train: int) -> int:
-    """Number of validation images: ``val_size`` is a fraction (< 1) or a count (>= 1)."""
-    return int(round(val_size * n_train)) if val_size < 1 else int(val_size)
+N_DIGITS = 1797
+DIGITS_TEST = N_DIGITS // 5
+
+
+def split_sizes(cfg: DataConfig, n_total: int) -> tuple[int, int]:
+    """Validation and training set sizes carved from ``n_total`` training images.
+
+    ``cfg.val_size`` is a fraction (< 1) or a count (>= 1); ``cfg.train_limit`` caps
+    the training part. Raises :class:`ConfigError` for an impossible split.
+    """
+    n_val = int(round(cfg.val_size * n_total)) if cfg.val_size < 1 else int(cfg.val_size)
+    if not 0 < n_val < n_total:
+        raise ConfigError(
+            f"data.val_size={cfg.val_size} gives {n_val} validation images out of {n_total};"
+            f" allowed: a fraction in (0, 1) or a count from 1 to {n_total - 1}"
+        )
+    n_train = n_total - n_val
+    return n_val, n_train if cfg.train_limit is None else min(cfg.train_limit, n_train)
+
+
+def training_set_size(cfg: DataConfig) -> int | None:
+    """Number of training images (before the validation split), read from file headers only.
+
+    None when the files are not on this machine yet (they are downloaded by the run).
+    """
+    if cfg.name == "digits":
+        return N_DIGITS - DIGITS_TEST
+    labels = cfg.files["train_labels"]
+    folder = Path(cfg.root).expanduser() if cfg.root else _cache_dir(cfg)
+    path = _find_local(folder, labels)
+    if path is None:
+        if cfg.root:
+            raise DataUnavailableError(f"data.root={folder} lacks {labels}: put the IDX files of {cfg.name} there")
+        return None
+    return read_idx_shape(path)[0]
 
 
 def load_dataset(cfg: DataConfig) -> Splits:
@@ -116,16 +151,9 @@ def load_dataset(cfg: DataConfig) -> Splits:
     if cfg.name not in LOADERS:
         raise ConfigError(f"data.name={cfg.name!r} is not a known data set; allowed: {', '.join(sorted(LOADERS))}")
     x_train, y_train, x_test, y_test, pixel_max = LOADERS[cfg.name](cfg)
-    n_val = validation_count(cfg.val_size, len(y_train))
-    if not 0 < n_val < len(y_train):
-        raise ConfigError(
-            f"data.val_size={cfg.val_size} gives {n_val} validation images out of {len(y_train)};"
-            f" allowed: a fraction in (0, 1) or a count from 1 to {len(y_train) - 1}"
-        )
+    n_val, n_train = split_sizes(cfg, len(y_train))
     order = np.random.default_rng(cfg.split_seed).permutation(len(y_train))
-    val, train = order[:n_val], order[n_val:]
-    if cfg.train_limit is not None:
-        train = train[: cfg.train_limit]
+    val, train = order[:n_val], order[n_val : n_val + n_train]
 
     def scaled(x: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(x, dtype=np.float32) / np.float32(pixel_max)

@@ -43,10 +43,8 @@ def _read_bytes(path: Path) -> bytes:
         raise DataFileError(f"{path}: corrupt gzip file ({exc}); delete it and download it again") from None
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (optionally gzip-compressed) into a NumPy array of its shape."""
-    path = Path(path)
-    raw = _read_bytes(path)
+def _header(raw: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
+    """Type, shape and header length of IDX bytes (the whole file or at least its header)."""
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_DTYPES:
         raise DataFileError(
             f"{path}: not an IDX file (header {raw[:4].hex() or 'empty'}, expected 0000 + type code"
@@ -57,6 +55,31 @@ def read_idx(path: str | Path) -> np.ndarray:
     if len(raw) < header_len:
         raise DataFileError(f"{path}: truncated IDX header ({len(raw)} of {header_len} bytes)")
     shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    return dtype, shape, header_len
+
+
+def read_idx_shape(path: str | Path) -> tuple[int, ...]:
+    """The shape recorded in an IDX file's header, without reading its data."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            opener = gzip.open if handle.read(2) == GZIP_MAGIC else open
+    except FileNotFoundError:
+        raise DataFileError(f"{path}: file not found") from None
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(4)
+            raw = head + handle.read(4 * head[3]) if len(head) == 4 else head
+    except (EOFError, OSError, zlib.error) as exc:
+        raise DataFileError(f"{path}: unreadable ({exc}); delete it and download it again") from None
+    return _header(raw, path)[1]
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file (optionally gzip-compressed) into a NumPy array of its shape."""
+    path = Path(path)
+    raw = _read_bytes(path)
+    dtype, shape, header_len = _header(raw, path)
     expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     found = len(raw) - header_len
     if found != expected:

@@ -5,7 +5,6 @@ Usage: ``python -m nnexp.report <sweep folder>`` or :func:`build_report`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import datetime, timezone
@@ -16,11 +15,11 @@ import pandas as pd
 from nnexp.errors import ReportError
 from nnexp.report.figures import KINDS, plot_curves, save_figure
 from nnexp.report.runs import config_names, load_curves, load_runs, varying
+from nnexp.runstate import FINISHED, read_plan
 from nnexp.report.tables import METRICS, comparison_table, is_displayable, replicate_counts, write_table
 
 log = logging.getLogger(__name__)
 
-PLAN_FILE = "sweep_plan.json"
 RUNS_FILE = "runs.csv"
 
 
@@ -36,11 +35,6 @@ def _check_options(runs: pd.DataFrame, rows: str, cols: str, metrics: list[str])
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise ReportError(f"report metrics {unknown} unknown; allowed: {', '.join(METRICS)}")
-
-
-def _planned_total(sweep_dir: Path) -> int | None:
-    plan = sweep_dir / PLAN_FILE
-    return json.loads(plan.read_text()).get("total") if plan.exists() else None
 
 
 def build_report(
@@ -66,12 +60,16 @@ def build_report(
     _check_options(runs, rows, cols, metrics)
     out_dir.mkdir(parents=True, exist_ok=True)
     runs.to_csv(out_dir / RUNS_FILE, index=False)
-    curves = load_curves(sweep_dir, runs)
-    others = varying(runs, exclude=(rows, cols, "seed"))
-    groups = runs.groupby(others, dropna=False, sort=True) if others else [((), runs)]
+    measured = runs[runs["status"].isin(FINISHED)]  # runs with final metrics
+    curves, skipped = load_curves(sweep_dir, measured)
+    others = varying(measured, exclude=(rows, cols, "seed"))
+    groups = measured.groupby(others, dropna=False, sort=True) if others else [((), measured)]
 
     lines = [f"# Sweep report: {sweep_dir.name}", ""]
-    lines += _overview(sweep_dir, runs)
+    lines += _overview(sweep_dir, runs, skipped)
+    if measured.empty:
+        lines += ["No run has finished yet: no tables or figures.", ""]
+        groups = []
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         setting = ", ".join(f"{name}={value}" for name, value in zip(others, key))
@@ -101,9 +99,9 @@ def build_report(
     return index
 
 
-def _overview(sweep_dir: Path, runs: pd.DataFrame) -> list[str]:
+def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[str]:
     counts = runs["status"].value_counts()
-    planned = _planned_total(sweep_dir)
+    planned = (read_plan(sweep_dir) or {}).get("total")
     found = f"{len(runs)} runs" + (f" of {planned} planned" if planned else "")
     status = ", ".join(f"{n} {s}" for s, n in counts.items())
     lines = [
@@ -115,6 +113,11 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame) -> list[str]:
     ]
     not_done = runs[runs["status"] != "completed"]
     if not not_done.empty:
-        lines += ["Runs that did not complete (not in the tables when they have no metrics):", ""]
-        lines += [f"- `{r.run}`: {r.status}" for r in not_done.itertuples()] + [""]
+        lines += ["Runs that did not complete (in the tables only if they have metrics):", ""]
+        for run in not_done.to_dict("records"):
+            error = run.get("error")
+            lines.append(f"- `{run['run']}`: {run['status']}" + (f" — {error}" if isinstance(error, str) else ""))
+        lines.append("")
+    if skipped:
+        lines += ["Learning curves skipped (unreadable metrics.csv):", ""] + [f"- {s}" for s in skipped] + [""]
     return lines

@@ -16,6 +16,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from nnexp.metrics import METRICS_FILE, SUMMARY_FILE, read_summary
+from nnexp.runstate import read_plan
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,10 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"run": str(run_dir.relative_to(sweep_dir)) or "."}
     summary_path = run_dir / SUMMARY_FILE
     if summary_path.exists():
-        summary = read_summary(summary_path)
+        try:
+            summary = read_summary(summary_path)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return {**row, "status": "unreadable", "error": f"{SUMMARY_FILE} is not valid JSON ({exc})"}
         config = summary.pop("config", {})
         summary.pop("versions", None)
         row.update(config_columns(config))
@@ -78,27 +82,41 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
 
 
 def load_runs(sweep_dir: Path) -> pd.DataFrame:
-    """One row per run: ``run`` (folder), ``status``, config columns, summary metrics."""
+    """One row per run: ``run`` (folder), ``status``, config columns, summary metrics.
+
+    Runs the sweep planned but that have no folder yet appear with status ``missing``.
+    """
     rows = [_read_run(d, sweep_dir) for d in find_run_dirs(sweep_dir)]
+    plan = read_plan(sweep_dir)
+    found = {row["run"] for row in rows}
+    for job in (plan or {}).get("jobs") or []:
+        if job["dir"] not in found:
+            rows.append({"run": job["dir"], "status": "missing"})
     return pd.DataFrame(rows)
 
 
-def load_curves(sweep_dir: Path, runs: pd.DataFrame) -> pd.DataFrame:
-    """Per-epoch metrics of every run in long-by-epoch form, with the run's config columns."""
-    frames = []
+def load_curves(sweep_dir: Path, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """Per-epoch metrics of every run, with the run's config columns; and the CSVs it had to skip."""
+    frames, skipped = [], []
     for run in runs.itertuples(index=False):
         path = sweep_dir / run.run / METRICS_FILE
         if not path.exists():
             continue
         try:
             epochs = pd.read_csv(path)
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            missing = [c for c in ("epoch", "train_loss", "val_loss", "train_acc", "val_acc") if c not in epochs]
+            if missing:
+                raise ValueError(f"no column {', '.join(missing)}")
+            epochs[list(epochs.columns)] = epochs.apply(pd.to_numeric, errors="raise")
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
             log.warning("skipping unreadable %s: %s", path, exc)
+            skipped.append(f"{run.run}/{METRICS_FILE}: {str(exc).splitlines()[0]}")
             continue
         frames.append(epochs.assign(run=run.run))
     if not frames:
-        return pd.DataFrame()
-    return pd.concat(frames, ignore_index=True).merge(runs[config_names(runs) + ["run"]], on="run")
+        return pd.DataFrame(), skipped
+    curves = pd.concat(frames, ignore_index=True).merge(runs[config_names(runs) + ["run"]], on="run")
+    return curves, skipped
 
 
 def config_names(runs: pd.DataFrame) -> list[str]:
@@ -109,7 +127,7 @@ def config_names(runs: pd.DataFrame) -> list[str]:
 
 def varying(runs: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list[str]:
     """Config columns with more than one value among the runs, in column order."""
-    return [c for c in config_names(runs) if c not in exclude and runs[c].astype(str).nunique() > 1]
+    return [c for c in config_names(runs) if c not in exclude and runs[c].dropna().astype(str).nunique() > 1]
 
 
 def natural_key(values: pd.Series) -> pd.Series:
@@ -124,6 +142,8 @@ def natural_key(values: pd.Series) -> pd.Series:
 
 OUTCOME_COLUMNS = (
     "status",
+    "error",
+    "fingerprint",
     "epochs_completed",
     "train_loss",
     "train_acc",
