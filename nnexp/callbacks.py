@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from hydra import compose
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -21,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.metrics import SUMMARY_FILE
-from nnexp.runstate import PLAN_FILE, finished_summary, fingerprint, read_plan
+from nnexp.runstate import PLAN_FILE, finished_summary, fingerprint, read_plan, status_counts
 from nnexp.validation import validate_run
 
 log = logging.getLogger(__name__)
@@ -39,8 +40,14 @@ def planned_jobs(config: DictConfig) -> list[list[str]] | None:
 
 
 def plan_job(config: DictConfig, sweep_dir: Path, overrides: list[str]) -> dict[str, Any]:
-    """Compose and validate one job's config; return its folder and whether it finished already."""
-    job = compose(config_name=config.hydra.job.config_name, overrides=overrides, return_hydra_config=True)
+    """Compose and validate one job's config; return its folder and whether it finished already.
+
+    The job is composed as Hydra's sweeper composes it: the command line's Hydra
+    overrides (search path, launcher, ...) first, then the job's own overrides.
+    """
+    hydra_overrides = list(config.hydra.overrides.hydra)
+    job = compose(config_name=config.hydra.job.config_name, overrides=hydra_overrides + overrides,
+                  return_hydra_config=True)  # fmt: skip
     folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
     with open_dict(job):
         del job["hydra"]
@@ -96,11 +103,11 @@ class SweepCallback(Callback):
         runs = load_runs(sweep_dir)
         if plan and plan["jobs"] is not None and not runs.empty:
             runs = runs[runs["run"].isin([job["dir"] for job in plan["jobs"]])]
-        counts = runs["status"].value_counts().to_dict() if not runs.empty else {}
+        statuses = runs["status"] if not runs.empty else pd.Series(dtype=str)
         skipped = sum(job["finished_before"] for job in (plan or {}).get("jobs") or [])
-        log.info("sweep done: %s%s", ", ".join(f"{n} {s}" for s, n in counts.items()) or "no runs",
+        log.info("sweep done: %s%s", status_counts(statuses) or "no runs",
                  f" ({skipped} of them skipped as finished before)" if skipped else "")  # fmt: skip
-        failed = runs[runs["status"] == "failed"] if counts else runs
+        failed = runs[statuses == "failed"]
         if len(failed):
             log.error("%d runs failed; their error.txt says why: %s", len(failed), ", ".join(failed["run"]))
             sys.exit(1)

@@ -8,14 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.metrics import SUMMARY_FILE, read_summary
 
 FINISHED = ("completed", "diverged")  # deterministic outcomes: rerunning would give the same
+# Every status a run folder can show, in the order reports list them.
+STATUSES = (*FINISHED, "failed", "unreadable", "incomplete", "missing")
+
+
+def status_counts(statuses: Iterable[str]) -> str:
+    """'11 completed, 1 diverged, 1 failed': how many runs have each status, in a fixed order."""
+    counts = Counter(statuses)
+    return ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
 # Settings that do not change a run's result.
 EXECUTION_ONLY = ("report", "force", "blas_threads")
 EXECUTION_ONLY_DATA = ("cache_dir",)

@@ -79,12 +79,15 @@ def run_spec(cfg: DictConfig) -> RunSpec:
     """Validate the values of ``cfg`` and return its training settings; raises :class:`ConfigError`."""
     _require(math.isfinite(cfg.lr) and cfg.lr > 0, "lr", cfg.lr, "a finite number > 0")
     _require(cfg.epochs >= 1, "epochs", cfg.epochs, "an int >= 1")
-    _require(cfg.init_scale > 0, "init_scale", cfg.init_scale, "a number > 0")
+    _require(math.isfinite(cfg.init_scale) and cfg.init_scale > 0, "init_scale", cfg.init_scale, "a finite number > 0")
     _require(0 < cfg.leaky_slope < 1, "leaky_slope", cfg.leaky_slope, "a number in (0, 1)")
     _require(cfg.blas_threads >= 1, "blas_threads", cfg.blas_threads, "an int >= 1")
+    _require(cfg.seed >= 0, "seed", cfg.seed, "an int >= 0")
     data = cfg.data
     _require(data.name in LOADERS, "data.name", data.name, ", ".join(sorted(LOADERS)))
-    _require(data.val_size > 0, "data.val_size", data.val_size, "a fraction in (0, 1) or a count >= 1")
+    valid_size = math.isfinite(data.val_size) and data.val_size > 0
+    _require(valid_size, "data.val_size", data.val_size, "a fraction in (0, 1) or a count >= 1")
+    _require(data.split_seed >= 0, "data.split_seed", data.split_seed, "an int >= 0")
     _require(data.train_limit is None or data.train_limit >= 1, "data.train_limit", data.train_limit, "null or an int >= 1")
     return RunSpec(
         activation=cfg.activation.value,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import subprocess
+import sys
 import threading
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +39,12 @@ def write_idx(path: Path, array: np.ndarray) -> Path:
     data = idx_bytes(array)
     path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
     return path
+
+
+def run_nnexp(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m nnexp.run ARGS`` in ``cwd`` as a user would; output captured as text."""
+    return subprocess.run([sys.executable, "-m", "nnexp.run", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)  # fmt: skip
 
 
 def md5(path: Path) -> str:

@@ -82,6 +82,10 @@ def test_typos_and_wrong_types_fail_at_composition(compose_config, override, mes
         ("leaky_slope=1.5", "leaky_slope=1.5 is invalid; allowed: a number in \\(0, 1\\)"),
         ("data.val_size=0", "data.val_size=0.0 is invalid"),
         ("data.name=cifar", "data.name=cifar is invalid; allowed: digits, fashion_mnist, mnist"),
+        ("data.val_size=inf", "data.val_size=inf is invalid; allowed: a fraction in \\(0, 1\\) or a count >= 1"),
+        ("init_scale=inf", "init_scale=inf is invalid; allowed: a finite number > 0"),
+        ("seed=-1", "seed=-1 is invalid; allowed: an int >= 0"),
+        ("data.train_limit=0", "data.train_limit=0 is invalid; allowed: null or an int >= 1"),
     ],
 )
 def test_invalid_values_get_one_line_naming_key_value_and_allowed(compose_config, override, message) -> None:

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from nnexp.metrics import read_summary
 from nnexp.report.__main__ import main as report_main
+from tests.conftest import run_nnexp
 
 SWEEP = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]
-
-
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nnexp.run", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
-    done = _run(["-m", *SWEEP, "data=digits", "epochs=3", "hydra.sweep.dir=multirun/grid",
+    done = run_nnexp(["-m", *SWEEP, "data=digits", "epochs=3", "hydra.sweep.dir=multirun/grid",
                  "hydra.launcher.n_jobs=2"], root)  # fmt: skip
     return root, done
 
@@ -113,7 +106,7 @@ def test_report_of_an_empty_or_missing_folder(tmp_path, capsys) -> None:
 
 
 def test_single_run_writes_its_folder(tmp_path) -> None:
-    done = _run(["data=digits", "epochs=2", "hidden=[12,6]", "hydra.run.dir=outputs/one"], tmp_path)
+    done = run_nnexp(["data=digits", "epochs=2", "hidden=[12,6]", "hydra.run.dir=outputs/one"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     folder = tmp_path / "outputs/one"
     assert read_summary(folder / "summary.json")["layer_sizes"] == [64, 12, 6, 10]
@@ -123,7 +116,7 @@ def test_single_run_writes_its_folder(tmp_path) -> None:
 
 
 def test_bad_value_is_one_line_and_exit_code_2(tmp_path) -> None:
-    done = _run(["data=digits", "hidden=0", "hydra.run.dir=outputs/bad"], tmp_path)
+    done = run_nnexp(["data=digits", "hidden=0", "hydra.run.dir=outputs/bad"], tmp_path)
     assert done.returncode == 2
     output = done.stdout + done.stderr
     assert "error: hidden=0 is invalid; allowed: a positive int or a list of positive ints" in output

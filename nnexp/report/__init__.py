@@ -15,7 +15,7 @@ import pandas as pd
 from nnexp.errors import ReportError
 from nnexp.report.figures import KINDS, plot_curves, save_figure
 from nnexp.report.runs import config_names, load_curves, load_runs, varying
-from nnexp.runstate import FINISHED, read_plan
+from nnexp.runstate import FINISHED, read_plan, status_counts
 from nnexp.report.tables import METRICS, comparison_table, is_displayable, replicate_counts, write_table
 
 log = logging.getLogger(__name__)
@@ -100,10 +100,9 @@ def build_report(
 
 
 def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[str]:
-    counts = runs["status"].value_counts()
     planned = (read_plan(sweep_dir) or {}).get("total")
     found = f"{len(runs)} runs" + (f" of {planned} planned" if planned else "")
-    status = ", ".join(f"{n} {s}" for s, n in counts.items())
+    status = status_counts(runs["status"])
     lines = [
         f"- Sweep folder: `{sweep_dir}`",
         f"- Runs: {found} ({status})",

@@ -1,0 +1,210 @@
+"""Sweeps that survive failures, kills and bad input: isolation, resume, SIGKILL, validation, odd reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from nnexp.config import IDX_FILES, run_dir_name
+from nnexp.metrics import read_summary
+from nnexp.report import build_report
+from nnexp.runstate import read_plan
+from tests.conftest import make_idx_dataset, run_nnexp
+
+SEEDS = 11
+
+
+def _write_cases(conf: Path, bad_root: Path) -> list[str]:
+    """A config group of 13 cases: 11 healthy seeds, one run on damaged data, one that diverges."""
+    (conf / "case").mkdir(parents=True)
+    names = []
+    for seed in range(SEEDS):
+        names.append(f"ok{seed:02d}")
+        (conf / "case" / f"{names[-1]}.yaml").write_text(f"# @package _global_\nseed: {seed}\n")
+    (conf / "case" / "damaged.yaml").write_text(f"# @package _global_\ndata:\n  name: mnist\n  root: {bad_root}\n")
+    (conf / "case" / "explodes.yaml").write_text(
+        "# @package _global_\nactivation: relu\nhidden: [32, 32, 32]\nlr: 1000000.0\n"
+    )
+    return names + ["damaged", "explodes"]
+
+
+@pytest.fixture(scope="module")
+def failing_sweep(tmp_path_factory):
+    root = tmp_path_factory.mktemp("failing")
+    bad = root / "bad_data"
+    make_idx_dataset(bad)
+    images = bad / IDX_FILES["train_images"]
+    images.write_bytes(images.read_bytes()[:-200])  # truncated download
+    cases = _write_cases(root / "conf", bad)
+    args = ["-m", f"+case={','.join(cases)}", "data=digits", "epochs=3", f"hydra.searchpath=[file://{root / 'conf'}]",
+            "hydra.sweep.dir=multirun/s", "hydra.launcher.n_jobs=2"]  # fmt: skip
+    return root, args, run_nnexp(args, root)
+
+
+def test_one_failure_and_one_divergence_do_not_stop_the_sweep(failing_sweep) -> None:
+    root, _, done = failing_sweep
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+    sweep = root / "multirun/s"
+    statuses = {p.parent.name: read_summary(p)["status"] for p in sweep.glob("*/summary.json")}
+    assert len(statuses) == 13
+    assert sorted(statuses.values()).count("completed") == 11
+    assert statuses["+case=damaged,data=digits,epochs=3"] == "failed"
+    assert statuses["+case=explodes,data=digits,epochs=3"] == "diverged"
+    failed = sweep / "+case=damaged,data=digits,epochs=3"
+    summary = read_summary(failed / "summary.json")
+    assert summary["error"].endswith("train-images-idx3-ubyte.gz: truncated gzip file (incomplete download?);"
+                                     " delete it and download it again")
+    assert "Traceback" in (failed / "error.txt").read_text()
+    assert "train-images-idx3-ubyte.gz" in (failed / "run.log").read_text()
+    assert "sweep done: 11 completed, 1 diverged, 1 failed" in output
+    assert "1 runs failed; their error.txt says why: +case=damaged" in output
+
+
+def test_report_of_the_failing_sweep_shows_the_failed_run(failing_sweep) -> None:
+    root, _, _ = failing_sweep
+    index = (root / "reports/s/index.md").read_text()
+    assert "13 runs of 13 planned (11 completed, 1 diverged, 1 failed)" in index
+    assert "`+case=damaged,data=digits,epochs=3`: failed — " in index
+    runs = pd.read_csv(root / "reports/s/runs.csv")
+    assert set(runs["status"]) == {"completed", "failed", "diverged"}
+
+
+def test_rerun_skips_finished_runs_and_retries_the_failed_one(failing_sweep) -> None:
+    root, args, _ = failing_sweep
+    sweep = root / "multirun/s"
+    before = {p.parent.name: p.read_bytes() for p in sweep.glob("*/summary.json")}
+    again = run_nnexp(args, root)
+    output = again.stdout + again.stderr
+    assert again.returncode == 1  # the data is still damaged
+    assert "sweep of 13 runs into multirun/s; 12 finished already and are skipped" in output
+    assert output.count("skipped: finished already with this configuration") == 12
+    after = {p.parent.name: p.read_bytes() for p in sweep.glob("*/summary.json")}
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"+case=damaged,data=digits,epochs=3"}  # retried; the others untouched
+    good = root / "good_data"
+    make_idx_dataset(good)
+    shutil.copy(good / IDX_FILES["train_images"], root / "bad_data" / IDX_FILES["train_images"])
+    fixed = run_nnexp(args, root)
+    assert fixed.returncode == 0, (fixed.stdout + fixed.stderr)[-3000:]
+    assert read_summary(sweep / "+case=damaged,data=digits,epochs=3/summary.json")["status"] == "completed"
+
+
+def test_force_reruns_everything(tmp_path) -> None:
+    args = ["-m", "hidden=8,16", "data=digits", "epochs=1", "hydra.sweep.dir=multirun/f", "report.enabled=false"]
+    assert run_nnexp(args, tmp_path).returncode == 0
+    first = {p: p.read_bytes() for p in (tmp_path / "multirun/f").glob("*/summary.json")}
+    time.sleep(1.1)  # summaries record the finishing second
+    forced = run_nnexp([*args, "force=true"], tmp_path)
+    assert forced.returncode == 0 and "skipped" not in forced.stdout + forced.stderr
+    assert all(path.read_bytes() != content for path, content in first.items())
+    assert len(first) == 2
+
+
+def test_changed_configuration_is_not_counted_as_finished(tmp_path) -> None:
+    args = ["-m", "hidden=8,16", "data=digits", "hydra.sweep.dir=multirun/c", "report.enabled=false"]
+    assert run_nnexp([*args, "data.split_seed=0"], tmp_path).returncode == 0
+    # split_seed is not swept, so the folders are the same; the results would differ
+    changed = run_nnexp([*args, "data.split_seed=1"], tmp_path)
+    assert "finished already" not in changed.stdout + changed.stderr
+    seeds = {read_summary(p)["config"]["data"]["split_seed"] for p in (tmp_path / "multirun/c").rglob("summary.json")}
+    assert len(seeds) == 2  # different overrides, different folders: both kept
+
+
+def test_bad_value_in_a_sweep_list_stops_the_sweep_before_any_run(tmp_path) -> None:
+    done = run_nnexp(["-m", "hidden=8,0,16", "data=digits", "hydra.sweep.dir=multirun/bad"], tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2
+    assert "error: in the run hidden=0 data=digits: hidden=0 is invalid; allowed: a positive int" in output
+    assert not list((tmp_path / "multirun/bad").glob("*/metrics.csv"))
+    assert "Traceback" not in output
+
+
+def test_batch_larger_than_the_training_set_is_refused_before_loading(tmp_path) -> None:
+    done = run_nnexp(["data=digits", "batch_size=5000", "hydra.run.dir=out"], tmp_path)
+    assert done.returncode == 2
+    assert "error: batch_size=5000 is larger than the training set (1222 images after the validation split);" \
+           " allowed: 1 to 1222, or 'full'" in done.stdout + done.stderr  # fmt: skip
+
+
+def test_run_folder_names_are_one_per_configuration() -> None:
+    assert run_dir_name("activation=relu,hidden=32") == "activation=relu,hidden=32"
+    assert run_dir_name("") == "defaults"
+    assert "/" not in run_dir_name("data.root=/a/b")
+    assert run_dir_name("data.root=/a/b") != run_dir_name("data.root=_a_b")
+    long_a, long_b = "x=" + "1" * 300, "x=" + "1" * 299 + "2"
+    assert len(run_dir_name(long_a)) <= 200 and run_dir_name(long_a) != run_dir_name(long_b)
+
+
+def _write_runs_with_problems(sweep: Path) -> None:
+    for name, content in {
+        "good": None,
+        "bad_summary": '{"status": "compl',
+        "bad_csv": None,
+    }.items():
+        run = sweep / name
+        run.mkdir(parents=True)
+        metrics = "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,epoch_seconds,eval_seconds\n"
+        metrics += "1,0.5,0.8,0.6,0.7,0.6,0.7,0.1,0.01\n"
+        (run / "metrics.csv").write_text(metrics if name != "bad_csv" else "\x00garbage,,\n1,2\n\xff")
+        summary = {"status": "completed", "test_acc": 0.7, "val_acc": 0.7, "train_seconds": 0.1,
+                   "config": {"activation": "relu", "hidden": 8, "seed": 0}}  # fmt: skip
+        (run / "summary.json").write_text(content if content is not None else json.dumps(summary))
+    (sweep / "sweep_plan.json").write_text(json.dumps({"total": 4, "jobs": [
+        {"dir": d, "overrides": [], "finished_before": False} for d in ("good", "bad_summary", "bad_csv", "never_started")
+    ]}))  # fmt: skip
+
+
+def test_report_says_what_it_skipped(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    _write_runs_with_problems(sweep)
+    index = build_report(sweep, tmp_path / "report").read_text()
+    assert "4 runs of 4 planned" in index
+    assert "`bad_summary`: unreadable — summary.json is not valid JSON" in index
+    assert "`never_started`: missing" in index
+    assert "bad_csv/metrics.csv" in index.split("Learning curves skipped")[1]
+    table = pd.read_csv(tmp_path / "report" / "test_acc_by_hidden_activation.csv", index_col="hidden")
+    assert table.loc[8, "relu"] == pytest.approx(70.0)
+
+
+def test_killed_sweep_resumes_with_only_the_missing_runs(tmp_path) -> None:
+    data = tmp_path / "data"
+    make_idx_dataset(data, n_train=6000, n_test=500)
+    args = ["-m", "seed=0,1,2,3,4,5,6,7", f"data.root={data}", "epochs=25", "hidden=64", "data.val_size=0.05",
+            "hydra.sweep.dir=multirun/k", "hydra.launcher.n_jobs=2"]  # fmt: skip
+    sweep = tmp_path / "multirun/k"
+    process = subprocess.Popen([sys.executable, "-m", "nnexp.run", *args], cwd=tmp_path, start_new_session=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 300
+    while len(list(sweep.glob("*/summary.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    complete = {p.parent.name: p.read_bytes() for p in sweep.glob("*/summary.json")}
+    assert 2 <= len(complete) < 8, "the sweep must be killed in the middle"
+    for run in sweep.iterdir():
+        if run.is_dir() and run.name not in complete:  # unfinished: no summary, readable metrics so far
+            assert not (run / "summary.json").exists()
+            if (run / "metrics.csv").exists():
+                pd.read_csv(run / "metrics.csv")
+    index = build_report(sweep, tmp_path / "partial").read_text()
+    assert "8 planned" in index and f"{len(complete)} completed" in index
+    assert read_plan(sweep)["total"] == 8
+
+    resumed = run_nnexp(args, tmp_path)
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output[-3000:]
+    assert f"{len(complete)} finished already and are skipped" in output
+    assert output.count("skipped: finished already") == len(complete)
+    finals = {p.parent.name: p.read_bytes() for p in sweep.glob("*/summary.json")}
+    assert len(finals) == 8
+    assert all(finals[name] == content for name, content in complete.items())
