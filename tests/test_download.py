@@ -30,6 +30,19 @@ def test_download_verifies_and_caches(http_server, tmp_path) -> None:
     assert len(requests) == 4
 
 
+def test_checksum_mismatch_through_load_dataset_is_one_line_naming_the_file(http_server, tmp_path) -> None:
+    url, served, _ = http_server
+    _, sums = _serve_dataset(served)
+    sums[IDX_FILES["test_labels"]] = "f" * 32  # e.g. a mirror serving another version of the file
+    cfg = DataConfig(name="mnist", urls=[url], md5=sums, cache_dir=str(tmp_path / "cache"))
+    with pytest.raises(DataUnavailableError) as info:
+        load_dataset(cfg)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "could not download t10k-labels-idx1-ubyte.gz" in message and "hash" in message.lower()
+    assert not (tmp_path / "cache" / IDX_FILES["test_labels"]).exists()
+
+
 def test_checksum_mismatch_keeps_no_file(http_server, tmp_path) -> None:
     url, served, _ = http_server
     _, sums = _serve_dataset(served)
@@ -82,7 +95,7 @@ def test_offline_error_says_where_to_put_files_and_offers_digits(http_server, tm
         load_dataset(cfg)
     message = str(info.value)
     assert "\n" not in message
-    assert "mnist is not available offline" in message
+    assert message.startswith("mnist could not be downloaded: could not download train-images-idx3-ubyte.gz")
     assert str(cache) in message and "data.root=" in message and "data=digits" in message
 
 

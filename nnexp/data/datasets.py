@@ -68,7 +68,7 @@ def _idx_paths(cfg: DataConfig) -> dict[str, Path]:
         by_name = fetch({name: cfg.md5[name] for name in cfg.files.values()}, list(cfg.urls), cache)
     except DataUnavailableError as exc:
         raise DataUnavailableError(
-            f"{cfg.name} is not available offline: {exc}. Put the files {', '.join(cfg.files.values())}"
+            f"{cfg.name} could not be downloaded: {exc}. Put the files {', '.join(cfg.files.values())}"
             f" in {cache}, or point data.root=<folder> (for MNIST also NNEXP_DATA_DIR) at a folder"
             " holding them; data=digits runs with no download at all"
         ) from None
