@@ -94,8 +94,8 @@ class SweepCallback(Callback):
         report = config.report
         if report.enabled:
             try:
-                index = build_report(sweep_dir, Path(report.dir) / sweep_dir.name, rows=report.rows,
-                                     cols=report.cols, metrics=list(report.metrics))  # fmt: skip
+                index = build_report(sweep_dir, Path(report.dir) / sweep_dir.name, rows=report.rows, cols=report.cols,
+                                     metrics=list(report.metrics), published=list(report.published))  # fmt: skip
                 log.info("report: %s", index)
             except NnexpError as exc:  # the runs are on disk; say why the report is missing
                 log.error("report not built: %s (rebuild with: python -m nnexp.report %s)", exc, sweep_dir)

@@ -35,6 +35,28 @@ class Init(Enum):
     he = "he"  # He et al. (2015), normal
 
 
+class Task(Enum):
+    """What is predicted: the digit (10 classes), or whether it is ``positive_class`` (2 classes)."""
+
+    multiclass = "multiclass"
+    one_vs_all = "one_vs_all"
+
+
+class Loss(Enum):
+    """Training loss: cross-entropy (softmax or sigmoid output) or squared error (binary tasks)."""
+
+    cross_entropy = "cross_entropy"
+    mse = "mse"
+
+
+class Scaling(Enum):
+    """Input preprocessing: pixels / max (to [0, 1]), raw pixel values, or standardised per pixel."""
+
+    unit = "unit"
+    raw = "raw"
+    standard = "standard"
+
+
 class DType(Enum):
     """Floating-point precision of parameters and activations."""
 
@@ -71,6 +93,7 @@ class DataConfig:
     split_seed: int = 0
     # Use only the first N (shuffled) training images; null = all of them.
     train_limit: Optional[int] = None
+    scaling: Scaling = Scaling.unit
 
 
 @dataclass
@@ -82,12 +105,19 @@ class ReportConfig:
     rows: str = "hidden"
     cols: str = "activation"
     metrics: List[str] = field(default_factory=lambda: ["test_acc", "train_seconds"])
+    # Published reference tables (experiments/*.csv) to compare the runs with.
+    published: List[str] = field(default_factory=list)
 
 
 @dataclass
 class Config:
     """One training run. Sweeps are grids over these keys."""
 
+    # Name of the preset (conf/experiment/, selected with +experiment=NAME) that set this run up.
+    preset: Optional[str] = None
+    task: Task = Task.multiclass
+    positive_class: int = 0
+    loss: Loss = Loss.cross_entropy
     activation: Activation = Activation.sigmoid
     # One int (one hidden layer) or a list of ints (one per hidden layer, [] for none).
     hidden: Any = 128
@@ -104,6 +134,10 @@ class Config:
     blas_threads: int = 1
     # Rerun runs that finished already (a sweep into an existing folder skips them otherwise).
     force: bool = False
+    # Record per-layer saturation, dead units and weight/gradient norms every epoch.
+    diagnostics: bool = True
+    # Save the final weights (model.npz) for `python -m nnexp.predict`.
+    save_model: bool = False
     data: DataConfig = field(default_factory=DataConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 

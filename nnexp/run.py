@@ -26,7 +26,10 @@ from nnexp.config import register_configs
 from nnexp.data import load_dataset
 from nnexp.errors import NnexpError
 from nnexp.metrics import ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, write_json_atomic
+from nnexp.diagnostics import diagnostic_columns
 from nnexp.model import MLP
+from nnexp.model.io import MODEL_FILE, save_model
+from nnexp.model.loss import n_outputs
 from nnexp.runstate import finished_summary, fingerprint
 from nnexp.train import EPOCH_COLUMNS, TrainResult, train
 from nnexp.validation import check_batch_size, validate_run
@@ -64,20 +67,25 @@ def _train_and_summarise(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     spec = validate_run(cfg)
     with threadpool_limits(limits=spec.blas_threads, user_api="blas"):
         data = load_dataset(cfg.data)
+        if spec.task == "one_vs_all":
+            data = data.one_vs_all(spec.positive_class)
         check_batch_size(spec.batch_size, len(data.y_train))
         init_seed, shuffle_seed = np.random.SeedSequence(spec.seed).spawn(2)
         model = MLP.initialise(
-            [data.n_features, *spec.hidden, data.n_classes],
+            [data.n_features, *spec.hidden, n_outputs(data.n_classes)],
             spec.activation,
             spec.init,
             np.random.default_rng(init_seed),
             dtype=spec.dtype,
             init_scale=spec.init_scale,
             leaky_slope=spec.leaky_slope,
+            loss=spec.loss,
         )
-        log.info("network %s, %s activation, %d parameters", model.layer_sizes, spec.activation, model.n_params)
+        log.info("network %s, %s activation, %s output, %d parameters",
+                 model.layer_sizes, spec.activation, model.output.name, model.n_params)  # fmt: skip
         history: list[dict] = []
-        with MetricsCSV(out_dir / METRICS_FILE, EPOCH_COLUMNS) as metrics:
+        columns = [*EPOCH_COLUMNS, *(diagnostic_columns(model) if cfg.diagnostics else [])]
+        with MetricsCSV(out_dir / METRICS_FILE, columns) as metrics:
 
             def record(row: dict) -> None:
                 metrics.write(row)
@@ -91,7 +99,11 @@ def _train_and_summarise(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
                 lr=spec.lr,
                 rng=np.random.default_rng(shuffle_seed),
                 on_epoch=record,
+                diagnostics=cfg.diagnostics,
             )
+        if cfg.save_model:
+            config = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+            save_model(out_dir / MODEL_FILE, model, data.preprocess, config)
     return summarise(history, result, model, data.sizes())
 
 
@@ -108,7 +120,7 @@ def execute(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         log.info("skipped: finished already with this configuration (%s); force=true reruns it", previous["status"])
         return previous
     out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (SUMMARY_FILE, ERROR_FILE):  # until this attempt finishes, the run counts as unfinished
+    for stale in (SUMMARY_FILE, ERROR_FILE, MODEL_FILE):  # until this attempt finishes, the run counts as unfinished
         (out_dir / stale).unlink(missing_ok=True)
     record = {
         "fingerprint": config_fingerprint,

@@ -11,6 +11,7 @@ from typing import Callable
 import numpy as np
 
 from nnexp.data import Splits
+from nnexp.diagnostics import PROBE_SIZE, diagnose
 from nnexp.model import MLP
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,14 @@ def train(
     lr: float,
     rng: np.random.Generator,
     on_epoch: Callable[[dict], None],
+    diagnostics: bool = False,
 ) -> TrainResult:
     """Train ``model`` in place and report each epoch's metrics to ``on_epoch``.
 
     ``batch_size=None`` means full-batch gradient descent. The training set is
     reshuffled every epoch with ``rng``. ``epoch_seconds`` counts the parameter
-    updates only; evaluation of the three splits is timed separately. A run whose
+    updates only; evaluation of the three splits (and the ``diagnostics`` of
+    :mod:`nnexp.diagnostics`, if asked for) is timed separately. A run whose
     training loss stops being finite ends with status ``diverged``.
     """
     x = np.ascontiguousarray(data.x_train, dtype=model.dtype)
@@ -83,6 +86,7 @@ def train(
     n = len(data.y_train)
     batches = _Batches(x, data.y_train, n if batch_size is None else min(batch_size, n), rng)
     ws = model.workspace(batches.rows)
+    probe = (x[:PROBE_SIZE], data.y_train[:PROBE_SIZE])
     train_seconds = eval_seconds = 0.0
     status, epochs_done = "completed", 0
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
@@ -94,6 +98,8 @@ def train(
             start = time.perf_counter()
             for split, (xs, ys) in splits.items():
                 row[f"{split}_loss"], row[f"{split}_acc"] = model.evaluate(xs, ys)
+            if diagnostics:
+                row.update(diagnose(model, *probe))
             row["eval_seconds"] = time.perf_counter() - start
             train_seconds += row["epoch_seconds"]
             eval_seconds += row["eval_seconds"]

@@ -28,6 +28,9 @@ class RunSpec:
     seed: int
     dtype: str
     blas_threads: int
+    task: str
+    positive_class: int
+    loss: str
 
 
 def _is_int(value: Any) -> bool:
@@ -83,6 +86,9 @@ def run_spec(cfg: DictConfig) -> RunSpec:
     _require(0 < cfg.leaky_slope < 1, "leaky_slope", cfg.leaky_slope, "a number in (0, 1)")
     _require(cfg.blas_threads >= 1, "blas_threads", cfg.blas_threads, "an int >= 1")
     _require(cfg.seed >= 0, "seed", cfg.seed, "an int >= 0")
+    _require(0 <= cfg.positive_class <= 9, "positive_class", cfg.positive_class, "a class from 0 to 9")
+    binary = cfg.task.value == "one_vs_all"
+    _require(binary or cfg.loss.value != "mse", "loss", cfg.loss.value, "cross_entropy for task=multiclass (mse needs task=one_vs_all)")
     data = cfg.data
     _require(data.name in LOADERS, "data.name", data.name, ", ".join(sorted(LOADERS)))
     valid_size = math.isfinite(data.val_size) and data.val_size > 0
@@ -101,4 +107,7 @@ def run_spec(cfg: DictConfig) -> RunSpec:
         seed=int(cfg.seed),
         dtype=cfg.dtype.value,
         blas_threads=int(cfg.blas_threads),
+        task=cfg.task.value,
+        positive_class=int(cfg.positive_class),
+        loss=cfg.loss.value,
     )

@@ -8,13 +8,22 @@ import pytest
 from nnexp.model import ACTIVATIONS, MLP
 from nnexp.model.activations import make_activation
 from nnexp.model.init import initial_weights
-from nnexp.model.loss import cross_entropy_sum, softmax_
+from nnexp.model.loss import (
+    SigmoidCrossEntropy,
+    SigmoidSquaredError,
+    SoftmaxCrossEntropy,
+    cross_entropy_sum,
+    make_output,
+    softmax_,
+)
 
 DEPTHS = [[], [6], [5, 4], [4, 3, 5]]
 
 
-def _network(activation: str, hidden: list[int], seed: int = 1, n_in: int = 5, n_out: int = 3) -> MLP:
-    model = MLP.initialise([n_in, *hidden, n_out], activation, "xavier", np.random.default_rng(seed), np.float64)
+def _network(activation: str, hidden: list[int], seed: int = 1, n_in: int = 5, n_out: int = 3,
+             loss: str = "cross_entropy") -> MLP:  # fmt: skip
+    model = MLP.initialise([n_in, *hidden, n_out], activation, "xavier", np.random.default_rng(seed), np.float64,
+                           loss=loss)  # fmt: skip
     rng = np.random.default_rng(seed + 100)
     for b in model.biases:  # non-zero biases keep ReLU pre-activations away from the kink at 0
         b[:] = rng.normal(0.0, 0.5, size=b.shape)
@@ -34,12 +43,17 @@ def _numerical_gradient(model: MLP, x: np.ndarray, y: np.ndarray, param: np.ndar
     return grad
 
 
+OUTPUTS = {"softmax_ce": (3, "cross_entropy"), "sigmoid_bce": (1, "cross_entropy"), "sigmoid_mse": (1, "mse")}
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("hidden", DEPTHS, ids=lambda h: f"hidden={h}")
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_gradients_match_finite_differences(activation: str, hidden: list[int]) -> None:
+def test_gradients_match_finite_differences(activation: str, hidden: list[int], output: str) -> None:
+    n_out, loss = OUTPUTS[output]
     rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(7, 5)), rng.integers(0, 3, size=7)
-    model = _network(activation, hidden)
+    x, y = rng.normal(size=(7, 5)), rng.integers(0, max(n_out, 2), size=7)
+    model = _network(activation, hidden, n_out=n_out, loss=loss)
     _, grad_w, grad_b = model.loss_and_gradients(x, y)
     for param, analytic in zip(model.weights + model.biases, grad_w + grad_b):
         numeric = _numerical_gradient(model, x, y, param)
@@ -80,6 +94,28 @@ def test_cross_entropy_is_finite_and_exact_for_huge_logits() -> None:
         softmax_(probs)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     np.testing.assert_allclose(probs, [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], atol=1e-300)
+
+
+def test_binary_losses_are_stable_and_match_their_formulas() -> None:
+    z = np.array([[-800.0], [-2.0], [0.0], [3.0], [800.0]])
+    y = np.array([0, 1, 1, 0, 1])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        bce = SigmoidCrossEntropy().loss_sum(z, y)
+        mse = SigmoidSquaredError().loss_sum(z, y)
+    s = 1 / (1 + np.exp(-np.clip(z[:, 0], -700, 700)))
+    sm, ym = s[1:4], y[1:4]  # the textbook formula is finite there; the confident extremes add ~0
+    expected_bce = -(ym * np.log(sm) + (1 - ym) * np.log(1 - sm)).sum()
+    assert bce == pytest.approx(expected_bce, rel=1e-12)
+    assert mse == pytest.approx(((s - y) ** 2).sum(), rel=1e-12)
+    np.testing.assert_array_equal(SigmoidCrossEntropy().predict(z), [0, 0, 0, 1, 1])
+
+
+def test_output_layer_follows_the_number_of_classes() -> None:
+    assert isinstance(make_output("cross_entropy", 10), SoftmaxCrossEntropy)
+    assert isinstance(make_output("cross_entropy", 2), SigmoidCrossEntropy)
+    assert isinstance(make_output("mse", 2), SigmoidSquaredError)
+    with pytest.raises(ValueError, match="loss=mse is implemented for binary tasks only"):
+        make_output("mse", 10)
 
 
 def test_cross_entropy_matches_the_textbook_formula_for_small_logits() -> None:

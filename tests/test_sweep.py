@@ -87,7 +87,7 @@ def test_report_command_takes_another_layout(sweep, tmp_path, capsys) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--rows", "hiden"], "error: report rows='hiden' is not a setting of these runs; allowed: activation, hidden"),
+        (["--rows", "hiden"], "error: report rows='hiden' is not a setting of these runs; allowed: .*activation, hidden, lr"),
         (["--metrics", "f1"], "error: report metrics \\['f1'\\] unknown; allowed: test_acc"),
     ],
 )

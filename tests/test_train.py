@@ -101,7 +101,12 @@ def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, mo
     summary = execute(cfg, tmp_path)
     assert seen_rows == [1, 2, 3]
     metrics = pd.read_csv(tmp_path / "metrics.csv")
-    assert list(metrics.columns) == list(EPOCH_COLUMNS) and len(metrics) == 3
+    diagnostics = ["h1_saturated", "h1_dead", "h2_saturated", "h2_dead",
+                   "w1_norm", "grad1_norm", "w2_norm", "grad2_norm", "w3_norm", "grad3_norm"]  # fmt: skip
+    assert list(metrics.columns) == [*EPOCH_COLUMNS, *diagnostics] and len(metrics) == 3
+    assert metrics["h1_saturated"].isna().all()  # leaky ReLU does not saturate
+    assert metrics[["h1_dead", "h2_dead"]].apply(lambda c: c.between(0, 1)).all().all()
+    assert (metrics[[c for c in diagnostics if c.endswith("_norm")]] > 0).all().all()
     on_disk = read_summary(tmp_path / "summary.json")
     assert on_disk["status"] == "completed" and on_disk["epochs_completed"] == 3
     assert on_disk["test_acc"] == pytest.approx(metrics["test_acc"].iloc[-1])

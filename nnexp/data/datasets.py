@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from nnexp.config import DataConfig
+from nnexp.config import DataConfig, Scaling
 from nnexp.data.download import default_cache_dir, fetch
 from nnexp.data.idx import read_idx, read_idx_shape
 from nnexp.errors import ConfigError, DataFileError, DataUnavailableError
@@ -16,6 +16,34 @@ from nnexp.errors import ConfigError, DataFileError, DataUnavailableError
 log = logging.getLogger(__name__)
 
 N_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How raw pixels become features: divided by ``pixel_max``, then standardised if ``mean`` is set."""
+
+    pixel_max: float
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    @classmethod
+    def fit(cls, scaling: str, pixel_max: float, x_train: np.ndarray) -> "Preprocess":
+        """The preprocessing of ``scaling`` (unit, raw, standard), fitted on the training images."""
+        if scaling == "raw":
+            return cls(1.0)
+        if scaling == "unit":
+            return cls(pixel_max)
+        unit = x_train.astype(np.float32) / np.float32(pixel_max)
+        std = unit.std(axis=0)
+        return cls(pixel_max, unit.mean(axis=0), np.where(std > 1e-6, std, 1.0).astype(np.float32))
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Float32 feature rows from raw images of any shape (n, ...)."""
+        x = np.ascontiguousarray(images.reshape(len(images), -1), dtype=np.float32) / np.float32(self.pixel_max)
+        if self.mean is not None:
+            x -= self.mean
+            x /= self.std
+        return x
 
 
 @dataclass(frozen=True)
@@ -29,6 +57,7 @@ class Splits:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    preprocess: "Preprocess"
     n_classes: int = N_CLASSES
 
     @property
@@ -37,6 +66,15 @@ class Splits:
 
     def sizes(self) -> dict[str, int]:
         return {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
+
+    def one_vs_all(self, positive_class: int) -> "Splits":
+        """The binary task 'is it ``positive_class``?': labels 1 for that class, 0 otherwise."""
+
+        def binary(y: np.ndarray) -> np.ndarray:
+            return (y == positive_class).astype(np.intp)
+
+        return replace(self, y_train=binary(self.y_train), y_val=binary(self.y_val), y_test=binary(self.y_test),
+                       n_classes=2)  # fmt: skip
 
 
 def _find_local(folder: Path, file_name: str) -> Path | None:
@@ -155,20 +193,20 @@ def load_dataset(cfg: DataConfig) -> Splits:
     order = np.random.default_rng(cfg.split_seed).permutation(len(y_train))
     val, train = order[:n_val], order[n_val : n_val + n_train]
 
-    def scaled(x: np.ndarray) -> np.ndarray:
-        return np.ascontiguousarray(x, dtype=np.float32) / np.float32(pixel_max)
+    prepare = Preprocess.fit(Scaling(cfg.scaling).value, pixel_max, x_train[train])
 
     def labels(y: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(y, dtype=np.intp)
 
     splits = Splits(
         name=cfg.name,
-        x_train=scaled(x_train[train]),
+        x_train=prepare(x_train[train]),
         y_train=labels(y_train[train]),
-        x_val=scaled(x_train[val]),
+        x_val=prepare(x_train[val]),
         y_val=labels(y_train[val]),
-        x_test=scaled(x_test),
+        x_test=prepare(x_test),
         y_test=labels(y_test),
+        preprocess=prepare,
     )
     log.info("data %s: %s, %d features", cfg.name, splits.sizes(), splits.n_features)
     return splits

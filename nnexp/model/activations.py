@@ -9,14 +9,19 @@ from __future__ import annotations
 import numpy as np
 
 
+def sigmoid_(z: np.ndarray) -> None:
+    """sigma(z) = 1 / (1 + e^-z) in place, computed as (1 + tanh(z/2)) / 2: no overflow for any z."""
+    z *= 0.5
+    np.tanh(z, out=z)
+    z *= 0.5
+    z += 0.5
+
+
 class Sigmoid:
-    """sigma(z) = 1 / (1 + e^-z), computed as (1 + tanh(z/2)) / 2: no overflow for any z."""
+    """The logistic sigmoid."""
 
     def forward_(self, z: np.ndarray, tmp: np.ndarray) -> None:
-        z *= 0.5
-        np.tanh(z, out=z)
-        z *= 0.5
-        z += 0.5
+        sigmoid_(z)
 
     def backprop_(self, delta: np.ndarray, a: np.ndarray, tmp: np.ndarray) -> None:
         """delta *= sigma'(z) = a (1 - a)."""

@@ -1,4 +1,4 @@
-"""Fully connected network with softmax + cross-entropy output, trained by gradient descent.
+"""Fully connected network with a softmax or sigmoid output, trained by gradient descent.
 
 Layout is row-major: a batch is an (m, features) array and layer l computes
 ``a_l = f(a_{l-1} @ W_l + b_l)`` with ``W_l`` of shape (fan_in, fan_out). This is
@@ -16,7 +16,7 @@ import numpy as np
 
 from nnexp.model.activations import make_activation
 from nnexp.model.init import initial_weights
-from nnexp.model.loss import cross_entropy_sum, softmax_
+from nnexp.model.loss import make_output
 
 
 class Workspace:
@@ -34,14 +34,28 @@ class Workspace:
 
 
 class MLP:
-    """A multi-layer perceptron: hidden layers with one activation, softmax output."""
+    """A multi-layer perceptron: hidden layers with one activation, then the output layer.
 
-    def __init__(self, weights: list[np.ndarray], biases: list[np.ndarray], activation: str, leaky_slope: float = 0.01):
+    One output unit means a binary task (sigmoid output, labels 0/1); more mean
+    one softmax unit per class. ``loss`` is ``cross_entropy`` or (binary only) ``mse``.
+    """
+
+    def __init__(
+        self,
+        weights: list[np.ndarray],
+        biases: list[np.ndarray],
+        activation: str,
+        leaky_slope: float = 0.01,
+        loss: str = "cross_entropy",
+    ):
         self.weights = weights
         self.biases = biases
         self.activation = activation
         self.leaky_slope = leaky_slope
+        self.loss = loss
         self._act = make_activation(activation, leaky_slope)
+        n_out = weights[-1].shape[1]
+        self.output = make_output(loss, 2 if n_out == 1 else n_out)
 
     @classmethod
     def initialise(
@@ -53,12 +67,13 @@ class MLP:
         dtype: np.dtype | str = np.float32,
         init_scale: float = 0.01,
         leaky_slope: float = 0.01,
+        loss: str = "cross_entropy",
     ) -> "MLP":
         """A new network with weights drawn by ``init`` (in float64, then cast) and zero biases."""
         pairs = zip(layer_sizes[:-1], layer_sizes[1:])
         weights = [initial_weights(init, n_in, n_out, rng, init_scale).astype(dtype) for n_in, n_out in pairs]
         biases = [np.zeros(n_out, dtype) for n_out in layer_sizes[1:]]
-        return cls(weights, biases, activation, leaky_slope)
+        return cls(weights, biases, activation, leaky_slope, loss)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -87,14 +102,13 @@ class MLP:
         return acts
 
     def _backward(self, x: np.ndarray, y: np.ndarray, acts: list[np.ndarray], ws: Workspace, scale: float) -> None:
-        """Gradients of the mean cross-entropy, times ``scale``, into ``ws.grad_w``/``ws.grad_b``.
+        """Gradients of the mean loss, times ``scale``, into ``ws.grad_w``/``ws.grad_b``.
 
-        Overwrites the logits in ``acts[-1]`` with the output deltas (softmax - one-hot).
+        Overwrites the logits in ``acts[-1]`` with the output deltas (e.g. softmax - one-hot).
         """
         m = len(x)
         delta = acts[-1]
-        softmax_(delta)
-        delta[ws.rows_index[:m], y] -= 1.0
+        self.output.delta_(delta, y, ws.rows_index)
         delta *= scale / m
         for l in range(len(self.weights) - 1, -1, -1):
             a_prev = x if l == 0 else acts[l - 1]
@@ -123,28 +137,32 @@ class MLP:
             b -= gb
 
     def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-        """Mean cross-entropy on (x, y) and its gradients (copies) with respect to weights and biases."""
+        """Mean loss on (x, y) and its gradients (copies) with respect to weights and biases."""
         ws = self.workspace(len(x))
         acts = self._forward(x, ws)
-        loss = cross_entropy_sum(acts[-1], y) / len(x)
+        loss = self.output.loss_sum(acts[-1], y) / len(x)
         self._backward(x, y, acts, ws, scale=1.0)
         return loss, [g.copy() for g in ws.grad_w], [g.copy() for g in ws.grad_b]
 
+    def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
+        """The output of every layer for ``x`` (new arrays); the last are the logits."""
+        return [a.copy() for a in self._forward(x, self.workspace(len(x)))]
+
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Output logits for ``x`` (a new array)."""
-        return self._forward(x, self.workspace(len(x)))[-1].copy()
+        return self.layer_outputs(x)[-1]
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, chunk: int = 8192) -> tuple[float, float]:
-        """Mean cross-entropy and accuracy on (x, y), computed in chunks of ``chunk`` rows."""
+        """Mean loss and accuracy on (x, y), computed in chunks of ``chunk`` rows."""
         ws = self.workspace(min(chunk, len(x)))
         loss_sum, correct = 0.0, 0
         for start in range(0, len(x), chunk):
             xc, yc = x[start : start + chunk], y[start : start + chunk]
             logits = self._forward(xc, ws)[-1]
-            loss_sum += cross_entropy_sum(logits, yc)
-            correct += int(np.count_nonzero(logits.argmax(axis=1) == yc))
+            loss_sum += self.output.loss_sum(logits, yc)
+            correct += int(np.count_nonzero(self.output.predict(logits) == yc))
         return loss_sum / len(x), correct / len(x)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class of every row of ``x``."""
-        return self.logits(x).argmax(axis=1)
+        return self.output.predict(self.logits(x))

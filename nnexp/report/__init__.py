@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from nnexp.errors import ReportError
+from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.figures import KINDS, plot_curves, save_figure
 from nnexp.report.runs import config_names, load_curves, load_runs, varying
 from nnexp.runstate import FINISHED, read_plan, status_counts
@@ -43,12 +45,14 @@ def build_report(
     rows: str = "hidden",
     cols: str = "activation",
     metrics: list[str] | None = None,
+    published: list[Path] | None = None,
 ) -> Path:
     """Build the report of ``sweep_dir`` into ``out_dir``; return the path of its ``index.md``.
 
     One table per metric (``rows`` x ``cols``, replicates such as seeds averaged)
     and one curve grid per kind, repeated for each combination of any other
-    setting that varies in the sweep (e.g. ``lr``).
+    setting that varies in the sweep (e.g. ``lr``). Each ``published`` table
+    (``experiments/*.csv``) adds a published-vs-reproduced section.
     """
     metrics = metrics or ["test_acc", "train_seconds"]
     sweep_dir = Path(sweep_dir)
@@ -81,10 +85,13 @@ def build_report(
             if not is_displayable(group, metric):
                 continue
             caption = f"{METRICS[metric].title} by {rows} and {cols}" + (f" ({setting})" if setting else "")
-            table = comparison_table(group, rows, cols, metric)
-            paths = write_table(table, metric, out_dir / f"{metric}_by_{rows}_{cols}{suffix}", caption)
-            lines += [f"### {caption}", "", f"{replicates}; rows: {rows}, columns: {cols}.", ""]
-            lines += [paths["md"].read_text(), f"[CSV]({paths['csv'].name}) · [LaTeX]({paths['tex'].name})", ""]
+            mean, ci = comparison_table(group, rows, cols, metric)
+            paths = write_table(mean, ci, metric, out_dir / f"{metric}_by_{rows}_{cols}{suffix}", caption)
+            spread = " ± 95% confidence interval (t)" if "ci95" in paths else ""
+            lines += [f"### {caption}", "", f"{replicates}{spread}; rows: {rows}, columns: {cols}.", ""]
+            links = " · ".join(f"[{label}]({paths[key].name})" for key, label in
+                               (("csv", "CSV"), ("ci95", "CI CSV"), ("tex", "LaTeX")) if key in paths)  # fmt: skip
+            lines += [paths["md"].read_text(), links, ""]
         group_curves = curves[curves["run"].isin(group["run"])] if not curves.empty else curves
         if not group_curves.empty:
             for kind, label in KINDS.items():
@@ -92,11 +99,47 @@ def build_report(
                 fig = plot_curves(group_curves, rows, cols, kind, title)
                 path = save_figure(fig, out_dir / f"curves_{kind}{suffix}.png")
                 lines += [f"![{title}]({path.name})", ""]
+    for path in published or []:
+        lines += _published_section(resolve_published(Path(path)), measured, out_dir)
     lines += ["## Runs", "", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE}).", ""]
     index = out_dir / "index.md"
     index.write_text("\n".join(lines))
     log.info("report of %d runs written to %s", len(runs), out_dir)
     return index
+
+
+def resolve_published(path: Path) -> Path:
+    """``path`` as given, or relative to the project folder (where ``experiments/`` is)."""
+    if path.exists() or path.is_absolute():
+        return path
+    return Path(__file__).resolve().parents[2] / path
+
+
+def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[str]:
+    table = load_published(path)
+    shutil.copy(path, out_dir / path.name)
+    comparison = compare(table, runs)
+    comparison.to_csv(out_dir / f"published_{path.stem}.csv", index=False)
+    source = table["source"].iloc[0] + (f", {table['table'].iloc[0]}" if "table" in table else "")
+    shown = comparison.assign(
+        ours=[("–" if pd.isna(m) else f"{m:.2f}" + (f" ± {c:.2f}" if pd.notna(c) else "")) for m, c in
+              zip(comparison["ours"], comparison["ci95"])],
+        delta=comparison["delta"].map(lambda d: "–" if pd.isna(d) else f"{d:+.2f}"),
+        published=[f"{r} {v:g}" if r != "=" else f"{v:g}" for r, v in zip(comparison["relation"], comparison["published"])],
+        closest=comparison["closest"].map({True: "◀", False: ""}),
+    ).drop(columns=["ci95", "relation"])  # fmt: skip
+    if not comparison["setting"].astype(bool).any():
+        shown = shown.drop(columns=["setting", "closest"])
+    protocol = table["protocol"].iloc[0] if "protocol" in table else ""
+    return [
+        f"## Published vs reproduced: {source}", "",
+        f"From [{path.name}]({path.name}). {protocol}".strip(), "",
+        summary_text(comparison, source), "",
+        "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
+        " lies relative to our CI (for claims 'published ≥ x': whether our CI clears x).", "",
+        shown.to_markdown(index=False, stralign="right", disable_numparse=True), "",
+        f"[CSV](published_{path.stem}.csv)", "",
+    ]  # fmt: skip
 
 
 def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[str]:

@@ -23,11 +23,14 @@ def main(argv: list[str] | None = None) -> int:
         default="test_acc,train_seconds",
         help=f"comma-separated metrics, one table each; from: {', '.join(METRICS)}",
     )
+    parser.add_argument("--published", type=Path, nargs="*", default=[],
+                        help="published tables (experiments/*.csv) to compare the runs with")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out = args.out or Path("reports") / args.sweep_dir.resolve().name
     try:
-        index = build_report(args.sweep_dir, out, args.rows, args.cols, [m for m in args.metrics.split(",") if m])
+        metrics = [m for m in args.metrics.split(",") if m]
+        index = build_report(args.sweep_dir, out, args.rows, args.cols, metrics, args.published)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

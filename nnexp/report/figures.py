@@ -8,9 +8,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from nnexp.report.runs import natural_key  # noqa: E402
+from nnexp.report.stats import t_interval  # noqa: E402
 
 KINDS = {"loss": "Cross-entropy loss", "acc": "Accuracy (%)"}
 
@@ -20,11 +22,22 @@ def _ordered(values: pd.Series) -> list:
     return list(unique.iloc[natural_key(unique).argsort()]) if len(unique) else []
 
 
+def seed_band(cell: pd.DataFrame, column: str, scale: float = 1.0) -> pd.DataFrame:
+    """Per epoch: mean of ``column`` over the runs in ``cell`` and its 95% CI (low, high; equal to the mean for one run)."""
+    rows = []
+    for epoch, group in cell.groupby("epoch"):
+        mean, half, _ = t_interval(group[column] * scale)
+        half = 0.0 if np.isnan(half) else half
+        rows.append({"epoch": epoch, "mean": mean, "low": mean - half, "high": mean + half})
+    return pd.DataFrame(rows, columns=["epoch", "mean", "low", "high"]).set_index("epoch")
+
+
 def plot_curves(curves: pd.DataFrame, rows: str, cols: str, kind: str, title: str) -> plt.Figure:
     """A grid of panels (``rows`` x ``cols`` values), each with train and validation ``kind`` per epoch.
 
     ``curves`` has one row per run and epoch (``epoch``, ``train_<kind>``, ``val_<kind>``
-    and the config columns); replicates of a configuration are averaged.
+    and the config columns); replicates (seeds) of a configuration are shown as their
+    mean with a shaded 95% confidence band.
     """
     row_values, col_values = _ordered(curves[rows]), _ordered(curves[cols])
     fig, axes = plt.subplots(
@@ -36,10 +49,13 @@ def plot_curves(curves: pd.DataFrame, rows: str, cols: str, kind: str, title: st
         for j, col_value in enumerate(col_values):
             ax = axes[i][j]
             cell = curves[(curves[rows] == row_value) & (curves[cols] == col_value)]
-            mean = cell.groupby("epoch")[[f"train_{kind}", f"val_{kind}"]].mean() * scale
-            if not mean.empty:
-                ax.plot(mean.index, mean[f"train_{kind}"], label="train", color="tab:blue")
-                ax.plot(mean.index, mean[f"val_{kind}"], label="validation", color="tab:orange", linestyle="--")
+            for split, label, color, style in (("train", "train", "tab:blue", "-"),
+                                               ("val", "validation", "tab:orange", "--")):  # fmt: skip
+                band = seed_band(cell, f"{split}_{kind}", scale)
+                if band.empty:
+                    continue
+                ax.plot(band.index, band["mean"], label=label, color=color, linestyle=style)
+                ax.fill_between(band.index, band["low"], band["high"], color=color, alpha=0.2, linewidth=0)
             ax.set_title(f"{rows}={row_value}, {cols}={col_value}", fontsize=9)
             ax.grid(alpha=0.3)
             if i == len(row_values) - 1:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from nnexp.report.runs import natural_key
+from nnexp.report.stats import cell_stats
 
 
 @dataclass(frozen=True)
@@ -35,27 +36,46 @@ METRICS = {
 }
 
 
-def comparison_table(runs: pd.DataFrame, rows: str, cols: str, metric: str) -> pd.DataFrame:
-    """Mean of ``metric`` over the runs of each (rows, cols) cell, scaled for display.
+def comparison_table(runs: pd.DataFrame, rows: str, cols: str, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean of ``metric`` over the runs of each (rows, cols) cell, and the 95% CI half-width, scaled for display.
 
-    Rows and columns are in natural order (32 before 128); a cell without runs is NaN.
+    Rows and columns are in natural order (32 before 128); a cell without runs is NaN,
+    and so is the half-width of a cell with a single run.
     """
-    shown = METRICS[metric]
-    table = runs.pivot_table(index=rows, columns=cols, values=metric, aggfunc="mean", dropna=False)
-    table = table.sort_index(key=natural_key).sort_index(axis=1, key=natural_key)
-    table.index.name, table.columns.name = rows, cols
-    return table * shown.scale
+    cells = cell_stats(runs, [rows, cols], metric, METRICS[metric].scale)
+    tables = []
+    for value in ("mean", "ci95"):
+        table = cells.pivot(index=rows, columns=cols, values=value)
+        table = table.sort_index(key=natural_key).sort_index(axis=1, key=natural_key)
+        table.index.name, table.columns.name = rows, cols
+        tables.append(table)
+    return tables[0], tables[1]
 
 
-def write_table(table: pd.DataFrame, metric: str, stem: Path, caption: str) -> dict[str, Path]:
-    """Write ``table`` as ``stem``.md, .csv and .tex; return the paths by format."""
+def format_cells(mean: pd.DataFrame, ci: pd.DataFrame, decimals: int, pm: str = "±") -> pd.DataFrame:
+    """'mean ± half-width' strings ('mean' alone for single runs, '–' for empty cells)."""
+
+    def cell(m: float, c: float) -> str:
+        if pd.isna(m):
+            return "–"
+        return f"{m:.{decimals}f}" + (f" {pm} {c:.{decimals}f}" if pd.notna(c) else "")
+
+    text = pd.DataFrame([[cell(m, c) for m, c in zip(mr, cr)] for mr, cr in zip(mean.values, ci.values)],
+                        index=mean.index, columns=[str(c) for c in mean.columns])  # fmt: skip
+    text.columns.name = mean.columns.name
+    return text
+
+
+def write_table(mean: pd.DataFrame, ci: pd.DataFrame, metric: str, stem: Path, caption: str) -> dict[str, Path]:
+    """Write the table as ``stem``.md and .tex (mean ± 95% CI), .csv (means) and _ci95.csv; return paths."""
     decimals = METRICS[metric].decimals
     paths = {fmt: stem.parent / f"{stem.name}.{fmt}" for fmt in ("md", "csv", "tex")}
-    table.round(decimals).to_csv(paths["csv"])
-    text = table.map(lambda v: "–" if pd.isna(v) else f"{v:.{decimals}f}")
-    text.columns = [str(c) for c in text.columns]
-    paths["md"].write_text(text.to_markdown(stralign="right") + "\n")
-    latex = table.style.format(precision=decimals, na_rep="--").to_latex(
+    mean.round(decimals).to_csv(paths["csv"])
+    if ci.notna().any().any():
+        paths["ci95"] = stem.parent / f"{stem.name}_ci95.csv"
+        ci.round(decimals).to_csv(paths["ci95"])
+    paths["md"].write_text(format_cells(mean, ci, decimals).to_markdown(stralign="right") + "\n")
+    latex = format_cells(mean, ci, decimals, pm="$\\pm$").style.to_latex(
         caption=caption.replace("%", r"\%"), hrules=True, position="ht", position_float="centering"
     )
     paths["tex"].write_text(latex)

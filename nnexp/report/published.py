@@ -1,0 +1,127 @@
+"""Published numbers (``experiments/*.csv``) side by side with our runs.
+
+A published table is a CSV with one row per published value: the metadata columns
+``source, table, metric, unit, protocol, relation, value`` (``relation`` is ``=`` for a
+reported number or ``>=`` for a claimed lower bound; ``unit`` is ``%`` or ``s``), and
+any number of key columns named like run settings (``activation``, ``hidden``, ``lr``,
+...) that say which configuration the value belongs to. Lines starting with ``#`` are
+comments.
+
+Each published value is joined to the runs whose settings match its keys. When the
+runs also vary in settings the table does not name (an ablation, e.g. ``init``), each
+such setting gets its own row, and the one closest to the published value is marked.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from nnexp.errors import ReportError
+from nnexp.report.runs import natural_key, varying
+from nnexp.report.stats import t_interval
+from nnexp.report.tables import METRICS
+
+META = ("source", "table", "metric", "unit", "protocol", "relation", "value", "note")
+UNIT_SCALE = {"%": 100.0, "s": 1.0, "": 1.0}
+
+
+def load_published(path: Path) -> pd.DataFrame:
+    """A published table; its key columns are every column not in :data:`META`."""
+    try:
+        table = pd.read_csv(path, comment="#", dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError) as exc:
+        raise ReportError(f"published table {path}: {exc}") from None
+    missing = [c for c in ("source", "metric", "unit", "value") if c not in table.columns]
+    if missing:
+        raise ReportError(f"published table {path} lacks the column(s) {', '.join(missing)}")
+    unknown = set(table["metric"]) - set(METRICS)
+    if unknown:
+        raise ReportError(f"published table {path}: unknown metric(s) {sorted(unknown)}; allowed: {', '.join(METRICS)}")
+    return table.assign(value=pd.to_numeric(table["value"]), relation=table.get("relation", "=").replace("", "="))
+
+
+def key_columns(published: pd.DataFrame) -> list[str]:
+    return [c for c in published.columns if c not in META]
+
+
+def _matches(column: pd.Series, wanted: str) -> pd.Series:
+    """Whether run values equal a published key value (numbers compared as numbers)."""
+    try:
+        return pd.to_numeric(column, errors="coerce") == float(wanted)
+    except ValueError:
+        return column.astype(str) == wanted
+
+
+def _verdict(relation: str, published: float, mean: float, half: float, n: int) -> str:
+    if n == 0:
+        return "no run"
+    if relation == ">=":
+        if math.isnan(half):
+            return "claim holds (1 run)" if mean >= published else "claim fails (1 run)"
+        return "claim holds" if mean - half >= published else ("claim fails" if mean + half < published else "undecided")
+    if math.isnan(half):
+        return "1 run: no CI"
+    if mean - half <= published <= mean + half:
+        return "within CI"
+    return "published above CI" if published > mean + half else "published below CI"
+
+
+def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Published value vs our mean and 95% CI, one row per published value and extra setting.
+
+    Columns: the key columns, ``setting`` (the other varied settings, or empty),
+    ``published``, ``ours``, ``ci95``, ``n``, ``delta`` (ours - published), ``verdict``,
+    ``closest`` (the setting nearest the published value, for each published value).
+    A published value with no matching run is kept, with verdict ``no run``.
+    """
+    keys = key_columns(published)
+    unknown = [k for k in keys if k not in runs.columns]
+    if unknown and not runs.empty:
+        raise ReportError(f"published keys {unknown} are not settings of these runs")
+    extra = varying(runs, exclude=(*keys, "seed")) if not runs.empty else []
+    rows = []
+    for index, item in published.iterrows():
+        selected = runs
+        for key in keys if not runs.empty else []:
+            selected = selected[_matches(selected[key], item[key])]
+        scale = UNIT_SCALE.get(item["unit"], 1.0)
+        groups = selected.groupby(extra, dropna=False, sort=False) if extra and len(selected) else [((), selected)]
+        for setting, group in groups:
+            setting = setting if isinstance(setting, tuple) else (setting,)
+            mean, half, n = t_interval(group[item["metric"]] * scale) if item["metric"] in group else (math.nan, math.nan, 0)
+            rows.append({
+                "item": index, **{k: item[k] for k in keys}, "metric": item["metric"],
+                "setting": ", ".join(f"{name}={value}" for name, value in zip(extra, setting)),
+                "relation": item["relation"], "published": item["value"], "ours": mean, "ci95": half, "n": n,
+                "delta": mean - item["value"], "verdict": _verdict(item["relation"], item["value"], mean, half, n),
+            })  # fmt: skip
+    table = pd.DataFrame(rows)
+    distance = table["delta"].abs().fillna(math.inf)
+    table["closest"] = distance == distance.groupby(table["item"]).transform("min")
+    table.loc[table["n"] == 0, "closest"] = False
+    return table.sort_values(["item", "setting"], key=natural_key).drop(columns="item").reset_index(drop=True)
+
+
+def summary_text(comparison: pd.DataFrame, source: str) -> str:
+    """A few sentences on how the published values hold up."""
+    best = comparison[comparison["closest"] | (comparison["n"] == 0)]
+    counts = best["verdict"].value_counts()
+    parts = [f"{n} {verdict}" for verdict, n in counts.items()]
+    text = f"{source}: {len(best)} published values — " + ", ".join(parts) + "."
+    measured = best[best["n"] > 0]
+    if len(measured):
+        worst = measured.loc[measured["delta"].abs().idxmax()]
+        keys = ", ".join(f"{k}={worst[k]}" for k in comparison.columns[: comparison.columns.get_loc("metric")])
+        text += (f" Largest gap: {keys} — published {worst['published']:g}, ours {worst['ours']:.2f}"
+                 f" ({worst['delta']:+.2f}).")  # fmt: skip
+    if comparison["setting"].astype(bool).any():
+        holds = best[best["verdict"].isin(["within CI", "claim holds"])]
+        text += f" Settings closest to the published values: " + "; ".join(
+            f"{', '.join(f'{k}={r[k]}' for k in comparison.columns[: comparison.columns.get_loc('metric')])}"
+            f" → {r['setting']} ({r['ours']:.2f} vs {r['published']:g}, {r['verdict']})"
+            for _, r in best[best["n"] > 0].iterrows()
+        ) + f". {len(holds)} of {len(best)} are reproduced by some setting."
+    return text

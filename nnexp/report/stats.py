@@ -1,0 +1,37 @@
+"""Replicate statistics: mean and 95% confidence interval (Student's t) over seeds."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+LEVEL = 0.95
+
+
+def t_interval(values: np.ndarray | pd.Series, level: float = LEVEL) -> tuple[float, float, int]:
+    """Mean, half-width of the two-sided ``level`` t-interval, and n (NaN values ignored).
+
+    The half-width is t_{(1+level)/2, n-1} * s / sqrt(n) with s the sample standard
+    deviation; it is NaN for fewer than two values.
+    """
+    x = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
+    n = len(x)
+    if n == 0:
+        return math.nan, math.nan, 0
+    mean = float(x.mean())
+    if n < 2:
+        return mean, math.nan, 1
+    half = float(stats.t.ppf((1 + level) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return mean, half, n
+
+
+def cell_stats(runs: pd.DataFrame, keys: list[str], metric: str, scale: float = 1.0) -> pd.DataFrame:
+    """One row per combination of ``keys``: mean, ci95 (half-width) and n of ``metric`` x ``scale``."""
+    rows = []
+    for key, group in runs.groupby(keys, dropna=False, sort=False):
+        mean, half, n = t_interval(group[metric] * scale)
+        rows.append({**dict(zip(keys, key if isinstance(key, tuple) else (key,))), "mean": mean, "ci95": half, "n": n})
+    return pd.DataFrame(rows, columns=[*keys, "mean", "ci95", "n"])

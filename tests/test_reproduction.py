@@ -1,0 +1,196 @@
+"""Reproducing the write-ups: statistics, the published-value join, presets, diagnostics, tasks, saved models."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nnexp.config import DataConfig
+from nnexp.data import load_dataset
+from nnexp.diagnostics import diagnose
+from nnexp.model import MLP
+from nnexp.predict import main as predict_main
+from nnexp.report.published import compare, load_published, summary_text
+from nnexp.report.stats import t_interval
+from nnexp.run import execute
+from tests.conftest import CONF_DIR, ROOT, run_nnexp
+
+PRESETS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+def test_t_interval_matches_the_textbook() -> None:
+    mean, half, n = t_interval([1.0, 2.0, 3.0, 4.0, 5.0])
+    t_975_4 = 2.7764451051977987  # Student's t, 97.5% quantile, 4 degrees of freedom (tables)
+    assert (mean, n) == (3.0, 5)
+    assert half == pytest.approx(t_975_4 * math.sqrt(2.5) / math.sqrt(5), rel=1e-12)
+    assert t_interval([0.9, 0.9, 0.9])[1] == 0.0
+    single = t_interval([0.5])
+    assert single[0] == 0.5 and math.isnan(single[1]) and single[2] == 1
+    assert t_interval([float("nan"), 1.0, 3.0])[0] == 2.0  # NaN (e.g. a diverged loss) ignored
+    assert t_interval([])[2] == 0
+
+
+def _published(tmp_path: Path, rows: list[str], keys: str = "activation,hidden") -> pd.DataFrame:
+    path = tmp_path / "table.csv"
+    path.write_text("# a comment\nsource,table,metric,unit,relation,protocol," + keys + ",value\n" + "\n".join(rows) + "\n")
+    return load_published(path)
+
+
+def _runs(values: dict[tuple, list[float]], keys=("activation", "hidden"), extra: dict | None = None) -> pd.DataFrame:
+    rows = []
+    for key, accs in values.items():
+        for seed, acc in enumerate(accs):
+            rows.append({**dict(zip(keys, key)), **(extra or {}), "seed": seed, "test_acc": acc, "status": "completed"})
+    return pd.DataFrame(rows)
+
+
+def test_published_values_are_joined_to_runs_with_a_verdict(tmp_path) -> None:
+    published = _published(tmp_path, [
+        "w,T1,test_acc,%,=,p,relu,32,50.0",   # inside our CI (49..51)
+        "w,T1,test_acc,%,=,p,relu,64,90.0",   # above our CI
+        "w,T1,test_acc,%,=,p,tanh,32,10.0",   # below our CI
+        "w,T1,test_acc,%,=,p,tanh,999,70.0",  # no run with 999 hidden units
+        "w,T1,test_acc,%,>=,p,tanh,64,60.0",  # a claimed lower bound
+    ])  # fmt: skip
+    runs = _runs({("relu", 32): [0.49, 0.50, 0.51], ("relu", 64): [0.60, 0.61, 0.62],
+                  ("tanh", 32): [0.70, 0.71, 0.72], ("tanh", 64): [0.80, 0.81, 0.82]})  # fmt: skip
+    table = compare(published, runs)
+    assert len(table) == 5
+    verdicts = dict(zip(zip(table["activation"], table["hidden"]), table["verdict"]))
+    assert verdicts == {("relu", "32"): "within CI", ("relu", "64"): "published above CI",
+                        ("tanh", "32"): "published below CI", ("tanh", "999"): "no run",
+                        ("tanh", "64"): "claim holds"}  # fmt: skip
+    row = table[(table["activation"] == "relu") & (table["hidden"] == "64")].iloc[0]
+    assert row["ours"] == pytest.approx(61.0) and row["delta"] == pytest.approx(-29.0) and row["n"] == 3
+    assert row["ci95"] == pytest.approx(t_interval([60.0, 61.0, 62.0])[1])
+    missing = table[table["hidden"] == "999"].iloc[0]
+    assert missing["n"] == 0 and math.isnan(missing["ours"]) and not missing["closest"]
+    text = summary_text(table, "w, T1")
+    assert "5 published values" in text and "1 no run" in text and "1 within CI" in text
+
+
+def test_ablation_settings_each_get_a_row_and_the_closest_is_marked(tmp_path) -> None:
+    published = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,64,40.0"])
+    runs = pd.concat([
+        _runs({("relu", 64): [0.90, 0.91]}, extra={"init_scale": 0.01}),
+        _runs({("relu", 64): [0.38, 0.42]}, extra={"init_scale": 1.0}),
+    ])  # fmt: skip
+    table = compare(published, runs)
+    assert list(table["setting"]) == ["init_scale=0.01", "init_scale=1.0"]
+    assert list(table["closest"]) == [False, True]
+    assert "init_scale=1.0" in summary_text(table, "w")
+
+
+def test_published_tables_are_checked(tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("source,metric,value\nw,test_acc,1\n")
+    with pytest.raises(ValueError, match="lacks the column\\(s\\) unit"):
+        load_published(bad)
+    bad.write_text("source,metric,unit,value\nw,f1,%,1\n")
+    with pytest.raises(ValueError, match="unknown metric\\(s\\) \\['f1'\\]"):
+        load_published(bad)
+
+
+def test_experiments_tables_load_and_name_real_settings(compose_config) -> None:
+    settings = set(compose_config().keys()) | {"hidden"}
+    for path in sorted((ROOT / "experiments").glob("*.csv")):
+        table = load_published(path)
+        assert len(table) > 0 and table["source"].str.len().gt(0).all(), path
+        keys = [c for c in table.columns if c not in ("source", "table", "metric", "unit", "protocol", "relation", "value")]
+        assert set(keys) <= settings, (path, set(keys) - settings)
+
+
+def test_published_numbers_are_typed_only_in_experiments() -> None:
+    numbers = set()
+    for path in (ROOT / "experiments").glob("*.csv"):
+        numbers |= {v for v in load_published(path)["value"].astype(str) if re.fullmatch(r"\d+\.\d+", v)}
+    assert numbers
+    for folder in ("nnexp", "conf", "tests"):
+        for path in (ROOT / folder).rglob("*.*"):
+            if path.suffix in (".py", ".yaml"):
+                text = path.read_text()
+                found = [n for n in numbers if re.search(rf"(?<![\d.]){re.escape(n)}(?![\d])", text)]
+                assert not found, (path, found)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_composes_and_names_its_grid(compose_config, preset) -> None:
+    cfg = compose_config([f"+experiment={preset}"], hydra=True)
+    assert cfg.preset == preset
+    assert "seed" in cfg.hydra.sweeper.params and cfg.hydra.sweep.dir == f"multirun/{preset}"
+    for path in cfg.report.published:
+        assert (ROOT / path).is_file(), path
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_runs_a_tiny_version_end_to_end(tmp_path, preset) -> None:
+    done = run_nnexp(["-m", f"+experiment={preset}", "data=digits", "epochs=2", "seed=0,1",
+                      "hydra.sweep.dir=multirun/tiny", "report.dir=reports"], tmp_path)  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    index = (tmp_path / "reports/tiny/index.md").read_text()
+    runs = pd.read_csv(tmp_path / "reports/tiny/runs.csv")
+    assert set(runs["status"]) <= {"completed", "diverged"} and set(runs["seed"]) == {0, 1}
+    assert (runs["preset"] == preset).all()
+    published = [p for p in (ROOT / "experiments").glob("*.csv") if p.name in index]
+    for path in published:
+        comparison = pd.read_csv(tmp_path / f"reports/tiny/published_{path.stem}.csv")
+        assert len(comparison) >= len(load_published(path))
+        assert "## Published vs reproduced" in index
+
+
+def test_diagnostics_see_saturation_and_dead_units() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 1, size=(50, 20)), rng.integers(0, 10, size=50)
+    saturated = MLP.initialise([20, 8, 10], "sigmoid", "normal", rng, np.float64, init_scale=50.0)
+    row = diagnose(saturated, x, y)
+    assert row["h1_saturated"] > 0.8 and math.isnan(row["h1_dead"])
+    calm = MLP.initialise([20, 8, 10], "tanh", "normal", rng, np.float64, init_scale=0.001)
+    assert diagnose(calm, x, y)["h1_saturated"] == 0.0
+    dead = MLP.initialise([20, 8, 6, 10], "relu", "he", rng, np.float64)
+    dead.biases[1][:3] = -1e6  # three units of the second hidden layer never fire,
+    dead.biases[1][3:] = 1e6  # the other three always do
+    row = diagnose(dead, x, y)
+    assert row["h2_dead"] == pytest.approx(3 / 6) and math.isnan(row["h2_saturated"])
+    assert row["grad1_norm"] > 0 and row["w3_norm"] == pytest.approx(np.linalg.norm(dead.weights[2]))
+
+
+def test_one_vs_all_task_learns_with_both_losses(compose_config, tmp_path) -> None:
+    for loss in ("cross_entropy", "mse"):
+        cfg = compose_config(["data=digits", "task=one_vs_all", "positive_class=5", f"loss={loss}", "hidden=[]",
+                              "batch_size=full", "epochs=200", "lr=1.0", "diagnostics=false"])  # fmt: skip
+        summary = execute(cfg, tmp_path / loss)
+        assert summary["layer_sizes"] == [64, 1]
+        assert summary["test_acc"] > 0.95, (loss, summary["test_acc"])
+
+
+def test_input_scaling_modes() -> None:
+    raw = load_dataset(DataConfig(name="digits", scaling="raw"))
+    assert raw.x_train.max() == 16.0
+    standard = load_dataset(DataConfig(name="digits", scaling="standard"))
+    assert np.abs(standard.x_train.mean(axis=0)).max() < 1e-5
+    constant = standard.x_train.std(axis=0) < 1e-6  # e.g. always-black corner pixels stay 0
+    assert np.allclose(standard.x_train.std(axis=0)[~constant], 1.0, atol=1e-4)
+    unit = load_dataset(DataConfig(name="digits"))
+    np.testing.assert_array_equal(unit.y_test, standard.y_test)
+
+
+def test_saved_model_is_evaluated_and_predicts_like_the_run(compose_config, tmp_path, capsys) -> None:
+    cfg = compose_config(["data=digits", "epochs=3", "hidden=32", "activation=relu", "save_model=true",
+                          "data.scaling=standard"])  # fmt: skip
+    summary = execute(cfg, tmp_path)
+    assert predict_main([str(tmp_path), "--split", "test"]) == 0
+    assert f"accuracy {100 * summary['test_acc']:.2f}% on {summary['n_test']} images" in capsys.readouterr().out
+    from sklearn.datasets import load_digits
+
+    images, labels = load_digits(return_X_y=True)
+    np.save(tmp_path / "digits.npy", images[:20])
+    assert predict_main([str(tmp_path), "--images", str(tmp_path / "digits.npy")]) == 0
+    predicted = [int(line.rsplit(": ", 1)[1]) for line in capsys.readouterr().out.splitlines()]
+    assert len(predicted) == 20 and np.mean(np.array(predicted) == labels[:20]) > 0.7
+    assert predict_main([str(tmp_path / "nowhere")]) == 2
+    assert "has no model.npz; train with save_model=true" in capsys.readouterr().err
