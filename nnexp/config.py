@@ -94,6 +94,8 @@ class DataConfig:
     # Use only the first N (shuffled) training images; null = all of them.
     train_limit: Optional[int] = None
     scaling: Scaling = Scaling.unit
+    # Keep the decoded splits as .npy files in the cache folder, memory-mapped by every run.
+    cache_arrays: bool = True
 
 
 @dataclass

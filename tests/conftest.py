@@ -66,6 +66,17 @@ def make_idx_dataset(folder: Path, n_train: int = 120, n_test: int = 40, seed: i
     return arrays
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """Downloads and array caches of the tests go to a folder of their own, never the user's cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    patcher = pytest.MonkeyPatch()
+    patcher.setenv("NNEXP_CACHE_DIR", str(folder))
+    patcher.setenv("XDG_CACHE_HOME", str(folder))
+    yield folder
+    patcher.undo()
+
+
 @pytest.fixture
 def idx_dataset(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
     folder = tmp_path / "idx"

@@ -97,3 +97,44 @@ def test_mnist_5k_class_ordered_files_give_balanced_splits() -> None:
     assert splits.x_train.shape == (4500, 784) and splits.x_test.shape == (10000, 784)
     counts = np.bincount(splits.y_val, minlength=10)
     assert counts.min() >= 30, counts  # 500 per class in the file, ordered by class: the split must shuffle
+
+
+def test_splits_are_cached_once_and_memory_mapped(idx_dataset, tmp_path, monkeypatch) -> None:
+    from nnexp.data import datasets
+
+    folder, _ = idx_dataset
+    calls = []
+    real = datasets.LOADERS["mnist"]
+    monkeypatch.setitem(datasets.LOADERS, "mnist", lambda cfg: calls.append(1) or real(cfg))
+    cfg = DataConfig(name="mnist", root=str(folder), cache_dir=str(tmp_path / "cache"), scaling="standard")
+    first = load_dataset(cfg)
+    again = load_dataset(cfg)
+    assert len(calls) == 1
+    assert isinstance(again.x_train, np.memmap) and not again.x_train.flags.writeable
+    fresh = datasets.build_splits(cfg)  # the reference, read from the files again
+    assert len(calls) == 2
+    for field in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(again, field), getattr(fresh, field))
+        np.testing.assert_array_equal(getattr(first, field), getattr(fresh, field))
+    np.testing.assert_array_equal(again.preprocess.mean, fresh.preprocess.mean)
+    load_dataset(DataConfig(name="mnist", root=str(folder), cache_dir=str(tmp_path / "cache"), scaling="standard",
+                            val_size=0.2))  # fmt: skip
+    assert len(calls) == 3  # other split settings: another entry
+    entries = [p.name for p in (tmp_path / "cache" / "arrays").iterdir()]
+    assert len(entries) == 2 and not any(name.startswith(".") for name in entries)
+
+
+def test_changed_source_file_is_not_served_from_the_cache(idx_dataset, tmp_path) -> None:
+    folder, arrays = idx_dataset
+    cfg = DataConfig(name="mnist", root=str(folder), cache_dir=str(tmp_path / "cache"))
+    before = load_dataset(cfg)
+    write_idx(folder / IDX_FILES["test_labels"], (arrays["test_labels"] + 1) % 10)
+    after = load_dataset(cfg)
+    np.testing.assert_array_equal(after.y_test, (before.y_test + 1) % 10)
+
+
+def test_cache_can_be_turned_off(idx_dataset, tmp_path) -> None:
+    folder, _ = idx_dataset
+    cfg = DataConfig(name="mnist", root=str(folder), cache_dir=str(tmp_path / "cache"), cache_arrays=False)
+    assert not isinstance(load_dataset(cfg).x_train, np.memmap)
+    assert not (tmp_path / "cache").exists()

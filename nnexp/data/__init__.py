@@ -1,6 +1,7 @@
 """Data sets: IDX reading, download with checksums, and train/validation/test splits."""
 
-from nnexp.data.datasets import Splits, load_dataset
+from nnexp.data.datasets import load_dataset
+from nnexp.data.splits import Splits
 from nnexp.data.idx import read_idx
 from nnexp.errors import DataFileError, DataUnavailableError
 

@@ -3,79 +3,18 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from nnexp.config import DataConfig, Scaling
 from nnexp.data.download import default_cache_dir, fetch
+from nnexp.data.cache import load_cached, save_cached
 from nnexp.data.idx import read_idx, read_idx_shape
+from nnexp.data.splits import N_CLASSES, Preprocess, Splits
 from nnexp.errors import ConfigError, DataFileError, DataUnavailableError
 
 log = logging.getLogger(__name__)
-
-N_CLASSES = 10
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How raw pixels become features: divided by ``pixel_max``, then standardised if ``mean`` is set."""
-
-    pixel_max: float
-    mean: np.ndarray | None = None
-    std: np.ndarray | None = None
-
-    @classmethod
-    def fit(cls, scaling: str, pixel_max: float, x_train: np.ndarray) -> "Preprocess":
-        """The preprocessing of ``scaling`` (unit, raw, standard), fitted on the training images."""
-        if scaling == "raw":
-            return cls(1.0)
-        if scaling == "unit":
-            return cls(pixel_max)
-        unit = x_train.astype(np.float32) / np.float32(pixel_max)
-        std = unit.std(axis=0)
-        return cls(pixel_max, unit.mean(axis=0), np.where(std > 1e-6, std, 1.0).astype(np.float32))
-
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        """Float32 feature rows from raw images of any shape (n, ...)."""
-        x = np.ascontiguousarray(images.reshape(len(images), -1), dtype=np.float32) / np.float32(self.pixel_max)
-        if self.mean is not None:
-            x -= self.mean
-            x /= self.std
-        return x
-
-
-@dataclass(frozen=True)
-class Splits:
-    """A data set split for training: images are rows of floats in [0, 1], labels class indices."""
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    preprocess: "Preprocess"
-    n_classes: int = N_CLASSES
-
-    @property
-    def n_features(self) -> int:
-        return self.x_train.shape[1]
-
-    def sizes(self) -> dict[str, int]:
-        return {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
-
-    def one_vs_all(self, positive_class: int) -> "Splits":
-        """The binary task 'is it ``positive_class``?': labels 1 for that class, 0 otherwise."""
-
-        def binary(y: np.ndarray) -> np.ndarray:
-            return (y == positive_class).astype(np.intp)
-
-        return replace(self, y_train=binary(self.y_train), y_val=binary(self.y_val), y_test=binary(self.y_test),
-                       n_classes=2)  # fmt: skip
-
 
 def _find_local(folder: Path, file_name: str) -> Path | None:
     """The file in ``folder``, compressed (``.gz``) or not."""
@@ -180,14 +119,30 @@ def training_set_size(cfg: DataConfig) -> int | None:
     return read_idx_shape(path)[0]
 
 
-def load_dataset(cfg: DataConfig) -> Splits:
-    """Load the data set named by ``cfg.name`` and split off the validation set.
+def source_identity(cfg: DataConfig) -> dict | None:
+    """What the data set's arrays are made from: file sizes and times, official md5s, or versions.
+
+    None when the files cannot be found (the loader then says what is missing).
+    """
+    if cfg.name == "digits":
+        import sklearn
+
+        return {"sklearn": sklearn.__version__}
+    if not cfg.root:
+        return {"md5": dict(cfg.md5)}
+    folder = Path(cfg.root).expanduser()
+    files = [_find_local(folder, name) for name in cfg.files.values()]
+    if None in files:
+        return None
+    return {str(path.resolve()): [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
+
+
+def build_splits(cfg: DataConfig) -> Splits:
+    """Read the data set named by ``cfg.name``, split off the validation set and preprocess the images.
 
     The split is a seeded shuffle (``cfg.split_seed``), so files ordered by class
     still give a representative validation set.
     """
-    if cfg.name not in LOADERS:
-        raise ConfigError(f"data.name={cfg.name!r} is not a known data set; allowed: {', '.join(sorted(LOADERS))}")
     x_train, y_train, x_test, y_test, pixel_max = LOADERS[cfg.name](cfg)
     n_val, n_train = split_sizes(cfg, len(y_train))
     order = np.random.default_rng(cfg.split_seed).permutation(len(y_train))
@@ -198,7 +153,7 @@ def load_dataset(cfg: DataConfig) -> Splits:
     def labels(y: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(y, dtype=np.intp)
 
-    splits = Splits(
+    return Splits(
         name=cfg.name,
         x_train=prepare(x_train[train]),
         y_train=labels(y_train[train]),
@@ -208,5 +163,27 @@ def load_dataset(cfg: DataConfig) -> Splits:
         y_test=labels(y_test),
         preprocess=prepare,
     )
+
+
+def load_dataset(cfg: DataConfig) -> Splits:
+    """The splits of the data set named by ``cfg.name`` (see :func:`build_splits`).
+
+    With ``cfg.cache_arrays`` the splits are built once, saved as ``.npy`` files in
+    the cache folder and memory-mapped from then on, so parallel runs share one copy
+    in the page cache instead of each decoding the files into memory of its own.
+    """
+    if cfg.name not in LOADERS:
+        raise ConfigError(f"data.name={cfg.name!r} is not a known data set; allowed: {', '.join(sorted(LOADERS))}")
+    identity = source_identity(cfg) if cfg.cache_arrays else None
+    if identity is None:
+        splits = build_splits(cfg)
+    else:
+        key = {"source": identity, "val_size": cfg.val_size, "split_seed": cfg.split_seed,
+               "train_limit": cfg.train_limit, "scaling": Scaling(cfg.scaling).value}  # fmt: skip
+        folder = _cache_dir(cfg) / "arrays"
+        splits = load_cached(folder, cfg.name, key)
+        if splits is None:
+            save_cached(folder, build_splits(cfg), key)
+            splits = load_cached(folder, cfg.name, key)
     log.info("data %s: %s, %d features", cfg.name, splits.sizes(), splits.n_features)
     return splits

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.data.datasets import Preprocess
+from nnexp.data.splits import Preprocess
 from nnexp.model.network import MLP
 
 MODEL_FILE = "model.npz"

@@ -1,0 +1,68 @@
+"""A data set split for training, and the preprocessing that turned its pixels into features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+N_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How raw pixels become features: divided by ``pixel_max``, then standardised if ``mean`` is set."""
+
+    pixel_max: float
+    mean: np.ndarray | None = None
+    std: np.ndarray | None = None
+
+    @classmethod
+    def fit(cls, scaling: str, pixel_max: float, x_train: np.ndarray) -> "Preprocess":
+        """The preprocessing of ``scaling`` (unit, raw, standard), fitted on the training images."""
+        if scaling == "raw":
+            return cls(1.0)
+        if scaling == "unit":
+            return cls(pixel_max)
+        unit = x_train.astype(np.float32) / np.float32(pixel_max)
+        std = unit.std(axis=0)
+        return cls(pixel_max, unit.mean(axis=0), np.where(std > 1e-6, std, 1.0).astype(np.float32))
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        """Float32 feature rows from raw images of any shape (n, ...)."""
+        x = np.ascontiguousarray(images.reshape(len(images), -1), dtype=np.float32) / np.float32(self.pixel_max)
+        if self.mean is not None:
+            x -= self.mean
+            x /= self.std
+        return x
+
+
+@dataclass(frozen=True)
+class Splits:
+    """A data set split for training: images are rows of floats in [0, 1], labels class indices."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    preprocess: "Preprocess"
+    n_classes: int = N_CLASSES
+
+    @property
+    def n_features(self) -> int:
+        return self.x_train.shape[1]
+
+    def sizes(self) -> dict[str, int]:
+        return {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
+
+    def one_vs_all(self, positive_class: int) -> "Splits":
+        """The binary task 'is it ``positive_class``?': labels 1 for that class, 0 otherwise."""
+
+        def binary(y: np.ndarray) -> np.ndarray:
+            return (y == positive_class).astype(np.intp)
+
+        return replace(self, y_train=binary(self.y_train), y_val=binary(self.y_val), y_test=binary(self.y_test),
+                       n_classes=2)  # fmt: skip
