@@ -194,3 +194,14 @@ def test_saved_model_is_evaluated_and_predicts_like_the_run(compose_config, tmp_
     assert len(predicted) == 20 and np.mean(np.array(predicted) == labels[:20]) > 0.7
     assert predict_main([str(tmp_path / "nowhere")]) == 2
     assert "has no model.npz; train with save_model=true" in capsys.readouterr().err
+
+
+def test_seed_band_is_the_t_interval_per_epoch() -> None:
+    from nnexp.report.figures import seed_band
+
+    cell = pd.DataFrame({"epoch": [1, 1, 1, 2, 2, 2], "val_acc": [0.5, 0.6, 0.7, 0.8, 0.8, 0.8]})
+    band = seed_band(cell, "val_acc", scale=100)
+    mean, half, _ = t_interval([50.0, 60.0, 70.0])
+    assert band.loc[1, "mean"] == pytest.approx(mean)
+    assert band.loc[1, "high"] - band.loc[1, "low"] == pytest.approx(2 * half)
+    assert band.loc[2, "low"] == band.loc[2, "high"] == pytest.approx(80.0)

@@ -145,3 +145,16 @@ def test_one_hidden_layer_learns_mnist_5k_to_90_percent(compose_config, tmp_path
     summary = execute(cfg, tmp_path)
     assert summary["n_train"] == 4500 and summary["n_test"] == 10000
     assert summary["test_acc"] >= 0.90, summary["test_acc"]
+
+
+def test_float32_fast_path_follows_the_float64_path(digits) -> None:
+    """The float32 trainer (buffers, folded learning rate) takes the same steps as float64, to float precision."""
+    single, _, _ = _train(digits, seed=2, epochs=2, batch_size=16, activation="sigmoid", dtype=np.float32)
+    double, _, _ = _train(digits, seed=2, epochs=2, batch_size=16, activation="sigmoid", dtype=np.float64)
+    start = MLP.initialise([64, 16, 10], "sigmoid", "xavier", np.random.default_rng(2), np.float64)
+    moved = 0.0
+    for w32, w64, w0 in zip(single.weights + single.biases, double.weights + double.biases,
+                            start.weights + start.biases):  # fmt: skip
+        np.testing.assert_allclose(w32, w64, rtol=0, atol=2e-4)
+        moved = max(moved, float(np.abs(w64 - w0).max()))
+    assert moved > 0.05  # training moved the parameters far more than the float32/float64 difference
