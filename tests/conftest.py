@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import subprocess
 import sys
@@ -17,29 +16,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from nnexp.config import IDX_FILES, register_configs
+from nnexp.data.idx import write_idx
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 MNIST_5K = SHARED_DATA / "mnist-5k"
-
-IDX_CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09, np.dtype(">i2"): 0x0B,
-             np.dtype(">i4"): 0x0C, np.dtype(">f4"): 0x0D, np.dtype(">f8"): 0x0E}  # fmt: skip
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """The IDX encoding of ``array`` (big-endian for multi-byte types)."""
-    dtype = array.dtype if array.dtype.itemsize == 1 else array.dtype.newbyteorder(">")
-    header = bytes([0, 0, IDX_CODES[dtype], array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
-    return header + array.astype(dtype).tobytes()
-
-
-def write_idx(path: Path, array: np.ndarray) -> Path:
-    """Write ``array`` as an IDX file, gzip-compressed when the name ends in .gz."""
-    data = idx_bytes(array)
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-    return path
-
 
 def run_nnexp(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``python -m nnexp.run ARGS`` in ``cwd`` as a user would; output captured as text."""

@@ -10,7 +10,8 @@ import pytest
 from nnexp.config import IDX_FILES, DataConfig
 from nnexp.data import DataFileError, DataUnavailableError, load_dataset
 from nnexp.errors import ConfigError
-from tests.conftest import MNIST_5K, write_idx
+from nnexp.data.idx import write_idx
+from tests.conftest import MNIST_5K
 
 
 def test_local_folder_is_read_without_checksums(idx_dataset) -> None:

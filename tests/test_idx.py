@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nnexp.data import DataFileError, read_idx
-from tests.conftest import idx_bytes, write_idx
+from nnexp.data.idx import idx_bytes, write_idx
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64])

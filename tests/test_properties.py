@@ -18,10 +18,10 @@ from omegaconf.errors import OmegaConfBaseException
 
 from nnexp.config import register_configs
 from nnexp.data import DataFileError, read_idx
-from nnexp.data.idx import read_idx_shape
+from nnexp.data.idx import idx_bytes, read_idx_shape
 from nnexp.errors import ConfigError
 from nnexp.validation import validate_run
-from tests.conftest import CONF_DIR, idx_bytes
+from tests.conftest import CONF_DIR
 
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="nnexp-idx-"))

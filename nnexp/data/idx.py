@@ -75,6 +75,24 @@ def read_idx_shape(path: str | Path) -> tuple[int, ...]:
     return _header(raw, path)[1]
 
 
+IDX_CODES = {dtype: code for code, dtype in IDX_DTYPES.items()}
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """The IDX encoding of ``array`` (multi-byte types big-endian, as the format requires)."""
+    dtype = array.dtype if array.dtype.itemsize == 1 else array.dtype.newbyteorder(">")
+    header = bytes([0, 0, IDX_CODES[dtype], array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
+    return header + array.astype(dtype).tobytes()
+
+
+def write_idx(path: str | Path, array: np.ndarray) -> Path:
+    """Write ``array`` as an IDX file, gzip-compressed when the name ends in .gz."""
+    path = Path(path)
+    data = idx_bytes(array)
+    path.write_bytes(gzip.compress(data, compresslevel=1) if path.suffix == ".gz" else data)
+    return path
+
+
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed) into a NumPy array of its shape."""
     path = Path(path)

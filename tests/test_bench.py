@@ -1,0 +1,30 @@
+"""The benchmark runs end to end on a tiny grid and writes a well-formed CSV (no timing assertions)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from nnexp import bench
+from nnexp.bench import COLUMNS, main
+
+
+def test_bench_tiny_grid_writes_expected_rows(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "QUIET_WAIT", 0.0)  # no waiting for, or retrying on, a quiet machine
+    monkeypatch.setattr(bench, "RETRIES", 0)
+    argv = ["--samples", "2000", "--hidden", "16", "--batch", "64,256", "--threads", "1",
+            "--impl", "nnexp,numpy_writeup", "--epochs", "1", "--warmup", "1", "--out", str(tmp_path)]  # fmt: skip
+    main(argv)
+    frame = pd.read_csv(tmp_path / "bench.csv")
+    assert list(frame.columns) == [*COLUMNS, "background_cpus"]
+    expected = [("nnexp", 64), ("nnexp", 256), ("numpy_writeup", 64), ("numpy_writeup", 256)]
+    assert sorted(zip(frame["impl"], frame["batch"], strict=True)) == expected
+    assert (frame["hidden"] == 16).all() and (frame["threads"] == 1).all()
+    timings = frame[["sec_per_epoch", "samples_per_s", "gflops", "pct_of_peak", "ratio_vs_nnexp"]].to_numpy()
+    assert np.isfinite(timings).all() and (timings > 0).all()
+    assert (frame.loc[frame["impl"] == "nnexp", "ratio_vs_nnexp"] == 1).all()
+    assert (tmp_path / "bench.png").stat().st_size > 0
+    summary = (tmp_path / "bench.md").read_text()
+    assert "## Targets" in summary
+    memory = summary.split("## Memory per worker")[1]
+    assert memory.count("| decoded in each worker |") == 2 and memory.count("| memory-mapped cache    |") == 2
