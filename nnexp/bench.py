@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import platform
 import queue
-import subprocess
 import sys
 import tempfile
 import time
@@ -49,6 +48,7 @@ from nnexp.data import load_dataset
 from nnexp.data.idx import write_idx
 from nnexp.data.splits import Preprocess, Splits
 from nnexp.model import MLP
+from nnexp.provenance import git_revision
 from nnexp.train import train
 
 IMPLS = ("nnexp", "numpy_writeup", "torch", "sklearn")
@@ -439,18 +439,6 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
-def revision() -> str:
-    """The git commit of the measured code, flagged when the working tree has uncommitted changes."""
-
-    def git(*command: str) -> str:
-        env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # read-only: never take the index lock
-        return subprocess.run(["git", *command], cwd=Path(__file__).parent, env=env, capture_output=True,
-                              text=True).stdout.strip()  # fmt: skip
-
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (" with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
-
-
 def environment() -> str:
     """CPU count, NumPy and its BLAS libraries (with their kernels), PyTorch when loaded."""
     blas = ", ".join(f"{lib['internal_api']} {lib['version']} {lib.get('architecture', '')}".strip()
@@ -476,7 +464,7 @@ def summary(
         "# nnexp training-speed benchmark", "",
         f"Command: `{' '.join(['python -m nnexp.bench', *args.argv])}`", "",
         f"Machine: {environment()}.", "",
-        f"Code: nnexp {revision()}.", "",
+        f"Code: nnexp {git_revision()}.", "",
         f"{args.samples} training samples; each time is the median of {args.epochs} timed epoch(s)"
         f" after {args.warmup} warm-up epoch(s).", "",
         "Float32 matmul peak (2048 x 2048 @ 2048 x 2048, best of 5): "

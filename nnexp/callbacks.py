@@ -22,6 +22,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.metrics import SUMMARY_FILE
+from nnexp.progress import SweepProgress
+from nnexp.provenance import provenance
 from nnexp.runstate import PLAN_FILE, finished_summary, fingerprint, read_plan, status_counts
 from nnexp.validation import validate_run
 
@@ -62,6 +64,14 @@ def plan_job(config: DictConfig, sweep_dir: Path, overrides: list[str]) -> dict[
 class SweepCallback(Callback):
     """Validates every run and writes the sweep plan, logs progress, builds the report, sets the exit status."""
 
+    _progress: SweepProgress | None = None  # lives in the sweep's own process only
+
+    def __getstate__(self) -> dict:
+        """Hydra sends the callbacks to the worker processes; the progress bar stays here."""
+        state = self.__dict__.copy()
+        state.pop("_progress", None)
+        return state
+
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = planned_jobs(config)
@@ -73,8 +83,11 @@ class SweepCallback(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         total = len(plan) if plan is not None else None
-        (sweep_dir / PLAN_FILE).write_text(json.dumps({"started": started, "total": total, "jobs": plan}, indent=1))
+        origin = provenance(list(config.hydra.overrides.hydra), list(config.hydra.overrides.task), started)
+        record = {"started": started, "total": total, "provenance": origin, "jobs": plan}
+        (sweep_dir / PLAN_FILE).write_text(json.dumps(record, indent=1))
         skipped = sum(job["finished_before"] for job in plan or [])
+        self._progress = SweepProgress(sweep_dir, total, skipped)
         resume = f"; {skipped} finished already and are skipped (force=true reruns them)" if skipped else ""
         log.info("sweep of %s runs into %s%s", total or "?", sweep_dir, resume)
 
@@ -90,6 +103,9 @@ class SweepCallback(Callback):
         from nnexp.report import build_report
         from nnexp.report.runs import load_runs
 
+        if self._progress is not None:
+            self._progress.close()
+            self._progress = None
         sweep_dir = Path(config.hydra.sweep.dir)
         report = config.report
         if report.enabled:

@@ -27,7 +27,7 @@ def status_counts(statuses: Iterable[str]) -> str:
     return ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
 # Settings that do not change a run's result.
 EXECUTION_ONLY = ("report", "force", "blas_threads")
-EXECUTION_ONLY_DATA = ("cache_dir",)
+EXECUTION_ONLY_DATA = ("cache_dir", "cache_arrays")
 
 
 PLAN_FILE = "sweep_plan.json"

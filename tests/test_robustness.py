@@ -208,3 +208,14 @@ def test_killed_sweep_resumes_with_only_the_missing_runs(tmp_path) -> None:
     finals = {p.parent.name: p.read_bytes() for p in sweep.glob("*/summary.json")}
     assert len(finals) == 8
     assert all(finals[name] == content for name, content in complete.items())
+
+
+def test_fingerprint_ignores_execution_settings_only(compose_config) -> None:
+    from nnexp.runstate import fingerprint
+
+    base = fingerprint(compose_config(["data=digits"]))
+    same = ["blas_threads=2", "force=true", "report.dir=elsewhere", "data.cache_arrays=false", "data.cache_dir=/tmp/x"]
+    for override in same:
+        assert fingerprint(compose_config(["data=digits", override])) == base, override
+    for override in ["lr=0.2", "seed=1", "data.split_seed=3", "diagnostics=false", "save_model=true"]:
+        assert fingerprint(compose_config(["data=digits", override])) != base, override

@@ -69,7 +69,10 @@ def test_report_index_ties_tables_and_figures_together(sweep) -> None:
     assert "16 runs of 16 planned (16 completed)" in index
     assert "## lr=0.05" in index and "## lr=0.5" in index and "mean of 2 runs per cell" in index
     links = re.findall(r"\]\(([^)]+)\)", index)
-    assert sum(link.endswith(".png") for link in links) == 4
+    pngs = [link for link in links if link.endswith(".png")]
+    assert sum(link.startswith("curves_") for link in pngs) == 4  # loss and accuracy, per lr
+    assert sum(link.endswith("_heatmap.png") for link in pngs) == 4  # test_acc and train_seconds, per lr
+    assert {"test_acc_vs_time.png", "test_acc_vs_lr.png", "parallel_coordinates.png"} <= set(pngs)
     for link in links:
         assert (report / link).stat().st_size > 0, link
 

@@ -1,4 +1,4 @@
-"""Report of a sweep folder: comparison tables, a tidy CSV of runs, learning curves, index.md.
+"""Report of a sweep folder: comparison tables, a tidy CSV of runs, figures, index.md and index.html.
 
 Usage: ``python -m nnexp.report <sweep folder>`` or :func:`build_report`.
 """
@@ -15,10 +15,26 @@ import pandas as pd
 
 from nnexp.errors import ReportError
 from nnexp.report.published import compare, load_published, summary_text
-from nnexp.report.figures import KINDS, plot_curves, save_figure
+from nnexp.report.document import Block, write_documents
+from nnexp.report.figures import (
+    KINDS,
+    plot_curves,
+    plot_heatmap,
+    plot_metric_vs_lr,
+    plot_metric_vs_time,
+    plot_parallel,
+    save_figure,
+)
 from nnexp.report.runs import config_names, load_curves, load_runs, varying
 from nnexp.runstate import FINISHED, read_plan, status_counts
-from nnexp.report.tables import METRICS, comparison_table, is_displayable, replicate_counts, write_table
+from nnexp.report.tables import (
+    METRICS,
+    comparison_table,
+    format_cells,
+    is_displayable,
+    replicate_counts,
+    write_table,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +65,12 @@ def build_report(
 ) -> Path:
     """Build the report of ``sweep_dir`` into ``out_dir``; return the path of its ``index.md``.
 
-    One table per metric (``rows`` x ``cols``, replicates such as seeds averaged)
-    and one curve grid per kind, repeated for each combination of any other
-    setting that varies in the sweep (e.g. ``lr``). Each ``published`` table
-    (``experiments/*.csv``) adds a published-vs-reproduced section.
+    One table and heatmap per metric (``rows`` x ``cols``, replicates such as seeds
+    averaged) and one curve grid per kind, repeated for each combination of any
+    other setting that varies in the sweep (e.g. ``lr``); then accuracy against time,
+    against the learning rate (when it varies) and across every swept setting. Each
+    ``published`` table (``experiments/*.csv``) adds a published-vs-reproduced section.
+    The same content is written as ``index.md`` and a self-contained ``index.html``.
     """
     metrics = metrics or ["test_acc", "train_seconds"]
     sweep_dir = Path(sweep_dir)
@@ -67,45 +85,130 @@ def build_report(
     measured = runs[runs["status"].isin(FINISHED)]  # runs with final metrics
     curves, skipped = load_curves(sweep_dir, measured)
     others = varying(measured, exclude=(rows, cols, "seed"))
-    groups = measured.groupby(others, dropna=False, sort=True) if others else [((), measured)]
+    groups = measured.groupby(others, dropna=False, sort=True) if others and not measured.empty else [((), measured)]
 
-    lines = [f"# Sweep report: {sweep_dir.name}", ""]
-    lines += _overview(sweep_dir, runs, skipped)
+    blocks = [Block("h1", f"Sweep report: {sweep_dir.name}"), *_overview(sweep_dir, runs, skipped)]
     if measured.empty:
-        lines += ["No run has finished yet: no tables or figures.", ""]
+        blocks.append(Block("p", "No run has finished yet: no tables or figures."))
         groups = []
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         setting = ", ".join(f"{name}={value}" for name, value in zip(others, key))
-        suffix = f"__{_slug(setting)}" if setting else ""
-        lines += [f"## {setting}", ""] if setting else []
-        low, high = replicate_counts(group, rows, cols)
-        replicates = f"mean of {low}–{high} runs per cell" if low != high else f"mean of {low} run{'s' * (low != 1)} per cell"
-        for metric in metrics:
-            if not is_displayable(group, metric):
-                continue
-            caption = f"{METRICS[metric].title} by {rows} and {cols}" + (f" ({setting})" if setting else "")
-            mean, ci = comparison_table(group, rows, cols, metric)
-            paths = write_table(mean, ci, metric, out_dir / f"{metric}_by_{rows}_{cols}{suffix}", caption)
-            spread = " ± 95% confidence interval (t)" if "ci95" in paths else ""
-            lines += [f"### {caption}", "", f"{replicates}{spread}; rows: {rows}, columns: {cols}.", ""]
-            links = " · ".join(f"[{label}]({paths[key].name})" for key, label in
-                               (("csv", "CSV"), ("ci95", "CI CSV"), ("tex", "LaTeX")) if key in paths)  # fmt: skip
-            lines += [paths["md"].read_text(), links, ""]
-        group_curves = curves[curves["run"].isin(group["run"])] if not curves.empty else curves
-        if not group_curves.empty:
-            for kind, label in KINDS.items():
-                title = f"{label.split(' (')[0]} per epoch: {sweep_dir.name}" + (f" ({setting})" if setting else "")
-                fig = plot_curves(group_curves, rows, cols, kind, title)
-                path = save_figure(fig, out_dir / f"curves_{kind}{suffix}.png")
-                lines += [f"![{title}]({path.name})", ""]
+        blocks += _group_section(group, curves, setting, rows, cols, metrics, out_dir, sweep_dir.name)
+    if not measured.empty:
+        blocks += _overall_figures(measured, rows, cols, metrics[0] if metrics[0] in METRICS else "test_acc", out_dir)
     for path in published or []:
-        lines += _published_section(resolve_published(Path(path)), measured, out_dir)
-    lines += ["## Runs", "", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE}).", ""]
-    index = out_dir / "index.md"
-    index.write_text("\n".join(lines))
+        blocks += _published_section(resolve_published(Path(path)), measured, out_dir)
+    blocks += [Block("h2", "Runs"), Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE}).")]
+    index = write_documents(blocks, out_dir, f"Sweep report: {sweep_dir.name}")
     log.info("report of %d runs written to %s", len(runs), out_dir)
     return index
+
+
+def _figure(fig, stem: Path, caption: str) -> Block:
+    png = save_figure(fig, stem)
+    return Block("figure", caption, links={"png": png.name, "svg": f"{stem.name}.svg"})
+
+
+def _group_section(group: pd.DataFrame, curves: pd.DataFrame, setting: str, rows: str, cols: str,
+                   metrics: list[str], out_dir: Path, name: str) -> list[Block]:  # fmt: skip
+    """Tables, heatmaps and learning curves of the runs sharing one value of the other varied settings."""
+    suffix = f"__{_slug(setting)}" if setting else ""
+    blocks = [Block("h2", setting)] if setting else []
+    low, high = replicate_counts(group, rows, cols)
+    replicates = f"mean of {low}–{high} runs per cell" if low != high else f"mean of {low} run{'s' * (low != 1)} per cell"
+    for metric in metrics:
+        if not is_displayable(group, metric):
+            continue
+        caption = f"{METRICS[metric].title} by {rows} and {cols}" + (f" ({setting})" if setting else "")
+        mean, ci = comparison_table(group, rows, cols, metric)
+        stem = out_dir / f"{metric}_by_{rows}_{cols}{suffix}"
+        paths = write_table(mean, ci, metric, stem, caption)
+        spread = " ± 95% confidence interval (t)" if "ci95" in paths else ""
+        links = {label: paths[key].name for key, label in (("csv", "CSV"), ("ci95", "CI CSV"), ("tex", "LaTeX"))
+                 if key in paths}  # fmt: skip
+        shown = format_cells(mean, ci, METRICS[metric].decimals).reset_index()
+        blocks += [Block("h3", caption), Block("p", f"{replicates}{spread}; rows: {rows}, columns: {cols}."),
+                   Block("table", table=shown, links=links)]  # fmt: skip
+        if len(mean.index) * len(mean.columns) > 1:
+            blocks.append(_figure(plot_heatmap(group, rows, cols, metric, caption), Path(f"{stem}_heatmap"), caption))
+    group_curves = curves[curves["run"].isin(group["run"])] if not curves.empty else curves
+    if not group_curves.empty:
+        for kind, label in KINDS.items():
+            title = f"{label.split(' (')[0]} per epoch: {name}" + (f" ({setting})" if setting else "")
+            caption = f"{title}; solid: training, dashed: validation; bands: 95% CI over seeds"
+            blocks.append(_figure(plot_curves(group_curves, rows, cols, kind, title),
+                                  out_dir / f"curves_{kind}{suffix}", caption))  # fmt: skip
+    return blocks
+
+
+def _overall_figures(measured: pd.DataFrame, rows: str, cols: str, metric: str, out_dir: Path) -> list[Block]:
+    """Cost and benefit of every run, accuracy against the learning rate, and all swept settings at once."""
+    if metric == "train_seconds":
+        metric = "test_acc"
+    by = "activation" if "activation" in measured else cols
+    blocks = [Block("h2", "Across the sweep"),
+              _figure(plot_metric_vs_time(measured, metric, by), out_dir / f"{metric}_vs_time",
+                      "Accuracy against training time: which runs buy accuracy with time")]  # fmt: skip
+    swept = varying(measured, exclude=("seed",))
+    if "lr" in swept:
+        blocks.append(_figure(plot_metric_vs_lr(measured, metric, by), out_dir / f"{metric}_vs_lr",
+                              "Accuracy against learning rate (mean ± 95% CI over the other runs)"))  # fmt: skip
+    if len(swept) >= 2:
+        blocks.append(_figure(plot_parallel(measured, swept, metric), out_dir / "parallel_coordinates",
+                              f"Every run through its {len(swept)} swept settings"))  # fmt: skip
+    return blocks
+
+
+def build_comparison(
+    sweep_dirs: list[Path],
+    out_dir: Path,
+    rows: str = "hidden",
+    cols: str = "activation",
+    metrics: list[str] | None = None,
+) -> Path:
+    """A report comparing two or more sweeps: side-by-side tables and overlaid learning curves.
+
+    E.g. the same grid on MNIST and Fashion-MNIST, or before and after a code change.
+    Returns the path of ``index.md`` (``index.html`` is written beside it).
+    """
+    metrics = metrics or ["test_acc", "train_seconds"]
+    if len(sweep_dirs) < 2:
+        raise ReportError("compare needs two or more sweep folders")
+    names = [Path(d).name for d in sweep_dirs]
+    if len(set(names)) < len(names):
+        names = [str(d) for d in sweep_dirs]
+    frames, curve_frames = [], []
+    for name, sweep_dir in zip(names, sweep_dirs):
+        if not Path(sweep_dir).is_dir():
+            raise ReportError(f"{sweep_dir} is not a folder; give the folders of the sweeps to compare")
+        runs = load_runs(Path(sweep_dir))
+        if runs.empty:
+            raise ReportError(f"{sweep_dir} holds no runs (no summary.json, metrics.csv or .hydra/config.yaml below it)")
+        _check_options(runs, rows, cols, metrics)
+        measured = runs[runs["status"].isin(FINISHED)].assign(sweep=name)
+        frames.append(measured)
+        curve_frames.append(load_curves(Path(sweep_dir), measured)[0].assign(sweep=name))
+    runs, curves = pd.concat(frames, ignore_index=True), pd.concat(curve_frames, ignore_index=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out_dir / RUNS_FILE, index=False)
+    side_by_side = runs.assign(**{"sweep · " + cols: runs["sweep"] + " · " + runs[cols].astype(str)})
+    blocks = [Block("h1", "Comparison: " + " vs ".join(names)),
+              Block("list", items=[f"`{name}`: {status_counts(frame['status'])} runs from `{d}`"
+                                   for name, frame, d in zip(names, frames, sweep_dirs)])]  # fmt: skip
+    for metric in metrics:
+        if not is_displayable(runs, metric):
+            continue
+        caption = f"{METRICS[metric].title} by {rows} and {cols}, side by side"
+        mean, ci = comparison_table(side_by_side, rows, "sweep · " + cols, metric)
+        paths = write_table(mean, ci, metric, out_dir / f"{metric}_compared", caption)
+        blocks += [Block("h2", caption), Block("table", table=format_cells(mean, ci, METRICS[metric].decimals).reset_index(),
+                                               links={"CSV": paths["csv"].name, "LaTeX": paths["tex"].name})]  # fmt: skip
+    for kind, label in KINDS.items():
+        title = f"{label.split(' (')[0]} per epoch: " + " vs ".join(names)
+        fig = plot_curves(curves, rows, cols, kind, title, hue="sweep")
+        blocks.append(_figure(fig, out_dir / f"curves_{kind}_compared", f"{title}; one colour per sweep"))
+    return write_documents(blocks, out_dir, "Comparison: " + " vs ".join(names))
 
 
 def resolve_published(path: Path) -> Path:
@@ -115,7 +218,7 @@ def resolve_published(path: Path) -> Path:
     return Path(__file__).resolve().parents[2] / path
 
 
-def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[str]:
+def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[Block]:
     table = load_published(path)
     shutil.copy(path, out_dir / path.name)
     comparison = compare(table, runs)
@@ -132,34 +235,39 @@ def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[st
         shown = shown.drop(columns=["setting", "closest"])
     protocol = table["protocol"].iloc[0] if "protocol" in table else ""
     return [
-        f"## Published vs reproduced: {source}", "",
-        f"From [{path.name}]({path.name}). {protocol}".strip(), "",
-        summary_text(comparison, source), "",
-        "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
-        " lies relative to our CI (for claims 'published ≥ x': whether our CI clears x).", "",
-        shown.to_markdown(index=False, stralign="right", disable_numparse=True), "",
-        f"[CSV](published_{path.stem}.csv)", "",
+        Block("h2", f"Published vs reproduced: {source}"),
+        Block("p", f"From [{path.name}]({path.name}). {protocol}".strip()),
+        Block("p", summary_text(comparison, source)),
+        Block("p", "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
+                   " lies relative to our CI (for claims 'published ≥ x': whether our CI clears x)."),
+        Block("table", table=shown.astype(str), links={"CSV": f"published_{path.stem}.csv"}),
     ]  # fmt: skip
 
 
-def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[str]:
-    planned = (read_plan(sweep_dir) or {}).get("total")
+def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[Block]:
+    plan = read_plan(sweep_dir) or {}
+    planned = plan.get("total")
     found = f"{len(runs)} runs" + (f" of {planned} planned" if planned else "")
-    status = status_counts(runs["status"])
-    lines = [
-        f"- Sweep folder: `{sweep_dir}`",
-        f"- Runs: {found} ({status})",
-        f"- Varied: {', '.join(varying(runs)) or 'nothing'}",
-        f"- Built: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
-        "",
+    items = [
+        f"Sweep folder: `{sweep_dir}`",
+        f"Runs: {found} ({status_counts(runs['status'])})",
+        f"Varied: {', '.join(varying(runs)) or 'nothing'}",
+        f"Report built: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
     ]
+    provenance = plan.get("provenance") or {}
+    labels = {"command": "Command", "started": "Sweep started", "git": "Code (git)", "host": "Host", "versions": "Versions"}
+    for key, label in labels.items():
+        if key in provenance:
+            value = provenance[key]
+            value = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+            items.append(f"{label}: `{value}`" if key in ("command", "git") else f"{label}: {value}")
+    blocks = [Block("list", items=items)]
     not_done = runs[runs["status"] != "completed"]
     if not not_done.empty:
-        lines += ["Runs that did not complete (in the tables only if they have metrics):", ""]
-        for run in not_done.to_dict("records"):
-            error = run.get("error")
-            lines.append(f"- `{run['run']}`: {run['status']}" + (f" — {error}" if isinstance(error, str) else ""))
-        lines.append("")
+        blocks.append(Block("p", "Runs that did not complete (in the tables only if they have metrics):"))
+        blocks.append(Block("list", items=[
+            f"`{run['run']}`: {run['status']}" + (f" — {run['error']}" if isinstance(run.get("error"), str) else "")
+            for run in not_done.to_dict("records")]))  # fmt: skip
     if skipped:
-        lines += ["Learning curves skipped (unreadable metrics.csv):", ""] + [f"- {s}" for s in skipped] + [""]
-    return lines
+        blocks += [Block("p", "Learning curves skipped (unreadable metrics.csv):"), Block("list", items=skipped)]
+    return blocks

@@ -7,14 +7,16 @@ import logging
 import sys
 from pathlib import Path
 
-from nnexp.report import ReportError, build_report
+from nnexp.report import ReportError, build_comparison, build_report
 from nnexp.report.tables import METRICS
 
 
 def main(argv: list[str] | None = None) -> int:
     """Build the report of a sweep folder; exit status 2 with one line on bad input."""
     parser = argparse.ArgumentParser(prog="python -m nnexp.report", description=__doc__)
-    parser.add_argument("sweep_dir", type=Path, help="a sweep folder (multirun/...) or a run folder")
+    parser.add_argument("sweep_dir", type=Path, nargs="+",
+                        help="a sweep folder (multirun/...) or a run folder; several with --compare")  # fmt: skip
+    parser.add_argument("--compare", action="store_true", help="compare the sweeps side by side in one report")
     parser.add_argument("--out", type=Path, help="output folder (default: reports/<sweep folder name>)")
     parser.add_argument("--rows", default="hidden", help="config key shown as table rows (default: hidden)")
     parser.add_argument("--cols", default="activation", help="config key shown as table columns (default: activation)")
@@ -27,10 +29,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="published tables (experiments/*.csv) to compare the runs with")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    out = args.out or Path("reports") / args.sweep_dir.resolve().name
+    metrics = [m for m in args.metrics.split(",") if m]
+    names = [d.resolve().name for d in args.sweep_dir]
+    if len(names) > 1 and not args.compare:
+        parser.error("several sweep folders: add --compare to compare them")
+    out = args.out or Path("reports") / ("compare_" + "_vs_".join(names) if args.compare else names[0])
     try:
-        metrics = [m for m in args.metrics.split(",") if m]
-        index = build_report(args.sweep_dir, out, args.rows, args.cols, metrics, args.published)
+        if args.compare:
+            index = build_comparison(args.sweep_dir, out, args.rows, args.cols, metrics)
+        else:
+            index = build_report(args.sweep_dir[0], out, args.rows, args.cols, metrics, args.published)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

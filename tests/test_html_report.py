@@ -1,0 +1,140 @@
+"""The HTML report, the figure functions on tidy frames, compare mode, and a real browser's view of the page."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from nnexp.report import build_comparison, build_report
+from nnexp.report.__main__ import main as report_main
+from nnexp.report.figures import plot_curves, plot_heatmap, plot_metric_vs_lr, plot_metric_vs_time, plot_parallel
+from nnexp.report.runs import load_curves, load_runs
+from tests.conftest import run_nnexp
+
+GRID = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]
+
+
+class _Page(HTMLParser):
+    """Tables (as lists of rows of cell texts), image sources and links of an HTML page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[list[list[str]]] = []
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attrs = dict(attrs)
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "img":
+            self.images.append(attrs["src"])
+        elif tag == "a":
+            self.links.append(attrs["href"])
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append("".join(self._cell).strip())
+            self._cell = None
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    root = tmp_path_factory.mktemp("html")
+    done = run_nnexp(["-m", *GRID, "data=digits", "epochs=3", "hydra.sweep.dir=multirun/grid"], root)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-2000:]
+    return root
+
+
+def test_html_page_has_the_tables_with_the_runs_numbers_and_every_file_resolves(sweep) -> None:
+    report = sweep / "reports/grid"
+    page = _Page()
+    page.feed((report / "index.html").read_text())
+    runs = pd.read_csv(report / "runs.csv")
+    expected = runs[(runs["lr"] == 0.5) & (runs["hidden"] == 16) & (runs["activation"] == "relu")]["test_acc"].mean()
+    accuracy_tables = [t for t in page.tables if t and t[0][:3] == ["hidden", "relu", "sigmoid"]]
+    assert len(accuracy_tables) >= 2  # test accuracy per lr (and training time)
+    cells = [row for table in accuracy_tables for row in table[1:] if row[0] == "16"]
+    assert any(row[1].startswith(f"{100 * expected:.2f}") for row in cells), (cells, expected)
+    assert len(page.images) >= 11
+    for reference in page.images + [link for link in page.links if not link.startswith("http")]:
+        assert (report / reference).is_file(), reference
+    for png in page.images:
+        assert (report / png.replace(".png", ".svg")).is_file()
+
+
+def test_provenance_is_in_the_page(sweep) -> None:
+    text = (sweep / "reports/grid/index.html").read_text()
+    assert "python -m nnexp.run -m" in text and "activation=sigmoid,relu" in text
+    assert "Code (git)" in text and "numpy" in text and "Host" in text and "Sweep started" in text
+
+
+def test_figure_functions_take_tidy_frames(sweep) -> None:
+    runs = load_runs(sweep / "multirun/grid")
+    curves, _ = load_curves(sweep / "multirun/grid", runs)
+    figures = {
+        "curves": plot_curves(curves, "hidden", "activation", "acc", "curves"),
+        "heatmap": plot_heatmap(runs, "hidden", "activation", "test_acc", "heat"),
+        "time": plot_metric_vs_time(runs),
+        "lr": plot_metric_vs_lr(runs),
+        "parallel": plot_parallel(runs, ["activation", "hidden", "lr"]),
+    }
+    for name, fig in figures.items():
+        assert fig.axes[0].get_title() or fig.get_suptitle(), name
+        assert any(ax.get_xlabel() for ax in fig.axes) or name == "parallel", name
+        assert any(ax.get_ylabel() for ax in fig.axes) or name == "parallel", name
+        plt.close(fig)
+    heat = figures["heatmap"].axes[0]
+    labels = [t.get_text() for t in heat.texts]
+    assert len(labels) == 4 and all("±" in label for label in labels)  # 2 x 2 cells, 4 runs each
+    lr_axes = figures["lr"].axes[0]
+    assert lr_axes.get_xscale() == "log" and len(lr_axes.get_legend().get_texts()) == 2
+
+
+def test_compare_mode_puts_sweeps_side_by_side(sweep, tmp_path, capsys) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(sweep / "multirun/grid", other)
+    index = build_comparison([sweep / "multirun/grid", other], tmp_path / "cmp")
+    table = pd.read_csv(tmp_path / "cmp/test_acc_compared.csv", index_col="hidden")
+    assert list(table.columns) == ["grid · relu", "grid · sigmoid", "other · relu", "other · sigmoid"]
+    np.testing.assert_allclose(table["grid · relu"], table["other · relu"])
+    assert "curves_acc_compared.png" in index.read_text()
+    assert (tmp_path / "cmp/index.html").is_file()
+    with pytest.raises(SystemExit) as exit_info:  # several folders need --compare
+        report_main([str(sweep / "multirun/grid"), str(other)])
+    assert exit_info.value.code == 2 and "add --compare" in capsys.readouterr().err
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium)")
+def test_browser_renders_the_page(sweep, tmp_path) -> None:
+    report = sweep / "reports/grid"
+    shot = tmp_path / "page.png"
+    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400",
+                    f"--screenshot={shot}", (report / "index.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    image = plt.imread(shot)
+    assert image.shape[0] >= 2000 and image.shape[1] >= 1200
+    assert image[..., :3].std() > 0.05  # not a blank page: text, tables and figures were drawn
+    Path(report / "screenshot.png").write_bytes(shot.read_bytes())  # kept beside the report for a look
