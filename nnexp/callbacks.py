@@ -24,12 +24,11 @@ from nnexp.errors import ConfigError, NnexpError
 from nnexp.metrics import SUMMARY_FILE
 from nnexp.progress import SweepProgress
 from nnexp.provenance import provenance
-from nnexp.runstate import PLAN_FILE, finished_summary, fingerprint, read_plan, status_counts
+from nnexp.runstate import BASIC_SWEEPER, PLAN_FILE, finished_summary, fingerprint, read_plan, status_counts
 from nnexp.validation import validate_run
 
 log = logging.getLogger(__name__)
 
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def planned_jobs(config: DictConfig) -> list[list[str]] | None:

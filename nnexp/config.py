@@ -132,8 +132,9 @@ class Config:
     leaky_slope: float = 0.01
     seed: int = 0
     dtype: DType = DType.float32
-    # BLAS threads per run; parallel runs each get their own, whatever the environment says.
-    blas_threads: int = 1
+    # BLAS threads per run, whatever the environment says; null: the launcher's cpus_per_task
+    # when it has one (SLURM, submitit), else 1.
+    blas_threads: Optional[int] = None
     # Rerun runs that finished already (a sweep into an existing folder skips them otherwise).
     force: bool = False
     # Record per-layer saturation, dead units and weight/gradient norms every epoch.

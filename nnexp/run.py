@@ -30,7 +30,7 @@ from nnexp.diagnostics import diagnostic_columns
 from nnexp.model import MLP
 from nnexp.model.io import MODEL_FILE, save_model
 from nnexp.model.loss import n_outputs
-from nnexp.runstate import finished_summary, fingerprint
+from nnexp.runstate import BASIC_SWEEPER, finished_summary, fingerprint, run_lock
 from nnexp.train import EPOCH_COLUMNS, TrainResult, train
 from nnexp.validation import check_batch_size, validate_run
 
@@ -63,9 +63,20 @@ def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[
     }
 
 
+def launcher_cpus() -> int:
+    """CPUs the launcher gives each run (``hydra.launcher.cpus_per_task``, e.g. SLURM); 1 if it names none."""
+    try:
+        launcher = HydraConfig.get().launcher
+    except ValueError:  # not run by Hydra (tests, notebooks)
+        return 1
+    return int(launcher.get("cpus_per_task") or 1)
+
+
 def _train_and_summarise(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     spec = validate_run(cfg)
-    with threadpool_limits(limits=spec.blas_threads, user_api="blas"):
+    threads = spec.blas_threads or launcher_cpus()
+    log.info("BLAS threads: %d", threads)
+    with threadpool_limits(limits=threads, user_api="blas"):
         data = load_dataset(cfg.data)
         if spec.task == "one_vs_all":
             data = data.one_vs_all(spec.positive_class)
@@ -113,7 +124,13 @@ def execute(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     A folder that already holds a finished run of the same configuration is left
     as it is (unless ``force``). Any error is recorded in the folder, as status
     ``failed`` in ``summary.json`` and the traceback in ``error.txt``, then raised.
+    The folder is locked meanwhile: a concurrent run of the same configuration waits.
     """
+    with run_lock(out_dir):
+        return _execute_locked(cfg, out_dir)
+
+
+def _execute_locked(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     config_fingerprint = fingerprint(cfg)
     previous = finished_summary(out_dir, config_fingerprint)
     if previous is not None and not cfg.force:
@@ -150,15 +167,23 @@ def execute(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 def main(cfg: DictConfig) -> float:
     """Hydra task: one training run; returns the final validation accuracy (for sweepers).
 
-    In a sweep, a failed run is recorded in its folder and the sweep goes on; a
-    single run exits with status 2 for bad input or data, 1 for any other error.
+    In a grid sweep, a failed run is recorded in its folder and the sweep goes on; a
+    single run exits with status 2 for bad input or data, 1 for any other error. A
+    searching sweeper (Optuna) is told of failed and diverged runs by an exception,
+    which it counts as a failed trial (a NaN objective would stop it).
     """
+    hydra = HydraConfig.get()
+    searching = hydra.mode == RunMode.MULTIRUN and hydra.sweeper.get("_target_") != BASIC_SWEEPER
     try:
-        summary = execute(cfg, Path(HydraConfig.get().runtime.output_dir))
+        summary = execute(cfg, Path(hydra.runtime.output_dir))
     except Exception as exc:
-        if HydraConfig.get().mode == RunMode.RUN:
+        if hydra.mode == RunMode.RUN:
             sys.exit(2 if isinstance(exc, NnexpError) else 1)
+        if searching:
+            raise
         return float("nan")
+    if searching and summary["status"] != "completed":
+        raise RuntimeError(f"run {summary['status']}: no objective value for the search")
     return float(summary["val_acc"])
 
 

@@ -6,11 +6,13 @@ records the fingerprint of the configuration that produced it.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -31,6 +33,8 @@ EXECUTION_ONLY_DATA = ("cache_dir", "cache_arrays")
 
 
 PLAN_FILE = "sweep_plan.json"
+LOCK_FILE = ".lock"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 
 def read_plan(sweep_dir: Path) -> dict[str, Any] | None:
@@ -47,6 +51,23 @@ def fingerprint(cfg: DictConfig) -> str:
     for key in EXECUTION_ONLY_DATA:
         config.get("data", {}).pop(key, None)
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder exclusively: a second process running the same configuration waits here.
+
+    (A search can propose one configuration twice in a parallel batch; the second run then
+    finds the first one's result instead of writing into the same files.) The kernel
+    releases the lock when its holder exits, also on kill -9.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_FILE, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def finished_summary(run_dir: Path, config_fingerprint: str) -> dict[str, Any] | None:

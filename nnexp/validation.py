@@ -27,7 +27,7 @@ class RunSpec:
     leaky_slope: float
     seed: int
     dtype: str
-    blas_threads: int
+    blas_threads: int | None  # None: the launcher's cpus_per_task, else 1
     task: str
     positive_class: int
     loss: str
@@ -84,7 +84,8 @@ def run_spec(cfg: DictConfig) -> RunSpec:
     _require(cfg.epochs >= 1, "epochs", cfg.epochs, "an int >= 1")
     _require(math.isfinite(cfg.init_scale) and cfg.init_scale > 0, "init_scale", cfg.init_scale, "a finite number > 0")
     _require(0 < cfg.leaky_slope < 1, "leaky_slope", cfg.leaky_slope, "a number in (0, 1)")
-    _require(cfg.blas_threads >= 1, "blas_threads", cfg.blas_threads, "an int >= 1")
+    threads = cfg.blas_threads
+    _require(threads is None or threads >= 1, "blas_threads", threads, "null (the launcher's cpus_per_task) or an int >= 1")
     _require(cfg.seed >= 0, "seed", cfg.seed, "an int >= 0")
     _require(0 <= cfg.positive_class <= 9, "positive_class", cfg.positive_class, "a class from 0 to 9")
     binary = cfg.task.value == "one_vs_all"
@@ -106,7 +107,7 @@ def run_spec(cfg: DictConfig) -> RunSpec:
         leaky_slope=float(cfg.leaky_slope),
         seed=int(cfg.seed),
         dtype=cfg.dtype.value,
-        blas_threads=int(cfg.blas_threads),
+        blas_threads=cfg.blas_threads,
         task=cfg.task.value,
         positive_class=int(cfg.positive_class),
         loss=cfg.loss.value,

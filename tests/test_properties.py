@@ -102,4 +102,4 @@ def test_random_config_values_are_accepted_or_get_a_clear_error(key, value) -> N
     assert spec.epochs >= 1 and spec.hidden and all(h >= 1 for h in spec.hidden) or spec.hidden == ()
     assert math.isfinite(spec.lr) and spec.lr > 0 and math.isfinite(spec.init_scale) and spec.init_scale > 0
     assert spec.batch_size is None or 1 <= spec.batch_size <= 1222
-    assert 0 < spec.leaky_slope < 1 and spec.seed >= 0 and spec.blas_threads >= 1
+    assert 0 < spec.leaky_slope < 1 and spec.seed >= 0 and (spec.blas_threads is None or spec.blas_threads >= 1)

@@ -219,3 +219,14 @@ def test_fingerprint_ignores_execution_settings_only(compose_config) -> None:
         assert fingerprint(compose_config(["data=digits", override])) == base, override
     for override in ["lr=0.2", "seed=1", "data.split_seed=3", "diagnostics=false", "save_model=true"]:
         assert fingerprint(compose_config(["data=digits", override])) != base, override
+
+
+def test_two_processes_running_one_configuration_share_one_result(tmp_path) -> None:
+    command = [sys.executable, "-m", "nnexp.run", "data=digits", "epochs=30", "hydra.run.dir=outputs/same"]
+    processes = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                 for _ in range(2)]  # fmt: skip
+    outputs = [process.communicate(timeout=300)[0] for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], outputs
+    assert sum("skipped: finished already" in output for output in outputs) == 1  # the second waited, then reused
+    assert len(pd.read_csv(tmp_path / "outputs/same/metrics.csv")) == 30
+    assert read_summary(tmp_path / "outputs/same/summary.json")["status"] == "completed"

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
 
 from nnexp.errors import ReportError
 from nnexp.report.published import compare, load_published, summary_text
@@ -23,6 +24,7 @@ from nnexp.report.figures import (
     plot_metric_vs_lr,
     plot_metric_vs_time,
     plot_parallel,
+    plot_search_history,
     save_figure,
 )
 from nnexp.report.runs import config_names, load_curves, load_runs, varying
@@ -39,6 +41,7 @@ from nnexp.report.tables import (
 log = logging.getLogger(__name__)
 
 RUNS_FILE = "runs.csv"
+SEARCH_RESULTS = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
 
 
 def _slug(text: str) -> str:
@@ -95,6 +98,9 @@ def build_report(
         key = key if isinstance(key, tuple) else (key,)
         setting = ", ".join(f"{name}={value}" for name, value in zip(others, key))
         blocks += _group_section(group, curves, setting, rows, cols, metrics, out_dir, sweep_dir.name)
+    search = sweep_dir / SEARCH_RESULTS
+    if search.exists() and not measured.empty:
+        blocks += _search_section(search, measured, out_dir)
     if not measured.empty:
         blocks += _overall_figures(measured, rows, cols, metrics[0] if metrics[0] in METRICS else "test_acc", out_dir)
     for path in published or []:
@@ -209,6 +215,20 @@ def build_comparison(
         fig = plot_curves(curves, rows, cols, kind, title, hue="sweep")
         blocks.append(_figure(fig, out_dir / f"curves_{kind}_compared", f"{title}; one colour per sweep"))
     return write_documents(blocks, out_dir, "Comparison: " + " vs ".join(names))
+
+
+def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path) -> list[Block]:
+    """The best configuration found by a searching sweeper (Optuna) and the history of its trials."""
+    found = OmegaConf.to_container(OmegaConf.load(results))
+    best = [f"`{key}` = {value}" for key, value in (found.get("best_params") or {}).items()]
+    value = found.get("best_value")
+    return [
+        Block("h2", "Search"),
+        Block("p", f"{len(measured)} trials with results; best objective (final validation accuracy): "
+                   + (f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "–") + ", with:"),
+        Block("list", items=best or ["–"]),
+        _figure(plot_search_history(measured), out_dir / "search_history", "Search history: each trial and the best so far"),
+    ]  # fmt: skip
 
 
 def resolve_published(path: Path) -> Path:

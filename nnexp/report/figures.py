@@ -4,7 +4,8 @@
 - :func:`plot_heatmap`: a metric over two settings, annotated with mean ± CI;
 - :func:`plot_metric_vs_time`: accuracy against training time (cost and benefit of each run);
 - :func:`plot_metric_vs_lr`: accuracy against learning rate, for sweeps over ``lr``;
-- :func:`plot_parallel`: parallel coordinates over any number of swept settings.
+- :func:`plot_parallel`: parallel coordinates over any number of swept settings;
+- :func:`plot_search_history`: the objective of each trial of a search, and the best so far.
 
 :func:`save_figure` writes PNG and SVG.
 """
@@ -188,6 +189,26 @@ def plot_parallel(runs: pd.DataFrame, params: list[str], metric: str = "test_acc
     mappable = plt.cm.ScalarMappable(cmap=colormap, norm=plt.Normalize(low, high))
     fig.colorbar(mappable, ax=ax, label=METRICS[metric].title)
     ax.set_title(f"Every run through its settings, coloured by {METRICS[metric].title.lower()}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_search_history(runs: pd.DataFrame, metric: str = "val_acc") -> plt.Figure:
+    """``metric`` of every trial in the order the runs started, with the best so far as a step line."""
+    from nnexp.report.tables import METRICS
+
+    ordered = runs.sort_values("started")
+    values = (ordered[metric] * METRICS[metric].scale).to_numpy(dtype=float)
+    trials = np.arange(1, len(values) + 1)
+    best = np.fmax.accumulate(np.where(np.isfinite(values), values, -np.inf))
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.scatter(trials, values, color="tab:blue", label="trial", zorder=3)
+    ax.step(trials, np.where(np.isfinite(best), best, np.nan), where="post", color="tab:orange", label="best so far")
+    ax.set_xlabel("trial (in start order)")
+    ax.set_ylabel(METRICS[metric].title)
+    ax.set_title(f"Search history: {METRICS[metric].title.lower()} of each trial", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
