@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import sys
 import threading
@@ -23,10 +24,10 @@ CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 MNIST_5K = SHARED_DATA / "mnist-5k"
 
-def run_nnexp(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_nnexp(args: list[str], cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m nnexp.run ARGS`` in ``cwd`` as a user would; output captured as text."""
     return subprocess.run([sys.executable, "-m", "nnexp.run", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)  # fmt: skip
+                          timeout=timeout, env={**os.environ, **(env or {})})  # fmt: skip
 
 
 def md5(path: Path) -> str:

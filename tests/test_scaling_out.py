@@ -12,6 +12,8 @@ from tests.conftest import run_nnexp
 
 needs_submitit = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
                                     reason="the slurm extra (hydra-submitit-launcher) is not installed")  # fmt: skip
+needs_ray = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
+                               reason="the ray extra is not installed (it needs an environment of its own)")  # fmt: skip
 needs_optuna = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
                                   reason="the search extra (hydra-optuna-sweeper) is not installed")  # fmt: skip
 
@@ -62,3 +64,17 @@ def test_diverged_trials_are_failed_trials_not_a_crash(tmp_path) -> None:
     assert len(states) == 6 and "FAIL" in states and "COMPLETE" in states, states
     statuses = {read_summary(p)["status"] for p in (tmp_path / "multirun/search_digits").glob("*/summary.json")}
     assert statuses == {"diverged", "completed"}
+
+
+@needs_ray
+def test_ray_local_sweep_has_the_same_layout(tmp_path) -> None:
+    done = run_nnexp(["-m", "hydra/launcher=ray_local", "hydra.launcher.ray.init.num_cpus=2", "activation=sigmoid,relu",
+                      "data=digits", "epochs=2", "hydra.sweep.dir=multirun/ray"], tmp_path,
+                     env={"RAY_USAGE_STATS_ENABLED": "0"})  # fmt: skip
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "'include_dashboard': False" in done.stdout + done.stderr
+    for activation in ("sigmoid", "relu"):
+        run = tmp_path / f"multirun/ray/activation={activation},data=digits,epochs=2"
+        assert read_summary(run / "summary.json")["status"] == "completed"
+        assert len(pd.read_csv(run / "metrics.csv")) == 2
+    assert (tmp_path / "reports/ray/index.html").exists()
