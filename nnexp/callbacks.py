@@ -99,7 +99,7 @@ class SweepCallback(Callback):
         log.info("sweep progress: %d/%s runs finished", done, plan["total"] or "?")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from nnexp.report import build_report
+        from nnexp.report import build_report  # here, not at the top: run workers never need matplotlib
         from nnexp.report.runs import load_runs
 
         if self._progress is not None:

@@ -24,7 +24,6 @@ class Workspace:
 
     def __init__(self, model: "MLP", rows: int) -> None:
         sizes, dtype = model.layer_sizes, model.dtype
-        self.rows = rows
         self.acts = [np.empty((rows, n), dtype) for n in sizes[1:]]
         self.deltas = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
         self.scratch = [np.empty((rows, n), dtype) for n in sizes[1:-1]]

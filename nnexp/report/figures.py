@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from nnexp.report.runs import natural_key  # noqa: E402
-from nnexp.report.stats import t_interval  # noqa: E402
+from nnexp.report.stats import cell_stats, t_interval  # noqa: E402
+from nnexp.report.tables import METRICS, comparison_table  # noqa: E402
 
 KINDS = {"loss": "Loss (mean per image)", "acc": "Accuracy (%)"}
 ACTIVATION_COLORS = {"sigmoid": "tab:blue", "tanh": "tab:green", "relu": "tab:red", "leaky_relu": "tab:purple"}
@@ -93,8 +94,6 @@ def plot_curves(curves: pd.DataFrame, rows: str, cols: str, kind: str, title: st
 
 def plot_heatmap(runs: pd.DataFrame, rows: str, cols: str, metric: str, title: str) -> plt.Figure:
     """``metric`` (mean over replicates) as a colour grid over two settings, each cell annotated."""
-    from nnexp.report.tables import METRICS, comparison_table
-
     mean, ci = comparison_table(runs, rows, cols, metric)
     shown = METRICS[metric]
     fig, ax = plt.subplots(figsize=(1.6 * len(mean.columns) + 2.6, 0.7 * len(mean.index) + 1.8))
@@ -118,6 +117,17 @@ def plot_heatmap(runs: pd.DataFrame, rows: str, cols: str, metric: str, title: s
     return fig
 
 
+def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str) -> plt.Figure:
+    """Labels, title, grid and legend of a single-panel figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def _legend_groups(runs: pd.DataFrame, by: str) -> list[tuple[object, pd.DataFrame, str]]:
     groups = runs.groupby(by, sort=False) if by in runs else [("all runs", runs)]
     ordered = sorted(groups, key=lambda item: natural_key(pd.Series([item[0]])).iloc[0])
@@ -126,45 +136,28 @@ def _legend_groups(runs: pd.DataFrame, by: str) -> list[tuple[object, pd.DataFra
 
 def plot_metric_vs_time(runs: pd.DataFrame, metric: str = "test_acc", by: str = "activation") -> plt.Figure:
     """One point per run: ``metric`` against training time, coloured by ``by``."""
-    from nnexp.report.tables import METRICS
-
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for value, group, color in _legend_groups(runs, by):
         ax.scatter(group["train_seconds"], group[metric] * METRICS[metric].scale, color=color, label=f"{by}={value}",
                    alpha=0.8, edgecolor="white", linewidth=0.5)  # fmt: skip
-    ax.set_xlabel("training time (s)")
-    ax.set_ylabel(METRICS[metric].title)
-    ax.set_title(f"{METRICS[metric].title} against training time, one point per run", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "training time (s)", METRICS[metric].title,
+                   f"{METRICS[metric].title} against training time, one point per run")
 
 
 def plot_metric_vs_lr(runs: pd.DataFrame, metric: str = "test_acc", by: str = "activation") -> plt.Figure:
     """Mean ``metric`` ± 95% CI against the learning rate (log scale), one line per value of ``by``."""
-    from nnexp.report.stats import cell_stats
-    from nnexp.report.tables import METRICS
-
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for value, group, color in _legend_groups(runs, by):
         cells = cell_stats(group, ["lr"], metric, METRICS[metric].scale).sort_values("lr")
         ax.errorbar(cells["lr"], cells["mean"], yerr=cells["ci95"].fillna(0), color=color, marker="o", capsize=3,
                     label=f"{by}={value}")  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xlabel("learning rate (log scale)")
-    ax.set_ylabel(METRICS[metric].title)
-    ax.set_title(f"{METRICS[metric].title} against learning rate (mean ± 95% CI)", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "learning rate (log scale)", METRICS[metric].title,
+                   f"{METRICS[metric].title} against learning rate (mean ± 95% CI)")
 
 
 def plot_parallel(runs: pd.DataFrame, params: list[str], metric: str = "test_acc") -> plt.Figure:
     """Parallel coordinates: one line per run through its swept settings, ending at ``metric`` (colour)."""
-    from nnexp.report.tables import METRICS
-
     values = runs[metric] * METRICS[metric].scale
     axes_values = []
     for param in params:
@@ -195,8 +188,6 @@ def plot_parallel(runs: pd.DataFrame, params: list[str], metric: str = "test_acc
 
 def plot_search_history(runs: pd.DataFrame, metric: str = "val_acc") -> plt.Figure:
     """``metric`` of every trial in the order the runs started, with the best so far as a step line."""
-    from nnexp.report.tables import METRICS
-
     ordered = runs.sort_values("started")
     values = (ordered[metric] * METRICS[metric].scale).to_numpy(dtype=float)
     trials = np.arange(1, len(values) + 1)
@@ -204,13 +195,8 @@ def plot_search_history(runs: pd.DataFrame, metric: str = "val_acc") -> plt.Figu
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.scatter(trials, values, color="tab:blue", label="trial", zorder=3)
     ax.step(trials, np.where(np.isfinite(best), best, np.nan), where="post", color="tab:orange", label="best so far")
-    ax.set_xlabel("trial (in start order)")
-    ax.set_ylabel(METRICS[metric].title)
-    ax.set_title(f"Search history: {METRICS[metric].title.lower()} of each trial", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return _finish(fig, ax, "trial (in start order)", METRICS[metric].title,
+                   f"Search history: {METRICS[metric].title.lower()} of each trial")
 
 
 def save_figure(fig: plt.Figure, stem: Path) -> Path:
