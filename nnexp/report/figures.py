@@ -79,7 +79,9 @@ def plot_curves(curves: pd.DataFrame, rows: str, cols: str, kind: str, title: st
                     if band.empty:
                         continue
                     ax.plot(band.index, band["mean"], label=prefix + label, color=color, linestyle=style)
-                    ax.fill_between(band.index, band["low"], band["high"], color=color, alpha=0.2, linewidth=0)
+                    # the band as pixels inside the SVG: long runs have thousands of vertices
+                    ax.fill_between(band.index, band["low"], band["high"], color=color, alpha=0.2, linewidth=0,
+                                    rasterized=True)  # fmt: skip
             ax.set_title(f"{rows}={row_value}, {cols}={col_value}", fontsize=9)
             ax.grid(alpha=0.3)
             if i == len(row_values) - 1:
