@@ -128,7 +128,8 @@ def test_every_preset_composes_and_names_its_grid(compose_config, preset) -> Non
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_every_preset_runs_a_tiny_version_end_to_end(tmp_path, preset) -> None:
+def test_every_preset_runs_a_tiny_version_end_to_end(tmp_path, preset, compose_config) -> None:
+    expected = [Path(p).name for p in compose_config([f"+experiment={preset}"]).report.published]
     done = run_nnexp(["-m", f"+experiment={preset}", "data=digits", "epochs=2", "seed=0,1",
                       "hydra.sweep.dir=multirun/tiny", "report.dir=reports"], tmp_path)  # fmt: skip
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
@@ -137,6 +138,7 @@ def test_every_preset_runs_a_tiny_version_end_to_end(tmp_path, preset) -> None:
     assert set(runs["status"]) <= {"completed", "diverged"} and set(runs["seed"]) == {0, 1}
     assert (runs["preset"] == preset).all()
     published = [p for p in (ROOT / "experiments").glob("*.csv") if p.name in index]
+    assert sorted(p.name for p in published) == sorted(expected)  # every table the preset names, no other
     for path in published:
         comparison = pd.read_csv(tmp_path / f"reports/tiny/published_{path.stem}.csv")
         assert len(comparison) >= len(load_published(path))

@@ -113,11 +113,31 @@ def test_force_reruns_everything(tmp_path) -> None:
 def test_changed_configuration_is_not_counted_as_finished(tmp_path) -> None:
     args = ["-m", "hidden=8,16", "data=digits", "hydra.sweep.dir=multirun/c", "report.enabled=false"]
     assert run_nnexp([*args, "data.split_seed=0"], tmp_path).returncode == 0
-    # split_seed is not swept, so the folders are the same; the results would differ
+    # split_seed is an override here, so it is part of the folder names: different folders
     changed = run_nnexp([*args, "data.split_seed=1"], tmp_path)
     assert "finished already" not in changed.stdout + changed.stderr
     seeds = {read_summary(p)["config"]["data"]["split_seed"] for p in (tmp_path / "multirun/c").rglob("summary.json")}
     assert len(seeds) == 2  # different overrides, different folders: both kept
+
+
+def test_changed_config_file_reruns_the_same_folder(tmp_path) -> None:
+    """Same command, same folder names, but a config file changed in between: nothing counts as finished."""
+    (tmp_path / "conf" / "case").mkdir(parents=True)
+    case = tmp_path / "conf" / "case" / "small.yaml"
+    args = ["-m", "+case=small", "hidden=8,16", "data=digits", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+            "hydra.sweep.dir=multirun/f", "report.enabled=false"]  # fmt: skip
+    case.write_text("# @package _global_\nepochs: 1\n")
+    assert run_nnexp(args, tmp_path).returncode == 0
+    folders = sorted(p.parent.name for p in (tmp_path / "multirun/f").glob("*/summary.json"))
+    case.write_text("# @package _global_\nepochs: 2\n")  # the folders' names cannot see this
+    changed = run_nnexp(args, tmp_path)
+    output = changed.stdout + changed.stderr
+    assert changed.returncode == 0 and "finished already" not in output
+    assert sorted(p.parent.name for p in (tmp_path / "multirun/f").glob("*/summary.json")) == folders
+    for folder in folders:
+        assert read_summary(tmp_path / "multirun/f" / folder / "summary.json")["epochs_completed"] == 2
+    again = run_nnexp(args, tmp_path)  # unchanged now: both runs are skipped
+    assert "sweep of 2 runs into multirun/f; 2 finished already and are skipped" in again.stdout + again.stderr
 
 
 def test_bad_value_in_a_sweep_list_stops_the_sweep_before_any_run(tmp_path) -> None:
