@@ -4,22 +4,40 @@
 - :class:`SigmoidCrossEntropy`: one output, sigmoid + binary cross-entropy (labels 0/1);
 - :class:`SigmoidSquaredError`: one output, sigmoid + squared error (003's MSE variant).
 
-Each turns the output logits of a batch into the gradient of the *summed* loss
-with respect to those logits, in place (``delta_``); the network scales it.
+Each turns the output logits of a batch, in place, into ``scale`` times the gradient
+of the *summed* loss with respect to those logits (``delta_``); the network passes
+``scale`` = learning rate / batch size, so the deltas are already the update steps.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 
 from nnexp.model.activations import sigmoid_
 
 
-def softmax_(z: np.ndarray) -> None:
-    """Replace each row of logits ``z`` by its softmax, in place (max-shifted: no overflow)."""
-    z -= z.max(axis=1, keepdims=True)
+class DeltaBuffers(Protocol):
+    """Preallocated arrays an output layer may use while computing its deltas (see :class:`Workspace`)."""
+
+    row_buffer: np.ndarray  # (rows, 1)
+    flat_index: np.ndarray  # (rows,) integers
+    row_offsets: np.ndarray  # (rows,): i * number of outputs
+
+
+def softmax_(z: np.ndarray, scale: float = 1.0, row_buffer: np.ndarray | None = None) -> None:
+    """Replace each row of logits ``z`` by ``scale`` times its softmax, in place (max-shifted: no overflow).
+
+    ``row_buffer`` (at least ``len(z)`` rows of one column) saves allocating the row maxima and sums.
+    """
+    rows = np.empty((len(z), 1), z.dtype) if row_buffer is None else row_buffer[: len(z)]
+    np.maximum.reduce(z, axis=1, keepdims=True, out=rows)  # the ufunc methods skip np.max's wrapper
+    np.subtract(z, rows, out=z)
     np.exp(z, out=z)
-    z /= z.sum(axis=1, keepdims=True)
+    np.add.reduce(z, axis=1, keepdims=True, out=rows)
+    np.divide(scale, rows, out=rows)
+    np.multiply(z, rows, out=z)
 
 
 def cross_entropy_sum(logits: np.ndarray, labels: np.ndarray) -> float:
@@ -43,10 +61,13 @@ class SoftmaxCrossEntropy:
     def predict(self, logits: np.ndarray) -> np.ndarray:
         return logits.argmax(axis=1)
 
-    def delta_(self, logits: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
-        """logits -> softmax - one-hot(labels)."""
-        softmax_(logits)
-        logits[rows[: len(labels)], labels] -= 1.0
+    def delta_(self, logits: np.ndarray, labels: np.ndarray, scale: float, ws: DeltaBuffers) -> None:
+        """logits -> scale (softmax - one-hot(labels)); the one-hot is never built."""
+        m = len(labels)
+        softmax_(logits, scale, ws.row_buffer)
+        flat = ws.flat_index[:m]
+        np.add(ws.row_offsets[:m], labels, out=flat)  # index of (row i, label i) in the flattened logits
+        logits.reshape(-1)[flat] -= scale
 
 
 class SigmoidCrossEntropy:
@@ -63,10 +84,11 @@ class SigmoidCrossEntropy:
     def predict(self, logits: np.ndarray) -> np.ndarray:
         return (logits[:, 0] > 0).astype(np.intp)
 
-    def delta_(self, logits: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
-        """logits -> sigma(z) - y."""
+    def delta_(self, logits: np.ndarray, labels: np.ndarray, scale: float, ws: DeltaBuffers) -> None:
+        """logits -> scale (sigma(z) - y)."""
         sigmoid_(logits)
         logits[:, 0] -= labels
+        logits *= scale
 
 
 class SigmoidSquaredError(SigmoidCrossEntropy):
@@ -79,13 +101,13 @@ class SigmoidSquaredError(SigmoidCrossEntropy):
         sigmoid_(a)
         return float(np.sum((a - labels) ** 2))
 
-    def delta_(self, logits: np.ndarray, labels: np.ndarray, rows: np.ndarray) -> None:
-        """logits -> 2 (sigma(z) - y) sigma(z) (1 - sigma(z))."""
+    def delta_(self, logits: np.ndarray, labels: np.ndarray, scale: float, ws: DeltaBuffers) -> None:
+        """logits -> scale 2 (sigma(z) - y) sigma(z) (1 - sigma(z))."""
         sigmoid_(logits)
         a = logits[:, 0]
         slope = a * (1.0 - a)
         a -= labels
-        a *= 2.0 * slope
+        a *= 2.0 * scale * slope
 
 
 LOSSES = ("cross_entropy", "mse")

@@ -20,7 +20,8 @@ from nnexp.model.loss import make_output
 
 
 class Workspace:
-    """Buffers for batches of up to ``rows`` samples: activations, deltas, scratch and gradients."""
+    """Buffers for batches of up to ``rows`` samples: activations, deltas, scratch, gradients and the
+    small arrays the output layer and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`)."""
 
     def __init__(self, model: "MLP", rows: int) -> None:
         sizes, dtype = model.layer_sizes, model.dtype
@@ -29,7 +30,10 @@ class Workspace:
         self.scratch = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
         self.grad_w = [np.empty_like(w) for w in model.weights]
         self.grad_b = [np.empty_like(b) for b in model.biases]
-        self.rows_index = np.arange(rows)
+        self.ones = np.ones(rows, dtype)  # ones @ delta sums the rows: the bias gradient, as one BLAS call
+        self.row_buffer = np.empty((rows, 1), dtype)
+        self.flat_index = np.empty(rows, np.intp)
+        self.row_offsets = np.arange(rows) * sizes[-1]
 
 
 class MLP:
@@ -107,12 +111,12 @@ class MLP:
         """
         m = len(x)
         delta = acts[-1]
-        self.output.delta_(delta, y, ws.rows_index)
-        delta *= scale / m
+        self.output.delta_(delta, y, scale / m, ws)
+        ones = ws.ones[:m]
         for l in range(len(self.weights) - 1, -1, -1):
             a_prev = x if l == 0 else acts[l - 1]
             np.matmul(a_prev.T, delta, out=ws.grad_w[l])
-            np.sum(delta, axis=0, out=ws.grad_b[l])
+            np.matmul(ones, delta, out=ws.grad_b[l])
             if l > 0:
                 d = ws.deltas[l - 1][:m]
                 np.matmul(delta, self.weights[l].T, out=d)
