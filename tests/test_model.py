@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nnexp.model import ACTIVATIONS, MLP
+from nnexp.model import ACTIVATIONS, MLP, blas
 from nnexp.model.activations import make_activation
 from nnexp.model.init import initial_weights
 from nnexp.model.loss import (
@@ -60,18 +60,49 @@ def test_gradients_match_finite_differences(activation: str, hidden: list[int], 
         np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
 
 
-def test_sgd_step_moves_parameters_by_lr_times_gradient() -> None:
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("fused", [True, False], ids=["blas_update", "numpy_update"])
+def test_sgd_step_moves_parameters_by_lr_times_gradient(dtype, fused, monkeypatch) -> None:
+    """The step subtracts lr * gradient from every parameter, whether the update runs inside BLAS or not."""
+    if not fused:
+        monkeypatch.setattr(blas, "_blas_subtract", lambda dtype: None)
     rng = np.random.default_rng(3)
-    x, y = rng.normal(size=(9, 5)), rng.integers(0, 3, size=9)
-    model = _network("tanh", [4])
+    x, y = rng.normal(size=(9, 5)).astype(dtype), rng.integers(0, 3, size=9)
+    model = _network("tanh", [4, 6])
+    model.weights = [w.astype(dtype) for w in model.weights]
+    model.biases = [b.astype(dtype) for b in model.biases]
     before_w = [w.copy() for w in model.weights]
     before_b = [b.copy() for b in model.biases]
     _, grad_w, grad_b = model.loss_and_gradients(x, y)
     model.sgd_step(x, y, 0.3, model.workspace(16))  # a workspace larger than the batch
+    tol = {"rtol": 1e-12, "atol": 1e-14} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-6}
     for w, w0, g in zip(model.weights, before_w, grad_w):
-        np.testing.assert_allclose(w, w0 - 0.3 * g, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(w, w0 - 0.3 * g, **tol)
     for b, b0, g in zip(model.biases, before_b, grad_b):
-        np.testing.assert_allclose(b, b0 - 0.3 * g, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(b, b0 - 0.3 * g, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blas_update_equals_numpy_and_falls_back_where_it_cannot_run(dtype) -> None:
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(13, 7)).astype(dtype), rng.normal(size=(13, 4)).astype(dtype)
+    c = rng.normal(size=(7, 4)).astype(dtype)
+    expected = c - a.T @ b
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    readonly = b.copy()
+    readonly.flags.writeable = False
+    strided = np.repeat(a, 2, axis=1)[:, ::2]  # same values, not contiguous
+    for a_in, b_in in ((a, b), (a, readonly), (strided, b)):
+        out = c.copy()
+        blas.subtract_at_b_(out, a_in, b_in, scratch=np.empty_like(c))
+        np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
+
+
+def test_numpy_bundled_blas_is_used_for_the_update() -> None:
+    """With NumPy's own wheel (which bundles OpenBLAS) the fused update is available."""
+    if not blas._numpy_blas_files():
+        pytest.skip("this NumPy does not bundle its BLAS (the NumPy fallback is used)")
+    assert blas.fused_update_available(np.float32) and blas.fused_update_available(np.float64)
 
 
 def test_sgd_step_lowers_the_loss() -> None:

@@ -7,7 +7,9 @@ transposed so that samples are rows, which keeps every matmul contiguous.
 
 Forward and backward run on a :class:`Workspace` of preallocated arrays: the
 training step allocates nothing per batch. The gradient check and the training
-step share the same code, so checking one checks the other.
+step share the same code (forward, deltas, backward); the step subtracts each
+weight gradient inside its BLAS call (:mod:`nnexp.model.blas`) instead of storing it,
+and a test checks that both give W - lr * gradient.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnexp.model.activations import make_activation
+from nnexp.model.blas import subtract_at_b_
 from nnexp.model.init import initial_weights
 from nnexp.model.loss import make_output
 
@@ -104,10 +107,14 @@ class MLP:
             a = z
         return acts
 
-    def _backward(self, x: np.ndarray, y: np.ndarray, acts: list[np.ndarray], ws: Workspace, scale: float) -> None:
-        """Gradients of the mean loss, times ``scale``, into ``ws.grad_w``/``ws.grad_b``.
+    def _backward(
+        self, x: np.ndarray, y: np.ndarray, acts: list[np.ndarray], ws: Workspace, scale: float, update: bool
+    ) -> None:
+        """Gradients of the mean loss, times ``scale``: into ``ws.grad_w``/``ws.grad_b``, or, with
+        ``update``, subtracted from the weights and biases as they are found (a step of size ``scale``).
 
-        Overwrites the logits in ``acts[-1]`` with the output deltas (e.g. softmax - one-hot).
+        Each layer's delta is passed down before that layer's weights change. Overwrites the
+        logits in ``acts[-1]`` with the output deltas (e.g. softmax - one-hot).
         """
         m = len(x)
         delta = acts[-1]
@@ -115,13 +122,18 @@ class MLP:
         ones = ws.ones[:m]
         for l in range(len(self.weights) - 1, -1, -1):
             a_prev = x if l == 0 else acts[l - 1]
-            np.matmul(a_prev.T, delta, out=ws.grad_w[l])
             np.matmul(ones, delta, out=ws.grad_b[l])
+            below = None
             if l > 0:
-                d = ws.deltas[l - 1][:m]
-                np.matmul(delta, self.weights[l].T, out=d)
-                self._act.backprop_(d, acts[l - 1], ws.scratch[l - 1][:m])
-                delta = d
+                below = ws.deltas[l - 1][:m]
+                np.matmul(delta, self.weights[l].T, out=below)
+                self._act.backprop_(below, acts[l - 1], ws.scratch[l - 1][:m])
+            if update:
+                subtract_at_b_(self.weights[l], a_prev, delta, scratch=ws.grad_w[l])
+                self.biases[l] -= ws.grad_b[l]
+            else:
+                np.matmul(a_prev.T, delta, out=ws.grad_w[l])
+            delta = below
 
     def workspace(self, rows: int) -> Workspace:
         """Buffers for batches of up to ``rows`` samples."""
@@ -130,21 +142,18 @@ class MLP:
     def sgd_step(self, x: np.ndarray, y: np.ndarray, lr: float, ws: Workspace) -> None:
         """One gradient-descent step on the batch (x, y): W -= lr * dJ/dW for every parameter.
 
-        The learning rate is folded into the output delta, so the gradients in ``ws``
-        are already the updates.
+        The learning rate is folded into the output delta, and each weight matrix is
+        updated by one BLAS call where NumPy's BLAS allows it (:mod:`nnexp.model.blas`).
         """
         acts = self._forward(x, ws)
-        self._backward(x, y, acts, ws, scale=lr)
-        for w, b, gw, gb in zip(self.weights, self.biases, ws.grad_w, ws.grad_b):
-            w -= gw
-            b -= gb
+        self._backward(x, y, acts, ws, scale=lr, update=True)
 
     def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
         """Mean loss on (x, y) and its gradients (copies) with respect to weights and biases."""
         ws = self.workspace(len(x))
         acts = self._forward(x, ws)
         loss = self.output.loss_sum(acts[-1], y) / len(x)
-        self._backward(x, y, acts, ws, scale=1.0)
+        self._backward(x, y, acts, ws, scale=1.0, update=False)
         return loss, [g.copy() for g in ws.grad_w], [g.copy() for g in ws.grad_b]
 
     def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
