@@ -3,10 +3,11 @@
 Every implementation trains the same 784-H-10 sigmoid network (softmax cross-entropy,
 plain SGD without momentum, learning rate 0.1) on the same synthetic MNIST-shaped data
 (60,000 rows of 784 pixels in [0, 1], 10 classes, fixed seed), for each hidden size H,
-batch size and BLAS thread count of the grid. Times are medians over the timed epochs
-that follow the warm-up epochs; nnexp's time is its ``epoch_seconds`` (evaluation excluded).
-A configuration measured while other processes kept the CPUs busy is measured again, and
-flagged in the summary if the machine never became quiet.
+batch size and BLAS thread count of the grid. The implementations take turns epoch by
+epoch, so a slow spell of the machine hits all of them alike. Times are medians over the
+timed epochs that follow the warm-up epochs; nnexp's time is its ``epoch_seconds``
+(evaluation excluded). A round measured while other processes kept the CPUs busy is
+measured again, and flagged in the summary if the machine never became quiet.
 
 Run from the project folder::
 
@@ -24,6 +25,7 @@ torch rows are skipped with a note.
 from __future__ import annotations
 
 import argparse
+import ctypes
 import itertools
 import multiprocessing
 import os
@@ -33,7 +35,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -54,7 +56,7 @@ from nnexp.train import train
 IMPLS = ("nnexp", "numpy_writeup", "torch", "sklearn")
 N_FEATURES, N_CLASSES, LR, SEED = 784, 10, 0.1, 0
 EVAL_ROWS = 1_000
-FULL = {"hidden": [32, 128, 256], "batch": [64, 256], "threads": [1, 2], "epochs": 3, "warmup": 1}
+FULL = {"hidden": [32, 128, 256], "batch": [64, 256], "threads": [1, 2], "epochs": 3, "warmup": 2}
 QUICK = {**FULL, "hidden": [128, 256], "batch": [64], "epochs": 2}
 COLUMNS = ["impl", "hidden", "batch", "threads", "sec_per_epoch", "samples_per_s", "gflops", "pct_of_peak",
            "ratio_vs_nnexp"]  # fmt: skip
@@ -90,19 +92,20 @@ def synthetic_splits(samples: int = 60_000, seed: int = SEED) -> Splits:
                   y_test=y[test], preprocess=unit)  # fmt: skip
 
 
-# --- implementations: each returns the seconds of every epoch -------------------------------
+# --- implementations: each yields the seconds of one more epoch at every next() -----------
 
 
-def time_nnexp(data: Splits, hidden: int, batch: int, epochs: int) -> list[float]:
+def epochs_nnexp(data: Splits, hidden: int, batch: int) -> Iterator[float]:
     """nnexp's own trainer; ``epoch_seconds`` excludes the per-epoch evaluation."""
     rng = np.random.default_rng(SEED)
     model = MLP.initialise([N_FEATURES, hidden, N_CLASSES], "sigmoid", "xavier", rng, dtype=np.float32)
-    rows: list[dict] = []
-    train(model, data, epochs=epochs, batch_size=batch, lr=LR, rng=rng, on_epoch=rows.append)
-    return [row["epoch_seconds"] for row in rows]
+    while True:
+        rows: list[dict] = []
+        train(model, data, epochs=1, batch_size=batch, lr=LR, rng=rng, on_epoch=rows.append)
+        yield rows[0]["epoch_seconds"]
 
 
-def time_numpy_writeup(data: Splits, hidden: int, batch: int, epochs: int) -> list[float]:
+def epochs_numpy_writeup(data: Splits, hidden: int, batch: int) -> Iterator[float]:
     """BASELINE: the blog write-ups' NumPy code, kept as they write it.
 
     float64, samples as columns (X is features x samples, W is out x in, Z = W @ X + b),
@@ -116,8 +119,7 @@ def time_numpy_writeup(data: Splits, hidden: int, batch: int, epochs: int) -> li
     b1 = np.zeros((hidden, 1))
     W2 = rng.standard_normal((N_CLASSES, hidden)) * np.sqrt(1 / hidden)
     b2 = np.zeros((N_CLASSES, 1))
-    seconds = []
-    for _ in range(epochs):
+    while True:
         start = time.perf_counter()
         permutation = rng.permutation(n)
         X_shuffled, Y_shuffled = X[:, permutation], Y[:, permutation]
@@ -136,11 +138,10 @@ def time_numpy_writeup(data: Splits, hidden: int, batch: int, epochs: int) -> li
             dW1 = dZ1 @ Xb.T / m
             db1 = dZ1.sum(axis=1, keepdims=True) / m
             W1, b1, W2, b2 = W1 - LR * dW1, b1 - LR * db1, W2 - LR * dW2, b2 - LR * db2
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        yield time.perf_counter() - start
 
 
-def time_torch(data: Splits, hidden: int, batch: int, epochs: int) -> list[float]:
+def epochs_torch(data: Splits, hidden: int, batch: int) -> Iterator[float]:
     """PyTorch on the CPU: nn.Sequential, CrossEntropyLoss, SGD without momentum, float32."""
     import torch
     from torch import nn
@@ -150,8 +151,7 @@ def time_torch(data: Splits, hidden: int, batch: int, epochs: int) -> list[float
     model = nn.Sequential(nn.Linear(N_FEATURES, hidden), nn.Sigmoid(), nn.Linear(hidden, N_CLASSES))
     loss_fn = nn.CrossEntropyLoss()
     optimiser = torch.optim.SGD(model.parameters(), lr=LR, momentum=0)
-    seconds = []
-    for _ in range(epochs):
+    while True:
         start = time.perf_counter()
         permutation = torch.randperm(len(y))
         for k in range(0, len(y), batch):
@@ -159,11 +159,10 @@ def time_torch(data: Splits, hidden: int, batch: int, epochs: int) -> list[float
             optimiser.zero_grad(set_to_none=True)
             loss_fn(model(x.index_select(0, idx)), y.index_select(0, idx)).backward()
             optimiser.step()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+        yield time.perf_counter() - start
 
 
-def time_sklearn(data: Splits, hidden: int, batch: int, epochs: int) -> list[float]:
+def epochs_sklearn(data: Splits, hidden: int, batch: int) -> Iterator[float]:
     """scikit-learn's MLPClassifier, one ``fit`` call (warm start, ``max_iter=1``) per epoch."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
@@ -173,18 +172,17 @@ def time_sklearn(data: Splits, hidden: int, batch: int, epochs: int) -> list[flo
         learning_rate_init=LR, learning_rate="constant", batch_size=batch, alpha=0, shuffle=True, max_iter=1,
         warm_start=True, tol=0, n_iter_no_change=10**9, random_state=SEED,
     )  # fmt: skip
-    seconds = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        for _ in range(epochs):
+    while True:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
             start = time.perf_counter()
             clf.fit(data.x_train, data.y_train)
-            seconds.append(time.perf_counter() - start)
-    return seconds
+            seconds = time.perf_counter() - start
+        yield seconds
 
 
-TIMERS: dict[str, Callable[[Splits, int, int, int], list[float]]] = {
-    "nnexp": time_nnexp, "numpy_writeup": time_numpy_writeup, "torch": time_torch, "sklearn": time_sklearn,
+EPOCHS: dict[str, Callable[[Splits, int, int], Iterator[float]]] = {
+    "nnexp": epochs_nnexp, "numpy_writeup": epochs_numpy_writeup, "torch": epochs_torch, "sklearn": epochs_sklearn,
 }  # fmt: skip
 
 
@@ -206,6 +204,24 @@ def thread_limit(threads: int):
                 torch.set_num_threads(previous)
 
 
+def reuse_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory in the process (no mmap for big blocks, no trimming).
+
+    The write-up baseline and scikit-learn allocate a shuffled copy of the training set every
+    epoch. Memory handed back to the kernel and touched again can cost a fault per page, and on
+    a virtual machine (where this was seen) touching memory that is new to the guest is slow:
+    a fresh 376 MB array once took 0.67 s to fill, later ones 0.02 s, which swung the baseline
+    between 0.6 and 1.4 s per epoch. Reusing the process's own freed memory removes that noise
+    for all implementations alike (nnexp allocates nothing per epoch). False where not glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        m_trim_threshold, m_mmap_max = -1, -4  # from glibc's malloc.h
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
+
+
 def matmul_peak(threads: int, size: int = 2048, repeats: int = 5) -> float:
     """Best GFLOP/s of a float32 (size x size) @ (size x size) matmul with ``threads`` threads."""
     rng = np.random.default_rng(SEED)
@@ -219,6 +235,29 @@ def matmul_peak(threads: int, size: int = 2048, repeats: int = 5) -> float:
             np.matmul(a, b, out=out)
             best = min(best, time.perf_counter() - start)
     return 2 * size**3 / best / 1e9
+
+
+def small_matmul_speedup(threads: int, hidden: int = 128, batch: int = 64, calls: int = 500) -> float:
+    """How much faster a training-step-sized float32 matmul (batch x 784 @ 784 x hidden) runs on ``threads`` threads than on 1.
+
+    Unlike the big-matmul peak, this depends on how fast the CPUs hand work to each other;
+    on some virtual machines that varies over time, and with it every multi-thread row.
+    """
+    rng = np.random.default_rng(SEED)
+    x, w = rng.random((batch, N_FEATURES), dtype=np.float32), rng.random((N_FEATURES, hidden), dtype=np.float32)
+    out = np.empty((batch, hidden), np.float32)
+
+    def seconds(n_threads: int) -> float:
+        with thread_limit(n_threads):
+            best = np.inf
+            for _ in range(3):
+                start = time.perf_counter()
+                for _ in range(calls):
+                    np.matmul(x, w, out=out)
+                best = min(best, time.perf_counter() - start)
+        return best
+
+    return seconds(1) / seconds(threads)
 
 
 def flops_per_epoch(samples: int, hidden: int) -> float:
@@ -276,27 +315,45 @@ def quietly(task: Callable[[], T]) -> tuple[T, float]:
     return min(attempts, key=lambda attempt: attempt[1])
 
 
-def epoch_seconds(impl: str, data: Splits, hidden: int, batch: int, threads: int, epochs: int) -> list[float]:
-    """Seconds of each of ``epochs`` epochs of ``impl`` with ``threads`` threads."""
-    with thread_limit(threads):
-        return TIMERS[impl](data, hidden, batch, epochs)
+def one_round(epochs: dict[str, Iterator[float]], order: list[str], threads: int) -> dict[str, float]:
+    """One more epoch of every implementation, in ``order``, each with ``threads`` threads."""
+    seconds = {}
+    for impl in order:
+        with thread_limit(threads):
+            seconds[impl] = next(epochs[impl])
+    return seconds
 
 
 def run_grid(data: Splits, args: argparse.Namespace, peaks: dict[int, float]) -> pd.DataFrame:
-    """One row per implementation, hidden size, batch size and thread count (medians of timed epochs)."""
+    """One row per implementation, hidden size, batch size and thread count (medians of timed epochs).
+
+    For each (hidden, batch, threads) the implementations take turns, one epoch each per round and
+    in a rotating order, so that a slow spell of the machine hits all of them alike; a round during
+    which other processes kept the CPUs busy is run again (see :func:`quietly`).
+    """
     n = len(data.y_train)
-    grid = list(itertools.product(args.hidden, args.batch, args.threads, args.impl))
+    settings = list(itertools.product(args.hidden, args.batch, args.threads))
     rows = []
-    epochs = args.warmup + args.epochs
-    for i, (hidden, batch, threads, impl) in enumerate(grid, 1):
-        seconds, background = quietly(partial(epoch_seconds, impl, data, hidden, batch, threads, epochs))
-        sec = float(np.median(seconds[args.warmup :]))
-        gflops = flops_per_epoch(n, hidden) / sec / 1e9
-        rows.append({"impl": impl, "hidden": hidden, "batch": batch, "threads": threads, "sec_per_epoch": sec,
-                     "samples_per_s": n / sec, "gflops": gflops, "pct_of_peak": 100 * gflops / peaks[threads],
-                     "background_cpus": background})  # fmt: skip
-        print(f"[{i}/{len(grid)}] {impl} H={hidden} batch={batch} threads={threads}: {sec:.3f} s/epoch"
-              f" (other processes used {background:.2f} CPUs)", flush=True)  # fmt: skip
+    for i, (hidden, batch, threads) in enumerate(settings, 1):
+        epochs = {impl: EPOCHS[impl](data, hidden, batch) for impl in args.impl}
+        timed: dict[str, list[float]] = {impl: [] for impl in args.impl}
+        busiest = 0.0
+        for r in range(args.warmup + args.epochs):
+            order = args.impl[r % len(args.impl) :] + args.impl[: r % len(args.impl)]
+            seconds, background = quietly(partial(one_round, epochs, order, threads))
+            if r >= args.warmup:
+                busiest = max(busiest, background)
+                for impl, sec in seconds.items():
+                    timed[impl].append(sec)
+        for impl, seconds in timed.items():
+            sec = float(np.median(seconds))
+            gflops = flops_per_epoch(n, hidden) / sec / 1e9
+            rows.append({"impl": impl, "hidden": hidden, "batch": batch, "threads": threads, "sec_per_epoch": sec,
+                         "samples_per_s": n / sec, "gflops": gflops, "pct_of_peak": 100 * gflops / peaks[threads],
+                         "background_cpus": busiest})  # fmt: skip
+        times = ", ".join(f"{impl} {np.median(seconds):.3f}" for impl, seconds in timed.items())
+        print(f"[{i}/{len(settings)}] H={hidden} batch={batch} threads={threads}: {times} s/epoch"
+              f" (other processes used up to {busiest:.2f} CPUs)", flush=True)  # fmt: skip
     frame = pd.DataFrame(rows)
     nnexp = frame[frame["impl"] == "nnexp"].set_index(["hidden", "batch", "threads"])["sec_per_epoch"]
     keys = pd.MultiIndex.from_frame(frame[["hidden", "batch", "threads"]])
@@ -510,7 +567,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--batch", type=_positive_ints, help="batch sizes, comma-separated (default 64,256)")
     parser.add_argument("--threads", type=_positive_ints, help="BLAS thread counts, comma-separated (default 1,2)")
     parser.add_argument("--epochs", type=int, help="timed epochs per measurement, median reported (default 3)")
-    parser.add_argument("--warmup", type=int, help="untimed warm-up epochs before them (default 1)")
+    parser.add_argument("--warmup", type=int, help="untimed warm-up epochs before them (default 2)")
     parser.add_argument("--quick", action="store_true", help="hidden 128,256, batch 64, 2 timed epochs")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"), help="output folder (default reports/bench)")
     parser.add_argument("--samples", type=int, default=60_000, help=argparse.SUPPRESS)
@@ -537,6 +594,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     """Run the benchmark, print the summary and write bench.csv, bench.png and bench.md."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
     notes = []
+    if not reuse_freed_memory():
+        notes.append("freed memory could not be kept in the process (not glibc): the baseline's and scikit-learn's"
+                     " per-epoch copies of the data may fault their pages in again every epoch")
     if "torch" in args.impl and not _import_torch():
         args.impl.remove("torch")
         notes.append("torch rows skipped: PyTorch is not installed (it is an optional dependency)")
@@ -545,7 +605,15 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     with tempfile.TemporaryDirectory(prefix="nnexp-bench-") as folder:
         rss = loader_memory(Path(folder), args.samples)
     peaks = {threads: quietly(partial(matmul_peak, threads))[0] for threads in args.threads}
+    most = max(args.threads)
+    handoff = [quietly(partial(small_matmul_speedup, most))[0]] if most > 1 else []
     frame = run_grid(load(), args, peaks)
+    if handoff:
+        handoff.append(quietly(partial(small_matmul_speedup, most))[0])
+        notes.append(f"A step-sized float32 matmul (64 x 784 @ 784 x 128) ran {handoff[0]:.2f}x faster on {most}"
+                     f" threads than on 1 before the grid and {handoff[1]:.2f}x after it. On this kind of virtual"
+                     " machine that figure changes over time (seen between 1.3x and 1.85x on 2 threads): when it"
+                     " is low, the CPUs hand work to each other slowly and every multi-thread row is slower.")
     frame.to_csv(args.out / "bench.csv", index=False)
     plot(frame, args.out / "bench.png")
     text = summary(args, frame, peaks, rss, notes)

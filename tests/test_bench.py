@@ -12,6 +12,7 @@ from nnexp.bench import COLUMNS, main
 def test_bench_tiny_grid_writes_expected_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "QUIET_WAIT", 0.0)  # no waiting for, or retrying on, a quiet machine
     monkeypatch.setattr(bench, "RETRIES", 0)
+    monkeypatch.setattr(bench, "reuse_freed_memory", lambda: True)  # leave the test process's malloc alone
     argv = ["--samples", "2000", "--hidden", "16", "--batch", "64,256", "--threads", "1",
             "--impl", "nnexp,numpy_writeup", "--epochs", "1", "--warmup", "1", "--out", str(tmp_path)]  # fmt: skip
     main(argv)
@@ -28,3 +29,26 @@ def test_bench_tiny_grid_writes_expected_rows(tmp_path, monkeypatch):
     assert "## Targets" in summary
     memory = summary.split("## Memory per worker")[1]
     assert memory.count("| decoded in each worker |") == 2 and memory.count("| memory-mapped cache    |") == 2
+
+
+def test_implementations_take_turns_epoch_by_epoch(monkeypatch):
+    """Each round runs one epoch of every implementation, in a rotating order, so slow spells hit all alike."""
+    monkeypatch.setattr(bench, "QUIET_WAIT", 0.0)
+    monkeypatch.setattr(bench, "RETRIES", 0)
+    calls = []
+
+    def fake(name, seconds):
+        def epochs(data, hidden, batch):
+            while True:
+                calls.append(name)
+                yield seconds
+
+        return epochs
+
+    monkeypatch.setattr(bench, "EPOCHS", {"nnexp": fake("nnexp", 1.0), "sklearn": fake("sklearn", 3.0)})
+    args = bench.parse_args(["--hidden", "8", "--batch", "4", "--threads", "1", "--impl", "nnexp,sklearn",
+                             "--epochs", "3", "--warmup", "1"])  # fmt: skip
+    data = bench.synthetic_splits(samples=20)
+    frame = bench.run_grid(data, args, peaks={1: 1.0})
+    assert calls == ["nnexp", "sklearn", "sklearn", "nnexp", "nnexp", "sklearn", "sklearn", "nnexp"]
+    assert frame.set_index("impl")["ratio_vs_nnexp"].to_dict() == {"nnexp": 1.0, "sklearn": 3.0}
