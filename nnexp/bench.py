@@ -60,7 +60,7 @@ FULL = {"hidden": [32, 128, 256], "batch": [64, 256], "threads": [1, 2], "epochs
 QUICK = {**FULL, "hidden": [128, 256], "batch": [64], "epochs": 2}
 COLUMNS = ["impl", "hidden", "batch", "threads", "sec_per_epoch", "samples_per_s", "gflops", "pct_of_peak",
            "ratio_vs_nnexp"]  # fmt: skip
-BUSY_CPUS, RETRIES, QUIET_WAIT = 0.2, 2, 60.0
+BUSY_CPUS, RETRIES, QUIET_WAIT, POOL_IDLE = 0.2, 2, 60.0, 0.25
 T = TypeVar("T")
 SPEED_TARGETS = {"a": ("torch", 1.5), "b": ("sklearn", 2.0), "d": ("numpy_writeup", 2.5)}
 
@@ -316,9 +316,15 @@ def quietly(task: Callable[[], T]) -> tuple[T, float]:
 
 
 def one_round(epochs: dict[str, Iterator[float]], order: list[str], threads: int) -> dict[str, float]:
-    """One more epoch of every implementation, in ``order``, each with ``threads`` threads."""
+    """One more epoch of every implementation, in ``order``, each with ``threads`` threads.
+
+    Between two implementations the process sleeps for ``POOL_IDLE`` seconds: BLAS and OpenMP
+    worker threads keep spinning for a while after their last call (OpenBLAS about 0.1 s),
+    and would otherwise take CPU time from the next implementation's threads.
+    """
     seconds = {}
     for impl in order:
+        time.sleep(POOL_IDLE)
         with thread_limit(threads):
             seconds[impl] = next(epochs[impl])
     return seconds

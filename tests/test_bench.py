@@ -12,6 +12,7 @@ from nnexp.bench import COLUMNS, main
 def test_bench_tiny_grid_writes_expected_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "QUIET_WAIT", 0.0)  # no waiting for, or retrying on, a quiet machine
     monkeypatch.setattr(bench, "RETRIES", 0)
+    monkeypatch.setattr(bench, "POOL_IDLE", 0.0)
     monkeypatch.setattr(bench, "reuse_freed_memory", lambda: True)  # leave the test process's malloc alone
     argv = ["--samples", "2000", "--hidden", "16", "--batch", "64,256", "--threads", "1",
             "--impl", "nnexp,numpy_writeup", "--epochs", "1", "--warmup", "1", "--out", str(tmp_path)]  # fmt: skip
@@ -35,6 +36,7 @@ def test_implementations_take_turns_epoch_by_epoch(monkeypatch):
     """Each round runs one epoch of every implementation, in a rotating order, so slow spells hit all alike."""
     monkeypatch.setattr(bench, "QUIET_WAIT", 0.0)
     monkeypatch.setattr(bench, "RETRIES", 0)
+    monkeypatch.setattr(bench, "POOL_IDLE", 0.0)
     calls = []
 
     def fake(name, seconds):
