@@ -618,7 +618,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         handoff.append(quietly(partial(small_matmul_speedup, most))[0])
         notes.append(f"A step-sized float32 matmul (64 x 784 @ 784 x 128) ran {handoff[0]:.2f}x faster on {most}"
                      f" threads than on 1 before the grid and {handoff[1]:.2f}x after it. On this kind of virtual"
-                     " machine that figure changes over time (seen between 1.3x and 1.85x on 2 threads): when it"
+                     " machine that figure changes over time (seen between 1.25x and 1.85x on 2 threads): when it"
                      " is low, the CPUs hand work to each other slowly and every multi-thread row is slower.")
     frame.to_csv(args.out / "bench.csv", index=False)
     plot(frame, args.out / "bench.png")
