@@ -50,6 +50,7 @@ from nnexp.data import load_dataset
 from nnexp.data.idx import write_idx
 from nnexp.data.splits import Preprocess, Splits
 from nnexp.model import MLP
+from nnexp.model.blas import fused_update_available
 from nnexp.provenance import git_revision
 from nnexp.train import train
 
@@ -503,12 +504,14 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
 
 
 def environment() -> str:
-    """CPU count, NumPy and its BLAS libraries (with their kernels), PyTorch when loaded."""
+    """CPU count, NumPy and its BLAS libraries (with their kernels), how nnexp updates weights, PyTorch when loaded."""
     blas = ", ".join(f"{lib['internal_api']} {lib['version']} {lib.get('architecture', '')}".strip()
                      for lib in threadpool_info() if lib["user_api"] == "blas")  # fmt: skip
     torch = sys.modules.get("torch")
+    update = "inside the BLAS gemm" if fused_update_available(np.float32) else "NumPy fallback"
     return (f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()},"
-            f" numpy {np.__version__} ({blas})" + (f", torch {torch.__version__}" if torch else ""))  # fmt: skip
+            f" numpy {np.__version__} ({blas}; nnexp weight update: {update})"
+            + (f", torch {torch.__version__}" if torch else ""))  # fmt: skip
 
 
 def summary(
