@@ -201,9 +201,10 @@ def test_saved_model_is_evaluated_and_predicts_like_the_run(compose_config, tmp_
 def test_seed_band_is_the_t_interval_per_epoch() -> None:
     from nnexp.report.figures import seed_band
 
-    cell = pd.DataFrame({"epoch": [1, 1, 1, 2, 2, 2], "val_acc": [0.5, 0.6, 0.7, 0.8, 0.8, 0.8]})
+    cell = pd.DataFrame({"epoch": [1, 1, 1, 2, 2, 2, 3, 3], "val_acc": [0.5, 0.6, 0.7, 0.8, 0.8, 0.8, 0.9, None]})
     band = seed_band(cell, "val_acc", scale=100)
     mean, half, _ = t_interval([50.0, 60.0, 70.0])
     assert band.loc[1, "mean"] == pytest.approx(mean)
     assert band.loc[1, "high"] - band.loc[1, "low"] == pytest.approx(2 * half)
     assert band.loc[2, "low"] == band.loc[2, "high"] == pytest.approx(80.0)
+    assert band.loc[3, "low"] == band.loc[3, "high"] == pytest.approx(90.0)  # one value (the other missing): no band

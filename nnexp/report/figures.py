@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from nnexp.report.runs import natural_key  # noqa: E402
-from nnexp.report.stats import cell_stats, t_interval  # noqa: E402
+from nnexp.report.stats import cell_stats, t_half_width  # noqa: E402
 from nnexp.report.tables import METRICS, comparison_table  # noqa: E402
 
 KINDS = {"loss": "Loss (mean per image)", "acc": "Accuracy (%)"}
@@ -42,12 +42,11 @@ def _ordered(values: pd.Series) -> list:
 
 def seed_band(cell: pd.DataFrame, column: str, scale: float = 1.0) -> pd.DataFrame:
     """Per epoch: mean of ``column`` over the runs in ``cell`` and its 95% CI (low, high; equal to the mean for one run)."""
-    rows = []
-    for epoch, group in cell.groupby("epoch"):
-        mean, half, _ = t_interval(group[column] * scale)
-        half = 0.0 if np.isnan(half) else half
-        rows.append({"epoch": epoch, "mean": mean, "low": mean - half, "high": mean + half})
-    return pd.DataFrame(rows, columns=["epoch", "mean", "low", "high"]).set_index("epoch")
+    values = pd.to_numeric(cell[column], errors="coerce") * scale
+    per_epoch = values.groupby(cell["epoch"]).agg(["mean", "std", "count"]).rename_axis("epoch")
+    half = np.nan_to_num(t_half_width(per_epoch["std"].to_numpy(), per_epoch["count"].to_numpy()))
+    mean = per_epoch["mean"]
+    return pd.DataFrame({"mean": mean, "low": mean - half, "high": mean + half})
 
 
 def plot_curves(curves: pd.DataFrame, rows: str, cols: str, kind: str, title: str, hue: str = "activation") -> plt.Figure:
