@@ -40,7 +40,7 @@ register_configs()
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[str, int]) -> dict[str, Any]:

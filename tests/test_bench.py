@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from nnexp import bench
+from nnexp import bench, bench_sweep
 from nnexp.bench import COLUMNS, main
 
 
@@ -54,3 +57,39 @@ def test_implementations_take_turns_epoch_by_epoch(monkeypatch):
     frame = bench.run_grid(data, args, peaks={1: 1.0})
     assert calls == ["nnexp", "sklearn", "sklearn", "nnexp", "nnexp", "sklearn", "sklearn", "nnexp"]
     assert frame.set_index("impl")["ratio_vs_nnexp"].to_dict() == {"nnexp": 1.0, "sklearn": 3.0}
+
+
+def test_schedule_makespans_on_a_known_case():
+    assert bench_sweep.makespan([1.0, 1.0, 2.0], workers=2) == 3.0  # the long job starts last
+    assert bench_sweep.makespan_longest_first([1.0, 1.0, 2.0], workers=2) == 2.0
+    assert bench_sweep.makespan([1.0, 2.0, 3.0], workers=1) == 6.0
+
+
+@given(st.lists(st.floats(0.01, 100.0), min_size=1, max_size=30), st.integers(1, 4))
+def test_schedule_makespans_stay_within_the_list_scheduling_bounds(durations, workers):
+    lower = max(max(durations), sum(durations) / workers)
+    for span in (bench_sweep.makespan(durations, workers), bench_sweep.makespan_longest_first(durations, workers)):
+        assert lower - 1e-9 <= span <= sum(durations) / workers + max(durations) + 1e-9
+
+
+def test_sweep_benchmark_times_a_real_sweep_per_worker_count(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    bench_sweep.main(["data=digits", "epochs=1", "--grid", "activation=sigmoid,relu hidden=8", "--out", str(out)])
+    sweeps = pd.read_csv(out / "sweep.csv")
+    assert list(sweeps.columns) == bench_sweep.SWEEP_COLUMNS
+    assert sweeps["workers"].tolist() == [1, 2] and (sweeps["runs"] == 2).all()
+    parts = sweeps["before_runs_s"] + sweeps["runs_s"] + sweeps["after_runs_s"]
+    assert np.allclose(parts, sweeps["wall_s"]) and (sweeps[["before_runs_s", "runs_s", "work_s"]] > 0).all().all()
+    runs = pd.read_csv(out / "sweep_runs.csv")
+    assert sorted(runs["run"].str.extract(r"activation=(\w+)")[0]) == ["relu", "relu", "sigmoid", "sigmoid"]
+    assert (runs["seconds"] > 0).all() and (runs["start_offset_s"] > 0).all()
+    assert "Speed-up of the whole command, 2 workers against 1" in (out / "sweep.md").read_text()
+    assert (out / "sweep.png").stat().st_size > 0
+
+
+def test_sweep_benchmark_rejects_a_single_worker_count(capsys):
+    with pytest.raises(SystemExit) as stop:
+        bench_sweep.main(["--workers", "2"])
+    assert stop.value.code == 2
+    assert "--workers=2 is invalid; allowed: two or more positive ints" in capsys.readouterr().err
