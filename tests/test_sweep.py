@@ -40,6 +40,18 @@ def test_sweep_runs_every_configuration_through_joblib(sweep) -> None:
         assert log.count("epoch ") >= 3 and "completed after 3 epochs" in log
 
 
+def test_a_run_in_a_parallel_sweep_equals_the_same_run_alone(sweep) -> None:
+    """Bit-for-bit: same seed and BLAS threads give the same curves in a 2-worker sweep and a single run."""
+    root, _ = sweep
+    done = run_nnexp(["activation=relu", "hidden=16", "lr=0.5", "seed=1", "data=digits", "epochs=3",
+                      "hydra.run.dir=outputs/alone"], root)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = [c for c in pd.read_csv(root / "outputs/alone/metrics.csv").columns if not c.endswith("_seconds")]
+    alone = pd.read_csv(root / "outputs/alone/metrics.csv")[results]
+    in_sweep = pd.read_csv(root / "multirun/grid/activation=relu,data=digits,epochs=3,hidden=16,lr=0.5,seed=1/metrics.csv")
+    pd.testing.assert_frame_equal(alone, in_sweep[results], check_exact=True)
+
+
 def test_report_tables_hold_the_means_of_the_runs(sweep) -> None:
     root, _ = sweep
     report = root / "reports" / "grid"
