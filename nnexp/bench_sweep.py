@@ -65,8 +65,11 @@ def run_sweep(grid: list[str], overrides: list[str], workers: int, folder: Path)
 
 def run_times(sweep_dir: Path) -> pd.DataFrame:
     """One row per planned run, in the grid's order: its folder, start and finish (epoch seconds)."""
+    plan = read_plan(sweep_dir)
+    if plan is None:
+        raise SystemExit(f"error: {sweep_dir} has no sweep plan; the sweep benchmark needs Hydra's basic sweeper (a grid)")
     rows = []
-    for job in read_plan(sweep_dir)["jobs"]:
+    for job in plan["jobs"]:
         summary = read_summary(sweep_dir / job["dir"] / "summary.json")
         rows.append({"run": job["dir"], "start": datetime.fromisoformat(summary["started"]).timestamp(),
                      "finish": datetime.fromisoformat(summary["finished"]).timestamp()})  # fmt: skip

@@ -93,3 +93,8 @@ def test_sweep_benchmark_rejects_a_single_worker_count(capsys):
         bench_sweep.main(["--workers", "2"])
     assert stop.value.code == 2
     assert "--workers=2 is invalid; allowed: two or more positive ints" in capsys.readouterr().err
+
+
+def test_sweep_benchmark_needs_a_grid_sweep_plan(tmp_path):
+    with pytest.raises(SystemExit, match="has no sweep plan; the sweep benchmark needs Hydra's basic sweeper"):
+        bench_sweep.run_times(tmp_path)
