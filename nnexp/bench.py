@@ -553,10 +553,14 @@ def summary(
 # --- command line -------------------------------------------------------------------------
 
 
-def _positive_ints(text: str) -> list[int]:
-    values = [int(v) for v in text.split(",")]
+def positive_ints(text: str) -> list[int]:
+    """Comma-separated positive ints (an argparse type): ``"1,2"`` -> ``[1, 2]``."""
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = [0]
     if min(values) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: every value must be >= 1")
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: positive ints, comma-separated")
     return values
 
 
@@ -572,9 +576,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     """Options; grid values left unset come from the full grid, or the quick one with ``--quick``."""
     parser = argparse.ArgumentParser(prog="python -m nnexp.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--impl", type=_impls, default=list(IMPLS), help=f"comma-separated subset of {','.join(IMPLS)}")
-    parser.add_argument("--hidden", type=_positive_ints, help="hidden sizes, comma-separated (default 32,128,256)")
-    parser.add_argument("--batch", type=_positive_ints, help="batch sizes, comma-separated (default 64,256)")
-    parser.add_argument("--threads", type=_positive_ints, help="BLAS thread counts, comma-separated (default 1,2)")
+    parser.add_argument("--hidden", type=positive_ints, help="hidden sizes, comma-separated (default 32,128,256)")
+    parser.add_argument("--batch", type=positive_ints, help="batch sizes, comma-separated (default 64,256)")
+    parser.add_argument("--threads", type=positive_ints, help="BLAS thread counts, comma-separated (default 1,2)")
     parser.add_argument("--epochs", type=int, help="timed epochs per measurement, median reported (default 3)")
     parser.add_argument("--warmup", type=int, help="untimed warm-up epochs before them (default 2)")
     parser.add_argument("--quick", action="store_true", help="hidden 128,256, batch 64, 2 timed epochs")

@@ -30,6 +30,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from nnexp.bench import positive_ints  # noqa: E402
 from nnexp.metrics import read_summary  # noqa: E402
 from nnexp.runstate import read_plan  # noqa: E402
 
@@ -143,15 +144,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m nnexp.bench_sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="further overrides of every run, e.g. data=fashion_mnist")
     parser.add_argument("--grid", default=GRID, help=f"the swept settings (default: {GRID})")
-    parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated (default 1,2)")
+    parser.add_argument("--workers", type=positive_ints, default=[1, 2], help="worker counts, comma-separated (default 1,2)")
     parser.add_argument("--repeats", type=int, default=1, help="sweeps per worker count, taking turns (default 1)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"), help="output folder (default reports/bench)")
     args = parser.parse_args(argv)
-    try:
-        args.workers = [int(w) for w in args.workers.split(",")]
-    except ValueError:
-        parser.error(f"--workers={args.workers!r} is invalid; allowed: positive ints, comma-separated")
-    if len(args.workers) < 2 or min(args.workers) < 1:
+    if len(args.workers) < 2:
         parser.error(f"--workers={','.join(map(str, args.workers))} is invalid; allowed: two or more positive ints")
     if args.repeats < 1:
         parser.error(f"--repeats={args.repeats} is invalid; allowed: an int >= 1")

@@ -98,3 +98,12 @@ def test_sweep_benchmark_rejects_a_single_worker_count(capsys):
 def test_sweep_benchmark_needs_a_grid_sweep_plan(tmp_path):
     with pytest.raises(SystemExit, match="has no sweep plan; the sweep benchmark needs Hydra's basic sweeper"):
         bench_sweep.run_times(tmp_path)
+
+
+def test_benchmark_grid_options_take_positive_ints_only(capsys):
+    with pytest.raises(SystemExit):
+        bench_sweep.main(["--workers", "1,x"])
+    assert "'1,x' is invalid; allowed: positive ints, comma-separated" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--hidden", "0"])
+    assert "'0' is invalid; allowed: positive ints, comma-separated" in capsys.readouterr().err
