@@ -15,9 +15,11 @@ import pandas as pd
 import pytest
 
 from nnexp.config import IDX_FILES, run_dir_name
+from nnexp.errors import ConfigError
 from nnexp.metrics import read_summary
 from nnexp.report import build_report
 from nnexp.runstate import read_plan
+from nnexp.validation import validate_run
 from tests.conftest import make_idx_dataset, run_nnexp
 
 SEEDS = 11
@@ -154,6 +156,13 @@ def test_batch_larger_than_the_training_set_is_refused_before_loading(tmp_path) 
     assert done.returncode == 2
     assert "error: batch_size=5000 is larger than the training set (1222 images after the validation split);" \
            " allowed: 1 to 1222, or 'full'" in done.stdout + done.stderr  # fmt: skip
+
+
+def test_a_training_set_capped_below_the_batch_names_the_cap(compose_config) -> None:
+    """Found by hypothesis: data.train_limit=1 with the default batch of 64 must name data.train_limit."""
+    with pytest.raises(ConfigError, match=r"batch_size=64 is larger than the training set \(1 images with "
+                                          r"data.train_limit=1\); allowed: 1 to 1, or 'full'"):  # fmt: skip
+        validate_run(compose_config(["data=digits", "data.train_limit=1"]))
 
 
 def test_run_folder_names_are_one_per_configuration() -> None:
