@@ -14,50 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from hydra import compose
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig
 
-from nnexp.errors import ConfigError, NnexpError
+from nnexp.errors import NnexpError
 from nnexp.metrics import SUMMARY_FILE
+from nnexp.planning import plan_sweep
 from nnexp.progress import SweepProgress
 from nnexp.provenance import provenance
-from nnexp.runstate import BASIC_SWEEPER, PLAN_FILE, finished_summary, fingerprint, read_plan, status_counts
-from nnexp.validation import validate_run
+from nnexp.runstate import PLAN_FILE, read_plan, status_counts
 
 log = logging.getLogger(__name__)
-
-
-
-def planned_jobs(config: DictConfig) -> list[list[str]] | None:
-    """The override lists of every job the basic sweeper will launch (None for other sweepers)."""
-    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
-        return None
-    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    overrides = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
-    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-
-
-def plan_job(config: DictConfig, sweep_dir: Path, overrides: list[str]) -> dict[str, Any]:
-    """Compose and validate one job's config; return its folder and whether it finished already.
-
-    The job is composed as Hydra's sweeper composes it: the command line's Hydra
-    overrides (search path, launcher, ...) first, then the job's own overrides.
-    """
-    hydra_overrides = list(config.hydra.overrides.hydra)
-    job = compose(config_name=config.hydra.job.config_name, overrides=hydra_overrides + overrides,
-                  return_hydra_config=True)  # fmt: skip
-    folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
-    with open_dict(job):
-        del job["hydra"]
-    try:
-        validate_run(job)
-    except ConfigError as exc:
-        raise ConfigError(f"in the run {' '.join(overrides)}: {exc}") from None
-    done = not job.force and finished_summary(sweep_dir / folder, fingerprint(job)) is not None
-    return {"overrides": overrides, "dir": folder, "finished_before": done}
 
 
 class SweepCallback(Callback):
@@ -73,9 +40,8 @@ class SweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        jobs = planned_jobs(config)
         try:
-            plan = [plan_job(config, sweep_dir, job) for job in jobs] if jobs is not None else None
+            plan = plan_sweep(config, sweep_dir)
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)

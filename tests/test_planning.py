@@ -1,0 +1,82 @@
+"""The sweep plan composes each job exactly as Hydra would, merging config groups once per choice."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import ConfigCompositionException
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
+from nnexp.config import register_configs
+from nnexp.planning import JobComposer
+from tests.conftest import CONF_DIR
+
+HYDRA_OVERRIDES = ["hydra.launcher.n_jobs=2", "hydra.sweep.dir=multirun/plan_test"]
+# (key, values) pairs a grid can vary: plain values, a list value, config groups and an experiment
+VARIED = {
+    "activation": ["sigmoid", "relu", "tanh"],
+    "hidden": ["32", "[128,64]", "[]"],
+    "lr": ["0.05", "1e-3"],
+    "seed": ["0", "7"],
+    "blas_threads": ["1"],  # left out of the folder name
+    "data": ["digits", "fashion_mnist"],
+    "data.root": ["/data/x"],
+    "+experiment": ["w000_tables"],
+    "report.enabled": ["false"],
+}
+
+
+@pytest.fixture
+def hydra_app():
+    """Hydra initialised on the project's config tree, as in ``python -m nnexp.run``."""
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        yield
+    GlobalHydra.instance().clear()
+
+
+def _composer() -> JobComposer:
+    return JobComposer(compose("config", overrides=HYDRA_OVERRIDES, return_hydra_config=True))
+
+
+def _as_hydra_composes(job: list[str]):
+    return compose("config", overrides=HYDRA_OVERRIDES + job, return_hydra_config=True)
+
+
+def _same(a, b) -> bool:
+    return OmegaConf.to_container(a, resolve=False) == OmegaConf.to_container(b, resolve=False)
+
+
+def test_a_grid_of_values_is_composed_as_hydra_composes_it_with_one_merge(hydra_app) -> None:
+    composer = _composer()
+    grid = [[f"activation={a}", f"hidden={h}", "data=digits", "blas_threads=1"]
+            for a in ("sigmoid", "relu") for h in ("32", "[128,64]")]  # fmt: skip
+    for job in grid:
+        ours = composer.compose(job)
+        assert _same(ours, _as_hydra_composes(job))
+        assert ours.hydra.job.override_dirname == ",".join(sorted(o for o in job if not o.startswith("blas")))
+    assert len(composer._templates) == 1  # one set of config-group choices: merged once
+    # the merged template is not changed by the jobs composed from it
+    assert _same(composer.compose(["data=digits"]), _as_hydra_composes(["data=digits"]))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(st.lists(st.sampled_from(sorted(VARIED)), unique=True, max_size=5).flatmap(
+    lambda keys: st.tuples(*[st.sampled_from(VARIED[k]).map(lambda v, k=k: f"{k}={v}") for k in keys])))
+def test_any_job_is_composed_as_hydra_composes_it(hydra_app, job) -> None:
+    assert _same(_composer().compose(list(job)), _as_hydra_composes(list(job)))
+
+
+@pytest.mark.parametrize("bad", ["epochs=abc", "no_such_key=1", "data.no_such_key=1", "data=no_such_data"])
+def test_a_job_hydra_cannot_compose_fails_the_same_way(hydra_app, bad) -> None:
+    with pytest.raises(Exception) as hydra_says:
+        _as_hydra_composes(["activation=relu", bad])
+    with pytest.raises(type(hydra_says.value)) as we_say:
+        _composer().compose(["activation=relu", bad])
+    assert isinstance(we_say.value, ConfigCompositionException) or "no_such_data" in str(we_say.value)
+    assert str(we_say.value) == str(hydra_says.value)
