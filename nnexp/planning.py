@@ -21,7 +21,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import ConfigCompositionException
+from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
@@ -85,9 +85,25 @@ class JobComposer:
         return job
 
 
+def composition_error(exc: HydraException) -> str:
+    """Hydra's error for a config it cannot compose, in one line that names the key and what is allowed."""
+    while exc.__cause__ is not None:  # the innermost error is the one that names the key
+        exc = exc.__cause__
+    first = str(exc).strip().splitlines()[0]
+    if isinstance(exc, MissingConfigException) and "Available options" in str(exc):
+        # "In 'config': Could not find 'data/x'", then "Available options in 'data':" and one option a line
+        options = str(exc).split("Config search path")[0].partition("Available options")[2].splitlines()[1:]
+        return f"{first.split(': ', 1)[-1]}; allowed: {', '.join(o.strip() for o in options if o.strip())}"
+    key = getattr(exc, "full_key", None)
+    return f"{key}: {first}" if key else first
+
+
 def plan_job(composer: JobComposer, sweep_dir: Path, overrides: list[str]) -> dict[str, Any]:
     """Compose and validate one job's config; return its folder and whether it finished already."""
-    job = composer.compose(overrides)
+    try:
+        job = composer.compose(overrides)
+    except HydraException as exc:
+        raise ConfigError(f"in the run {' '.join(overrides)}: {composition_error(exc)}") from None
     folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
     with open_dict(job):
         del job["hydra"]

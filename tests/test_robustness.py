@@ -151,6 +151,24 @@ def test_bad_value_in_a_sweep_list_stops_the_sweep_before_any_run(tmp_path) -> N
     assert "Traceback" not in output
 
 
+@pytest.mark.parametrize("varied, message", [
+    ("activation=relu,softplus",
+     "in the run activation=softplus data=digits: activation: Invalid value 'softplus', expected one of"
+     " [sigmoid, tanh, relu, leaky_relu]"),
+    ("lr=0.1,fast", "in the run lr=fast data=digits: lr: Value 'fast' of type 'str' could not be converted to Float"),
+    ("data.split_seedd=1,2", "in the run data.split_seedd=1 data=digits: data.split_seedd: Key 'split_seedd' not in"),
+    ("+experiment=w000_tables,nope", "in the run +experiment=nope data=digits: Could not find 'experiment/nope';"
+                                     " allowed: a000_collapse, a003_multiclass_99, w000_tables,"),
+])  # fmt: skip
+def test_a_sweep_value_hydra_cannot_compose_is_one_line_before_any_run(tmp_path, varied, message) -> None:
+    done = run_nnexp(["-m", varied, "data=digits", "hydra.sweep.dir=multirun/bad"], tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-2000:]
+    assert f"error: {message}" in output
+    assert "Warning" not in output and "Traceback" not in output  # not Hydra's warning about a failed callback
+    assert not list((tmp_path / "multirun/bad").glob("*/metrics.csv"))
+
+
 def test_batch_larger_than_the_training_set_is_refused_before_loading(tmp_path) -> None:
     done = run_nnexp(["data=digits", "batch_size=5000", "hydra.run.dir=out"], tmp_path)
     assert done.returncode == 2
