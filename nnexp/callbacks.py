@@ -1,4 +1,4 @@
-"""Hydra callback of a sweep: checks and plan before it starts, progress, report and exit status.
+"""Hydra callback of a sweep: the plan (nnexp.planning) before it starts, progress, report and exit status.
 
 Everything here reads and writes files in the sweep folder, because Hydra passes
 ``on_multirun_end`` no job results and runs ``on_job_end`` inside the worker process.
