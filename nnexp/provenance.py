@@ -12,8 +12,14 @@ from pathlib import Path
 PACKAGES = ("nnexp", "numpy", "pandas", "hydra-core", "hydra-joblib-launcher", "matplotlib", "scikit-learn")
 
 
+# What decides results, relative to the package folder: its code, the Hydra configs, the dependencies.
+# Generated files (reports/, README) changing does not make results come from different code.
+CODE_PATHS = (".", "../conf", "../pyproject.toml")
+
+
 def git_revision(folder: Path = Path(__file__).parent) -> str:
-    """The short git commit of ``folder``'s checkout, marked when it has uncommitted changes ("unknown" outside git)."""
+    """The short git commit of ``folder``'s checkout, marked when its code or configs have uncommitted changes
+    ("unknown" outside git)."""
 
     def git(*command: str) -> str:
         env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # read-only: never take the index lock
@@ -24,7 +30,8 @@ def git_revision(folder: Path = Path(__file__).parent) -> str:
             return ""
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    return commit + (" with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
+    return commit + (" with uncommitted changes" if changed else "")
 
 
 def versions() -> dict[str, str]:

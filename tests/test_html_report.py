@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from nnexp.provenance import git_revision
 from nnexp.report import build_comparison, build_report
 from nnexp.report.__main__ import main as report_main
 from nnexp.report.figures import plot_curves, plot_heatmap, plot_metric_vs_lr, plot_metric_vs_time, plot_parallel
@@ -83,6 +84,30 @@ def test_provenance_is_in_the_page(sweep) -> None:
     text = (sweep / "reports/grid/index.html").read_text()
     assert "python -m nnexp.run -m" in text and "activation=sigmoid,relu" in text
     assert "Code (git)" in text and "numpy" in text and "Host" in text and "Sweep started" in text
+
+
+def test_code_revision_is_marked_changed_by_code_and_configs_not_by_generated_reports(tmp_path) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)  # fmt: skip
+
+    for path in ("nnexp/train.py", "conf/config.yaml", "reports/bench/bench.md", "README.md"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("v1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "v1")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
+                            text=True).stdout.strip()  # fmt: skip
+    package = tmp_path / "nnexp"
+    for generated in ("reports/bench/bench.md", "README.md"):  # e.g. the benchmark writing its own results
+        (tmp_path / generated).write_text("v2\n")
+    assert git_revision(package) == commit
+    for code in ("conf/config.yaml", "nnexp/train.py"):
+        git("checkout", "-q", "--", ".")
+        (tmp_path / code).write_text("v2\n")
+        assert git_revision(package) == f"{commit} with uncommitted changes", code
+    assert git_revision(tmp_path / "nowhere") == "unknown"
 
 
 def test_figure_functions_take_tidy_frames(sweep) -> None:
