@@ -65,8 +65,9 @@ class JobComposer:
     def compose(self, overrides: list[str]) -> DictConfig:
         """The job's config, hydra node included: what ``compose`` gives for the same overrides."""
         parsed = self._parser.parse_overrides(overrides)
-        changes = [override for override in parsed if self._is_value_change(override)]
-        choices = tuple(override.input_line for override in parsed if not self._is_value_change(override))
+        is_change = [self._is_value_change(override) for override in parsed]
+        changes = [override for override, change in zip(parsed, is_change) if change]
+        choices = tuple(override.input_line for override, change in zip(parsed, is_change) if not change)
         if choices not in self._templates:
             self._templates[choices] = compose(config_name=self.config_name,
                                                overrides=self.hydra_overrides + list(choices),
