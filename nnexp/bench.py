@@ -352,13 +352,13 @@ def run_grid(data: Splits, args: argparse.Namespace, peaks: dict[int, float]) ->
                 busiest = max(busiest, background)
                 for impl, sec in seconds.items():
                     timed[impl].append(sec)
-        for impl, seconds in timed.items():
-            sec = float(np.median(seconds))
+        medians = {impl: float(np.median(seconds)) for impl, seconds in timed.items()}
+        for impl, sec in medians.items():
             gflops = flops_per_epoch(n, hidden) / sec / 1e9
             rows.append({"impl": impl, "hidden": hidden, "batch": batch, "threads": threads, "sec_per_epoch": sec,
                          "samples_per_s": n / sec, "gflops": gflops, "pct_of_peak": 100 * gflops / peaks[threads],
                          "background_cpus": busiest})  # fmt: skip
-        times = ", ".join(f"{impl} {np.median(seconds):.3f}" for impl, seconds in timed.items())
+        times = ", ".join(f"{impl} {sec:.3f}" for impl, sec in medians.items())
         print(f"[{i}/{len(settings)}] H={hidden} batch={batch} threads={threads}: {times} s/epoch"
               f" (other processes used up to {busiest:.2f} CPUs)", flush=True)  # fmt: skip
     frame = pd.DataFrame(rows)
@@ -558,8 +558,8 @@ def positive_ints(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",")]
     except ValueError:
-        values = [0]
-    if min(values) < 1:
+        values = []
+    if not values or min(values) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is invalid; allowed: positive ints, comma-separated")
     return values
 

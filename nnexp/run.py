@@ -80,7 +80,7 @@ def _train_and_summarise(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         data = load_dataset(cfg.data)
         if spec.task == "one_vs_all":
             data = data.one_vs_all(spec.positive_class)
-        check_batch_size(spec.batch_size, len(data.y_train))
+        check_batch_size(spec.batch_size, len(data.y_train), cfg.data.train_limit)
         init_seed, shuffle_seed = np.random.SeedSequence(spec.seed).spawn(2)
         model = MLP.initialise(
             [data.n_features, *spec.hidden, n_outputs(data.n_classes)],

@@ -60,9 +60,11 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value} is invalid; allowed: {allowed}")
 
 
-def check_batch_size(batch_size: int | None, n_train: int, source: str = "after the validation split") -> None:
-    """A mini-batch may not be larger than the training set (``source``: what set its size)."""
+def check_batch_size(batch_size: int | None, n_train: int, train_limit: int | None) -> None:
+    """A mini-batch may not be larger than the training set (named by ``data.train_limit`` when that capped it)."""
     if batch_size is not None and batch_size > n_train:
+        capped = train_limit is not None and n_train == train_limit
+        source = f"with data.train_limit={train_limit}" if capped else "after the validation split"
         raise ConfigError(
             f"batch_size={batch_size} is larger than the training set ({n_train} images {source});"
             f" allowed: 1 to {n_train}, or 'full'"
@@ -74,10 +76,7 @@ def validate_run(cfg: DictConfig) -> RunSpec:
     spec = run_spec(cfg)
     n_total = training_set_size(cfg.data)
     if n_total is not None:
-        n_train, limit = split_sizes(cfg.data, n_total)[1], cfg.data.train_limit
-        capped = limit is not None and n_train == limit
-        source = f"with data.train_limit={limit}" if capped else "after the validation split"
-        check_batch_size(spec.batch_size, n_train, source)
+        check_batch_size(spec.batch_size, split_sizes(cfg.data, n_total)[1], cfg.data.train_limit)
     return spec
 
 

@@ -19,7 +19,7 @@ from nnexp.errors import ConfigError
 from nnexp.metrics import read_summary
 from nnexp.report import build_report
 from nnexp.runstate import read_plan
-from nnexp.validation import validate_run
+from nnexp.validation import check_batch_size, validate_run
 from tests.conftest import make_idx_dataset, run_nnexp
 
 SEEDS = 11
@@ -174,6 +174,15 @@ def test_batch_larger_than_the_training_set_is_refused_before_loading(tmp_path) 
     assert done.returncode == 2
     assert "error: batch_size=5000 is larger than the training set (1222 images after the validation split);" \
            " allowed: 1 to 1222, or 'full'" in done.stdout + done.stderr  # fmt: skip
+
+
+def test_the_batch_check_after_loading_names_the_cap_too() -> None:
+    """The run checks again once the data is loaded (its size is unknown before a download)."""
+    with pytest.raises(ConfigError, match=r"\(10 images with data.train_limit=10\); allowed: 1 to 10"):
+        check_batch_size(64, 10, train_limit=10)
+    with pytest.raises(ConfigError, match=r"\(10 images after the validation split\)"):
+        check_batch_size(64, 10, train_limit=500)
+    check_batch_size(None, 10, train_limit=10)  # full batch fits any set
 
 
 def test_a_training_set_capped_below_the_batch_names_the_cap(compose_config) -> None:
