@@ -7,8 +7,8 @@ overrides, e.g. ``data=fashion_mnist``) once per worker count, exactly as a user
 the runs' start and finish times it splits each sweep's wall time into the part before the
 first run (start-up, planning, worker start), the runs, and the part after the last run
 (report, exit), and it computes what the measured runs allow: the shortest possible runs
-phase on N workers when runs start in the grid's order (what Hydra's launchers do) and when
-the longest start first. Results: ``sweep.csv``, ``sweep_runs.csv``, ``sweep.png`` and
+phase on N workers when runs start in the grid's order (Hydra's own launchers, or
+``hydra.launcher.order=given``) and when the longest start first (nnexp's default launcher). Results: ``sweep.csv``, ``sweep_runs.csv``, ``sweep.png`` and
 ``sweep.md`` in ``--out``.
 """
 
@@ -130,7 +130,8 @@ def summary(sweeps: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
         f"- Speed-up of the whole command, {most} workers against {one}: **{base / median.loc[most, 'wall_s']:.2f}x**;"
         f" of the runs phase alone: {median.loc[one, 'runs_s'] / median.loc[most, 'runs_s']:.2f}x.",
         f"- Shortest runs phase the measured {one}-worker run times allow on {most} workers: {in_order:.2f} s when"
-        f" runs start in the grid's order (Hydra's launchers), {longest_first:.2f} s when the longest start first.",
+        f" runs start in the grid's order (Hydra's own launchers), {longest_first:.2f} s when the longest start first"
+        " (nnexp's launcher).",
         f"- With this sweep's time before and after the runs on {most} workers ({fixed:.2f} s), the best whole-command"
         f" speed-up is {base / (fixed + in_order):.2f}x in grid order and {base / (fixed + longest_first):.2f}x longest"
         " first (runs as fast in parallel as alone).",

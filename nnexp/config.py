@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
 from hydra.core.config_store import ConfigStore
+from hydra_plugins.nnexp_launcher import register as register_launcher
 from omegaconf import OmegaConf
 
 
@@ -162,6 +163,7 @@ def run_dir_name(override_dirname: str) -> str:
 
 
 def register_configs() -> None:
-    """Register the schema (extended by ``conf/config.yaml``) and the run-folder name resolver."""
+    """Register the schema (extended by ``conf/config.yaml``), the run-folder name resolver and the launcher."""
     ConfigStore.instance().store(name="nnexp_schema", node=Config)
+    register_launcher()
     OmegaConf.register_new_resolver("nnexp_dirname", run_dir_name, replace=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig
 
-from nnexp.data.datasets import LOADERS, split_sizes, training_set_size
+from nnexp.data.datasets import LOADERS, split_sizes, training_set_shape
 from nnexp.errors import ConfigError
 
 
@@ -74,9 +74,9 @@ def check_batch_size(batch_size: int | None, n_train: int, train_limit: int | No
 def validate_run(cfg: DictConfig) -> RunSpec:
     """Every check that needs no data loading: values, and sizes against the data files' headers."""
     spec = run_spec(cfg)
-    n_total = training_set_size(cfg.data)
-    if n_total is not None:
-        check_batch_size(spec.batch_size, split_sizes(cfg.data, n_total)[1], cfg.data.train_limit)
+    shape = training_set_shape(cfg.data)
+    if shape is not None:
+        check_batch_size(spec.batch_size, split_sizes(cfg.data, shape[0])[1], cfg.data.train_limit)
     return spec
 
 

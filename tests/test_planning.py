@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from nnexp.config import register_configs
-from nnexp.planning import JobComposer
-from tests.conftest import CONF_DIR
+from nnexp.planning import JobComposer, estimated_work
+from nnexp.validation import validate_run
+from tests.conftest import CONF_DIR, make_idx_dataset
 
 HYDRA_OVERRIDES = ["hydra.launcher.n_jobs=2", "hydra.sweep.dir=multirun/plan_test"]
 # (key, values) pairs a grid can vary: plain values, a list value, config groups and an experiment
@@ -80,3 +81,32 @@ def test_a_job_hydra_cannot_compose_fails_the_same_way(hydra_app, bad) -> None:
         _composer().compose(["activation=relu", bad])
     assert isinstance(we_say.value, ConfigCompositionException)  # MissingConfigException is one too
     assert str(we_say.value) == str(hydra_says.value)
+
+
+def _work(*overrides: str) -> float | None:
+    job = compose("config", overrides=list(overrides))
+    return estimated_work(validate_run(job), job.data)
+
+
+def test_estimated_work_grows_with_the_network_the_epochs_and_the_steps(hydra_app) -> None:
+    base = ["data=digits", "epochs=2", "batch_size=64"]
+    assert _work(*base, "hidden=64") > _work(*base, "hidden=32") > _work(*base, "hidden=[]")
+    assert _work(*base, "hidden=[32,32]") > _work(*base, "hidden=32")
+    assert _work(*base, "epochs=4") == pytest.approx(2 * _work(*base))
+    assert _work(*base, "batch_size=1") > _work(*base)  # same FLOPs, 64 times the steps
+    assert _work(*base, "data.train_limit=100") < _work(*base)
+
+
+def test_estimated_work_reads_the_data_files_headers(hydra_app, tmp_path) -> None:
+    make_idx_dataset(tmp_path / "small", n_train=100)
+    make_idx_dataset(tmp_path / "large", n_train=200)
+    small, large = (_work("data=mnist", f"data.root={tmp_path / size}", "hidden=256", "batch_size=full")
+                    for size in ("small", "large"))  # fmt: skip
+    assert large == pytest.approx(2 * small, rel=0.05)  # twice the images (one step an epoch either way)
+    # MNIST images have 784 pixels, digits 64: the same network costs more on MNIST
+    assert _work("data=digits", "hidden=16", "data.train_limit=90") < _work("data=mnist", f"data.root={tmp_path / 'small'}",
+                                                                          "hidden=16", "data.train_limit=90")  # fmt: skip
+
+
+def test_no_estimated_work_before_the_data_is_downloaded(hydra_app, tmp_path) -> None:
+    assert _work("data=mnist", f"data.cache_dir={tmp_path / 'empty'}") is None

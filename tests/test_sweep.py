@@ -6,9 +6,11 @@ import re
 
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from nnexp.metrics import read_summary
 from nnexp.report.__main__ import main as report_main
+from nnexp.runstate import read_plan
 from tests.conftest import run_nnexp
 
 SWEEP = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]
@@ -38,6 +40,18 @@ def test_sweep_runs_every_configuration_through_joblib(sweep) -> None:
         assert list(metrics["epoch"]) == [1, 2, 3]
         log = (summary_path.parent / "run.log").read_text()
         assert log.count("epoch ") >= 3 and "completed after 3 epochs" in log
+
+
+def test_runs_start_longest_first_and_keep_their_grid_numbers(sweep) -> None:
+    root, done = sweep
+    plan = read_plan(root / "multirun/grid")
+    started = [int(n) for n in re.findall(r"\t#(\d+) : ", done.stdout + done.stderr)]
+    works = [job["work"] for job in plan["jobs"]]
+    assert started == sorted(range(16), key=lambda i: -works[i])
+    assert all("hidden=16" in plan["jobs"][i]["overrides"] for i in started[:8])  # the larger networks first
+    for number, job in enumerate(plan["jobs"]):
+        hydra_config = OmegaConf.load(root / "multirun/grid" / job["dir"] / ".hydra/hydra.yaml")
+        assert hydra_config.hydra.job.num == number
 
 
 def test_a_run_in_a_parallel_sweep_equals_the_same_run_alone(sweep) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,7 @@ LOADERS = {"mnist": _load_idx, "fashion_mnist": _load_idx, "digits": _load_digit
 
 N_DIGITS = 1797
 DIGITS_TEST = N_DIGITS // 5
+DIGITS_FEATURES = 64  # 8x8 images
 
 
 def split_sizes(cfg: DataConfig, n_total: int) -> tuple[int, int]:
@@ -102,21 +104,22 @@ def split_sizes(cfg: DataConfig, n_total: int) -> tuple[int, int]:
     return n_val, n_train if cfg.train_limit is None else min(cfg.train_limit, n_train)
 
 
-def training_set_size(cfg: DataConfig) -> int | None:
-    """Number of training images (before the validation split), read from file headers only.
+def training_set_shape(cfg: DataConfig) -> tuple[int, int] | None:
+    """Number of training images (before the validation split) and features of each, from file headers only.
 
     None when the files are not on this machine yet (they are downloaded by the run).
     """
     if cfg.name == "digits":
-        return N_DIGITS - DIGITS_TEST
-    labels = cfg.files["train_labels"]
+        return N_DIGITS - DIGITS_TEST, DIGITS_FEATURES
+    images = cfg.files["train_images"]
     folder = Path(cfg.root).expanduser() if cfg.root else _cache_dir(cfg)
-    path = _find_local(folder, labels)
+    path = _find_local(folder, images)
     if path is None:
         if cfg.root:
-            raise DataUnavailableError(f"data.root={folder} lacks {labels}: put the IDX files of {cfg.name} there")
+            raise DataUnavailableError(f"data.root={folder} lacks {images}: put the IDX files of {cfg.name} there")
         return None
-    return read_idx_shape(path)[0]
+    n_images, *image_shape = read_idx_shape(path)
+    return n_images, math.prod(image_shape)
 
 
 def source_identity(cfg: DataConfig) -> dict | None:

@@ -1,0 +1,54 @@
+"""The launcher: runs start longest first by the plan's estimates; its worker processes start early and are reused."""
+
+from __future__ import annotations
+
+import sys
+
+from hydra_plugins.nnexp_launcher import launch_order, parallel_settings, start_workers
+from hypothesis import given
+from hypothesis import strategies as st
+from joblib import Parallel, delayed
+
+JOBS = [["hidden=8"], ["hidden=32"], ["hidden=16"], ["hidden=32", "seed=1"]]
+
+
+def _plan(work: list[float | None]) -> dict:
+    return {"jobs": [{"overrides": job, "work": w} for job, w in zip(JOBS, work)]}
+
+
+def test_runs_start_longest_first_and_equal_ones_in_the_grid_order() -> None:
+    assert launch_order(JOBS, _plan([1.0, 4.0, 2.0, 4.0])) == [1, 3, 2, 0]
+
+
+def test_the_grid_order_stays_without_an_estimate_for_every_job() -> None:
+    assert launch_order(JOBS, None) == [0, 1, 2, 3]
+    assert launch_order(JOBS, _plan([1.0, 4.0, None, 2.0])) == [0, 1, 2, 3]  # data not downloaded yet
+    assert launch_order(JOBS + [["hidden=64"]], _plan([1.0, 4.0, 2.0, 3.0])) == [0, 1, 2, 3, 4]  # a job not planned
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e12), min_size=1, max_size=30))
+def test_the_order_is_every_job_once_by_decreasing_work(work) -> None:
+    jobs = [[f"seed={i}"] for i in range(len(work))]
+    order = launch_order(jobs, {"jobs": [{"overrides": j, "work": w} for j, w in zip(jobs, work)]})
+    assert sorted(order) == list(range(len(work)))
+    assert all(work[a] > work[b] or (work[a] == work[b] and a < b) for a, b in zip(order, order[1:]))
+
+
+def _imported(module: str) -> bool:
+    return module in sys.modules
+
+
+def test_started_workers_have_the_run_code_loaded_and_serve_the_next_parallel_call() -> None:
+    settings = parallel_settings({"_target_": "x", "order": "given", "n_jobs": 2, "pre_dispatch": "2*n_jobs",
+                                  "batch_size": "auto", "max_nbytes": None, "mmap_mode": "r"})  # fmt: skip
+    assert "order" not in settings and "_target_" not in settings and settings["backend"] == "loky"
+    starting = start_workers(settings)
+    assert starting is not None
+    list(starting)
+    # the launcher's Parallel call runs on those processes: the run code is already imported there
+    assert all(Parallel(**settings)(delayed(_imported)("nnexp.run") for _ in range(8)))
+
+
+def test_one_job_starts_no_workers() -> None:
+    assert start_workers(parallel_settings({"n_jobs": 1})) is None
+
