@@ -15,16 +15,33 @@ from typing import Any
 
 import pandas as pd
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from hydra_plugins.nnexp_launcher import JOBLIB_LAUNCHERS, parallel_settings
+from joblib import effective_n_jobs
+from omegaconf import DictConfig, OmegaConf
 
 from nnexp.errors import NnexpError
 from nnexp.metrics import SUMMARY_FILE
 from nnexp.planning import plan_sweep
 from nnexp.progress import SweepProgress
 from nnexp.provenance import provenance
+from nnexp.report import build_report
+from nnexp.report.render import prepare_drawing
+from nnexp.report.runs import load_runs
 from nnexp.runstate import PLAN_FILE, read_plan, status_counts
 
 log = logging.getLogger(__name__)
+
+
+def report_parallel(launcher: DictConfig) -> dict[str, Any] | None:
+    """How the report draws its figures: on the joblib launcher's worker processes (None: in this one)."""
+    if launcher.get("_target_") not in JOBLIB_LAUNCHERS or effective_n_jobs(launcher.get("n_jobs")) == 1:
+        return None
+    return parallel_settings(OmegaConf.to_container(launcher, resolve=True))
+
+
+def all_started(sweep_dir: Path, plan: dict[str, Any]) -> bool:
+    """Whether every planned run has started (Hydra has written its folder's ``.hydra``)."""
+    return plan["jobs"] is not None and all((sweep_dir / job["dir"] / ".hydra").is_dir() for job in plan["jobs"])
 
 
 class SweepCallback(Callback):
@@ -63,11 +80,10 @@ class SweepCallback(Callback):
             return
         done = sum(1 for _ in sweep_dir.rglob(SUMMARY_FILE))
         log.info("sweep progress: %d/%s runs finished", done, plan["total"] or "?")
+        if config.report.enabled and report_parallel(config.hydra.launcher) and all_started(sweep_dir, plan):
+            prepare_drawing()  # this worker has no run left to start: it draws figures next
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from nnexp.report import build_report  # here, not at the top: run workers never need matplotlib
-        from nnexp.report.runs import load_runs
-
         if self._progress is not None:
             self._progress.close()
             self._progress = None
@@ -76,7 +92,8 @@ class SweepCallback(Callback):
         if report.enabled:
             try:
                 index = build_report(sweep_dir, Path(report.dir) / sweep_dir.name, rows=report.rows, cols=report.cols,
-                                     metrics=list(report.metrics), published=list(report.published))  # fmt: skip
+                                     metrics=list(report.metrics), published=list(report.published),
+                                     parallel=report_parallel(config.hydra.launcher))  # fmt: skip
                 log.info("report: %s", index)
             except NnexpError as exc:  # the runs are on disk; say why the report is missing
                 log.error("report not built: %s (rebuild with: python -m nnexp.report %s)", exc, sweep_dir)

@@ -1,13 +1,17 @@
-"""The launcher: runs start longest first by the plan's estimates; its worker processes start early and are reused."""
+"""The launcher: runs start longest first by the plan's estimates; its worker processes start early and draw the report."""
 
 from __future__ import annotations
 
 import sys
 
-from hydra_plugins.nnexp_launcher import launch_order, parallel_settings, start_workers
+from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
+from hydra_plugins.nnexp_launcher import OrderedJoblibLauncherConf, launch_order, parallel_settings, start_workers
 from hypothesis import given
 from hypothesis import strategies as st
 from joblib import Parallel, delayed
+from omegaconf import OmegaConf
+
+from nnexp.callbacks import all_started, report_parallel
 
 JOBS = [["hidden=8"], ["hidden=32"], ["hidden=16"], ["hidden=32", "seed=1"]]
 
@@ -52,3 +56,19 @@ def test_started_workers_have_the_run_code_loaded_and_serve_the_next_parallel_ca
 def test_one_job_starts_no_workers() -> None:
     assert start_workers(parallel_settings({"n_jobs": 1})) is None
 
+
+def test_the_report_draws_on_the_workers_of_joblib_launchers_only() -> None:
+    ours = OmegaConf.structured(OrderedJoblibLauncherConf(n_jobs=2))
+    assert report_parallel(ours) == parallel_settings(OmegaConf.to_container(ours)) and report_parallel(ours)["n_jobs"] == 2
+    assert report_parallel(OmegaConf.create({"_target_": JobLibLauncherConf._target_, "n_jobs": 3}))["n_jobs"] == 3
+    assert report_parallel(OmegaConf.create({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"})) is None
+    assert report_parallel(OmegaConf.structured(OrderedJoblibLauncherConf(n_jobs=1))) is None  # jobs run in this process
+
+
+def test_a_worker_prepares_the_report_once_every_run_has_started(tmp_path) -> None:
+    plan = {"jobs": [{"dir": "hidden=8"}, {"dir": "hidden=16"}]}
+    (tmp_path / "hidden=8" / ".hydra").mkdir(parents=True)
+    assert not all_started(tmp_path, plan)
+    (tmp_path / "hidden=16" / ".hydra").mkdir(parents=True)
+    assert all_started(tmp_path, plan)
+    assert not all_started(tmp_path, {"jobs": None})  # a search: its runs are not known in advance

@@ -103,6 +103,24 @@ def test_report_index_ties_tables_and_figures_together(sweep) -> None:
         assert (report / link).stat().st_size > 0, link
 
 
+def test_figures_drawn_by_the_sweeps_workers_equal_those_drawn_in_one_process(sweep, tmp_path) -> None:
+    root, _ = sweep
+    in_sweep = root / "reports" / "grid"  # drawn at the end of the 2-worker sweep, on its worker processes
+    assert report_main([str(root / "multirun/grid"), "--out", str(tmp_path / "serial"), "--jobs", "1"]) == 0
+    pngs = sorted(path.name for path in in_sweep.glob("*.png"))
+    assert len(pngs) == 11 and pngs == sorted(path.name for path in (tmp_path / "serial").glob("*.png"))
+    for name in pngs:
+        assert (in_sweep / name).read_bytes() == (tmp_path / "serial" / name).read_bytes(), name
+
+
+def test_report_jobs_must_be_positive_or_minus_one(sweep, tmp_path, capsys) -> None:
+    root, _ = sweep
+    with pytest.raises(SystemExit) as stop:
+        report_main([str(root / "multirun/grid"), "--jobs", "0"])
+    assert stop.value.code == 2
+    assert "--jobs=0 is invalid; allowed: an int >= 1, or -1 (one per core)" in capsys.readouterr().err
+
+
 def test_report_command_takes_another_layout(sweep, tmp_path, capsys) -> None:
     root, _ = sweep
     out = tmp_path / "by_lr"

@@ -59,6 +59,10 @@ def launch_order(job_overrides: Sequence[Sequence[str]], plan: dict[str, Any] | 
     return sorted(range(len(job_overrides)), key=lambda index: -estimates[index])
 
 
+# Launchers that run jobs with joblib.Parallel(**parallel_settings(their config))
+JOBLIB_LAUNCHERS = (OrderedJoblibLauncherConf._target_, JobLibLauncherConf._target_)
+
+
 def parallel_settings(launcher: Mapping[str, Any]) -> dict[str, Any]:
     """``joblib.Parallel``'s arguments for a launcher config (as Hydra's joblib launcher makes them).
 

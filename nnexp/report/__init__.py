@@ -10,6 +10,7 @@ import re
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from omegaconf import OmegaConf
@@ -17,19 +18,11 @@ from omegaconf import OmegaConf
 from nnexp.errors import ReportError
 from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.document import Block, write_documents
-from nnexp.report.figures import (
-    KINDS,
-    plot_curves,
-    plot_heatmap,
-    plot_metric_vs_lr,
-    plot_metric_vs_time,
-    plot_parallel,
-    plot_search_history,
-    save_figure,
-)
+from nnexp.report.render import Figures
 from nnexp.report.runs import config_names, load_curves, load_runs, varying
 from nnexp.runstate import FINISHED, read_plan, status_counts
 from nnexp.report.tables import (
+    KINDS,
     METRICS,
     comparison_table,
     format_cells,
@@ -65,6 +58,7 @@ def build_report(
     cols: str = "activation",
     metrics: list[str] | None = None,
     published: list[Path] | None = None,
+    parallel: dict[str, Any] | None = None,
 ) -> Path:
     """Build the report of ``sweep_dir`` into ``out_dir``; return the path of its ``index.md``.
 
@@ -74,6 +68,7 @@ def build_report(
     against the learning rate (when it varies) and across every swept setting. Each
     ``published`` table (``experiments/*.csv``) adds a published-vs-reproduced section.
     The same content is written as ``index.md`` and a self-contained ``index.html``.
+    Figures are drawn by ``joblib.Parallel(**parallel)`` when given (see :mod:`nnexp.report.render`).
     """
     metrics = metrics or ["test_acc", "train_seconds"]
     sweep_dir = Path(sweep_dir)
@@ -90,6 +85,7 @@ def build_report(
     others = varying(measured, exclude=(rows, cols, "seed"))
     groups = measured.groupby(others, dropna=False, sort=True) if others and not measured.empty else [((), measured)]
 
+    figures = Figures()
     blocks = [Block("h1", f"Sweep report: {sweep_dir.name}"), *_overview(sweep_dir, runs, skipped)]
     if measured.empty:
         blocks.append(Block("p", "No run has finished yet: no tables or figures."))
@@ -97,27 +93,24 @@ def build_report(
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         setting = ", ".join(f"{name}={value}" for name, value in zip(others, key))
-        blocks += _group_section(group, curves, setting, rows, cols, metrics, out_dir, sweep_dir.name)
+        blocks += _group_section(group, curves, setting, rows, cols, metrics, out_dir, sweep_dir.name, figures)
     search = sweep_dir / SEARCH_RESULTS
     if search.exists() and not measured.empty:
-        blocks += _search_section(search, measured, out_dir)
+        blocks += _search_section(search, measured, out_dir, figures)
     if not measured.empty:
-        blocks += _overall_figures(measured, rows, cols, metrics[0] if metrics[0] in METRICS else "test_acc", out_dir)
+        metric = metrics[0] if metrics[0] in METRICS else "test_acc"
+        blocks += _overall_figures(measured, rows, cols, metric, out_dir, figures)
     for path in published or []:
         blocks += _published_section(resolve_published(Path(path)), measured, out_dir)
     blocks += [Block("h2", "Runs"), Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE}).")]
+    figures.draw(parallel)
     index = write_documents(blocks, out_dir, f"Sweep report: {sweep_dir.name}")
     log.info("report of %d runs written to %s", len(runs), out_dir)
     return index
 
 
-def _figure(fig, stem: Path, caption: str) -> Block:
-    png = save_figure(fig, stem)
-    return Block("figure", caption, links={"png": png.name, "svg": f"{stem.name}.svg"})
-
-
 def _group_section(group: pd.DataFrame, curves: pd.DataFrame, setting: str, rows: str, cols: str,
-                   metrics: list[str], out_dir: Path, name: str) -> list[Block]:  # fmt: skip
+                   metrics: list[str], out_dir: Path, name: str, figures: Figures) -> list[Block]:  # fmt: skip
     """Tables, heatmaps and learning curves of the runs sharing one value of the other varied settings."""
     suffix = f"__{_slug(setting)}" if setting else ""
     blocks = [Block("h2", setting)] if setting else []
@@ -137,32 +130,33 @@ def _group_section(group: pd.DataFrame, curves: pd.DataFrame, setting: str, rows
         blocks += [Block("h3", caption), Block("p", f"{replicates}{spread}; rows: {rows}, columns: {cols}."),
                    Block("table", table=shown, links=links)]  # fmt: skip
         if len(mean.index) * len(mean.columns) > 1:
-            blocks.append(_figure(plot_heatmap(group, rows, cols, metric, caption), Path(f"{stem}_heatmap"), caption))
+            blocks.append(figures.add(Path(f"{stem}_heatmap"), caption, "plot_heatmap", group, rows, cols, metric, caption))
     group_curves = curves[curves["run"].isin(group["run"])] if not curves.empty else curves
     if not group_curves.empty:
         for kind, label in KINDS.items():
             title = f"{label.split(' (')[0]} per epoch: {name}" + (f" ({setting})" if setting else "")
             caption = f"{title}; solid: training, dashed: validation; bands: 95% CI over seeds"
-            blocks.append(_figure(plot_curves(group_curves, rows, cols, kind, title),
-                                  out_dir / f"curves_{kind}{suffix}", caption))  # fmt: skip
+            blocks.append(figures.add(out_dir / f"curves_{kind}{suffix}", caption, "plot_curves",
+                                      group_curves, rows, cols, kind, title))  # fmt: skip
     return blocks
 
 
-def _overall_figures(measured: pd.DataFrame, rows: str, cols: str, metric: str, out_dir: Path) -> list[Block]:
+def _overall_figures(measured: pd.DataFrame, rows: str, cols: str, metric: str, out_dir: Path,
+                     figures: Figures) -> list[Block]:  # fmt: skip
     """Cost and benefit of every run, accuracy against the learning rate, and all swept settings at once."""
     if metric == "train_seconds":
         metric = "test_acc"
     by = "activation" if "activation" in measured else cols
     blocks = [Block("h2", "Across the sweep"),
-              _figure(plot_metric_vs_time(measured, metric, by), out_dir / f"{metric}_vs_time",
-                      "Accuracy against training time: which runs buy accuracy with time")]  # fmt: skip
+              figures.add(out_dir / f"{metric}_vs_time", "Accuracy against training time: which runs buy accuracy with time",
+                          "plot_metric_vs_time", measured, metric, by)]  # fmt: skip
     swept = varying(measured, exclude=("seed",))
     if "lr" in swept:
-        blocks.append(_figure(plot_metric_vs_lr(measured, metric, by), out_dir / f"{metric}_vs_lr",
-                              "Accuracy against learning rate (mean ± 95% CI over the other runs)"))  # fmt: skip
+        blocks.append(figures.add(out_dir / f"{metric}_vs_lr", "Accuracy against learning rate (mean ± 95% CI over the other runs)",
+                                  "plot_metric_vs_lr", measured, metric, by))  # fmt: skip
     if len(swept) >= 2:
-        blocks.append(_figure(plot_parallel(measured, swept, metric), out_dir / "parallel_coordinates",
-                              f"Every run through its {len(swept)} swept settings"))  # fmt: skip
+        blocks.append(figures.add(out_dir / "parallel_coordinates", f"Every run through its {len(swept)} swept settings",
+                                  "plot_parallel", measured, swept, metric))  # fmt: skip
     return blocks
 
 
@@ -172,11 +166,13 @@ def build_comparison(
     rows: str = "hidden",
     cols: str = "activation",
     metrics: list[str] | None = None,
+    parallel: dict[str, Any] | None = None,
 ) -> Path:
     """A report comparing two or more sweeps: side-by-side tables and overlaid learning curves.
 
     E.g. the same grid on MNIST and Fashion-MNIST, or before and after a code change.
-    Returns the path of ``index.md`` (``index.html`` is written beside it).
+    Returns the path of ``index.md`` (``index.html`` is written beside it); ``parallel`` as
+    in :func:`build_report`.
     """
     metrics = metrics or ["test_acc", "train_seconds"]
     if len(sweep_dirs) < 2:
@@ -210,14 +206,16 @@ def build_comparison(
         paths = write_table(mean, ci, metric, out_dir / f"{metric}_compared", caption)
         blocks += [Block("h2", caption), Block("table", table=format_cells(mean, ci, METRICS[metric].decimals).reset_index(),
                                                links={"CSV": paths["csv"].name, "LaTeX": paths["tex"].name})]  # fmt: skip
+    figures = Figures()
     for kind, label in KINDS.items():
         title = f"{label.split(' (')[0]} per epoch: " + " vs ".join(names)
-        fig = plot_curves(curves, rows, cols, kind, title, hue="sweep")
-        blocks.append(_figure(fig, out_dir / f"curves_{kind}_compared", f"{title}; one colour per sweep"))
+        blocks.append(figures.add(out_dir / f"curves_{kind}_compared", f"{title}; one colour per sweep", "plot_curves",
+                                  curves, rows, cols, kind, title, "sweep"))  # fmt: skip
+    figures.draw(parallel)
     return write_documents(blocks, out_dir, "Comparison: " + " vs ".join(names))
 
 
-def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path) -> list[Block]:
+def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path, figures: Figures) -> list[Block]:
     """The best configuration found by a searching sweeper (Optuna) and the history of its trials."""
     found = OmegaConf.to_container(OmegaConf.load(results))
     best = [f"`{key}` = {value}" for key, value in (found.get("best_params") or {}).items()]
@@ -227,7 +225,7 @@ def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path) -> lis
         Block("p", f"{len(measured)} trials with results; best objective (final validation accuracy): "
                    + (f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "–") + ", with:"),
         Block("list", items=best or ["–"]),
-        _figure(plot_search_history(measured), out_dir / "search_history", "Search history: each trial and the best so far"),
+        figures.add(out_dir / "search_history", "Search history: each trial and the best so far", "plot_search_history", measured),
     ]  # fmt: skip
 
 

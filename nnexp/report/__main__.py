@@ -27,7 +27,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--published", type=Path, nargs="*", default=[],
                         help="published tables (experiments/*.csv) to compare the runs with")  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="processes drawing the figures (default 1; -1: one per core)")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.jobs == 0 or args.jobs < -1:
+        parser.error(f"--jobs={args.jobs} is invalid; allowed: an int >= 1, or -1 (one per core)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     metrics = [m for m in args.metrics.split(",") if m]
     names = [d.resolve().name for d in args.sweep_dir]
@@ -35,10 +39,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("several sweep folders: add --compare to compare them")
     out = args.out or Path("reports") / ("compare_" + "_vs_".join(names) if args.compare else names[0])
     try:
+        parallel = {"n_jobs": args.jobs} if args.jobs != 1 else None
         if args.compare:
-            index = build_comparison(args.sweep_dir, out, args.rows, args.cols, metrics)
+            index = build_comparison(args.sweep_dir, out, args.rows, args.cols, metrics, parallel)
         else:
-            index = build_report(args.sweep_dir[0], out, args.rows, args.cols, metrics, args.published)
+            index = build_report(args.sweep_dir[0], out, args.rows, args.cols, metrics, args.published, parallel)
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

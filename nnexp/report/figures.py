@@ -23,9 +23,8 @@ import pandas as pd  # noqa: E402
 
 from nnexp.report.runs import natural_key  # noqa: E402
 from nnexp.report.stats import cell_stats, t_half_width  # noqa: E402
-from nnexp.report.tables import METRICS, comparison_table  # noqa: E402
+from nnexp.report.tables import KINDS, METRICS, comparison_table  # noqa: E402
 
-KINDS = {"loss": "Loss (mean per image)", "acc": "Accuracy (%)"}
 ACTIVATION_COLORS = {"sigmoid": "tab:blue", "tanh": "tab:green", "relu": "tab:red", "leaky_relu": "tab:purple"}
 OTHER_COLORS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 

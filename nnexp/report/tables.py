@@ -34,6 +34,8 @@ METRICS = {
     "eval_seconds": Metric("Evaluation time (s)", 1, 3),
     "samples_per_second": Metric("Training samples per second", 1, 0),
 }
+# The per-epoch quantities of learning curves (train_<kind>, val_<kind> in metrics.csv) and their axis labels.
+KINDS = {"loss": "Loss (mean per image)", "acc": "Accuracy (%)"}
 
 
 def comparison_table(runs: pd.DataFrame, rows: str, cols: str, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:

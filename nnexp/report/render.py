@@ -1,0 +1,61 @@
+"""Drawing a report's figures: queued while the report is assembled, then drawn all at once.
+
+Each figure is a job: a plot function of :mod:`nnexp.report.figures`, by name, its data, and
+the file stem it is saved under. Jobs run in this process, or on joblib's worker processes:
+at the end of a sweep those are the sweep's own, idle and warm (see ``nnexp/launcher``).
+Matplotlib is imported only where figures are drawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from joblib import Parallel, delayed
+
+from nnexp.report.document import Block
+
+
+@dataclass(frozen=True)
+class FigureJob:
+    plot: str  # a function of nnexp.report.figures returning a matplotlib figure
+    args: tuple
+    stem: Path  # saved as <stem>.png and <stem>.svg
+
+
+def prepare_drawing() -> None:
+    """Import the plotting code (matplotlib: ~0.3 s), e.g. in a worker process idle before the report."""
+    from nnexp.report import figures  # noqa: F401
+
+
+def draw(job: FigureJob) -> None:
+    """Draw one figure and save it as PNG and SVG."""
+    from nnexp.report import figures
+
+    figures.save_figure(getattr(figures, job.plot)(*job.args), job.stem)
+
+
+class Figures:
+    """The figures of one report, in the order the report shows them."""
+
+    def __init__(self) -> None:
+        self.jobs: list[FigureJob] = []
+
+    def add(self, stem: Path, caption: str, plot: str, *args: Any) -> Block:
+        """Queue the figure ``plot(*args)`` as ``stem``.png/.svg; its block for the report."""
+        self.jobs.append(FigureJob(plot, args, stem))
+        return Block("figure", caption, links={"png": f"{stem.name}.png", "svg": f"{stem.name}.svg"})
+
+    def draw(self, parallel: dict[str, Any] | None = None) -> None:
+        """Draw every queued figure: here (``parallel`` None), or with ``joblib.Parallel(**parallel)``.
+
+        Learning curves (a panel per configuration) take longest and are handed out first.
+        """
+        jobs = sorted(self.jobs, key=lambda job: job.plot != "plot_curves")
+        if parallel is None or len(jobs) < 2:
+            for job in jobs:
+                draw(job)
+        else:
+            Parallel(**parallel)(delayed(draw)(job) for job in jobs)
+        self.jobs = []
