@@ -2,6 +2,8 @@
 
 Everything here reads and writes files in the sweep folder, because Hydra passes
 ``on_multirun_end`` no job results and runs ``on_job_end`` inside the worker process.
+The report's modules (pandas, matplotlib) are imported where they are used: the workers
+load this module before their first run, and need them only to draw the report at the end.
 """
 
 from __future__ import annotations
@@ -9,11 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from hydra.experimental.callback import Callback
 from hydra_plugins.nnexp_launcher import JOBLIB_LAUNCHERS, parallel_settings
 from joblib import effective_n_jobs
@@ -24,12 +26,11 @@ from nnexp.metrics import SUMMARY_FILE
 from nnexp.planning import plan_sweep
 from nnexp.progress import SweepProgress
 from nnexp.provenance import provenance
-from nnexp.report import build_report
-from nnexp.report.render import prepare_drawing
-from nnexp.report.runs import load_runs
 from nnexp.runstate import PLAN_FILE, read_plan, status_counts
 
 log = logging.getLogger(__name__)
+
+WATCH_SECONDS = 0.5
 
 
 def report_parallel(launcher: DictConfig) -> dict[str, Any] | None:
@@ -41,18 +42,41 @@ def report_parallel(launcher: DictConfig) -> dict[str, Any] | None:
 
 def all_started(sweep_dir: Path, plan: dict[str, Any]) -> bool:
     """Whether every planned run has started (Hydra has written its folder's ``.hydra``)."""
-    return plan["jobs"] is not None and all((sweep_dir / job["dir"] / ".hydra").is_dir() for job in plan["jobs"])
+    jobs = plan["jobs"]
+    return jobs is not None and all((sweep_dir / job["dir"] / ".hydra").is_dir() for job in jobs)
+
+
+def idle_before_report(sweep_dir: Path, plan: dict[str, Any], finished: int) -> bool:
+    """Whether a worker that has just finished a run will idle until the report: every planned run
+    has started and some are still running.
+
+    (The worker finishing the last run goes straight on to the report: it prepares nothing.)
+    """
+    return plan["jobs"] is not None and finished < len(plan["jobs"]) and all_started(sweep_dir, plan)
+
+
+def _import_report_when_all_started(sweep_dir: Path, plan: dict[str, Any], stop: threading.Event) -> None:
+    """(A thread of the sweep's process) import the report's modules once every run has started:
+    from then on a worker, and a core, is idle."""
+    while not stop.wait(WATCH_SECONDS):
+        if all_started(sweep_dir, plan):
+            import nnexp.report  # noqa: F401
+
+            return
 
 
 class SweepCallback(Callback):
     """Validates every run and writes the sweep plan, logs progress, builds the report, sets the exit status."""
 
-    _progress: SweepProgress | None = None  # lives in the sweep's own process only
+    # live in the sweep's own process only
+    _progress: SweepProgress | None = None
+    _report_imports: tuple[threading.Thread, threading.Event] | None = None
 
     def __getstate__(self) -> dict:
-        """Hydra sends the callbacks to the worker processes; the progress bar stays here."""
+        """Hydra sends the callbacks to the worker processes; the progress bar and threads stay here."""
         state = self.__dict__.copy()
         state.pop("_progress", None)
+        state.pop("_report_imports", None)
         return state
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -70,6 +94,11 @@ class SweepCallback(Callback):
         (sweep_dir / PLAN_FILE).write_text(json.dumps(record, indent=1))
         skipped = sum(job["finished_before"] for job in plan or [])
         self._progress = SweepProgress(sweep_dir, total, skipped)
+        if config.report.enabled and report_parallel(config.hydra.launcher) and plan is not None:
+            stop = threading.Event()
+            thread = threading.Thread(target=_import_report_when_all_started, args=(sweep_dir, record, stop), daemon=True)
+            thread.start()
+            self._report_imports = thread, stop
         resume = f"; {skipped} finished already and are skipped (force=true reruns them)" if skipped else ""
         log.info("sweep of %s runs into %s%s", total or "?", sweep_dir, resume)
 
@@ -80,13 +109,25 @@ class SweepCallback(Callback):
             return
         done = sum(1 for _ in sweep_dir.rglob(SUMMARY_FILE))
         log.info("sweep progress: %d/%s runs finished", done, plan["total"] or "?")
-        if config.report.enabled and report_parallel(config.hydra.launcher) and all_started(sweep_dir, plan):
-            prepare_drawing()  # this worker has no run left to start: it draws figures next
+        if config.report.enabled and report_parallel(config.hydra.launcher) and idle_before_report(sweep_dir, plan, done):
+            from nnexp.report.render import prepare_drawing
+
+            prepare_drawing()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        import pandas as pd
+
+        from nnexp.report import build_report
+        from nnexp.report.runs import load_runs
+
         if self._progress is not None:
             self._progress.close()
             self._progress = None
+        if self._report_imports is not None:
+            thread, stop = self._report_imports
+            stop.set()
+            thread.join()
+            self._report_imports = None
         sweep_dir = Path(config.hydra.sweep.dir)
         report = config.report
         if report.enabled:

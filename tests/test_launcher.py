@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from joblib import Parallel, delayed
 from omegaconf import OmegaConf
 
-from nnexp.callbacks import all_started, report_parallel
+from nnexp.callbacks import idle_before_report, report_parallel
 
 JOBS = [["hidden=8"], ["hidden=32"], ["hidden=16"], ["hidden=32", "seed=1"]]
 
@@ -65,10 +65,12 @@ def test_the_report_draws_on_the_workers_of_joblib_launchers_only() -> None:
     assert report_parallel(OmegaConf.structured(OrderedJoblibLauncherConf(n_jobs=1))) is None  # jobs run in this process
 
 
-def test_a_worker_prepares_the_report_once_every_run_has_started(tmp_path) -> None:
-    plan = {"jobs": [{"dir": "hidden=8"}, {"dir": "hidden=16"}]}
-    (tmp_path / "hidden=8" / ".hydra").mkdir(parents=True)
-    assert not all_started(tmp_path, plan)
-    (tmp_path / "hidden=16" / ".hydra").mkdir(parents=True)
-    assert all_started(tmp_path, plan)
-    assert not all_started(tmp_path, {"jobs": None})  # a search: its runs are not known in advance
+def test_a_worker_prepares_the_report_when_every_run_has_started_and_others_still_run(tmp_path) -> None:
+    plan = {"jobs": [{"dir": "hidden=8"}, {"dir": "hidden=16"}, {"dir": "hidden=32"}]}
+    for started in ("hidden=8", "hidden=16"):
+        (tmp_path / started / ".hydra").mkdir(parents=True)
+    assert not idle_before_report(tmp_path, plan, finished=1)  # hidden=32 waits to start: this worker runs it
+    (tmp_path / "hidden=32" / ".hydra").mkdir(parents=True)
+    assert idle_before_report(tmp_path, plan, finished=2)
+    assert not idle_before_report(tmp_path, plan, finished=3)  # the last run: the report starts now
+    assert not idle_before_report(tmp_path, {"jobs": None}, finished=1)  # a search: its runs are not known in advance

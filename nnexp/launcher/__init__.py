@@ -75,6 +75,7 @@ def parallel_settings(launcher: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _import_run_code() -> None:
+    import nnexp.callbacks  # noqa: F401  (Hydra sends the callbacks with every job)
     import nnexp.run  # noqa: F401
 
 
