@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import gzip
+import mmap
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from nnexp.config import IDX_FILES, DataConfig
 from nnexp.data import DataFileError, DataUnavailableError, load_dataset
+from nnexp.data.cache import memory_map
 from nnexp.errors import ConfigError
 from nnexp.data.idx import write_idx
 from tests.conftest import MNIST_5K
@@ -98,6 +101,17 @@ def test_mnist_5k_class_ordered_files_give_balanced_splits() -> None:
     assert splits.x_train.shape == (4500, 784) and splits.x_test.shape == (10000, 784)
     counts = np.bincount(splits.y_val, minlength=10)
     assert counts.min() >= 30, counts  # 500 per class in the file, ordered by class: the split must shuffle
+
+
+@pytest.mark.skipif(not hasattr(mmap, "MADV_HUGEPAGE") or not Path("/proc/self/smaps").exists(), reason="Linux only")
+def test_cached_arrays_are_mapped_with_huge_pages_advised(tmp_path) -> None:
+    """The kernel marks a mapping advised MADV_HUGEPAGE with 'hg' in its VmFlags."""
+    np.save(tmp_path / "x.npy", np.zeros((600, 784), dtype=np.float32))
+    array = memory_map(tmp_path / "x.npy")
+    mappings = Path("/proc/self/smaps").read_text().split("\n")
+    start = next(i for i, line in enumerate(mappings) if line.endswith(str(tmp_path / "x.npy")))
+    flags = next(line for line in mappings[start:] if line.startswith("VmFlags:")).split()[1:]
+    assert "hg" in flags and array.shape == (600, 784) and not array.flags.writeable
 
 
 def test_splits_are_cached_once_and_memory_mapped(idx_dataset, tmp_path, monkeypatch) -> None:
