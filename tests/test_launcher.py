@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
@@ -74,3 +75,14 @@ def test_a_worker_prepares_the_report_when_every_run_has_started_and_others_stil
     assert idle_before_report(tmp_path, plan, finished=2)
     assert not idle_before_report(tmp_path, plan, finished=3)  # the last run: the report starts now
     assert not idle_before_report(tmp_path, {"jobs": None}, finished=1)  # a search: its runs are not known in advance
+
+
+def _modules_after_importing(*modules: str) -> set[str]:
+    code = f"import sys; import {', '.join(modules)}; print(' '.join(sys.modules))"
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_run_workers_load_no_report_code_and_the_sweeps_process_no_matplotlib() -> None:
+    worker = _modules_after_importing("nnexp.run", "nnexp.callbacks")  # what a worker needs before its first run
+    assert "pandas" not in worker and "matplotlib" not in worker
+    assert "matplotlib" not in _modules_after_importing("nnexp.callbacks", "nnexp.report")  # the sweep's process

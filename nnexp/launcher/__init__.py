@@ -1,8 +1,9 @@
 """Hydra's joblib launcher, starting the runs of a sweep longest first.
 
 Installed as ``hydra_plugins.nnexp_launcher`` (``pyproject.toml`` maps this folder there):
-Hydra instantiates launchers only from the ``hydra_plugins`` namespace. ``nnexp.run``
-registers it, since Hydra's plugin scan does not see packages of an editable install.
+Hydra instantiates launchers only from the ``hydra_plugins`` namespace.
+``nnexp.config.register_configs`` registers it, since Hydra's plugin scan does not see the
+packages of an editable install.
 
 Launchers start jobs in the grid's order, so in a grid whose last values are its largest
 (``hidden=32,64,128,256``) the longest run starts last and runs alone while the other
