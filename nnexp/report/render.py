@@ -19,6 +19,8 @@ from nnexp.report.document import Block
 
 @dataclass(frozen=True)
 class FigureJob:
+    """One figure to draw: what a worker process needs, and nothing of matplotlib."""
+
     plot: str  # a function of nnexp.report.figures returning a matplotlib figure
     args: tuple
     stem: Path  # saved as <stem>.png and <stem>.svg
