@@ -8,8 +8,9 @@ the runs' start and finish times it splits each sweep's wall time into the part 
 first run (start-up, planning, worker start), the runs, and the part after the last run
 (report, exit), and it computes what the measured runs allow: the shortest possible runs
 phase on N workers when runs start in the grid's order (Hydra's own launchers, or
-``hydra.launcher.order=given``) and when the longest start first (nnexp's default launcher). Results: ``sweep.csv``, ``sweep_runs.csv``, ``sweep.png`` and
-``sweep.md`` in ``--out``.
+``hydra.launcher.order=given``) and when the longest start first (nnexp's default
+launcher). Results: ``sweep.csv``, ``sweep_runs.csv``, ``sweep.png`` and ``sweep.md`` in
+``--out``.
 """
 
 from __future__ import annotations

@@ -106,7 +106,11 @@ class OrderedJoblibLauncher(JoblibLauncher):
         self._workers_starting = start_workers(parallel_settings(self.joblib))
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        """Run the jobs on joblib's loky processes in the chosen order; results in the given order."""
+        """Run the jobs on joblib's loky processes in the chosen order; results in the given order.
+
+        Hydra's ``hydra_joblib_launcher._core.launch`` with the order as the one change: that
+        function numbers jobs by their position, so reordering its input would renumber them.
+        """
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
