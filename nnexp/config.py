@@ -3,59 +3,41 @@
 Hydra merges ``conf/`` onto this schema, so a mistyped key or a value of the
 wrong type fails at start-up with Hydra's own message. Values whose validity
 depends on other values (e.g. ``hidden`` sizes) are checked by
-:mod:`nnexp.validation` before any data is loaded.
+:mod:`nnexp.training.spec` before any data is loaded. The allowed values of
+``activation``, ``init`` and ``loss`` come from the registries of :mod:`nnexp.model`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Optional
-from urllib.parse import quote
+from typing import Any, Dict, Iterable, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from hydra_plugins.nnexp_launcher import register as register_launcher
-from omegaconf import OmegaConf
+
+from nnexp.data.settings import DataConfig, Scaling  # noqa: F401  (Scaling: part of the schema)
+from nnexp.model.activations import ACTIVATIONS
+from nnexp.model.init import INIT_SCHEMES
+from nnexp.model.loss import LOSSES
 
 
-class Activation(Enum):
-    """Hidden-layer activation functions."""
-
-    sigmoid = "sigmoid"
-    tanh = "tanh"
-    relu = "relu"
-    leaky_relu = "leaky_relu"
+def _choices(name: str, values: Iterable[str], doc: str) -> type[Enum]:
+    """A config enum whose members are ``values``: the registry of a stage decides what the config allows."""
+    choices = Enum(name, [(value, value) for value in values], module=__name__)
+    choices.__doc__ = doc
+    return choices
 
 
-class Init(Enum):
-    """Weight initialisation schemes (biases always start at zero)."""
-
-    normal = "normal"  # N(0, init_scale^2): the write-ups' "small random numbers"
-    xavier = "xavier"  # Glorot & Bengio (2010), uniform
-    he = "he"  # He et al. (2015), normal
+Activation = _choices("Activation", ACTIVATIONS, "Hidden-layer activation functions (nnexp.model.activations).")
+Init = _choices("Init", INIT_SCHEMES, "Weight initialisation schemes (nnexp.model.init); biases start at zero.")
+Loss = _choices("Loss", LOSSES, "Training loss (nnexp.model.loss).")
 
 
 class Task(Enum):
-    """What is predicted: the digit (10 classes), or whether it is ``positive_class`` (2 classes)."""
+    """What is predicted: the class, or whether it is ``positive_class`` (2 classes)."""
 
     multiclass = "multiclass"
     one_vs_all = "one_vs_all"
-
-
-class Loss(Enum):
-    """Training loss: cross-entropy (softmax or sigmoid output) or squared error (binary tasks)."""
-
-    cross_entropy = "cross_entropy"
-    mse = "mse"
-
-
-class Scaling(Enum):
-    """Input preprocessing: pixels / max (to [0, 1]), raw pixel values, or standardised per pixel."""
-
-    unit = "unit"
-    raw = "raw"
-    standard = "standard"
 
 
 class DType(Enum):
@@ -65,38 +47,30 @@ class DType(Enum):
     float64 = "float64"
 
 
-IDX_FILES = {
-    "train_images": "train-images-idx3-ubyte.gz",
-    "train_labels": "train-labels-idx1-ubyte.gz",
-    "test_images": "t10k-images-idx3-ubyte.gz",
-    "test_labels": "t10k-labels-idx1-ubyte.gz",
-}
+# Settings that never change a run's result. They do not name its folder (conf/config.yaml's
+# hydra.job.config.override_dirname.exclude_keys lists the same keys; a test checks), do not
+# enter its fingerprint, and are not columns of the report. A key below one of these counts too.
+EXECUTION_ONLY = (
+    "hydra.launcher.n_jobs",
+    "blas_threads",
+    "force",
+    "data.cache_dir",
+    "data.cache_arrays",
+    "report.enabled",
+    "report.dir",
+    "report.rows",
+    "report.cols",
+    "report.metrics",
+    "report.published",
+)
+# Settings that say where the data set's files come from: they enter the fingerprint (other files
+# can give other results) but are not columns of the report, where data.name names the data set.
+DATA_SOURCE = ("data.root", "data.urls", "data.md5", "data.files")
 
 
-@dataclass
-class DataConfig:
-    """Which data set to use, where its files come from, and how it is split."""
-
-    name: str = "mnist"
-    # A folder that already holds the four IDX files (no checksum: local files are trusted).
-    root: Optional[str] = None
-    # Where downloads are cached; default: the OS cache folder (pooch.os_cache("nnexp")).
-    cache_dir: Optional[str] = None
-    # Mirrors tried in order; each is a base URL the file names are appended to.
-    urls: List[str] = field(default_factory=list)
-    files: Dict[str, str] = field(default_factory=lambda: dict(IDX_FILES))
-    # md5 of each official file, by file name, verified after every download.
-    md5: Dict[str, str] = field(default_factory=dict)
-    # Validation split carved from the training set: a fraction (< 1) or a count (>= 1).
-    val_size: float = 0.1
-    # Seed of the validation split, kept apart from the run seed so that every run of
-    # a sweep is validated on the same images.
-    split_seed: int = 0
-    # Use only the first N (shuffled) training images; null = all of them.
-    train_limit: Optional[int] = None
-    scaling: Scaling = Scaling.unit
-    # Keep the decoded splits as .npy files in the cache folder, memory-mapped by every run.
-    cache_arrays: bool = True
+def is_execution_only(key: str) -> bool:
+    """Whether the dotted ``key`` is, or lies below, one of :data:`EXECUTION_ONLY`."""
+    return any(key == name or key.startswith(f"{name}.") for name in EXECUTION_ONLY)
 
 
 @dataclass
@@ -146,24 +120,6 @@ class Config:
     report: ReportConfig = field(default_factory=ReportConfig)
 
 
-MAX_DIR_NAME = 200
-
-
-def run_dir_name(override_dirname: str) -> str:
-    """A run folder name from Hydra's ``key=value,...`` overrides string, one per configuration.
-
-    Path separators and other unsafe characters are percent-encoded (so the mapping
-    stays one-to-one and a value can never create subfolders); very long names are
-    shortened with a hash of the full string.
-    """
-    name = quote(override_dirname, safe="=,.+-_[]:@") or "defaults"
-    if len(name) > MAX_DIR_NAME:
-        name = f"{name[: MAX_DIR_NAME - 18]}...{hashlib.sha1(name.encode()).hexdigest()[:15]}"
-    return name
-
-
-def register_configs() -> None:
-    """Register the schema (extended by ``conf/config.yaml``), the run-folder name resolver and the launcher."""
+def store_schema() -> None:
+    """Register the schema as ``nnexp_schema``, which ``conf/config.yaml`` extends."""
     ConfigStore.instance().store(name="nnexp_schema", node=Config)
-    register_launcher()
-    OmegaConf.register_new_resolver("nnexp_dirname", run_dir_name, replace=True)

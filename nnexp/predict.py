@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
-from nnexp.config import DataConfig
-from nnexp.data import load_dataset
+from nnexp.data import DataConfig, load_dataset
 from nnexp.errors import NnexpError
 from nnexp.model.io import MODEL_FILE, load_model
 
@@ -42,7 +41,7 @@ def evaluate_split(run_dir: Path, split: str, data_root: str | None) -> str:
     data_cfg = OmegaConf.merge(OmegaConf.structured(DataConfig), config["data"])
     if data_root:
         data_cfg.root = data_root
-    data = load_dataset(data_cfg)
+    data = load_dataset(OmegaConf.to_object(data_cfg))
     if config["task"] == "one_vs_all":
         data = data.one_vs_all(config["positive_class"])
     x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")

@@ -16,13 +16,25 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from nnexp.config import IDX_FILES, register_configs
-from nnexp.data.idx import write_idx
+from omegaconf import OmegaConf, open_dict
+
+from nnexp.config import Config
+from nnexp.data.idx import IDX_FILES, write_idx
+from nnexp.run import register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 MNIST_5K = SHARED_DATA / "mnist-5k"
+
+def settings_of(cfg) -> Config:
+    """The typed settings of a composed config (without its hydra node), as the run's entry point hands them on."""
+    if "hydra" in cfg:
+        cfg = cfg.copy()
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return OmegaConf.to_object(cfg)
+
 
 def run_nnexp(args: list[str], cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m nnexp.run ARGS`` in ``cwd`` as a user would; output captured as text."""

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnexp import bench, bench_sweep
-from nnexp.bench import COLUMNS, main
+from nnexp.bench import __main__ as bench
+from nnexp.bench import sweep as bench_sweep
+from nnexp.bench.__main__ import COLUMNS, main
 
 
 def test_bench_tiny_grid_writes_expected_rows(tmp_path, monkeypatch):

@@ -9,7 +9,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf.errors import ValidationError
 
 from nnexp.errors import ConfigError
-from nnexp.validation import run_spec
+from nnexp.training import RunSpec
+from tests.conftest import settings_of
 
 
 def test_defaults_are_the_write_ups_setting_on_mnist_with_the_joblib_launcher(compose_config) -> None:
@@ -17,8 +18,8 @@ def test_defaults_are_the_write_ups_setting_on_mnist_with_the_joblib_launcher(co
     assert "JoblibLauncher" in cfg.hydra.launcher._target_
     assert cfg.hydra.launcher.n_jobs == -1
     assert cfg.data.name == "mnist" and len(cfg.data.md5) == 4
-    assert cfg.hydra.callbacks.sweep._target_ == "nnexp.callbacks.SweepCallback"
-    spec = run_spec(cfg)
+    assert cfg.hydra.callbacks.sweep._target_ == "nnexp.sweep.callback.SweepCallback"
+    spec = RunSpec.from_settings(settings_of(cfg))
     assert (spec.activation, spec.hidden, spec.lr, spec.batch_size) == ("sigmoid", (128,), 0.1, 64)
 
 
@@ -28,12 +29,13 @@ def test_launcher_can_be_tuned_or_replaced(compose_config) -> None:
     assert basic.hydra.launcher._target_.endswith("BasicLauncher")
 
 
-def test_user_facing_keys_are_top_level(compose_config) -> None:
+def test_user_facing_keys_are_top_level(compose_config, idx_dataset) -> None:
+    folder, _ = idx_dataset
     cfg = compose_config(["activation=tanh", "hidden=[128,64]", "lr=0.5", "epochs=3", "batch_size=full",
-                          "init=he", "seed=7", "data=fashion_mnist", "data.root=/data/fashion"])  # fmt: skip
-    spec = run_spec(cfg)
+                          "init=he", "seed=7", "data=fashion_mnist", f"data.root={folder}"])  # fmt: skip
+    spec = RunSpec.from_settings(settings_of(cfg))
     assert spec.hidden == (128, 64) and spec.batch_size is None and spec.init == "he" and spec.seed == 7
-    assert cfg.data.name == "fashion_mnist" and cfg.data.root == "/data/fashion"
+    assert spec.data.name == "fashion_mnist" and spec.data.root == str(folder) and spec.data_shape == (120, 784)
 
 
 def test_data_root_comes_from_the_environment(compose_config, monkeypatch) -> None:
@@ -81,7 +83,7 @@ def test_typos_and_wrong_types_fail_at_composition(compose_config, override, mes
         ("epochs=0", "epochs=0 is invalid; allowed: an int >= 1"),
         ("leaky_slope=1.5", "leaky_slope=1.5 is invalid; allowed: a number in \\(0, 1\\)"),
         ("data.val_size=0", "data.val_size=0.0 is invalid"),
-        ("data.name=cifar", "data.name=cifar is invalid; allowed: digits, fashion_mnist, mnist"),
+        ("data.loader=cifar", "data.loader=cifar is not a known reader; allowed: digits, idx"),
         ("data.val_size=inf", "data.val_size=inf is invalid; allowed: a fraction in \\(0, 1\\) or a count >= 1"),
         ("init_scale=inf", "init_scale=inf is invalid; allowed: a finite number > 0"),
         ("seed=-1", "seed=-1 is invalid; allowed: an int >= 0"),
@@ -90,5 +92,5 @@ def test_typos_and_wrong_types_fail_at_composition(compose_config, override, mes
 )
 def test_invalid_values_get_one_line_naming_key_value_and_allowed(compose_config, override, message) -> None:
     with pytest.raises(ConfigError, match=message) as info:
-        run_spec(compose_config([override]))
+        RunSpec.from_settings(settings_of(compose_config([override])))
     assert "\n" not in str(info.value)

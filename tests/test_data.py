@@ -9,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnexp.config import IDX_FILES, DataConfig
-from nnexp.data import DataFileError, DataUnavailableError, load_dataset
+from nnexp.data import DataConfig, DataFileError, DataUnavailableError, load_dataset
 from nnexp.data.cache import memory_map
 from nnexp.errors import ConfigError
-from nnexp.data.idx import write_idx
+from nnexp.data.idx import IDX_FILES, write_idx
 from tests.conftest import MNIST_5K
 
 
@@ -65,20 +64,20 @@ def test_damaged_local_file_is_named(idx_dataset) -> None:
 
 
 def test_split_is_seeded_and_sizes_follow_val_size() -> None:
-    first = load_dataset(DataConfig(name="digits", val_size=0.2))
-    again = load_dataset(DataConfig(name="digits", val_size=0.2))
-    other = load_dataset(DataConfig(name="digits", val_size=0.2, split_seed=1))
+    first = load_dataset(DataConfig(name="digits", loader="digits", val_size=0.2))
+    again = load_dataset(DataConfig(name="digits", loader="digits", val_size=0.2))
+    other = load_dataset(DataConfig(name="digits", loader="digits", val_size=0.2, split_seed=1))
     np.testing.assert_array_equal(first.y_val, again.y_val)
     assert not np.array_equal(first.y_val, other.y_val)
     n = len(first.y_train) + len(first.y_val)
     assert len(first.y_val) == round(0.2 * n)
-    assert len(load_dataset(DataConfig(name="digits", val_size=100)).y_val) == 100
-    limited = load_dataset(DataConfig(name="digits", val_size=100, train_limit=50))
+    assert len(load_dataset(DataConfig(name="digits", loader="digits", val_size=100)).y_val) == 100
+    limited = load_dataset(DataConfig(name="digits", loader="digits", val_size=100, train_limit=50))
     assert len(limited.y_train) == 50 and len(limited.y_val) == 100
 
 
 def test_digits_are_scaled_to_unit_range() -> None:
-    splits = load_dataset(DataConfig(name="digits"))
+    splits = load_dataset(DataConfig(name="digits", loader="digits"))
     assert splits.n_features == 64 and splits.n_classes == 10
     assert splits.x_train.max() == 1.0 and splits.x_train.min() == 0.0
     assert len(splits.y_train) + len(splits.y_val) + len(splits.y_test) == 1797
@@ -87,12 +86,12 @@ def test_digits_are_scaled_to_unit_range() -> None:
 @pytest.mark.parametrize("val_size", [0.0, 1438.0, 5000.0])
 def test_impossible_validation_split_is_a_config_error(val_size) -> None:
     with pytest.raises(ConfigError, match=f"data.val_size={val_size} gives .* allowed: a fraction"):
-        load_dataset(DataConfig(name="digits", val_size=val_size))
+        load_dataset(DataConfig(name="digits", loader="digits", val_size=val_size))
 
 
-def test_unknown_data_set() -> None:
-    with pytest.raises(ConfigError, match="data.name='cifar' is not a known data set; allowed: digits, fashion_mnist, mnist"):
-        load_dataset(DataConfig(name="cifar"))
+def test_unknown_data_set_reader() -> None:
+    with pytest.raises(ConfigError, match="data.loader=cifar is not a known reader; allowed: digits, idx"):
+        load_dataset(DataConfig(name="cifar", loader="cifar"))
 
 
 @pytest.mark.skipif(not MNIST_5K.is_dir(), reason="../shared/data/mnist-5k is absent")
@@ -115,18 +114,19 @@ def test_cached_arrays_are_mapped_with_huge_pages_advised(tmp_path) -> None:
 
 
 def test_splits_are_cached_once_and_memory_mapped(idx_dataset, tmp_path, monkeypatch) -> None:
-    from nnexp.data import datasets
+    from nnexp.data import loading
+    from nnexp.data.sets import idx_files
 
     folder, _ = idx_dataset
     calls = []
-    real = datasets.LOADERS["mnist"]
-    monkeypatch.setitem(datasets.LOADERS, "mnist", lambda cfg: calls.append(1) or real(cfg))
+    real = idx_files.Reader.load
+    monkeypatch.setattr(idx_files.Reader, "load", lambda self: calls.append(1) or real(self))
     cfg = DataConfig(name="mnist", root=str(folder), cache_dir=str(tmp_path / "cache"), scaling="standard")
     first = load_dataset(cfg)
     again = load_dataset(cfg)
     assert len(calls) == 1
     assert isinstance(again.x_train, np.memmap) and not again.x_train.flags.writeable
-    fresh = datasets.build_splits(cfg)  # the reference, read from the files again
+    fresh = loading.build_splits(cfg, loading.open_dataset(cfg))  # the reference, read from the files again
     assert len(calls) == 2
     for field in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
         np.testing.assert_array_equal(getattr(again, field), getattr(fresh, field))

@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from nnexp.config import IDX_FILES, DataConfig
-from nnexp.data import DataUnavailableError, load_dataset
+from nnexp.data import DataConfig, DataUnavailableError, load_dataset
+from nnexp.data.idx import IDX_FILES
 from nnexp.data.download import fetch
 from tests.conftest import make_idx_dataset, md5
 

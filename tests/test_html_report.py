@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnexp.provenance import git_revision
+from nnexp.sweep.provenance import git_revision
 from nnexp.report import build_comparison, build_report
 from nnexp.report.__main__ import main as report_main
 from nnexp.report.figures import plot_curves, plot_heatmap, plot_metric_vs_lr, plot_metric_vs_time, plot_parallel

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from joblib import Parallel, delayed
 from omegaconf import OmegaConf
 
-from nnexp.callbacks import idle_before_report, report_parallel
+from nnexp.sweep.callback import idle_before_report, report_parallel
 
 JOBS = [["hidden=8"], ["hidden=32"], ["hidden=16"], ["hidden=32", "seed=1"]]
 
@@ -47,7 +47,7 @@ def test_started_workers_have_the_run_code_loaded_and_serve_the_next_parallel_ca
     settings = parallel_settings({"_target_": "x", "order": "given", "n_jobs": 2, "pre_dispatch": "2*n_jobs",
                                   "batch_size": "auto", "max_nbytes": None, "mmap_mode": "r"})  # fmt: skip
     assert "order" not in settings and "_target_" not in settings and settings["backend"] == "loky"
-    starting = start_workers(settings)
+    starting = start_workers(settings, ["nnexp.run", "nnexp.sweep.callback"])
     assert starting is not None
     list(starting)
     # the launcher's Parallel call runs on those processes: the run code is already imported there
@@ -55,7 +55,7 @@ def test_started_workers_have_the_run_code_loaded_and_serve_the_next_parallel_ca
 
 
 def test_one_job_starts_no_workers() -> None:
-    assert start_workers(parallel_settings({"n_jobs": 1})) is None
+    assert start_workers(parallel_settings({"n_jobs": 1}), ["nnexp.run"]) is None
 
 
 def test_the_report_draws_on_the_workers_of_joblib_launchers_only() -> None:
@@ -83,6 +83,6 @@ def _modules_after_importing(*modules: str) -> set[str]:
 
 
 def test_run_workers_load_no_report_code_and_the_sweeps_process_no_matplotlib() -> None:
-    worker = _modules_after_importing("nnexp.run", "nnexp.callbacks")  # what a worker needs before its first run
+    worker = _modules_after_importing("nnexp.run", "nnexp.sweep.callback")  # what a worker needs before its first run
     assert "pandas" not in worker and "matplotlib" not in worker
-    assert "matplotlib" not in _modules_after_importing("nnexp.callbacks", "nnexp.report")  # the sweep's process
+    assert "matplotlib" not in _modules_after_importing("nnexp.sweep.callback", "nnexp.report")  # the sweep's process

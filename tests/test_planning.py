@@ -10,9 +10,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from nnexp.config import register_configs
-from nnexp.planning import JobComposer, estimated_work
-from nnexp.validation import validate_run
+from nnexp.run import register_configs
+from nnexp.sweep.planning import JobComposer, estimated_work
+from nnexp.training import RunSpec
+from tests.conftest import settings_of
 from tests.conftest import CONF_DIR, make_idx_dataset
 
 HYDRA_OVERRIDES = ["hydra.launcher.n_jobs=2", "hydra.sweep.dir=multirun/plan_test"]
@@ -85,7 +86,7 @@ def test_a_job_hydra_cannot_compose_fails_the_same_way(hydra_app, bad) -> None:
 
 def _work(*overrides: str) -> float | None:
     job = compose("config", overrides=list(overrides))
-    return estimated_work(validate_run(job), job.data)
+    return estimated_work(RunSpec.from_settings(settings_of(job)))
 
 
 def test_estimated_work_grows_with_the_network_the_epochs_and_the_steps(hydra_app) -> None:

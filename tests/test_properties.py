@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf.errors import OmegaConfBaseException
 
-from nnexp.config import register_configs
 from nnexp.data import DataFileError, read_idx
 from nnexp.data.idx import idx_bytes, read_idx_shape
 from nnexp.errors import ConfigError
-from nnexp.validation import validate_run
-from tests.conftest import CONF_DIR
+from nnexp.run import register_configs
+from nnexp.training import RunSpec
+from tests.conftest import CONF_DIR, settings_of
 
 
 SCRATCH = Path(tempfile.mkdtemp(prefix="nnexp-idx-"))
@@ -95,7 +95,7 @@ def test_random_config_values_are_accepted_or_get_a_clear_error(key, value) -> N
     finally:
         GlobalHydra.instance().clear()
     try:
-        spec = validate_run(cfg)
+        spec = RunSpec.from_settings(settings_of(cfg))
     except ConfigError as exc:
         assert "\n" not in str(exc) and key.split(".")[-1] in str(exc)
         return

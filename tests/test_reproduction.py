@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnexp.config import DataConfig
-from nnexp.data import load_dataset
-from nnexp.diagnostics import diagnose
+from nnexp.data import DataConfig, load_dataset
 from nnexp.model import MLP
 from nnexp.predict import main as predict_main
 from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.stats import t_interval
-from nnexp.run import execute
+from nnexp.training import execute
+from nnexp.training.diagnostics import diagnose
+from tests.conftest import settings_of
 from tests.conftest import CONF_DIR, ROOT, run_nnexp
 
 PRESETS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -165,26 +165,26 @@ def test_one_vs_all_task_learns_with_both_losses(compose_config, tmp_path) -> No
     for loss in ("cross_entropy", "mse"):
         cfg = compose_config(["data=digits", "task=one_vs_all", "positive_class=5", f"loss={loss}", "hidden=[]",
                               "batch_size=full", "epochs=200", "lr=1.0", "diagnostics=false"])  # fmt: skip
-        summary = execute(cfg, tmp_path / loss)
+        summary = execute(settings_of(cfg), tmp_path / loss)
         assert summary["layer_sizes"] == [64, 1]
         assert summary["test_acc"] > 0.95, (loss, summary["test_acc"])
 
 
 def test_input_scaling_modes() -> None:
-    raw = load_dataset(DataConfig(name="digits", scaling="raw"))
+    raw = load_dataset(DataConfig(name="digits", loader="digits", scaling="raw"))
     assert raw.x_train.max() == 16.0
-    standard = load_dataset(DataConfig(name="digits", scaling="standard"))
+    standard = load_dataset(DataConfig(name="digits", loader="digits", scaling="standard"))
     assert np.abs(standard.x_train.mean(axis=0)).max() < 1e-5
     constant = standard.x_train.std(axis=0) < 1e-6  # e.g. always-black corner pixels stay 0
     assert np.allclose(standard.x_train.std(axis=0)[~constant], 1.0, atol=1e-4)
-    unit = load_dataset(DataConfig(name="digits"))
+    unit = load_dataset(DataConfig(name="digits", loader="digits"))
     np.testing.assert_array_equal(unit.y_test, standard.y_test)
 
 
 def test_saved_model_is_evaluated_and_predicts_like_the_run(compose_config, tmp_path, capsys) -> None:
     cfg = compose_config(["data=digits", "epochs=3", "hidden=32", "activation=relu", "save_model=true",
                           "data.scaling=standard"])  # fmt: skip
-    summary = execute(cfg, tmp_path)
+    summary = execute(settings_of(cfg), tmp_path)
     assert predict_main([str(tmp_path), "--split", "test"]) == 0
     assert f"accuracy {100 * summary['test_acc']:.2f}% on {summary['n_test']} images" in capsys.readouterr().out
     from sklearn.datasets import load_digits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -14,12 +15,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nnexp.config import IDX_FILES, run_dir_name
+from nnexp.data.idx import IDX_FILES
 from nnexp.errors import ConfigError
-from nnexp.metrics import read_summary
+from nnexp.results import read_summary
 from nnexp.report import build_report
-from nnexp.runstate import read_plan
-from nnexp.validation import check_batch_size, validate_run
+from nnexp.sweep.naming import run_dir_name
+from nnexp.sweep.plan import read_plan
+from nnexp.training import RunSpec
+from nnexp.training.spec import check_batch_fits
+from tests.conftest import settings_of
 from tests.conftest import make_idx_dataset, run_nnexp
 
 SEEDS = 11
@@ -32,7 +36,9 @@ def _write_cases(conf: Path, bad_root: Path) -> list[str]:
     for seed in range(SEEDS):
         names.append(f"ok{seed:02d}")
         (conf / "case" / f"{names[-1]}.yaml").write_text(f"# @package _global_\nseed: {seed}\n")
-    (conf / "case" / "damaged.yaml").write_text(f"# @package _global_\ndata:\n  name: mnist\n  root: {bad_root}\n")
+    (conf / "case" / "damaged.yaml").write_text(
+        f"# @package _global_\ndata:\n  name: mnist\n  loader: idx\n  root: {bad_root}\n"
+    )
     (conf / "case" / "explodes.yaml").write_text(
         "# @package _global_\nactivation: relu\nhidden: [32, 32, 32]\nlr: 1000000.0\n"
     )
@@ -176,20 +182,25 @@ def test_batch_larger_than_the_training_set_is_refused_before_loading(tmp_path) 
            " allowed: 1 to 1222, or 'full'" in done.stdout + done.stderr  # fmt: skip
 
 
-def test_the_batch_check_after_loading_names_the_cap_too() -> None:
-    """The run checks again once the data is loaded (its size is unknown before a download)."""
+def test_the_batch_check_after_loading_names_the_cap_too(compose_config) -> None:
+    """The run checks once the data is loaded when its size was unknown before (a download)."""
+
+    def spec(limit: int, batch_size: int | None) -> RunSpec:
+        checked = RunSpec.from_settings(settings_of(compose_config(["data=digits", f"data.train_limit={limit}", "batch_size=full"])))
+        return dataclasses.replace(checked, batch_size=batch_size)
+
     with pytest.raises(ConfigError, match=r"\(10 images with data.train_limit=10\); allowed: 1 to 10"):
-        check_batch_size(64, 10, train_limit=10)
+        check_batch_fits(spec(10, 64), 10)
     with pytest.raises(ConfigError, match=r"\(10 images after the validation split\)"):
-        check_batch_size(64, 10, train_limit=500)
-    check_batch_size(None, 10, train_limit=10)  # full batch fits any set
+        check_batch_fits(spec(500, 64), 10)
+    check_batch_fits(spec(10, None), 10)  # full batch fits any set
 
 
 def test_a_training_set_capped_below_the_batch_names_the_cap(compose_config) -> None:
     """Found by hypothesis: data.train_limit=1 with the default batch of 64 must name data.train_limit."""
     with pytest.raises(ConfigError, match=r"batch_size=64 is larger than the training set \(1 images with "
                                           r"data.train_limit=1\); allowed: 1 to 1, or 'full'"):  # fmt: skip
-        validate_run(compose_config(["data=digits", "data.train_limit=1"]))
+        RunSpec.from_settings(settings_of(compose_config(["data=digits", "data.train_limit=1"])))
 
 
 def test_run_folder_names_are_one_per_configuration() -> None:
@@ -267,7 +278,8 @@ def test_killed_sweep_resumes_with_only_the_missing_runs(tmp_path) -> None:
 
 
 def test_fingerprint_ignores_execution_settings_only(compose_config) -> None:
-    from nnexp.runstate import fingerprint
+    def fingerprint(cfg) -> str:
+        return RunSpec.from_settings(settings_of(cfg)).fingerprint
 
     base = fingerprint(compose_config(["data=digits"]))
     same = ["blas_threads=2", "force=true", "report.dir=elsewhere", "data.cache_arrays=false", "data.cache_dir=/tmp/x"]

@@ -7,7 +7,7 @@ import importlib.util
 import pandas as pd
 import pytest
 
-from nnexp.metrics import read_summary
+from nnexp.results import read_summary
 from tests.conftest import run_nnexp
 
 needs_submitit = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,

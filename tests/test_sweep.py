@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from nnexp.metrics import read_summary
+from nnexp.results import read_summary
 from nnexp.report.__main__ import main as report_main
-from nnexp.runstate import read_plan
+from nnexp.sweep.plan import read_plan
 from tests.conftest import run_nnexp
 
 SWEEP = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]

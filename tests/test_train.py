@@ -9,19 +9,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnexp.config import DataConfig
-from nnexp.data import load_dataset
-from nnexp.metrics import read_summary
+from nnexp.data import DataConfig, load_dataset
+from nnexp.results import EPOCH_COLUMNS, OUTCOME_COLUMNS, read_summary
 from nnexp.model import MLP
-from nnexp.report.runs import OUTCOME_COLUMNS
-from nnexp.run import execute
-from nnexp.train import EPOCH_COLUMNS, train
-from tests.conftest import MNIST_5K
+from nnexp.training import execute, train
+from tests.conftest import MNIST_5K, settings_of
 
 
 @pytest.fixture(scope="module")
 def digits():
-    return load_dataset(DataConfig(name="digits"))
+    return load_dataset(DataConfig(name="digits", loader="digits"))
 
 
 def _train(data, seed=0, epochs=3, batch_size=32, lr=0.1, activation="tanh", dtype=np.float32, hidden=(16,)):
@@ -67,7 +64,7 @@ def test_full_batch_is_one_gradient_step_per_epoch(digits) -> None:
 
 
 def test_pure_sgd_and_batches_larger_than_the_set(digits) -> None:
-    small = load_dataset(DataConfig(name="digits", train_limit=40))
+    small = load_dataset(DataConfig(name="digits", loader="digits", train_limit=40))
     _, rows, _ = _train(small, epochs=1, batch_size=1)
     assert np.isfinite(rows[0]["train_loss"])
     _, rows_full, _ = _train(small, epochs=1, batch_size=10_000)  # clipped to the set: full batch
@@ -85,7 +82,7 @@ def test_divergence_is_a_status_not_a_crash(digits) -> None:
 def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, monkeypatch) -> None:
     cfg = compose_config(["data=digits", "epochs=3", "hidden=[16,8]", "activation=leaky_relu", "seed=5"])
     seen_rows = []
-    import nnexp.run as run_module
+    import nnexp.training.job as run_module
 
     real_train = run_module.train
 
@@ -98,7 +95,7 @@ def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, mo
         return real_train(*args, on_epoch=check, **kwargs)
 
     monkeypatch.setattr(run_module, "train", spying_train)
-    summary = execute(cfg, tmp_path)
+    summary = execute(settings_of(cfg), tmp_path)
     assert seen_rows == [1, 2, 3]
     metrics = pd.read_csv(tmp_path / "metrics.csv")
     diagnostics = ["h1_saturated", "h1_dead", "h2_saturated", "h2_dead",
@@ -122,7 +119,7 @@ def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, mo
 @pytest.mark.parametrize("overrides", [[], ["data.val_size=1e9"]], ids=["completed", "failed"])
 def test_summary_outcomes_are_known_to_the_report(compose_config, tmp_path, overrides) -> None:
     try:
-        execute(compose_config(["data=digits", "epochs=1", *overrides]), tmp_path)
+        execute(settings_of(compose_config(["data=digits", "epochs=1", *overrides])), tmp_path)
     except Exception:
         pass
     summary = json.loads((tmp_path / "summary.json").read_text())
@@ -132,7 +129,7 @@ def test_summary_outcomes_are_known_to_the_report(compose_config, tmp_path, over
 
 
 def test_diverged_run_is_recorded_with_nan_loss(compose_config, tmp_path) -> None:
-    summary = execute(compose_config(["data=digits", "epochs=5", "lr=1e6", "activation=relu", "hidden=[32,32,32]"]), tmp_path)
+    summary = execute(settings_of(compose_config(["data=digits", "epochs=5", "lr=1e6", "activation=relu", "hidden=[32,32,32]"])), tmp_path)
     assert summary["status"] == "diverged"
     assert read_summary(tmp_path / "summary.json")["status"] == "diverged"
     assert np.isnan(read_summary(tmp_path / "summary.json")["train_loss"])
@@ -142,7 +139,7 @@ def test_diverged_run_is_recorded_with_nan_loss(compose_config, tmp_path) -> Non
 def test_one_hidden_layer_learns_mnist_5k_to_90_percent(compose_config, tmp_path) -> None:
     cfg = compose_config([f"data.root={MNIST_5K}", "activation=relu", "init=he", "hidden=128",
                           "lr=0.1", "batch_size=32", "epochs=8", "seed=0"])  # fmt: skip
-    summary = execute(cfg, tmp_path)
+    summary = execute(settings_of(cfg), tmp_path)
     assert summary["n_train"] == 4500 and summary["n_test"] == 10000
     assert summary["test_acc"] >= 0.90, summary["test_acc"]
 

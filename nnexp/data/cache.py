@@ -33,9 +33,8 @@ def _entry(folder: Path, name: str, key: dict[str, Any]) -> Path:
 def memory_map(path: Path) -> np.memmap:
     """The ``.npy`` file mapped read-only, the kernel advised to back it with huge pages where it can.
 
-    Runs gather random rows of the images: with 4 KiB pages, two parallel runs on the same
-    mapping lost ~5% of their training and evaluation time to TLB misses (Fashion-MNIST, 256
-    hidden units); with the advice, none.
+    Runs gather random rows of the images; with 4 KiB pages, parallel runs on the same mapping
+    lose time to TLB misses (docs/performance.md).
     """
     array = np.load(path, mmap_mode="r")
     if hasattr(mmap, "MADV_HUGEPAGE") and array.size:  # Linux
@@ -46,7 +45,7 @@ def memory_map(path: Path) -> np.memmap:
     return array
 
 
-def load_cached(folder: Path, name: str, key: dict[str, Any]) -> Splits | None:
+def load_cached(folder: Path, name: str, key: dict[str, Any], n_classes: int) -> Splits | None:
     """The cached splits for ``key``, memory-mapped read-only; None if there is no complete entry."""
     entry = _entry(folder, name, key)
     if not (entry / META_FILE).exists():
@@ -54,7 +53,7 @@ def load_cached(folder: Path, name: str, key: dict[str, Any]) -> Splits | None:
     meta = json.loads((entry / META_FILE).read_text())
     arrays = {field: memory_map(entry / f"{field}.npy") for field in ARRAYS}
     scaling = {field: np.load(entry / f"{field}.npy") for field in ("mean", "std") if (entry / f"{field}.npy").exists()}
-    return Splits(name=name, **arrays, preprocess=Preprocess(meta["pixel_max"], **scaling))
+    return Splits(name=name, **arrays, preprocess=Preprocess(meta["pixel_max"], **scaling), n_classes=n_classes)
 
 
 def save_cached(folder: Path, splits: Splits, key: dict[str, Any]) -> None:

@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pooch
 
+from nnexp.data.settings import DataConfig
 from nnexp.errors import DataUnavailableError
 
 log = logging.getLogger(__name__)
 
 
-
-def default_cache_dir(dataset: str) -> Path:
-    """The per-user cache folder of a data set (``pooch.os_cache('nnexp')/<dataset>``)."""
-    return Path(pooch.os_cache("nnexp")) / dataset
+def cache_folder(cfg: DataConfig) -> Path:
+    """Where a data set's downloads and arrays are cached: ``data.cache_dir``, else the per-user
+    cache folder (``pooch.os_cache('nnexp')/<data set>``)."""
+    return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else Path(pooch.os_cache("nnexp")) / cfg.name
 
 
 def fetch(files_md5: dict[str, str], urls: list[str], cache_dir: Path) -> dict[str, Path]:

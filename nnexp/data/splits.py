@@ -6,8 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-N_CLASSES = 10
-
+from nnexp.errors import ConfigError
 
 @dataclass(frozen=True)
 class Preprocess:
@@ -39,7 +38,10 @@ class Preprocess:
 
 @dataclass(frozen=True)
 class Splits:
-    """A data set split for training: images are rows of floats in [0, 1], labels class indices."""
+    """A data set split for training: images are rows of features, labels class indices.
+
+    ``x_<split>`` (n_<split>, features) float32, ``y_<split>`` (n_<split>,) integers 0..n_classes-1.
+    """
 
     name: str
     x_train: np.ndarray
@@ -48,8 +50,8 @@ class Splits:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    preprocess: "Preprocess"
-    n_classes: int = N_CLASSES
+    preprocess: Preprocess
+    n_classes: int
 
     @property
     def n_features(self) -> int:
@@ -66,3 +68,19 @@ class Splits:
 
         return replace(self, y_train=binary(self.y_train), y_val=binary(self.y_val), y_test=binary(self.y_test),
                        n_classes=2)  # fmt: skip
+
+
+def split_sizes(n_total: int, val_size: float, train_limit: int | None) -> tuple[int, int]:
+    """Validation and training set sizes carved from ``n_total`` training images.
+
+    ``val_size`` is a fraction (< 1) or a count (>= 1); ``train_limit`` caps the training
+    part. Raises :class:`ConfigError` for an impossible split.
+    """
+    n_val = int(round(val_size * n_total)) if val_size < 1 else int(val_size)
+    if not 0 < n_val < n_total:
+        raise ConfigError(
+            f"data.val_size={val_size} gives {n_val} validation images out of {n_total};"
+            f" allowed: a fraction in (0, 1) or a count from 1 to {n_total - 1}"
+        )
+    n_train = n_total - n_val
+    return n_val, n_train if train_limit is None else min(train_limit, n_train)

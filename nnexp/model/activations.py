@@ -6,7 +6,20 @@ backward pass needs no copy of the pre-activations.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
 import numpy as np
+
+
+class Activation(Protocol):
+    """An activation applied in place; ``tmp`` is scratch of the same shape, (m, n) like ``z``."""
+
+    def forward_(self, z: np.ndarray, tmp: np.ndarray) -> None:
+        """z (m, n) -> f(z), in place."""
+
+    def backprop_(self, delta: np.ndarray, a: np.ndarray, tmp: np.ndarray) -> None:
+        """delta (m, n) *= f'(z), from the outputs a = f(z) (m, n)."""
 
 
 def sigmoid_(z: np.ndarray) -> None:
@@ -71,14 +84,34 @@ class LeakyReLU:
         delta *= tmp
 
 
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu")
+@dataclass(frozen=True)
+class ActivationKind:
+    """Everything nnexp knows of one activation: how to build it, and what diagnostics and figures need.
+
+    ``saturated`` marks the unit outputs ``a`` (any shape) where the derivative nearly vanishes
+    (None: the activation does not saturate); ``rectifier`` says whether a unit can die (output
+    never positive, no gradient); ``color`` is its colour in every figure.
+    """
+
+    name: str
+    make: Callable[[float], Activation]  # from the leaky slope (ignored by all but leaky_relu)
+    saturated: Callable[[np.ndarray], np.ndarray] | None
+    rectifier: bool
+    color: str
 
 
-def make_activation(name: str, leaky_slope: float = 0.01) -> Sigmoid | Tanh | ReLU | LeakyReLU:
-    """The activation called ``name`` (one of :data:`ACTIVATIONS`)."""
-    if name == "leaky_relu":
-        return LeakyReLU(leaky_slope)
-    table = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU}
-    if name not in table:
+_KINDS = (
+    ActivationKind("sigmoid", lambda _: Sigmoid(), lambda a: (a < 0.01) | (a > 0.99), False, "tab:blue"),
+    ActivationKind("tanh", lambda _: Tanh(), lambda a: np.abs(a) > 0.98, False, "tab:green"),
+    ActivationKind("relu", lambda _: ReLU(), None, True, "tab:red"),
+    ActivationKind("leaky_relu", LeakyReLU, None, True, "tab:purple"),
+)
+# The registry: the config's allowed values, the diagnostics and the figures all read it.
+ACTIVATIONS: dict[str, ActivationKind] = {kind.name: kind for kind in _KINDS}
+
+
+def make_activation(name: str, leaky_slope: float = 0.01) -> Activation:
+    """The activation called ``name`` (a key of :data:`ACTIVATIONS`)."""
+    if name not in ACTIVATIONS:
         raise ValueError(f"activation={name!r} is not known; allowed: {', '.join(ACTIVATIONS)}")
-    return table[name]()
+    return ACTIVATIONS[name].make(leaky_slope)

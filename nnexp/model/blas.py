@@ -3,9 +3,8 @@
 NumPy has no matmul that accumulates into its output, so ``W -= a.T @ delta`` costs a
 gemm into a gradient buffer and then a pass over ``W`` and that buffer in one thread.
 With 2 BLAS threads the gradient is written half by each CPU and the pass then pulls
-the other CPU's half across: measured here at 784 x 128, 62 us for gemm + pass against
-52 us for one gemm with beta = 1 (82 against 60 us while the two virtual CPUs were
-slow to share data). :func:`subtract_at_b_` makes that single call through the BLAS
+the other CPU's half across (measurements: docs/performance.md).
+:func:`subtract_at_b_` makes that single call through the BLAS
 library NumPy itself ships and uses (so no second thread pool), found with
 threadpoolctl and checked against NumPy once; where it cannot be found (another BLAS,
 another build) it falls back to the two NumPy operations. The arithmetic is the same:
@@ -89,7 +88,8 @@ def fused_update_available(dtype: np.dtype | type) -> bool:
 
 
 def subtract_at_b_(c: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray) -> None:
-    """``c -= a.T @ b`` in place; ``scratch`` (shaped like ``c``) is used only by the NumPy fallback."""
+    """``c -= a.T @ b`` in place for ``a`` (m, k), ``b`` (m, n), ``c`` (k, n); ``scratch`` (k, n) is used
+    only by the NumPy fallback."""
     blas = _blas_subtract(c.dtype) if c.dtype in _SCALARS else None
     a_ok = a.flags.c_contiguous and a.flags.writeable and a.dtype == c.dtype
     b_ok = b.flags.c_contiguous and b.flags.writeable and b.dtype == c.dtype

@@ -27,9 +27,9 @@ class DeltaBuffers(Protocol):
 
 
 def softmax_(z: np.ndarray, scale: float = 1.0, row_buffer: np.ndarray | None = None) -> None:
-    """Replace each row of logits ``z`` by ``scale`` times its softmax, in place (max-shifted: no overflow).
+    """Replace each row of logits ``z`` (m, K) by ``scale`` times its softmax, in place (max-shifted: no overflow).
 
-    ``row_buffer`` (at least ``len(z)`` rows of one column) saves allocating the row maxima and sums.
+    ``row_buffer`` (at least (m, 1)) saves allocating the row maxima and sums.
     """
     rows = np.empty((len(z), 1), z.dtype) if row_buffer is None else row_buffer[: len(z)]
     np.maximum.reduce(z, axis=1, keepdims=True, out=rows)  # the ufunc methods skip np.max's wrapper
@@ -41,14 +41,14 @@ def softmax_(z: np.ndarray, scale: float = 1.0, row_buffer: np.ndarray | None = 
 
 
 def cross_entropy_sum(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Sum over rows of -log softmax(logits)[label], via log-sum-exp (finite for finite logits)."""
+    """Sum over rows of -log softmax(logits)[label] for ``logits`` (m, K), ``labels`` (m,), via log-sum-exp."""
     shifted = logits - logits.max(axis=1, keepdims=True)
     log_norm = np.log(np.exp(shifted).sum(axis=1))
     return float(np.sum(log_norm - shifted[np.arange(len(labels)), labels], dtype=np.float64))
 
 
 class SoftmaxCrossEntropy:
-    """Multi-class output: one logit per class."""
+    """Multi-class output: one logit per class; logits (m, K), labels (m,) in 0..K-1."""
 
     name = "softmax_cross_entropy"
 
@@ -62,7 +62,7 @@ class SoftmaxCrossEntropy:
         return logits.argmax(axis=1)
 
     def delta_(self, logits: np.ndarray, labels: np.ndarray, scale: float, ws: DeltaBuffers) -> None:
-        """logits -> scale (softmax - one-hot(labels)); the one-hot is never built."""
+        """logits (m, K) -> scale (softmax - one-hot(labels)), in place; the one-hot is never built."""
         m = len(labels)
         softmax_(logits, scale, ws.row_buffer)
         flat = ws.flat_index[:m]
@@ -71,7 +71,7 @@ class SoftmaxCrossEntropy:
 
 
 class SigmoidCrossEntropy:
-    """Binary output: one logit, the probability of class 1."""
+    """Binary output: one logit, the probability of class 1; logits (m, 1), labels (m,) in {0, 1}."""
 
     name = "sigmoid_cross_entropy"
     n_outputs = 1
@@ -85,7 +85,7 @@ class SigmoidCrossEntropy:
         return (logits[:, 0] > 0).astype(np.intp)
 
     def delta_(self, logits: np.ndarray, labels: np.ndarray, scale: float, ws: DeltaBuffers) -> None:
-        """logits -> scale (sigma(z) - y)."""
+        """logits (m, 1) -> scale (sigma(z) - y), in place."""
         sigmoid_(logits)
         logits[:, 0] -= labels
         logits *= scale
@@ -102,7 +102,7 @@ class SigmoidSquaredError(SigmoidCrossEntropy):
         return float(np.sum((a - labels) ** 2))
 
     def delta_(self, logits: np.ndarray, labels: np.ndarray, scale: float, ws: DeltaBuffers) -> None:
-        """logits -> scale 2 (sigma(z) - y) sigma(z) (1 - sigma(z))."""
+        """logits (m, 1) -> scale 2 (sigma(z) - y) sigma(z) (1 - sigma(z)), in place."""
         sigmoid_(logits)
         a = logits[:, 0]
         slope = a * (1.0 - a)

@@ -23,8 +23,9 @@ from nnexp.model.loss import make_output
 
 
 class Workspace:
-    """Buffers for batches of up to ``rows`` samples: activations, deltas, scratch, gradients and the
-    small arrays the output layer and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`)."""
+    """Buffers for batches of up to ``rows`` samples: activations ``acts[l]`` (rows, n_l), deltas and
+    scratch of the hidden layers, gradients shaped like the parameters, and the small arrays the output
+    layer and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`)."""
 
     def __init__(self, model: "MLP", rows: int) -> None:
         sizes, dtype = model.layer_sizes, model.dtype
@@ -44,6 +45,7 @@ class MLP:
 
     One output unit means a binary task (sigmoid output, labels 0/1); more mean
     one softmax unit per class. ``loss`` is ``cross_entropy`` or (binary only) ``mse``.
+    ``weights[l]`` is (n_l, n_{l+1}) and ``biases[l]`` (n_{l+1},) for ``layer_sizes`` n_0 .. n_L.
     """
 
     def __init__(
@@ -75,7 +77,8 @@ class MLP:
         leaky_slope: float = 0.01,
         loss: str = "cross_entropy",
     ) -> "MLP":
-        """A new network with weights drawn by ``init`` (in float64, then cast) and zero biases."""
+        """A new network of ``layer_sizes`` [n_in, hidden..., n_out], weights drawn by ``init`` (in float64,
+        then cast to ``dtype``), zero biases."""
         pairs = zip(layer_sizes[:-1], layer_sizes[1:])
         weights = [initial_weights(init, n_in, n_out, rng, init_scale).astype(dtype) for n_in, n_out in pairs]
         biases = [np.zeros(n_out, dtype) for n_out in layer_sizes[1:]]
@@ -94,7 +97,7 @@ class MLP:
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
     def _forward(self, x: np.ndarray, ws: Workspace) -> list[np.ndarray]:
-        """Activations of every layer for batch ``x`` (views into ``ws``); the last holds the logits."""
+        """Activations of every layer for batch ``x`` (m, n_in): views (m, n_l) into ``ws``; the last holds the logits."""
         m, last = len(x), len(self.weights) - 1
         acts, a = [], x
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
@@ -136,11 +139,11 @@ class MLP:
             delta = below
 
     def workspace(self, rows: int) -> Workspace:
-        """Buffers for batches of up to ``rows`` samples."""
+        """Buffers for batches of up to ``rows`` samples (see :class:`Workspace`)."""
         return Workspace(self, rows)
 
     def sgd_step(self, x: np.ndarray, y: np.ndarray, lr: float, ws: Workspace) -> None:
-        """One gradient-descent step on the batch (x, y): W -= lr * dJ/dW for every parameter.
+        """One gradient-descent step on the batch ``x`` (m, n_in), ``y`` (m,): W -= lr * dJ/dW for every parameter.
 
         The learning rate is folded into the output delta, and each weight matrix is
         updated by one BLAS call where NumPy's BLAS allows it (:mod:`nnexp.model.blas`).
@@ -149,7 +152,7 @@ class MLP:
         self._backward(x, y, acts, ws, scale=lr, update=True)
 
     def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-        """Mean loss on (x, y) and its gradients (copies) with respect to weights and biases."""
+        """Mean loss on ``x`` (m, n_in), ``y`` (m,) and its gradients (copies), shaped like ``weights`` and ``biases``."""
         ws = self.workspace(len(x))
         acts = self._forward(x, ws)
         loss = self.output.loss_sum(acts[-1], y) / len(x)
@@ -157,18 +160,16 @@ class MLP:
         return loss, [g.copy() for g in ws.grad_w], [g.copy() for g in ws.grad_b]
 
     def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
-        """The output of every layer for ``x`` (new arrays); the last are the logits."""
+        """The output of every layer for ``x`` (m, n_in): new arrays (m, n_l); the last are the logits."""
         return [a.copy() for a in self._forward(x, self.workspace(len(x)))]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """Output logits for ``x`` (a new array)."""
+        """Output logits (m, n_out) for ``x`` (m, n_in), a new array."""
         return self.layer_outputs(x)[-1]
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> tuple[float, float]:
-        """Mean loss and accuracy on (x, y), computed in chunks of ``chunk`` rows.
-
-        2048 rows keep a chunk's activations in cache: 3-9% faster than 8192 at 1 and 2 threads.
-        """
+        """Mean loss and accuracy on ``x`` (m, n_in), ``y`` (m,), computed in chunks of ``chunk`` rows
+        (a chunk's activations stay in cache; docs/performance.md)."""
         ws = self.workspace(min(chunk, len(x)))
         loss_sum, correct = 0.0, 0
         for start in range(0, len(x), chunk):
@@ -179,5 +180,5 @@ class MLP:
         return loss_sum / len(x), correct / len(x)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Predicted class of every row of ``x``."""
+        """Predicted class (m,) of every row of ``x`` (m, n_in)."""
         return self.output.predict(self.logits(x))

@@ -21,17 +21,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from nnexp.model.activations import ACTIVATIONS  # noqa: E402
 from nnexp.report.runs import natural_key  # noqa: E402
 from nnexp.report.stats import cell_stats, t_half_width  # noqa: E402
 from nnexp.report.tables import KINDS, METRICS, comparison_table  # noqa: E402
 
-ACTIVATION_COLORS = {"sigmoid": "tab:blue", "tanh": "tab:green", "relu": "tab:red", "leaky_relu": "tab:purple"}
 OTHER_COLORS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
 
 def color_of(value: object, index: int = 0) -> str:
     """The colour of an activation (the same in every figure), or a fixed colour cycle for other values."""
-    return ACTIVATION_COLORS.get(str(value), OTHER_COLORS[index % len(OTHER_COLORS)])
+    kind = ACTIVATIONS.get(str(value))
+    return kind.color if kind else OTHER_COLORS[index % len(OTHER_COLORS)]
 
 
 def _ordered(values: pd.Series) -> list:

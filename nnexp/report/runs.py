@@ -7,6 +7,7 @@ at run time) or, for a run that did not finish, from Hydra's saved config.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -15,14 +16,13 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from nnexp.metrics import METRICS_FILE, SUMMARY_FILE, read_summary
-from nnexp.runstate import read_plan
+from nnexp.config import DATA_SOURCE, is_execution_only
+from nnexp.results import METRICS_FILE, OUTCOME_COLUMNS, SUMMARY_FILE, RunStatus, read_summary
+from nnexp.sweep.plan import read_plan
 
 log = logging.getLogger(__name__)
 
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
-# Settings that describe where things are, not what was run.
-NON_CONFIG_KEYS = {"report", "data.root", "data.cache_dir", "data.urls", "data.md5", "data.files"}
 RENAMES = {"data.name": "data"}
 
 
@@ -37,7 +37,7 @@ def _flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in node.items():
         name = f"{prefix}{key}"
-        if name in NON_CONFIG_KEYS:
+        if is_execution_only(name) or name in DATA_SOURCE:  # not what was run, or where the files are
             continue
         if isinstance(value, dict):
             flat.update(_flatten(value, f"{name}."))
@@ -55,7 +55,7 @@ def hidden_label(hidden: Any) -> int | str:
 
 
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
-    """A run's configuration as flat columns (``data.val_size``, ...), without paths and report options."""
+    """A run's configuration as flat columns (``data.val_size``, ...), without file locations and execution settings."""
     flat = _flatten(config)
     if "hidden" in flat:
         flat["hidden"] = hidden_label(flat["hidden"])
@@ -69,7 +69,8 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         try:
             summary = read_summary(summary_path)
         except (ValueError, UnicodeDecodeError) as exc:
-            return {**row, "status": "unreadable", "error": f"{SUMMARY_FILE} is not valid JSON ({exc})"}
+            problem = "is not valid JSON" if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else "is not a summary"
+            return {**row, "status": RunStatus.unreadable.value, "error": f"{SUMMARY_FILE} {problem} ({exc})"}
         config = summary.pop("config", {})
         summary.pop("versions", None)
         row.update(config_columns(config))
@@ -77,7 +78,7 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         return row
     if (run_dir / HYDRA_CONFIG).exists():
         row.update(config_columns(OmegaConf.to_container(OmegaConf.load(run_dir / HYDRA_CONFIG), resolve=False)))
-    row["status"] = "incomplete"
+    row["status"] = RunStatus.incomplete.value
     return row
 
 
@@ -91,7 +92,7 @@ def load_runs(sweep_dir: Path) -> pd.DataFrame:
     found = {row["run"] for row in rows}
     for job in (plan or {}).get("jobs") or []:
         if job["dir"] not in found:
-            rows.append({"run": job["dir"], "status": "missing"})
+            rows.append({"run": job["dir"], "status": RunStatus.missing.value})
     return pd.DataFrame(rows)
 
 
@@ -138,30 +139,3 @@ def natural_key(values: pd.Series) -> pd.Series:
         return tuple((0, float(p), "") if re.fullmatch(r"\d+(?:\.\d+)?", p) else (1, 0.0, p) for p in parts if p)
 
     return values.map(key)
-
-
-OUTCOME_COLUMNS = (
-    "status",
-    "error",
-    "fingerprint",
-    "epochs_completed",
-    "train_loss",
-    "train_acc",
-    "val_loss",
-    "val_acc",
-    "test_loss",
-    "test_acc",
-    "best_epoch",
-    "best_val_acc",
-    "test_acc_at_best_val",
-    "train_seconds",
-    "eval_seconds",
-    "samples_per_second",
-    "n_params",
-    "n_train",
-    "n_val",
-    "n_test",
-    "started",
-    "finished",
-    "host",
-)

@@ -26,12 +26,12 @@ from hydra.errors import ConfigCompositionException, HydraException, MissingConf
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from nnexp.data.datasets import split_sizes, training_set_shape
-from nnexp.data.splits import N_CLASSES
-from nnexp.errors import ConfigError
+from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
-from nnexp.runstate import BASIC_SWEEPER, finished_summary, fingerprint
-from nnexp.validation import RunSpec, validate_run
+from nnexp.results.files import finished_summary
+from nnexp.training.spec import RunSpec
+
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 # The fixed cost of one SGD step (Python, small array ops; ~25 us measured at batch size 1)
 # in matmul FLOPs (the trainer's ~160 GFLOP/s at H=256, batch 64, one thread).
@@ -107,17 +107,16 @@ def composition_error(exc: HydraException) -> str:
     return f"{key}: {first}" if key else first
 
 
-def estimated_work(spec: RunSpec, data: DictConfig) -> float | None:
+def estimated_work(spec: RunSpec) -> float | None:
     """A run's FLOPs (training, its steps' fixed cost, evaluation of train and validation images each epoch).
 
     What the launcher orders runs by, longest first; None while the data is not on this machine.
     """
-    shape = training_set_shape(data)
-    if shape is None:
+    if spec.data_shape is None or spec.n_train is None:
         return None
-    n_total, n_features = shape
-    n_train = split_sizes(data, n_total)[1]
-    sizes = [n_features, *spec.hidden, n_outputs(2 if spec.task == "one_vs_all" else N_CLASSES)]
+    n_total, n_features = spec.data_shape
+    n_train = spec.n_train
+    sizes = [n_features, *spec.hidden, n_outputs(spec.n_classes)]
     weights = sum(fan_in * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
     steps = math.ceil(n_train / (spec.batch_size or n_train))
     # forward 2 FLOPs a weight and sample, backward twice that
@@ -134,11 +133,11 @@ def plan_job(composer: JobComposer, sweep_dir: Path, overrides: list[str]) -> di
     with open_dict(job):
         del job["hydra"]
     try:
-        spec = validate_run(job)
-    except ConfigError as exc:
+        spec = RunSpec.from_settings(OmegaConf.to_object(job))
+    except NnexpError as exc:
         raise ConfigError(f"in the run {' '.join(overrides)}: {exc}") from None
-    done = not job.force and finished_summary(sweep_dir / folder, fingerprint(job)) is not None
-    work = 0.0 if done else estimated_work(spec, job.data)
+    done = not job.force and finished_summary(sweep_dir / folder, spec.fingerprint) is not None
+    work = 0.0 if done else estimated_work(spec)
     return {"overrides": overrides, "dir": folder, "finished_before": done, "work": work}
 
 

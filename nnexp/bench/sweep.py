@@ -31,9 +31,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from nnexp.bench import positive_ints  # noqa: E402
-from nnexp.metrics import read_summary  # noqa: E402
-from nnexp.runstate import read_plan  # noqa: E402
+from nnexp.bench.__main__ import positive_ints  # noqa: E402
+from nnexp.results import read_summary  # noqa: E402
+from nnexp.sweep.plan import read_plan  # noqa: E402
 
 GRID = "activation=sigmoid,relu,tanh hidden=32,64,128,256"
 SWEEP_COLUMNS = ["repeat", "workers", "runs", "wall_s", "before_runs_s", "runs_s", "after_runs_s", "work_s"]

@@ -6,30 +6,23 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
 from nnexp.data import Splits
-from nnexp.diagnostics import PROBE_SIZE, diagnose
 from nnexp.model import MLP
+from nnexp.results import RunStatus
+from nnexp.training.diagnostics import PROBE_SIZE, diagnose
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
-EPOCH_COLUMNS = (
-    "epoch",
-    *(f"{split}_{metric}" for split in SPLITS for metric in ("loss", "acc")),
-    "epoch_seconds",
-    "eval_seconds",
-)
 
 
 @dataclass
 class TrainResult:
     """How training ended: ``completed``, or ``diverged`` when the training loss stopped being finite."""
 
-    status: str
+    status: RunStatus
     epochs_completed: int
     train_seconds: float
     eval_seconds: float
@@ -39,19 +32,20 @@ class TrainResult:
 class _Batches:
     """Reshuffled mini-batches of the training set, gathered into reused buffers."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, rows: int, rng: np.random.Generator) -> None:
-        self.x, self.y, self.rows, self.rng = x, y, rows, rng
-        self.x_batch = np.empty((rows, x.shape[1]), x.dtype)
-        self.y_batch = np.empty(rows, y.dtype)
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator) -> None:
+        """``x`` (n, features), ``y`` (n,); batches of ``batch_size`` rows (the last may be smaller)."""
+        self.x, self.y, self.batch_size, self.rng = x, y, batch_size, rng
+        self.x_batch = np.empty((batch_size, x.shape[1]), x.dtype)
+        self.y_batch = np.empty(batch_size, y.dtype)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         n = len(self.y)
-        if self.rows == n:  # full batch: the order of samples does not change the gradient
+        if self.batch_size == n:  # full batch: the order of samples does not change the gradient
             yield self.x, self.y
             return
         order = self.rng.permutation(n)
-        for begin in range(0, n, self.rows):
-            idx = order[begin : begin + self.rows]
+        for begin in range(0, n, self.batch_size):
+            idx = order[begin : begin + self.batch_size]
             m = len(idx)
             # mode="clip" writes straight into the buffer (the default mode gathers into a temporary first);
             # the indices come from a permutation, so nothing is ever clipped
@@ -76,7 +70,7 @@ def train(
     ``batch_size=None`` means full-batch gradient descent. The training set is
     reshuffled every epoch with ``rng``. ``epoch_seconds`` counts the parameter
     updates only; evaluation of the three splits (and the ``diagnostics`` of
-    :mod:`nnexp.diagnostics`, if asked for) is timed separately. A run whose
+    :mod:`nnexp.training.diagnostics`, if asked for) is timed separately. A run whose
     training loss stops being finite ends with status ``diverged``.
     """
     x = np.ascontiguousarray(data.x_train, dtype=model.dtype)
@@ -87,10 +81,10 @@ def train(
     }
     n = len(data.y_train)
     batches = _Batches(x, data.y_train, n if batch_size is None else min(batch_size, n), rng)
-    ws = model.workspace(batches.rows)
+    ws = model.workspace(batches.batch_size)
     probe = (x[:PROBE_SIZE], data.y_train[:PROBE_SIZE])
     train_seconds = eval_seconds = 0.0
-    status, epochs_done = "completed", 0
+    status, epochs_done = RunStatus.completed, 0
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
@@ -109,7 +103,7 @@ def train(
             on_epoch(row)
             _log_epoch(row, epochs)
             if not math.isfinite(row["train_loss"]):
-                status = "diverged"
+                status = RunStatus.diverged
                 log.warning("training loss is %s at epoch %d: run diverged, stopping", row["train_loss"], epoch)
                 break
     return TrainResult(status, epochs_done, train_seconds, eval_seconds, samples_seen=epochs_done * n)

@@ -45,14 +45,12 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from nnexp.config import IDX_FILES, DataConfig
-from nnexp.data import load_dataset
-from nnexp.data.idx import write_idx
-from nnexp.data.splits import Preprocess, Splits
+from nnexp.data import DataConfig, Preprocess, Splits, load_dataset
+from nnexp.data.idx import IDX_FILES, write_idx
 from nnexp.model import MLP
 from nnexp.model.blas import fused_update_available
-from nnexp.provenance import git_revision
-from nnexp.train import train
+from nnexp.sweep.provenance import git_revision
+from nnexp.training import train
 
 IMPLS = ("nnexp", "numpy_writeup", "torch", "sklearn")
 N_FEATURES, N_CLASSES, LR, SEED = 784, 10, 0.1, 0
@@ -90,7 +88,7 @@ def synthetic_splits(samples: int = 60_000, seed: int = SEED) -> Splits:
     x = unit(pixels)
     train, val, test = slice(samples), slice(samples, samples + EVAL_ROWS), slice(samples + EVAL_ROWS, None)
     return Splits(name="synthetic", x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val], x_test=x[test],
-                  y_test=y[test], preprocess=unit)  # fmt: skip
+                  y_test=y[test], preprocess=unit, n_classes=N_CLASSES)  # fmt: skip
 
 
 # --- implementations: each yields the seconds of one more epoch at every next() -----------

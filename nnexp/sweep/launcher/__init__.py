@@ -2,18 +2,19 @@
 
 Installed as ``hydra_plugins.nnexp_launcher`` (``pyproject.toml`` maps this folder there):
 Hydra instantiates launchers only from the ``hydra_plugins`` namespace.
-``nnexp.config.register_configs`` registers it, since Hydra's plugin scan does not see the
+``nnexp.run.register_configs`` registers it, since Hydra's plugin scan does not see the
 packages of an editable install.
 
 Launchers start jobs in the grid's order, so in a grid whose last values are its largest
 (``hidden=32,64,128,256``) the longest run starts last and runs alone while the other
 workers idle. This one starts them in order of the work the sweep plan estimates for each
-(:func:`nnexp.planning.estimated_work`), longest first, the classic LPT schedule; each job
+(:func:`nnexp.sweep.planning.estimated_work`), longest first, the classic LPT schedule; each job
 keeps its number (``hydra.job.num``) and the results come back in the grid's order.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from enum import Enum
@@ -31,7 +32,7 @@ from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from joblib import Parallel, delayed, effective_n_jobs
 from omegaconf import DictConfig
 
-from nnexp.runstate import read_plan
+from nnexp.sweep.plan import read_plan
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +76,13 @@ def parallel_settings(launcher: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def _import_run_code() -> None:
-    import nnexp.callbacks  # noqa: F401  (Hydra sends the callbacks with every job)
-    import nnexp.run  # noqa: F401
+def _import_modules(names: list[str]) -> None:
+    for name in names:
+        importlib.import_module(name)
 
 
-def start_workers(joblib_cfg: dict[str, Any]) -> Iterator[None] | None:
-    """Start joblib's worker processes, each importing the run's code, without waiting for them.
+def start_workers(joblib_cfg: dict[str, Any], modules: list[str]) -> Iterator[None] | None:
+    """Start joblib's worker processes, each importing ``modules`` (the run's code), without waiting for them.
 
     Iterate the result to wait. Later ``Parallel`` calls with the same settings reuse these
     processes (joblib's reusable executor). None when joblib runs jobs in this process (1 job).
@@ -89,7 +90,9 @@ def start_workers(joblib_cfg: dict[str, Any]) -> Iterator[None] | None:
     workers = effective_n_jobs(joblib_cfg.get("n_jobs"))
     if workers == 1:
         return None
-    return Parallel(**joblib_cfg, return_as="generator_unordered")(delayed(_import_run_code)() for _ in range(workers))
+    return Parallel(**joblib_cfg, return_as="generator_unordered")(
+        delayed(_import_modules)(modules) for _ in range(workers)
+    )
 
 
 class OrderedJoblibLauncher(JoblibLauncher):
@@ -103,7 +106,9 @@ class OrderedJoblibLauncher(JoblibLauncher):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
-        self._workers_starting = start_workers(parallel_settings(self.joblib))
+        # the task's module and the callbacks' (Hydra sends the callbacks with every job)
+        callbacks = [str(c._target_).rpartition(".")[0] for c in (config.hydra.callbacks or {}).values()]
+        self._workers_starting = start_workers(parallel_settings(self.joblib), [task_function.__module__, *callbacks])
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Run the jobs on joblib's loky processes in the chosen order; results in the given order.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from nnexp.metrics import SUMMARY_FILE, read_summary
+from nnexp.results import SUMMARY_FILE, RunStatus, read_summary
 
 POLL_SECONDS = 0.5
 
@@ -20,7 +20,7 @@ def _status(path: Path) -> str:
     try:
         return read_summary(path).get("status", "")
     except (OSError, ValueError):
-        return "unreadable"
+        return RunStatus.unreadable
 
 
 class SweepProgress:
@@ -38,7 +38,7 @@ class SweepProgress:
         self._thread.start()
 
     def _show_counts(self) -> None:
-        failed = sum(status == "failed" for status in self._seen.values())
+        failed = sum(status == RunStatus.failed for status in self._seen.values())
         self._bar.set_postfix(skipped=self.skipped, failed=failed)
 
     def update(self) -> None:

@@ -1,4 +1,4 @@
-"""Hydra callback of a sweep: the plan (nnexp.planning) before it starts, progress, report and exit status.
+"""Hydra callback of a sweep: the plan (nnexp.sweep.planning) before it starts, progress, report and exit status.
 
 Everything here reads and writes files in the sweep folder, because Hydra passes
 ``on_multirun_end`` no job results and runs ``on_job_end`` inside the worker process.
@@ -8,7 +8,6 @@ load this module before their first run, and need them only to draw the report a
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import threading
@@ -22,11 +21,11 @@ from joblib import effective_n_jobs
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.errors import NnexpError
-from nnexp.metrics import SUMMARY_FILE
-from nnexp.planning import plan_sweep
-from nnexp.progress import SweepProgress
-from nnexp.provenance import provenance
-from nnexp.runstate import PLAN_FILE, read_plan, status_counts
+from nnexp.results import SUMMARY_FILE, RunStatus, status_counts
+from nnexp.sweep.plan import read_plan, write_plan
+from nnexp.sweep.planning import plan_sweep
+from nnexp.sweep.progress import SweepProgress
+from nnexp.sweep.provenance import provenance
 
 log = logging.getLogger(__name__)
 
@@ -82,21 +81,21 @@ class SweepCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            plan = plan_sweep(config, sweep_dir)
+            jobs = plan_sweep(config, sweep_dir)
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        total = len(plan) if plan is not None else None
+        total = len(jobs) if jobs is not None else None
         origin = provenance(list(config.hydra.overrides.hydra), list(config.hydra.overrides.task), started)
-        record = {"started": started, "total": total, "provenance": origin, "jobs": plan}
-        (sweep_dir / PLAN_FILE).write_text(json.dumps(record, indent=1))
-        skipped = sum(job["finished_before"] for job in plan or [])
+        plan = {"started": started, "total": total, "provenance": origin, "jobs": jobs}
+        write_plan(sweep_dir, plan)
+        skipped = sum(job["finished_before"] for job in jobs or [])
         self._progress = SweepProgress(sweep_dir, total, skipped)
-        if config.report.enabled and report_parallel(config.hydra.launcher) and plan is not None:
+        if config.report.enabled and report_parallel(config.hydra.launcher) and jobs is not None:
             stop = threading.Event()
-            thread = threading.Thread(target=_import_report_when_all_started, args=(sweep_dir, record, stop), daemon=True)
+            thread = threading.Thread(target=_import_report_when_all_started, args=(sweep_dir, plan, stop), daemon=True)
             thread.start()
             self._report_imports = thread, stop
         resume = f"; {skipped} finished already and are skipped (force=true reruns them)" if skipped else ""
@@ -146,7 +145,7 @@ class SweepCallback(Callback):
         skipped = sum(job["finished_before"] for job in (plan or {}).get("jobs") or [])
         log.info("sweep done: %s%s", status_counts(statuses) or "no runs",
                  f" ({skipped} of them skipped as finished before)" if skipped else "")  # fmt: skip
-        failed = runs[statuses == "failed"]
+        failed = runs[statuses == RunStatus.failed]
         if len(failed):
             log.error("%d runs failed; their error.txt says why: %s", len(failed), ", ".join(failed["run"]))
             sys.exit(1)

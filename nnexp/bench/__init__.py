@@ -1,0 +1,1 @@
+"""Benchmarks: the trainer against peer implementations (``python -m nnexp.bench``), and sweeps (``python -m nnexp.bench.sweep``)."""

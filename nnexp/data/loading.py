@@ -1,0 +1,95 @@
+"""From data settings to :class:`Splits`: open the data set, split, preprocess, cache the arrays."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+from functools import cache
+
+import numpy as np
+
+from nnexp.data.cache import load_cached, save_cached
+from nnexp.data.dataset import Dataset
+from nnexp.data.download import cache_folder
+from nnexp.data.settings import DataConfig, Scaling
+from nnexp.data.splits import Preprocess, Splits, split_sizes
+from nnexp.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@cache
+def readers() -> dict[str, type[Dataset]]:
+    """Every reader of :mod:`nnexp.data.sets`, by its ``LOADER`` name."""
+    import nnexp.data.sets as sets
+
+    found = {}
+    for info in pkgutil.iter_modules(sets.__path__):
+        module = importlib.import_module(f"{sets.__name__}.{info.name}")
+        found[module.LOADER] = module.Reader
+    return found
+
+
+def open_dataset(cfg: DataConfig) -> Dataset:
+    """The data set described by ``cfg``, opened by its reader (``cfg.loader``)."""
+    known = readers()
+    if cfg.loader not in known:
+        raise ConfigError(f"data.loader={cfg.loader} is not a known reader; allowed: {', '.join(sorted(known))}")
+    return known[cfg.loader](cfg)
+
+
+def build_splits(cfg: DataConfig, dataset: Dataset) -> Splits:
+    """Read ``dataset``, split off the validation set and preprocess the images.
+
+    The split is a seeded shuffle (``cfg.split_seed``), so files ordered by class
+    still give a representative validation set.
+    """
+    raw = dataset.load()
+    n_val, n_train = split_sizes(len(raw.y_train), cfg.val_size, cfg.train_limit)
+    order = np.random.default_rng(cfg.split_seed).permutation(len(raw.y_train))
+    val, train = order[:n_val], order[n_val : n_val + n_train]
+    prepare = Preprocess.fit(Scaling(cfg.scaling).value, raw.pixel_max, raw.x_train[train])
+
+    def labels(y: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(y, dtype=np.intp)
+
+    return Splits(
+        name=cfg.name,
+        x_train=prepare(raw.x_train[train]),
+        y_train=labels(raw.y_train[train]),
+        x_val=prepare(raw.x_train[val]),
+        y_val=labels(raw.y_train[val]),
+        x_test=prepare(raw.x_test),
+        y_test=labels(raw.y_test),
+        preprocess=prepare,
+        n_classes=dataset.n_classes,
+    )
+
+
+def load_dataset(cfg: DataConfig) -> Splits:
+    """The splits of the data set ``cfg`` describes (see :func:`build_splits`).
+
+    With ``cfg.cache_arrays`` the splits are built once, saved as ``.npy`` files in
+    the cache folder and memory-mapped from then on, so parallel runs share one copy
+    in the page cache instead of each decoding the files into memory of its own.
+    """
+    dataset = open_dataset(cfg)
+    identity = dataset.identity() if cfg.cache_arrays else None
+    if identity is None:
+        splits = build_splits(cfg, dataset)
+    else:
+        key = {
+            "source": identity,
+            "val_size": cfg.val_size,
+            "split_seed": cfg.split_seed,
+            "train_limit": cfg.train_limit,
+            "scaling": Scaling(cfg.scaling).value,
+        }
+        folder = cache_folder(cfg) / "arrays"
+        splits = load_cached(folder, cfg.name, key, dataset.n_classes)
+        if splits is None:
+            save_cached(folder, build_splits(cfg, dataset), key)
+            splits = load_cached(folder, cfg.name, key, dataset.n_classes)
+    log.info("data %s: %s, %d features", cfg.name, splits.sizes(), splits.n_features)
+    return splits

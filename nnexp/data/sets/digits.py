@@ -1,0 +1,43 @@
+"""scikit-learn's bundled 8x8 digits (1,797 images, 10 classes): no files, no download.
+
+A fixed fifth of the images, drawn with ``data.split_seed``, is held out as the test set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnexp.data.dataset import RawImages
+from nnexp.data.settings import DataConfig
+
+LOADER = "digits"
+N_IMAGES = 1797
+N_TEST = N_IMAGES // 5
+N_FEATURES = 64  # 8x8 images
+
+
+class Reader:
+    """The digits of ``sklearn.datasets.load_digits``, pixel values 0..16."""
+
+    def __init__(self, cfg: DataConfig) -> None:
+        self.cfg = cfg
+
+    @property
+    def n_classes(self) -> int:
+        return self.cfg.n_classes
+
+    def training_shape(self) -> tuple[int, int]:
+        return N_IMAGES - N_TEST, N_FEATURES
+
+    def identity(self) -> dict:
+        import sklearn
+
+        return {"sklearn": sklearn.__version__}
+
+    def load(self) -> RawImages:
+        from sklearn.datasets import load_digits
+
+        x, y = load_digits(return_X_y=True)
+        order = np.random.default_rng(self.cfg.split_seed).permutation(len(y))
+        test, train = order[:N_TEST], order[N_TEST:]
+        return RawImages(x[train], y[train], x[test], y[test], pixel_max=16.0)

@@ -1,0 +1,108 @@
+"""Data sets published as four IDX files (MNIST, Fashion-MNIST): from a local folder or downloaded."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from nnexp.data.dataset import RawImages
+from nnexp.data.download import cache_folder, fetch
+from nnexp.data.idx import read_idx, read_idx_shape
+from nnexp.data.settings import DataConfig
+from nnexp.errors import DataFileError, DataUnavailableError
+
+LOADER = "idx"
+
+
+def find_local(folder: Path, file_name: str) -> Path | None:
+    """The file in ``folder``, compressed (``.gz``) or not."""
+    for candidate in (folder / file_name, folder / file_name.removesuffix(".gz")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class Reader:
+    """The files named by ``data.files``: in ``data.root`` (trusted as they are), or downloaded from
+    ``data.urls`` into the cache and verified by ``data.md5``."""
+
+    def __init__(self, cfg: DataConfig) -> None:
+        self.cfg = cfg
+
+    @property
+    def n_classes(self) -> int:
+        return self.cfg.n_classes
+
+    @property
+    def folder(self) -> Path:
+        """Where the files are: ``data.root``, else the download cache."""
+        return Path(self.cfg.root).expanduser() if self.cfg.root else cache_folder(self.cfg)
+
+    def _missing(self, names: list[str]) -> DataUnavailableError:
+        return DataUnavailableError(
+            f"data.root={self.folder} lacks {', '.join(names)}: put the IDX files of {self.cfg.name} there"
+            " (gzip-compressed or not), or unset data.root to download them"
+        )
+
+    def training_shape(self) -> tuple[int, int] | None:
+        images = self.cfg.files["train_images"]
+        path = find_local(self.folder, images)
+        if path is None:
+            if self.cfg.root:
+                raise self._missing([images])
+            return None
+        n_images, *image_shape = read_idx_shape(path)
+        return n_images, math.prod(image_shape)
+
+    def identity(self) -> dict | None:
+        if not self.cfg.root:
+            return {"md5": dict(self.cfg.md5)}
+        files = [find_local(self.folder, name) for name in self.cfg.files.values()]
+        if None in files:
+            return None
+        return {str(path.resolve()): [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
+
+    def _paths(self) -> dict[str, Path]:
+        """Local paths of the four files, by role: found in ``data.root``, or downloaded into the cache."""
+        cfg = self.cfg
+        if cfg.root:
+            found = {role: find_local(self.folder, name) for role, name in cfg.files.items()}
+            missing = [cfg.files[role] for role, path in found.items() if path is None]
+            if missing:
+                raise self._missing(missing)
+            return found
+        try:
+            by_name = fetch({name: cfg.md5[name] for name in cfg.files.values()}, list(cfg.urls), self.folder)
+        except DataUnavailableError as exc:
+            raise DataUnavailableError(
+                f"{cfg.name} could not be downloaded: {exc}. Put the files {', '.join(cfg.files.values())}"
+                f" in {self.folder}, or point data.root=<folder> (for MNIST also NNEXP_DATA_DIR) at a folder"
+                " holding them; data=digits runs with no download at all"
+            ) from None
+        return {role: by_name[name] for role, name in cfg.files.items()}
+
+    def load(self) -> RawImages:
+        paths = self._paths()
+        arrays = {role: read_idx(path) for role, path in paths.items()}
+        for part in ("train", "test"):
+            images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+            if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+                raise DataFileError(
+                    f"{paths[f'{part}_images']}: {part} images of shape {images.shape} do not match labels of"
+                    f" shape {labels.shape} in {paths[f'{part}_labels']}; expected (n, rows, cols) and (n,)"
+                )
+            if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
+                raise DataFileError(f"{paths[f'{part}_labels']}: labels outside 0..{self.n_classes - 1}")
+
+        def flat(images: np.ndarray) -> np.ndarray:
+            return images.reshape(len(images), -1)
+
+        return RawImages(
+            flat(arrays["train_images"]),
+            arrays["train_labels"],
+            flat(arrays["test_images"]),
+            arrays["test_labels"],
+            pixel_max=255.0,
+        )

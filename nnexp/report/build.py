@@ -1,0 +1,292 @@
+"""Building the report of a sweep folder (or a comparison of sweeps): its sections in order, then the files.
+
+Usage: ``python -m nnexp.report <sweep folder>`` or :func:`build_report`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from nnexp.errors import ReportError
+from nnexp.report.published import compare, load_published, summary_text
+from nnexp.report.document import Block, write_documents
+from nnexp.report.render import Figures
+from nnexp.report.runs import config_names, load_curves, load_runs, varying
+from nnexp.results import FINISHED, status_counts
+from nnexp.sweep.plan import read_plan
+from nnexp.report.tables import (
+    KINDS,
+    METRICS,
+    comparison_table,
+    format_cells,
+    is_displayable,
+    replicate_counts,
+    write_table,
+)
+
+log = logging.getLogger(__name__)
+
+RUNS_FILE = "runs.csv"
+SEARCH_RESULTS = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", text)
+
+
+def _check_options(runs: pd.DataFrame, rows: str, cols: str, metrics: list[str]) -> None:
+    names = config_names(runs)
+    for option, value in (("rows", rows), ("cols", cols)):
+        if value not in names:
+            raise ReportError(f"report {option}={value!r} is not a setting of these runs; allowed: {', '.join(names)}")
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ReportError(f"report metrics {unknown} unknown; allowed: {', '.join(METRICS)}")
+
+
+def build_report(
+    sweep_dir: Path,
+    out_dir: Path,
+    rows: str = "hidden",
+    cols: str = "activation",
+    metrics: list[str] | None = None,
+    published: list[Path] | None = None,
+    parallel: dict[str, Any] | None = None,
+) -> Path:
+    """Build the report of ``sweep_dir`` into ``out_dir``; return the path of its ``index.md``.
+
+    One table and heatmap per metric (``rows`` x ``cols``, replicates such as seeds
+    averaged) and one curve grid per kind, repeated for each combination of any
+    other setting that varies in the sweep (e.g. ``lr``); then accuracy against time,
+    against the learning rate (when it varies) and across every swept setting. Each
+    ``published`` table (``experiments/*.csv``) adds a published-vs-reproduced section.
+    The same content is written as ``index.md`` and a self-contained ``index.html``.
+    Figures are drawn by ``joblib.Parallel(**parallel)`` when given (see :mod:`nnexp.report.render`).
+    """
+    metrics = metrics or ["test_acc", "train_seconds"]
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ReportError(f"{sweep_dir} is not a folder; give the folder of a sweep (multirun/...) or of a run")
+    runs = load_runs(sweep_dir)
+    if runs.empty:
+        raise ReportError(f"{sweep_dir} holds no runs (no summary.json, metrics.csv or .hydra/config.yaml below it)")
+    _check_options(runs, rows, cols, metrics)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out_dir / RUNS_FILE, index=False)
+    measured = runs[runs["status"].isin(FINISHED)]  # runs with final metrics
+    curves, skipped = load_curves(sweep_dir, measured)
+    others = varying(measured, exclude=(rows, cols, "seed"))
+    groups = measured.groupby(others, dropna=False, sort=True) if others and not measured.empty else [((), measured)]
+
+    figures = Figures()
+    blocks = [Block("h1", f"Sweep report: {sweep_dir.name}"), *_overview(sweep_dir, runs, skipped)]
+    if measured.empty:
+        blocks.append(Block("p", "No run has finished yet: no tables or figures."))
+        groups = []
+    for key, group in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        setting = ", ".join(f"{name}={value}" for name, value in zip(others, key))
+        blocks += _group_section(group, curves, setting, rows, cols, metrics, out_dir, sweep_dir.name, figures)
+    search = sweep_dir / SEARCH_RESULTS
+    if search.exists() and not measured.empty:
+        blocks += _search_section(search, measured, out_dir, figures)
+    if not measured.empty:
+        metric = metrics[0] if metrics[0] in METRICS else "test_acc"
+        blocks += _overall_figures(measured, rows, cols, metric, out_dir, figures)
+    for path in published or []:
+        blocks += _published_section(resolve_published(Path(path)), measured, out_dir)
+    blocks += [Block("h2", "Runs"), Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE}).")]
+    figures.draw(parallel)
+    index = write_documents(blocks, out_dir, f"Sweep report: {sweep_dir.name}")
+    log.info("report of %d runs written to %s", len(runs), out_dir)
+    return index
+
+
+def _group_section(group: pd.DataFrame, curves: pd.DataFrame, setting: str, rows: str, cols: str,
+                   metrics: list[str], out_dir: Path, name: str, figures: Figures) -> list[Block]:  # fmt: skip
+    """Tables, heatmaps and learning curves of the runs sharing one value of the other varied settings."""
+    suffix = f"__{_slug(setting)}" if setting else ""
+    blocks = [Block("h2", setting)] if setting else []
+    low, high = replicate_counts(group, rows, cols)
+    replicates = f"mean of {low}–{high} runs per cell" if low != high else f"mean of {low} run{'s' * (low != 1)} per cell"
+    for metric in metrics:
+        if not is_displayable(group, metric):
+            continue
+        caption = f"{METRICS[metric].title} by {rows} and {cols}" + (f" ({setting})" if setting else "")
+        mean, ci = comparison_table(group, rows, cols, metric)
+        stem = out_dir / f"{metric}_by_{rows}_{cols}{suffix}"
+        paths = write_table(mean, ci, metric, stem, caption)
+        spread = " ± 95% confidence interval (t)" if "ci95" in paths else ""
+        links = {label: paths[key].name for key, label in (("csv", "CSV"), ("ci95", "CI CSV"), ("tex", "LaTeX"))
+                 if key in paths}  # fmt: skip
+        shown = format_cells(mean, ci, METRICS[metric].decimals).reset_index()
+        blocks += [Block("h3", caption), Block("p", f"{replicates}{spread}; rows: {rows}, columns: {cols}."),
+                   Block("table", table=shown, links=links)]  # fmt: skip
+        if len(mean.index) * len(mean.columns) > 1:
+            blocks.append(figures.add(Path(f"{stem}_heatmap"), caption, "plot_heatmap", group, rows, cols, metric, caption))
+    group_curves = curves[curves["run"].isin(group["run"])] if not curves.empty else curves
+    if not group_curves.empty:
+        for kind, label in KINDS.items():
+            title = f"{label.split(' (')[0]} per epoch: {name}" + (f" ({setting})" if setting else "")
+            caption = f"{title}; solid: training, dashed: validation; bands: 95% CI over seeds"
+            blocks.append(figures.add(out_dir / f"curves_{kind}{suffix}", caption, "plot_curves",
+                                      group_curves, rows, cols, kind, title))  # fmt: skip
+    return blocks
+
+
+def _overall_figures(measured: pd.DataFrame, rows: str, cols: str, metric: str, out_dir: Path,
+                     figures: Figures) -> list[Block]:  # fmt: skip
+    """Cost and benefit of every run, accuracy against the learning rate, and all swept settings at once."""
+    if metric == "train_seconds":
+        metric = "test_acc"
+    by = "activation" if "activation" in measured else cols
+    blocks = [Block("h2", "Across the sweep"),
+              figures.add(out_dir / f"{metric}_vs_time", "Accuracy against training time: which runs buy accuracy with time",
+                          "plot_metric_vs_time", measured, metric, by)]  # fmt: skip
+    swept = varying(measured, exclude=("seed",))
+    if "lr" in swept:
+        blocks.append(figures.add(out_dir / f"{metric}_vs_lr", "Accuracy against learning rate (mean ± 95% CI over the other runs)",
+                                  "plot_metric_vs_lr", measured, metric, by))  # fmt: skip
+    if len(swept) >= 2:
+        blocks.append(figures.add(out_dir / "parallel_coordinates", f"Every run through its {len(swept)} swept settings",
+                                  "plot_parallel", measured, swept, metric))  # fmt: skip
+    return blocks
+
+
+def build_comparison(
+    sweep_dirs: list[Path],
+    out_dir: Path,
+    rows: str = "hidden",
+    cols: str = "activation",
+    metrics: list[str] | None = None,
+    parallel: dict[str, Any] | None = None,
+) -> Path:
+    """A report comparing two or more sweeps: side-by-side tables and overlaid learning curves.
+
+    E.g. the same grid on MNIST and Fashion-MNIST, or before and after a code change.
+    Returns the path of ``index.md`` (``index.html`` is written beside it); ``parallel`` as
+    in :func:`build_report`.
+    """
+    metrics = metrics or ["test_acc", "train_seconds"]
+    if len(sweep_dirs) < 2:
+        raise ReportError("compare needs two or more sweep folders")
+    names = [Path(d).name for d in sweep_dirs]
+    if len(set(names)) < len(names):
+        names = [str(d) for d in sweep_dirs]
+    frames, curve_frames = [], []
+    for name, sweep_dir in zip(names, sweep_dirs):
+        if not Path(sweep_dir).is_dir():
+            raise ReportError(f"{sweep_dir} is not a folder; give the folders of the sweeps to compare")
+        runs = load_runs(Path(sweep_dir))
+        if runs.empty:
+            raise ReportError(f"{sweep_dir} holds no runs (no summary.json, metrics.csv or .hydra/config.yaml below it)")
+        _check_options(runs, rows, cols, metrics)
+        measured = runs[runs["status"].isin(FINISHED)].assign(sweep=name)
+        frames.append(measured)
+        curve_frames.append(load_curves(Path(sweep_dir), measured)[0].assign(sweep=name))
+    runs, curves = pd.concat(frames, ignore_index=True), pd.concat(curve_frames, ignore_index=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(out_dir / RUNS_FILE, index=False)
+    side_by_side = runs.assign(**{"sweep · " + cols: runs["sweep"] + " · " + runs[cols].astype(str)})
+    blocks = [Block("h1", "Comparison: " + " vs ".join(names)),
+              Block("list", items=[f"`{name}`: {status_counts(frame['status'])} runs from `{d}`"
+                                   for name, frame, d in zip(names, frames, sweep_dirs)])]  # fmt: skip
+    for metric in metrics:
+        if not is_displayable(runs, metric):
+            continue
+        caption = f"{METRICS[metric].title} by {rows} and {cols}, side by side"
+        mean, ci = comparison_table(side_by_side, rows, "sweep · " + cols, metric)
+        paths = write_table(mean, ci, metric, out_dir / f"{metric}_compared", caption)
+        blocks += [Block("h2", caption), Block("table", table=format_cells(mean, ci, METRICS[metric].decimals).reset_index(),
+                                               links={"CSV": paths["csv"].name, "LaTeX": paths["tex"].name})]  # fmt: skip
+    figures = Figures()
+    for kind, label in KINDS.items():
+        title = f"{label.split(' (')[0]} per epoch: " + " vs ".join(names)
+        blocks.append(figures.add(out_dir / f"curves_{kind}_compared", f"{title}; one colour per sweep", "plot_curves",
+                                  curves, rows, cols, kind, title, "sweep"))  # fmt: skip
+    figures.draw(parallel)
+    return write_documents(blocks, out_dir, "Comparison: " + " vs ".join(names))
+
+
+def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path, figures: Figures) -> list[Block]:
+    """The best configuration found by a searching sweeper (Optuna) and the history of its trials."""
+    found = OmegaConf.to_container(OmegaConf.load(results))
+    best = [f"`{key}` = {value}" for key, value in (found.get("best_params") or {}).items()]
+    value = found.get("best_value")
+    return [
+        Block("h2", "Search"),
+        Block("p", f"{len(measured)} trials with results; best objective (final validation accuracy): "
+                   + (f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "–") + ", with:"),
+        Block("list", items=best or ["–"]),
+        figures.add(out_dir / "search_history", "Search history: each trial and the best so far", "plot_search_history", measured),
+    ]  # fmt: skip
+
+
+def resolve_published(path: Path) -> Path:
+    """``path`` as given, or relative to the project folder (where ``experiments/`` is)."""
+    if path.exists() or path.is_absolute():
+        return path
+    return Path(__file__).resolve().parents[2] / path
+
+
+def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[Block]:
+    table = load_published(path)
+    shutil.copy(path, out_dir / path.name)
+    comparison = compare(table, runs)
+    comparison.to_csv(out_dir / f"published_{path.stem}.csv", index=False)
+    source = table["source"].iloc[0] + (f", {table['table'].iloc[0]}" if "table" in table else "")
+    shown = comparison.assign(
+        ours=[("–" if pd.isna(m) else f"{m:.2f}" + (f" ± {c:.2f}" if pd.notna(c) else "")) for m, c in
+              zip(comparison["ours"], comparison["ci95"])],
+        delta=comparison["delta"].map(lambda d: "–" if pd.isna(d) else f"{d:+.2f}"),
+        published=[f"{r} {v:g}" if r != "=" else f"{v:g}" for r, v in zip(comparison["relation"], comparison["published"])],
+        closest=comparison["closest"].map({True: "◀", False: ""}),
+    ).drop(columns=["ci95", "relation"])  # fmt: skip
+    if not comparison["setting"].astype(bool).any():
+        shown = shown.drop(columns=["setting", "closest"])
+    protocol = table["protocol"].iloc[0] if "protocol" in table else ""
+    return [
+        Block("h2", f"Published vs reproduced: {source}"),
+        Block("p", f"From [{path.name}]({path.name}). {protocol}".strip()),
+        Block("p", summary_text(comparison, source)),
+        Block("p", "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
+                   " lies relative to our CI (for claims 'published ≥ x': whether our CI clears x)."),
+        Block("table", table=shown.astype(str), links={"CSV": f"published_{path.stem}.csv"}),
+    ]  # fmt: skip
+
+
+def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[Block]:
+    plan = read_plan(sweep_dir) or {}
+    planned = plan.get("total")
+    found = f"{len(runs)} runs" + (f" of {planned} planned" if planned else "")
+    items = [
+        f"Sweep folder: `{sweep_dir}`",
+        f"Runs: {found} ({status_counts(runs['status'])})",
+        f"Varied: {', '.join(varying(runs)) or 'nothing'}",
+        f"Report built: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+    ]
+    provenance = plan.get("provenance") or {}
+    labels = {"command": "Command", "started": "Sweep started", "git": "Code (git)", "host": "Host", "versions": "Versions"}
+    for key, label in labels.items():
+        if key in provenance:
+            value = provenance[key]
+            value = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
+            items.append(f"{label}: `{value}`" if key in ("command", "git") else f"{label}: {value}")
+    blocks = [Block("list", items=items)]
+    not_done = runs[runs["status"] != "completed"]
+    if not not_done.empty:
+        blocks.append(Block("p", "Runs that did not complete (in the tables only if they have metrics):"))
+        blocks.append(Block("list", items=[
+            f"`{run['run']}`: {run['status']}" + (f" — {run['error']}" if isinstance(run.get("error"), str) else "")
+            for run in not_done.to_dict("records")]))  # fmt: skip
+    if skipped:
+        blocks += [Block("p", "Learning curves skipped (unreadable metrics.csv):"), Block("list", items=skipped)]
+    return blocks

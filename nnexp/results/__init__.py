@@ -1,0 +1,19 @@
+"""What a run leaves in its folder: metrics.csv per epoch, summary.json, and the vocabulary of run statuses."""
+
+from nnexp.results.files import ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, read_summary
+from nnexp.results.status import FINISHED, RunStatus, status_counts
+from nnexp.results.summary import EPOCH_COLUMNS, OUTCOME_COLUMNS, RunSummary
+
+__all__ = [
+    "ERROR_FILE",
+    "EPOCH_COLUMNS",
+    "FINISHED",
+    "METRICS_FILE",
+    "MetricsCSV",
+    "OUTCOME_COLUMNS",
+    "RunStatus",
+    "RunSummary",
+    "SUMMARY_FILE",
+    "read_summary",
+    "status_counts",
+]

@@ -1,0 +1,114 @@
+"""The files a run leaves in its folder: the per-epoch metrics CSV, the summary JSON, the traceback.
+
+``summary.json`` is the completion marker: it is written last, atomically, and records the
+fingerprint of the configuration that produced it.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import json
+import math
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from nnexp.results.status import FINISHED
+
+METRICS_FILE = "metrics.csv"
+SUMMARY_FILE = "summary.json"
+ERROR_FILE = "error.txt"
+LOCK_FILE = ".lock"
+
+
+class MetricsCSV:
+    """A CSV with one row per epoch, flushed to disk after every row."""
+
+    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        self._file = open(path, "w", newline="")
+        self._writer = csv.DictWriter(self._file, fieldnames=list(columns))
+        self._writer.writeheader()
+        self._file.flush()
+
+    def write(self, row: dict[str, Any]) -> None:
+        self._writer.writerow(row)
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> MetricsCSV:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities as strings, since JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as JSON via a temporary file and a rename: readers never see half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as handle:
+        json.dump(_json_safe(data), handle, indent=2, sort_keys=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """A summary written by :func:`write_json_atomic` (non-finite numbers restored as floats).
+
+    Raises ``OSError`` when it cannot be read and ``ValueError`` when it is not a JSON object.
+    """
+
+    def restore(value: Any) -> Any:
+        if value in ("nan", "inf", "-inf"):
+            return float(value)
+        return value
+
+    summary = json.loads(path.read_text(), object_hook=lambda d: {k: restore(v) for k, v in d.items()})
+    if not isinstance(summary, dict):
+        raise ValueError(f"{path} holds {type(summary).__name__}, not a summary")
+    return summary
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder exclusively: a second process running the same configuration waits here.
+
+    (A search can propose one configuration twice in a parallel batch; the second run then
+    finds the first one's result instead of writing into the same files.) The kernel
+    releases the lock when its holder exits, also on kill -9.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK_FILE, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def finished_summary(run_dir: Path, config_fingerprint: str) -> dict[str, Any] | None:
+    """The summary of a finished run of this exact configuration in ``run_dir``, else None."""
+    try:
+        summary = read_summary(run_dir / SUMMARY_FILE)
+    except (OSError, ValueError):  # absent, or not a summary we wrote
+        return None
+    if summary.get("status") in FINISHED and summary.get("fingerprint") == config_fingerprint:
+        return summary
+    return None

@@ -1,0 +1,70 @@
+"""The summary record of a run (``summary.json``) and the per-epoch columns of ``metrics.csv``.
+
+The report's tables and ``runs.csv`` take their outcome columns from :class:`RunSummary`,
+so a new summary field is known everywhere once it is added here.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from nnexp.results.status import RunStatus
+
+SPLITS = ("train", "val", "test")
+# One row per epoch of metrics.csv (the diagnostics' columns follow these).
+EPOCH_COLUMNS = (
+    "epoch",
+    *(f"{split}_{metric}" for split in SPLITS for metric in ("loss", "acc")),
+    "epoch_seconds",
+    "eval_seconds",
+)
+FINAL_METRICS = tuple(column for column in EPOCH_COLUMNS if column.endswith(("_loss", "_acc")))
+
+NAN = math.nan
+
+
+@dataclass
+class RunSummary:
+    """Everything ``summary.json`` records of one run: outcome, final and best metrics, timing, sizes, origin.
+
+    A failed run has ``error`` and no metrics (NaN); ``config`` is the resolved configuration.
+    """
+
+    status: RunStatus
+    fingerprint: str
+    error: str | None = None
+    epochs_completed: int = 0
+    train_loss: float = NAN
+    train_acc: float = NAN
+    val_loss: float = NAN
+    val_acc: float = NAN
+    test_loss: float = NAN
+    test_acc: float = NAN
+    best_epoch: int | None = None
+    best_val_acc: float = NAN
+    test_acc_at_best_val: float = NAN
+    train_seconds: float = NAN
+    eval_seconds: float = NAN
+    samples_per_second: float = NAN
+    n_params: int | None = None
+    n_train: int | None = None
+    n_val: int | None = None
+    n_test: int | None = None
+    layer_sizes: list[int] = field(default_factory=list)
+    started: str | None = None
+    finished: str | None = None
+    host: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as JSON-ready values (the status as its name)."""
+        record = asdict(self)
+        record["status"] = self.status.value
+        return record
+
+
+# The scalar fields: one column each in runs.csv and the report's tables.
+OUTCOME_COLUMNS = tuple(f.name for f in fields(RunSummary) if f.name not in ("layer_sizes", "versions", "config"))

@@ -1,0 +1,1 @@
+"""A sweep of runs: its plan (every run composed and checked first), the launcher, progress, provenance, the callback."""

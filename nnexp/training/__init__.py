@@ -1,0 +1,7 @@
+"""Training a run: its checked settings (spec), the loop, per-epoch diagnostics, and the run in its folder (job)."""
+
+from nnexp.training.job import execute
+from nnexp.training.loop import TrainResult, train
+from nnexp.training.spec import RunSpec, fingerprint
+
+__all__ = ["RunSpec", "TrainResult", "execute", "fingerprint", "train"]

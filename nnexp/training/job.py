@@ -1,0 +1,154 @@
+"""One run in its folder: check the settings, load the data, train, write ``metrics.csv`` and ``summary.json``."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+import nnexp
+from nnexp.config import Config
+from nnexp.data import load_dataset
+from nnexp.errors import NnexpError
+from nnexp.model import MLP
+from nnexp.model.io import MODEL_FILE, save_model
+from nnexp.model.loss import n_outputs
+from nnexp.results import ERROR_FILE, EPOCH_COLUMNS, METRICS_FILE, SUMMARY_FILE, MetricsCSV, RunStatus, RunSummary
+from nnexp.results.files import finished_summary, run_lock, write_json_atomic
+from nnexp.results.summary import FINAL_METRICS
+from nnexp.training.diagnostics import diagnostic_columns
+from nnexp.training.loop import TrainResult, train
+from nnexp.training.spec import RunSpec, check_batch_fits, config_record, fingerprint
+
+log = logging.getLogger("nnexp.run")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[str, int], **origin) -> RunSummary:
+    """Final and best metrics, timing and size of a finished run; ``origin`` fills the remaining fields."""
+    final = history[-1] if history else {}
+    best = max(history, key=lambda r: r["val_acc"] if np.isfinite(r["val_acc"]) else -1.0, default={})
+    return RunSummary(
+        status=result.status,
+        epochs_completed=result.epochs_completed,
+        **{key: final.get(key, float("nan")) for key in FINAL_METRICS},
+        best_epoch=best.get("epoch"),
+        best_val_acc=best.get("val_acc", float("nan")),
+        test_acc_at_best_val=best.get("test_acc", float("nan")),
+        train_seconds=result.train_seconds,
+        eval_seconds=result.eval_seconds,
+        samples_per_second=result.samples_seen / result.train_seconds if result.train_seconds else float("nan"),
+        n_params=model.n_params,
+        layer_sizes=model.layer_sizes,
+        **sizes,
+        **origin,
+    )
+
+
+def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
+    threads = spec.blas_threads or 1
+    log.info("BLAS threads: %d", threads)
+    with threadpool_limits(limits=threads, user_api="blas"):
+        data = load_dataset(spec.data)
+        if spec.task == "one_vs_all":
+            data = data.one_vs_all(spec.positive_class)
+        if spec.n_train is None:  # the files were not here to check it before
+            check_batch_fits(spec, len(data.y_train))
+        init_seed, shuffle_seed = np.random.SeedSequence(spec.seed).spawn(2)
+        model = MLP.initialise(
+            [data.n_features, *spec.hidden, n_outputs(data.n_classes)],
+            spec.activation,
+            spec.init,
+            np.random.default_rng(init_seed),
+            dtype=spec.dtype,
+            init_scale=spec.init_scale,
+            leaky_slope=spec.leaky_slope,
+            loss=spec.loss,
+        )
+        log.info(
+            "network %s, %s activation, %s output, %d parameters",
+            model.layer_sizes,
+            spec.activation,
+            model.output.name,
+            model.n_params,
+        )
+        history: list[dict] = []
+        columns = [*EPOCH_COLUMNS, *(diagnostic_columns(model) if spec.diagnostics else [])]
+        with MetricsCSV(out_dir / METRICS_FILE, columns) as metrics:
+
+            def record(row: dict) -> None:
+                metrics.write(row)
+                history.append(row)
+
+            result = train(
+                model,
+                data,
+                epochs=spec.epochs,
+                batch_size=spec.batch_size,
+                lr=spec.lr,
+                rng=np.random.default_rng(shuffle_seed),
+                on_epoch=record,
+                diagnostics=spec.diagnostics,
+            )
+        if spec.save_model:
+            save_model(out_dir / MODEL_FILE, model, data.preprocess, spec.config)
+    return summarise(history, result, model, data.sizes(), **origin, finished=_now())
+
+
+def execute(settings: Config, out_dir: Path) -> dict:
+    """Check ``settings``, train, and write ``metrics.csv`` and ``summary.json`` into ``out_dir``; the summary.
+
+    A folder that already holds a finished run of the same configuration is left
+    as it is (unless ``force``). Any error is recorded in the folder, as status
+    ``failed`` in ``summary.json`` and the traceback in ``error.txt``, then raised.
+    The folder is locked meanwhile: a concurrent run of the same configuration waits.
+    """
+    with run_lock(out_dir):
+        return _execute_locked(settings, out_dir)
+
+
+def _execute_locked(settings: Config, out_dir: Path) -> dict:
+    record = config_record(settings)
+    config_fingerprint = fingerprint(record)
+    previous = finished_summary(out_dir, config_fingerprint)
+    if previous is not None and not settings.force:
+        log.info("skipped: finished already with this configuration (%s); force=true reruns it", previous["status"])
+        return previous
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (SUMMARY_FILE, ERROR_FILE, MODEL_FILE):  # until this attempt finishes, the run counts as unfinished
+        (out_dir / stale).unlink(missing_ok=True)
+    origin = {
+        "fingerprint": config_fingerprint,
+        "started": _now(),
+        "host": platform.node(),
+        "versions": {"nnexp": nnexp.__version__, "numpy": np.__version__, "python": sys.version.split()[0]},
+        "config": record,
+    }
+    try:
+        summary = _train(RunSpec.from_settings(settings), out_dir, origin)
+    except Exception as exc:
+        expected = isinstance(exc, NnexpError)  # bad input or data: the message says it all
+        error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+        (out_dir / ERROR_FILE).write_text(traceback.format_exc())
+        failed = RunSummary(status=RunStatus.failed, error=error, **origin, finished=_now())
+        write_json_atomic(out_dir / SUMMARY_FILE, failed.to_dict())
+        log.error("error: %s" if expected else "run failed: %s", error, exc_info=not expected)
+        raise
+    write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
+    log.info(
+        "%s after %d epochs: test accuracy %.2f%%, %.1f s training",
+        summary.status.value,
+        summary.epochs_completed,
+        100 * summary.test_acc,
+        summary.train_seconds,
+    )
+    return summary.to_dict()

@@ -1,0 +1,204 @@
+"""The settings of one run, checked: every check of a value happens here, before any work.
+
+:class:`RunSpec` is what everything below the run's entry point reads; nothing there
+reads Hydra's config. Its ``fingerprint`` hashes every setting that can change the
+result (all but :data:`nnexp.config.EXECUTION_ONLY`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from nnexp.config import Config, is_execution_only
+from nnexp.data import DataConfig, open_dataset, split_sizes
+from nnexp.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """The checked settings of one run (see :class:`nnexp.config.Config` for their meaning)."""
+
+    activation: str
+    hidden: tuple[int, ...]
+    lr: float
+    epochs: int
+    batch_size: int | None  # None: full batch
+    init: str
+    init_scale: float
+    leaky_slope: float
+    seed: int
+    dtype: str
+    blas_threads: int | None  # None: the launcher's cpus_per_task, else 1
+    task: str
+    positive_class: int
+    loss: str
+    diagnostics: bool
+    save_model: bool
+    data: DataConfig
+    # (training images before the validation split, features) from the files' headers; None before a download
+    data_shape: tuple[int, int] | None
+    config: dict[str, Any]  # the whole configuration, as plain values (recorded in summary.json)
+    fingerprint: str
+
+    @property
+    def n_classes(self) -> int:
+        """Classes of the task: 2 for one-vs-all, else the data set's."""
+        return 2 if self.task == "one_vs_all" else self.data.n_classes
+
+    @property
+    def n_train(self) -> int | None:
+        """Training images after the validation split and ``data.train_limit``; None before a download."""
+        if self.data_shape is None:
+            return None
+        return split_sizes(self.data_shape[0], self.data.val_size, self.data.train_limit)[1]
+
+    @classmethod
+    def from_settings(cls, settings: Config) -> RunSpec:
+        """Check every value of ``settings`` (against the data files' headers where they are on this machine).
+
+        Raises :class:`ConfigError` with one line naming the key, the value and what is allowed.
+        """
+        _check_values(settings)
+        record = config_record(settings)
+        data_shape = open_dataset(settings.data).training_shape()
+        spec = cls(
+            activation=settings.activation.value,
+            hidden=_hidden(settings.hidden),
+            lr=float(settings.lr),
+            epochs=int(settings.epochs),
+            batch_size=_batch_size(settings.batch_size),
+            init=settings.init.value,
+            init_scale=float(settings.init_scale),
+            leaky_slope=float(settings.leaky_slope),
+            seed=int(settings.seed),
+            dtype=settings.dtype.value,
+            blas_threads=settings.blas_threads,
+            task=settings.task.value,
+            positive_class=int(settings.positive_class),
+            loss=settings.loss.value,
+            diagnostics=bool(settings.diagnostics),
+            save_model=bool(settings.save_model),
+            data=settings.data,
+            data_shape=data_shape,
+            config=record,
+            fingerprint=fingerprint(record),
+        )
+        if spec.n_train is not None:
+            check_batch_fits(spec, spec.n_train)
+        return spec
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses, enums and tuples as JSON's dicts, strings and lists."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def config_record(settings: Config) -> dict[str, Any]:
+    """The configuration as plain values, as summary.json records it."""
+    return _plain(dataclasses.asdict(settings))
+
+
+def _result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``node`` without the execution-only settings (and without sections they leave empty)."""
+    kept = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if is_execution_only(name):
+            continue
+        if isinstance(value, dict):
+            value = _result_settings(value, f"{name}.")
+            if not value:
+                continue
+        kept[key] = value
+    return kept
+
+
+def fingerprint(record: dict[str, Any]) -> str:
+    """A hash of every setting in ``record`` that can change the run's result."""
+    return hashlib.sha256(json.dumps(_result_settings(record), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _hidden(value: Any) -> tuple[int, ...]:
+    sizes = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not all(_is_int(s) and s >= 1 for s in sizes):
+        raise ConfigError(
+            f"hidden={value} is invalid; allowed: a positive int or a list of positive ints,"
+            " e.g. hidden=128 or hidden=[128,64] ([] for no hidden layer)"
+        )
+    return tuple(sizes)
+
+
+def _batch_size(value: Any) -> int | None:
+    if value == "full":
+        return None
+    if _is_int(value) and value >= 1:
+        return value
+    raise ConfigError(f"batch_size={value} is invalid; allowed: an int >= 1 (1 = pure SGD) or 'full'")
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value} is invalid; allowed: {allowed}")
+
+
+def _check_values(cfg: Config) -> None:
+    """The checks of single values and of values against each other (no files read)."""
+    _require(math.isfinite(cfg.lr) and cfg.lr > 0, "lr", cfg.lr, "a finite number > 0")
+    _require(cfg.epochs >= 1, "epochs", cfg.epochs, "an int >= 1")
+    _require(
+        math.isfinite(cfg.init_scale) and cfg.init_scale > 0, "init_scale", cfg.init_scale, "a finite number > 0"
+    )
+    _require(0 < cfg.leaky_slope < 1, "leaky_slope", cfg.leaky_slope, "a number in (0, 1)")
+    threads = cfg.blas_threads
+    _require(
+        threads is None or threads >= 1, "blas_threads", threads, "null (the launcher's cpus_per_task) or an int >= 1"
+    )
+    _require(cfg.seed >= 0, "seed", cfg.seed, "an int >= 0")
+    data = cfg.data
+    _require(data.n_classes >= 2, "data.n_classes", data.n_classes, "an int >= 2")
+    classes = data.n_classes
+    _require(
+        0 <= cfg.positive_class < classes, "positive_class", cfg.positive_class, f"a class from 0 to {classes - 1}"
+    )
+    binary = cfg.task.value == "one_vs_all"
+    _require(
+        binary or cfg.loss.value != "mse",
+        "loss",
+        cfg.loss.value,
+        "cross_entropy for task=multiclass (mse needs task=one_vs_all)",
+    )
+    valid_size = math.isfinite(data.val_size) and data.val_size > 0
+    _require(valid_size, "data.val_size", data.val_size, "a fraction in (0, 1) or a count >= 1")
+    _require(data.split_seed >= 0, "data.split_seed", data.split_seed, "an int >= 0")
+    _require(
+        data.train_limit is None or data.train_limit >= 1, "data.train_limit", data.train_limit, "null or an int >= 1"
+    )
+    _hidden(cfg.hidden)
+    _batch_size(cfg.batch_size)
+
+
+def check_batch_fits(spec: RunSpec, n_train: int) -> None:
+    """A mini-batch may not be larger than the training set (named by ``data.train_limit`` when that capped it)."""
+    if spec.batch_size is not None and spec.batch_size > n_train:
+        limit = spec.data.train_limit
+        source = f"with data.train_limit={limit}" if limit is not None and n_train == limit else "after the validation split"
+        raise ConfigError(
+            f"batch_size={spec.batch_size} is larger than the training set ({n_train} images {source});"
+            f" allowed: 1 to {n_train}, or 'full'"
+        )
