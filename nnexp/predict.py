@@ -56,8 +56,9 @@ def predict_files(run_dir: Path, files: list[Path]) -> list[str]:
     for path in files:
         images = read_images(path, preprocess.pixel_max, model.layer_sizes[0])
         if images.reshape(len(images), -1).shape[1] != model.layer_sizes[0]:
-            raise NnexpError(f"{path}: images of shape {images.shape[1:]} do not fit a network with"
-                             f" {model.layer_sizes[0]} inputs")  # fmt: skip
+            raise NnexpError(
+                f"{path}: images of shape {images.shape[1:]} do not fit a network with {model.layer_sizes[0]} inputs"
+            )
         classes = model.predict(preprocess(images).astype(model.dtype))
         if config["task"] == "one_vs_all":
             names = {1: f"{config['positive_class']}", 0: f"not {config['positive_class']}"}
@@ -69,20 +70,26 @@ def predict_files(run_dir: Path, files: list[Path]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate or apply a saved run; exit status 2 with one line on bad input."""
-    parser = argparse.ArgumentParser(prog="python -m nnexp.predict", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m nnexp.predict", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("run_dir", type=Path, help="folder of a run made with save_model=true")
     parser.add_argument("--split", choices=("train", "val", "test"), default="test")
     parser.add_argument("--images", type=Path, nargs="+", help="predict these images instead of evaluating")
     parser.add_argument("--data-root", help="folder with the data set's files, if not where the run found them")
     args = parser.parse_args(argv)
     if not (args.run_dir / MODEL_FILE).exists():
-        print(f"error: {args.run_dir} has no {MODEL_FILE}; train with save_model=true to keep the weights",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {args.run_dir} has no {MODEL_FILE}; train with save_model=true to keep the weights",
+            file=sys.stderr,
+        )
         return 2
     try:
-        lines = predict_files(args.run_dir, args.images) if args.images else [
-            evaluate_split(args.run_dir, args.split, args.data_root)]  # fmt: skip
+        lines = (
+            predict_files(args.run_dir, args.images)
+            if args.images
+            else [evaluate_split(args.run_dir, args.split, args.data_root)]
+        )
     except NnexpError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-
 from omegaconf import OmegaConf, open_dict
 
 from nnexp.config import Config
@@ -26,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 MNIST_5K = SHARED_DATA / "mnist-5k"
+
 
 def settings_of(cfg) -> Config:
     """The typed settings of a composed config (without its hydra node), as the run's entry point hands them on."""
@@ -38,8 +38,14 @@ def settings_of(cfg) -> Config:
 
 def run_nnexp(args: list[str], cwd: Path, timeout: float = 600, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m nnexp.run ARGS`` in ``cwd`` as a user would; output captured as text."""
-    return subprocess.run([sys.executable, "-m", "nnexp.run", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "nnexp.run", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def md5(path: Path) -> str:

@@ -18,8 +18,24 @@ def test_bench_tiny_grid_writes_expected_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "RETRIES", 0)
     monkeypatch.setattr(bench, "POOL_IDLE", 0.0)
     monkeypatch.setattr(bench, "reuse_freed_memory", lambda: True)  # leave the test process's malloc alone
-    argv = ["--samples", "2000", "--hidden", "16", "--batch", "64,256", "--threads", "1",
-            "--impl", "nnexp,numpy_writeup", "--epochs", "1", "--warmup", "1", "--out", str(tmp_path)]  # fmt: skip
+    argv = [
+        "--samples",
+        "2000",
+        "--hidden",
+        "16",
+        "--batch",
+        "64,256",
+        "--threads",
+        "1",
+        "--impl",
+        "nnexp,numpy_writeup",
+        "--epochs",
+        "1",
+        "--warmup",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
     main(argv)
     frame = pd.read_csv(tmp_path / "bench.csv")
     assert list(frame.columns) == [*COLUMNS, "background_cpus"]
@@ -52,8 +68,9 @@ def test_implementations_take_turns_epoch_by_epoch(monkeypatch):
         return epochs
 
     monkeypatch.setattr(bench, "EPOCHS", {"nnexp": fake("nnexp", 1.0), "sklearn": fake("sklearn", 3.0)})
-    args = bench.parse_args(["--hidden", "8", "--batch", "4", "--threads", "1", "--impl", "nnexp,sklearn",
-                             "--epochs", "3", "--warmup", "1"])  # fmt: skip
+    args = bench.parse_args(
+        ["--hidden", "8", "--batch", "4", "--threads", "1", "--impl", "nnexp,sklearn", "--epochs", "3", "--warmup", "1"]
+    )
     data = bench.synthetic_splits(samples=20)
     frame = bench.run_grid(data, args, peaks={1: 1.0})
     assert calls == ["nnexp", "sklearn", "sklearn", "nnexp", "nnexp", "sklearn", "sklearn", "nnexp"]

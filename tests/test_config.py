@@ -31,8 +31,19 @@ def test_launcher_can_be_tuned_or_replaced(compose_config) -> None:
 
 def test_user_facing_keys_are_top_level(compose_config, idx_dataset) -> None:
     folder, _ = idx_dataset
-    cfg = compose_config(["activation=tanh", "hidden=[128,64]", "lr=0.5", "epochs=3", "batch_size=full",
-                          "init=he", "seed=7", "data=fashion_mnist", f"data.root={folder}"])  # fmt: skip
+    cfg = compose_config(
+        [
+            "activation=tanh",
+            "hidden=[128,64]",
+            "lr=0.5",
+            "epochs=3",
+            "batch_size=full",
+            "init=he",
+            "seed=7",
+            "data=fashion_mnist",
+            f"data.root={folder}",
+        ]
+    )
     spec = RunSpec.from_settings(settings_of(cfg))
     assert spec.hidden == (128, 64) and spec.batch_size is None and spec.init == "he" and spec.seed == 7
     assert spec.data.name == "fashion_mnist" and spec.data.root == str(folder) and spec.data_shape == (120, 784)

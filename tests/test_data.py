@@ -11,8 +11,8 @@ import pytest
 
 from nnexp.data import DataConfig, DataFileError, DataUnavailableError, load_dataset
 from nnexp.data.cache import memory_map
-from nnexp.errors import ConfigError
 from nnexp.data.idx import IDX_FILES, write_idx
+from nnexp.errors import ConfigError
 from tests.conftest import MNIST_5K
 
 
@@ -22,7 +22,7 @@ def test_local_folder_is_read_without_checksums(idx_dataset) -> None:
     assert (len(splits.y_train), len(splits.y_val), len(splits.y_test)) == (90, 30, 40)
     assert splits.y_train.ndim == 1 and splits.n_features == 784
     assert splits.x_train.dtype == np.float32
-    assert 0.0 <= splits.x_train.min() and splits.x_train.max() <= 1.0
+    assert splits.x_train.min() >= 0.0 and splits.x_train.max() <= 1.0
     # train + validation together are exactly the training file, shuffled
     images = np.concatenate([splits.x_train, splits.x_val])
     labels = np.concatenate([splits.y_train, splits.y_val])
@@ -51,7 +51,9 @@ def test_missing_local_file_is_named(idx_dataset) -> None:
 def test_images_and_labels_of_different_lengths_are_rejected(idx_dataset) -> None:
     folder, _ = idx_dataset
     write_idx(folder / IDX_FILES["train_labels"], np.zeros(7, np.uint8))
-    with pytest.raises(DataFileError, match=r"train images of shape \(120, 28, 28\) do not match labels of shape \(7,\)"):
+    with pytest.raises(
+        DataFileError, match=r"train images of shape \(120, 28, 28\) do not match labels of shape \(7,\)"
+    ):
         load_dataset(DataConfig(name="mnist", root=str(folder)))
 
 
@@ -59,7 +61,7 @@ def test_damaged_local_file_is_named(idx_dataset) -> None:
     folder, _ = idx_dataset
     path = folder / IDX_FILES["train_images"]
     path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-10]))
-    with pytest.raises(DataFileError, match="train-images-idx3-ubyte.gz: IDX data truncated"):
+    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte.gz: IDX data truncated"):
         load_dataset(DataConfig(name="mnist", root=str(folder)))
 
 
@@ -90,7 +92,7 @@ def test_impossible_validation_split_is_a_config_error(val_size) -> None:
 
 
 def test_unknown_data_set_reader() -> None:
-    with pytest.raises(ConfigError, match="data.loader=cifar is not a known reader; allowed: digits, idx"):
+    with pytest.raises(ConfigError, match=r"data.loader=cifar is not a known reader; allowed: digits, idx"):
         load_dataset(DataConfig(name="cifar", loader="cifar"))
 
 
@@ -132,8 +134,9 @@ def test_splits_are_cached_once_and_memory_mapped(idx_dataset, tmp_path, monkeyp
         np.testing.assert_array_equal(getattr(again, field), getattr(fresh, field))
         np.testing.assert_array_equal(getattr(first, field), getattr(fresh, field))
     np.testing.assert_array_equal(again.preprocess.mean, fresh.preprocess.mean)
-    load_dataset(DataConfig(name="mnist", root=str(folder), cache_dir=str(tmp_path / "cache"), scaling="standard",
-                            val_size=0.2))  # fmt: skip
+    load_dataset(
+        DataConfig(name="mnist", root=str(folder), cache_dir=str(tmp_path / "cache"), scaling="standard", val_size=0.2)
+    )
     assert len(calls) == 3  # other split settings: another entry
     entries = [p.name for p in (tmp_path / "cache" / "arrays").iterdir()]
     assert len(entries) == 2 and not any(name.startswith(".") for name in entries)

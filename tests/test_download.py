@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from nnexp.data import DataConfig, DataUnavailableError, load_dataset
-from nnexp.data.idx import IDX_FILES
 from nnexp.data.download import fetch
+from nnexp.data.idx import IDX_FILES
 from tests.conftest import make_idx_dataset, md5
 
 
@@ -45,7 +45,7 @@ def test_checksum_mismatch_through_load_dataset_is_one_line_naming_the_file(http
 
 def test_checksum_mismatch_keeps_no_file(http_server, tmp_path) -> None:
     url, served, _ = http_server
-    _, sums = _serve_dataset(served)
+    _, _sums = _serve_dataset(served)
     name = IDX_FILES["train_labels"]
     wrong = {name: "0" * 32}
     cache = tmp_path / "cache"
@@ -100,7 +100,11 @@ def test_offline_error_says_where_to_put_files_and_offers_digits(http_server, tm
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path) -> None:
-    cfg = DataConfig(name="mnist", urls=["http://127.0.0.1:9/"], md5={n: "0" * 32 for n in IDX_FILES.values()},
-                     cache_dir=str(tmp_path / "cache"))  # fmt: skip
-    with pytest.raises(DataUnavailableError, match="could not download train-images-idx3-ubyte.gz.*data=digits"):
+    cfg = DataConfig(
+        name="mnist",
+        urls=["http://127.0.0.1:9/"],
+        md5={n: "0" * 32 for n in IDX_FILES.values()},
+        cache_dir=str(tmp_path / "cache"),
+    )
+    with pytest.raises(DataUnavailableError, match=r"could not download train-images-idx3-ubyte.gz.*data=digits"):
         load_dataset(cfg)

@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnexp.sweep.provenance import git_revision
-from nnexp.report import build_comparison, build_report
+from nnexp.report import build_comparison
 from nnexp.report.__main__ import main as report_main
 from nnexp.report.figures import plot_curves, plot_heatmap, plot_metric_vs_lr, plot_metric_vs_time, plot_parallel
 from nnexp.report.runs import load_curves, load_runs
+from nnexp.sweep.provenance import git_revision
 from tests.conftest import run_nnexp
 
 GRID = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]
@@ -88,8 +88,9 @@ def test_provenance_is_in_the_page(sweep) -> None:
 
 def test_code_revision_is_marked_changed_by_code_and_configs_not_by_generated_reports(tmp_path) -> None:
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
-                       capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True, capture_output=True
+        )
 
     for path in ("nnexp/train.py", "conf/config.yaml", "reports/bench/bench.md", "README.md"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
@@ -97,8 +98,9 @@ def test_code_revision_is_marked_changed_by_code_and_configs_not_by_generated_re
     git("init", "-q")
     git("add", ".")
     git("commit", "-q", "-m", "v1")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout.strip()
     package = tmp_path / "nnexp"
     for generated in ("reports/bench/bench.md", "README.md"):  # e.g. the benchmark writing its own results
         (tmp_path / generated).write_text("v2\n")
@@ -154,11 +156,26 @@ def _chromium() -> str | None:
 def test_browser_renders_the_page(sweep, tmp_path) -> None:
     report = sweep / "reports/grid"
     shot = tmp_path / "page.png"
-    subprocess.run([_chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2400",
-                    f"--screenshot={shot}", (report / "index.html").as_uri()],
-                   check=True, capture_output=True, timeout=120)  # fmt: skip
+    subprocess.run(
+        [
+            _chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1280,2400",
+            f"--screenshot={shot}",
+            (report / "index.html").as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     image = plt.imread(shot)
     assert image.shape[0] >= 2000 and image.shape[1] >= 1200
     assert image[..., :3].std() > 0.05  # not a blank page: text, tables and figures were drawn

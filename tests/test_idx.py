@@ -29,14 +29,16 @@ def test_labels_file_is_one_dimensional(tmp_path) -> None:
 def test_truncated_data_names_the_file_and_the_shortfall(tmp_path) -> None:
     path = tmp_path / "images-idx3-ubyte"
     path.write_bytes(idx_bytes(np.zeros((10, 28, 28), np.uint8))[:-100])
-    with pytest.raises(DataFileError, match=r"images-idx3-ubyte: IDX data truncated: shape \(10, 28, 28\) needs 7840 bytes, found 7740"):
+    with pytest.raises(
+        DataFileError, match=r"images-idx3-ubyte: IDX data truncated: shape \(10, 28, 28\) needs 7840 bytes, found 7740"
+    ):
         read_idx(path)
 
 
 def test_trailing_bytes_are_rejected(tmp_path) -> None:
     path = tmp_path / "labels"
     path.write_bytes(idx_bytes(np.zeros(5, np.uint8)) + b"\x00\x00")
-    with pytest.raises(DataFileError, match="has trailing bytes"):
+    with pytest.raises(DataFileError, match=r"has trailing bytes"):
         read_idx(path)
 
 
@@ -58,7 +60,7 @@ def test_truncated_header(tmp_path) -> None:
 def test_truncated_gzip_says_download_again(tmp_path) -> None:
     path = tmp_path / "train-images-idx3-ubyte.gz"
     path.write_bytes(gzip.compress(idx_bytes(np.ones((50, 28, 28), np.uint8)))[:-40])
-    with pytest.raises(DataFileError, match="train-images-idx3-ubyte.gz: truncated gzip file.*download it again"):
+    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte.gz: truncated gzip file.*download it again"):
         read_idx(path)
 
 
@@ -67,10 +69,10 @@ def test_corrupt_gzip(tmp_path) -> None:
     data = bytearray(gzip.compress(idx_bytes(np.ones((20, 28, 28), np.uint8))))
     data[20:40] = b"\xff" * 20
     path.write_bytes(bytes(data))
-    with pytest.raises(DataFileError, match="x.gz: corrupt gzip file"):
+    with pytest.raises(DataFileError, match=r"x.gz: corrupt gzip file"):
         read_idx(path)
 
 
 def test_missing_file(tmp_path) -> None:
-    with pytest.raises(DataFileError, match="nothere.gz: file not found"):
+    with pytest.raises(DataFileError, match=r"nothere.gz: file not found"):
         read_idx(tmp_path / "nothere.gz")

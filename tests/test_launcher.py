@@ -1,7 +1,8 @@
-"""The launcher: runs start longest first by the plan's estimates; its worker processes start early and draw the report."""
+"""The launcher: runs start longest first by the plan's estimates; its workers start early and draw the report."""
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
@@ -28,7 +29,7 @@ def test_runs_start_longest_first_and_equal_ones_in_the_grid_order() -> None:
 def test_the_grid_order_stays_without_an_estimate_for_every_job() -> None:
     assert launch_order(JOBS, None) == [0, 1, 2, 3]
     assert launch_order(JOBS, _plan([1.0, 4.0, None, 2.0])) == [0, 1, 2, 3]  # data not downloaded yet
-    assert launch_order(JOBS + [["hidden=64"]], _plan([1.0, 4.0, 2.0, 3.0])) == [0, 1, 2, 3, 4]  # a job not planned
+    assert launch_order([*JOBS, ["hidden=64"]], _plan([1.0, 4.0, 2.0, 3.0])) == [0, 1, 2, 3, 4]  # a job not planned
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e12), min_size=1, max_size=30))
@@ -36,7 +37,7 @@ def test_the_order_is_every_job_once_by_decreasing_work(work) -> None:
     jobs = [[f"seed={i}"] for i in range(len(work))]
     order = launch_order(jobs, {"jobs": [{"overrides": j, "work": w} for j, w in zip(jobs, work)]})
     assert sorted(order) == list(range(len(work)))
-    assert all(work[a] > work[b] or (work[a] == work[b] and a < b) for a, b in zip(order, order[1:]))
+    assert all(work[a] > work[b] or (work[a] == work[b] and a < b) for a, b in itertools.pairwise(order))
 
 
 def _imported(module: str) -> bool:
@@ -44,8 +45,17 @@ def _imported(module: str) -> bool:
 
 
 def test_started_workers_have_the_run_code_loaded_and_serve_the_next_parallel_call() -> None:
-    settings = parallel_settings({"_target_": "x", "order": "given", "n_jobs": 2, "pre_dispatch": "2*n_jobs",
-                                  "batch_size": "auto", "max_nbytes": None, "mmap_mode": "r"})  # fmt: skip
+    settings = parallel_settings(
+        {
+            "_target_": "x",
+            "order": "given",
+            "n_jobs": 2,
+            "pre_dispatch": "2*n_jobs",
+            "batch_size": "auto",
+            "max_nbytes": None,
+            "mmap_mode": "r",
+        }
+    )
     assert "order" not in settings and "_target_" not in settings and settings["backend"] == "loky"
     starting = start_workers(settings, ["nnexp.run", "nnexp.sweep.callback"])
     assert starting is not None
@@ -60,10 +70,18 @@ def test_one_job_starts_no_workers() -> None:
 
 def test_the_report_draws_on_the_workers_of_joblib_launchers_only() -> None:
     ours = OmegaConf.structured(OrderedJoblibLauncherConf(n_jobs=2))
-    assert report_parallel(ours) == parallel_settings(OmegaConf.to_container(ours)) and report_parallel(ours)["n_jobs"] == 2
+    assert (
+        report_parallel(ours) == parallel_settings(OmegaConf.to_container(ours))
+        and report_parallel(ours)["n_jobs"] == 2
+    )
     assert report_parallel(OmegaConf.create({"_target_": JobLibLauncherConf._target_, "n_jobs": 3}))["n_jobs"] == 3
-    assert report_parallel(OmegaConf.create({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"})) is None
-    assert report_parallel(OmegaConf.structured(OrderedJoblibLauncherConf(n_jobs=1))) is None  # jobs run in this process
+    assert (
+        report_parallel(OmegaConf.create({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}))
+        is None
+    )
+    assert (
+        report_parallel(OmegaConf.structured(OrderedJoblibLauncherConf(n_jobs=1))) is None
+    )  # jobs run in this process
 
 
 def test_a_worker_prepares_the_report_when_every_run_has_started_and_others_still_run(tmp_path) -> None:

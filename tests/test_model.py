@@ -20,10 +20,12 @@ from nnexp.model.loss import (
 DEPTHS = [[], [6], [5, 4], [4, 3, 5]]
 
 
-def _network(activation: str, hidden: list[int], seed: int = 1, n_in: int = 5, n_out: int = 3,
-             loss: str = "cross_entropy") -> MLP:  # fmt: skip
-    model = MLP.initialise([n_in, *hidden, n_out], activation, "xavier", np.random.default_rng(seed), np.float64,
-                           loss=loss)  # fmt: skip
+def _network(
+    activation: str, hidden: list[int], seed: int = 1, n_in: int = 5, n_out: int = 3, loss: str = "cross_entropy"
+) -> MLP:
+    model = MLP.initialise(
+        [n_in, *hidden, n_out], activation, "xavier", np.random.default_rng(seed), np.float64, loss=loss
+    )
     rng = np.random.default_rng(seed + 100)
     for b in model.biases:  # non-zero biases keep ReLU pre-activations away from the kink at 0
         b[:] = rng.normal(0.0, 0.5, size=b.shape)
@@ -145,7 +147,7 @@ def test_output_layer_follows_the_number_of_classes() -> None:
     assert isinstance(make_output("cross_entropy", 10), SoftmaxCrossEntropy)
     assert isinstance(make_output("cross_entropy", 2), SigmoidCrossEntropy)
     assert isinstance(make_output("mse", 2), SigmoidSquaredError)
-    with pytest.raises(ValueError, match="loss=mse is implemented for binary tasks only"):
+    with pytest.raises(ValueError, match=r"loss=mse is implemented for binary tasks only"):
         make_output("mse", 10)
 
 
@@ -183,7 +185,7 @@ def test_sigmoid_saturates_without_overflow() -> None:
 
 
 def test_unknown_activation_is_named_in_the_error() -> None:
-    with pytest.raises(ValueError, match="activation='softplus'.*allowed: sigmoid, tanh, relu, leaky_relu"):
+    with pytest.raises(ValueError, match=r"activation='softplus'.*allowed: sigmoid, tanh, relu, leaky_relu"):
         make_activation("softplus")
 
 
@@ -197,7 +199,7 @@ def test_initialisation_schemes_have_their_published_spread() -> None:
     assert xavier.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)
     he = initial_weights("he", 400, 300, rng, scale=0.01)
     assert he.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
-    with pytest.raises(ValueError, match="init='lecun'.*allowed: normal, xavier, he"):
+    with pytest.raises(ValueError, match=r"init='lecun'.*allowed: normal, xavier, he"):
         initial_weights("lecun", 3, 3, rng, 0.01)
 
 

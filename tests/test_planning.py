@@ -13,8 +13,7 @@ from omegaconf import OmegaConf
 from nnexp.run import register_configs
 from nnexp.sweep.planning import JobComposer, estimated_work
 from nnexp.training import RunSpec
-from tests.conftest import settings_of
-from tests.conftest import CONF_DIR, make_idx_dataset
+from tests.conftest import CONF_DIR, make_idx_dataset, settings_of
 
 HYDRA_OVERRIDES = ["hydra.launcher.n_jobs=2", "hydra.sweep.dir=multirun/plan_test"]
 # (key, values) pairs a grid can vary: plain values, a list value, config groups and an experiment
@@ -55,8 +54,11 @@ def _same(a, b) -> bool:
 
 def test_a_grid_of_values_is_composed_as_hydra_composes_it_with_one_merge(hydra_app) -> None:
     composer = _composer()
-    grid = [[f"activation={a}", f"hidden={h}", "data=digits", "blas_threads=1"]
-            for a in ("sigmoid", "relu") for h in ("32", "[128,64]")]  # fmt: skip
+    grid = [
+        [f"activation={a}", f"hidden={h}", "data=digits", "blas_threads=1"]
+        for a in ("sigmoid", "relu")
+        for h in ("32", "[128,64]")
+    ]
     for job in grid:
         ours = composer.compose(job)
         assert _same(ours, _as_hydra_composes(job))
@@ -66,10 +68,14 @@ def test_a_grid_of_values_is_composed_as_hydra_composes_it_with_one_merge(hydra_
     assert _same(composer.compose(["data=digits"]), _as_hydra_composes(["data=digits"]))
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])  # fmt: skip
-@given(st.lists(st.sampled_from(sorted(VARIED)), unique=True, max_size=5).flatmap(
-    lambda keys: st.tuples(*[st.sampled_from(VARIED[k]).map(lambda v, k=k: f"{k}={v}") for k in keys])))
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.sampled_from(sorted(VARIED)), unique=True, max_size=5).flatmap(
+        lambda keys: st.tuples(*[st.sampled_from(VARIED[k]).map(lambda v, k=k: f"{k}={v}") for k in keys])
+    )
+)
 def test_any_job_is_composed_as_hydra_composes_it(hydra_app, job) -> None:
     assert _same(_composer().compose(list(job)), _as_hydra_composes(list(job)))
 
@@ -101,12 +107,15 @@ def test_estimated_work_grows_with_the_network_the_epochs_and_the_steps(hydra_ap
 def test_estimated_work_reads_the_data_files_headers(hydra_app, tmp_path) -> None:
     make_idx_dataset(tmp_path / "small", n_train=100)
     make_idx_dataset(tmp_path / "large", n_train=200)
-    small, large = (_work("data=mnist", f"data.root={tmp_path / size}", "hidden=256", "batch_size=full")
-                    for size in ("small", "large"))  # fmt: skip
+    small, large = (
+        _work("data=mnist", f"data.root={tmp_path / size}", "hidden=256", "batch_size=full")
+        for size in ("small", "large")
+    )
     assert large == pytest.approx(2 * small, rel=0.05)  # twice the images (one step an epoch either way)
     # MNIST images have 784 pixels, digits 64: the same network costs more on MNIST
-    assert _work("data=digits", "hidden=16", "data.train_limit=90") < _work("data=mnist", f"data.root={tmp_path / 'small'}",
-                                                                          "hidden=16", "data.train_limit=90")  # fmt: skip
+    assert _work("data=digits", "hidden=16", "data.train_limit=90") < _work(
+        "data=mnist", f"data.root={tmp_path / 'small'}", "hidden=16", "data.train_limit=90"
+    )
 
 
 def test_no_estimated_work_before_the_data_is_downloaded(hydra_app, tmp_path) -> None:

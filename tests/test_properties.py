@@ -23,7 +23,6 @@ from nnexp.run import register_configs
 from nnexp.training import RunSpec
 from tests.conftest import CONF_DIR, settings_of
 
-
 SCRATCH = Path(tempfile.mkdtemp(prefix="nnexp-idx-"))
 
 
@@ -77,8 +76,22 @@ VALUES = st.one_of(
     st.booleans(),
     st.none(),
 )
-KEYS = ["hidden", "batch_size", "lr", "epochs", "leaky_slope", "init_scale", "blas_threads", "seed", "activation",
-        "init", "dtype", "data.val_size", "data.train_limit", "data.split_seed"]  # fmt: skip
+KEYS = [
+    "hidden",
+    "batch_size",
+    "lr",
+    "epochs",
+    "leaky_slope",
+    "init_scale",
+    "blas_threads",
+    "seed",
+    "activation",
+    "init",
+    "dtype",
+    "data.val_size",
+    "data.train_limit",
+    "data.split_seed",
+]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -99,7 +112,7 @@ def test_random_config_values_are_accepted_or_get_a_clear_error(key, value) -> N
     except ConfigError as exc:
         assert "\n" not in str(exc) and key.split(".")[-1] in str(exc)
         return
-    assert spec.epochs >= 1 and spec.hidden and all(h >= 1 for h in spec.hidden) or spec.hidden == ()
+    assert (spec.epochs >= 1 and spec.hidden and all(h >= 1 for h in spec.hidden)) or spec.hidden == ()
     assert math.isfinite(spec.lr) and spec.lr > 0 and math.isfinite(spec.init_scale) and spec.init_scale > 0
     assert spec.batch_size is None or 1 <= spec.batch_size <= 1222
     assert 0 < spec.leaky_slope < 1 and spec.seed >= 0 and (spec.blas_threads is None or spec.blas_threads >= 1)

@@ -17,8 +17,7 @@ from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.stats import t_interval
 from nnexp.training import execute
 from nnexp.training.diagnostics import diagnose
-from tests.conftest import settings_of
-from tests.conftest import CONF_DIR, ROOT, run_nnexp
+from tests.conftest import CONF_DIR, ROOT, run_nnexp, settings_of
 
 PRESETS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -37,7 +36,9 @@ def test_t_interval_matches_the_textbook() -> None:
 
 def _published(tmp_path: Path, rows: list[str], keys: str = "activation,hidden") -> pd.DataFrame:
     path = tmp_path / "table.csv"
-    path.write_text("# a comment\nsource,table,metric,unit,relation,protocol," + keys + ",value\n" + "\n".join(rows) + "\n")
+    path.write_text(
+        "# a comment\nsource,table,metric,unit,relation,protocol," + keys + ",value\n" + "\n".join(rows) + "\n"
+    )
     return load_published(path)
 
 
@@ -50,21 +51,34 @@ def _runs(values: dict[tuple, list[float]], keys=("activation", "hidden"), extra
 
 
 def test_published_values_are_joined_to_runs_with_a_verdict(tmp_path) -> None:
-    published = _published(tmp_path, [
-        "w,T1,test_acc,%,=,p,relu,32,50.0",   # inside our CI (49..51)
-        "w,T1,test_acc,%,=,p,relu,64,90.0",   # above our CI
-        "w,T1,test_acc,%,=,p,tanh,32,10.0",   # below our CI
-        "w,T1,test_acc,%,=,p,tanh,999,70.0",  # no run with 999 hidden units
-        "w,T1,test_acc,%,>=,p,tanh,64,60.0",  # a claimed lower bound
-    ])  # fmt: skip
-    runs = _runs({("relu", 32): [0.49, 0.50, 0.51], ("relu", 64): [0.60, 0.61, 0.62],
-                  ("tanh", 32): [0.70, 0.71, 0.72], ("tanh", 64): [0.80, 0.81, 0.82]})  # fmt: skip
+    published = _published(
+        tmp_path,
+        [
+            "w,T1,test_acc,%,=,p,relu,32,50.0",  # inside our CI (49..51)
+            "w,T1,test_acc,%,=,p,relu,64,90.0",  # above our CI
+            "w,T1,test_acc,%,=,p,tanh,32,10.0",  # below our CI
+            "w,T1,test_acc,%,=,p,tanh,999,70.0",  # no run with 999 hidden units
+            "w,T1,test_acc,%,>=,p,tanh,64,60.0",  # a claimed lower bound
+        ],
+    )
+    runs = _runs(
+        {
+            ("relu", 32): [0.49, 0.50, 0.51],
+            ("relu", 64): [0.60, 0.61, 0.62],
+            ("tanh", 32): [0.70, 0.71, 0.72],
+            ("tanh", 64): [0.80, 0.81, 0.82],
+        }
+    )
     table = compare(published, runs)
     assert len(table) == 5
     verdicts = dict(zip(zip(table["activation"], table["hidden"]), table["verdict"]))
-    assert verdicts == {("relu", "32"): "within CI", ("relu", "64"): "published above CI",
-                        ("tanh", "32"): "published below CI", ("tanh", "999"): "no run",
-                        ("tanh", "64"): "claim holds"}  # fmt: skip
+    assert verdicts == {
+        ("relu", "32"): "within CI",
+        ("relu", "64"): "published above CI",
+        ("tanh", "32"): "published below CI",
+        ("tanh", "999"): "no run",
+        ("tanh", "64"): "claim holds",
+    }
     row = table[(table["activation"] == "relu") & (table["hidden"] == "64")].iloc[0]
     assert row["ours"] == pytest.approx(61.0) and row["delta"] == pytest.approx(-29.0) and row["n"] == 3
     assert row["ci95"] == pytest.approx(t_interval([60.0, 61.0, 62.0])[1])
@@ -76,10 +90,12 @@ def test_published_values_are_joined_to_runs_with_a_verdict(tmp_path) -> None:
 
 def test_ablation_settings_each_get_a_row_and_the_closest_is_marked(tmp_path) -> None:
     published = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,64,40.0"])
-    runs = pd.concat([
-        _runs({("relu", 64): [0.90, 0.91]}, extra={"init_scale": 0.01}),
-        _runs({("relu", 64): [0.38, 0.42]}, extra={"init_scale": 1.0}),
-    ])  # fmt: skip
+    runs = pd.concat(
+        [
+            _runs({("relu", 64): [0.90, 0.91]}, extra={"init_scale": 0.01}),
+            _runs({("relu", 64): [0.38, 0.42]}, extra={"init_scale": 1.0}),
+        ]
+    )
     table = compare(published, runs)
     assert list(table["setting"]) == ["init_scale=0.01", "init_scale=1.0"]
     assert list(table["closest"]) == [False, True]
@@ -101,7 +117,9 @@ def test_experiments_tables_load_and_name_real_settings(compose_config) -> None:
     for path in sorted((ROOT / "experiments").glob("*.csv")):
         table = load_published(path)
         assert len(table) > 0 and table["source"].str.len().gt(0).all(), path
-        keys = [c for c in table.columns if c not in ("source", "table", "metric", "unit", "protocol", "relation", "value")]
+        keys = [
+            c for c in table.columns if c not in ("source", "table", "metric", "unit", "protocol", "relation", "value")
+        ]
         assert set(keys) <= settings, (path, set(keys) - settings)
 
 
@@ -130,8 +148,18 @@ def test_every_preset_composes_and_names_its_grid(compose_config, preset) -> Non
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_runs_a_tiny_version_end_to_end(tmp_path, preset, compose_config) -> None:
     expected = [Path(p).name for p in compose_config([f"+experiment={preset}"]).report.published]
-    done = run_nnexp(["-m", f"+experiment={preset}", "data=digits", "epochs=2", "seed=0,1",
-                      "hydra.sweep.dir=multirun/tiny", "report.dir=reports"], tmp_path)  # fmt: skip
+    done = run_nnexp(
+        [
+            "-m",
+            f"+experiment={preset}",
+            "data=digits",
+            "epochs=2",
+            "seed=0,1",
+            "hydra.sweep.dir=multirun/tiny",
+            "report.dir=reports",
+        ],
+        tmp_path,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     index = (tmp_path / "reports/tiny/index.md").read_text()
     runs = pd.read_csv(tmp_path / "reports/tiny/runs.csv")
@@ -163,8 +191,19 @@ def test_diagnostics_see_saturation_and_dead_units() -> None:
 
 def test_one_vs_all_task_learns_with_both_losses(compose_config, tmp_path) -> None:
     for loss in ("cross_entropy", "mse"):
-        cfg = compose_config(["data=digits", "task=one_vs_all", "positive_class=5", f"loss={loss}", "hidden=[]",
-                              "batch_size=full", "epochs=200", "lr=1.0", "diagnostics=false"])  # fmt: skip
+        cfg = compose_config(
+            [
+                "data=digits",
+                "task=one_vs_all",
+                "positive_class=5",
+                f"loss={loss}",
+                "hidden=[]",
+                "batch_size=full",
+                "epochs=200",
+                "lr=1.0",
+                "diagnostics=false",
+            ]
+        )
         summary = execute(settings_of(cfg), tmp_path / loss)
         assert summary["layer_sizes"] == [64, 1]
         assert summary["test_acc"] > 0.95, (loss, summary["test_acc"])
@@ -182,8 +221,9 @@ def test_input_scaling_modes() -> None:
 
 
 def test_saved_model_is_evaluated_and_predicts_like_the_run(compose_config, tmp_path, capsys) -> None:
-    cfg = compose_config(["data=digits", "epochs=3", "hidden=32", "activation=relu", "save_model=true",
-                          "data.scaling=standard"])  # fmt: skip
+    cfg = compose_config(
+        ["data=digits", "epochs=3", "hidden=32", "activation=relu", "save_model=true", "data.scaling=standard"]
+    )
     summary = execute(settings_of(cfg), tmp_path)
     assert predict_main([str(tmp_path), "--split", "test"]) == 0
     assert f"accuracy {100 * summary['test_acc']:.2f}% on {summary['n_test']} images" in capsys.readouterr().out

@@ -17,14 +17,13 @@ import pytest
 
 from nnexp.data.idx import IDX_FILES
 from nnexp.errors import ConfigError
-from nnexp.results import read_summary
 from nnexp.report import build_report
+from nnexp.results import read_summary
 from nnexp.sweep.naming import run_dir_name
 from nnexp.sweep.plan import read_plan
 from nnexp.training import RunSpec
 from nnexp.training.spec import check_batch_fits
-from tests.conftest import settings_of
-from tests.conftest import make_idx_dataset, run_nnexp
+from tests.conftest import make_idx_dataset, run_nnexp, settings_of
 
 SEEDS = 11
 
@@ -42,7 +41,7 @@ def _write_cases(conf: Path, bad_root: Path) -> list[str]:
     (conf / "case" / "explodes.yaml").write_text(
         "# @package _global_\nactivation: relu\nhidden: [32, 32, 32]\nlr: 1000000.0\n"
     )
-    return names + ["damaged", "explodes"]
+    return [*names, "damaged", "explodes"]
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +52,15 @@ def failing_sweep(tmp_path_factory):
     images = bad / IDX_FILES["train_images"]
     images.write_bytes(images.read_bytes()[:-200])  # truncated download
     cases = _write_cases(root / "conf", bad)
-    args = ["-m", f"+case={','.join(cases)}", "data=digits", "epochs=3", f"hydra.searchpath=[file://{root / 'conf'}]",
-            "hydra.sweep.dir=multirun/s", "hydra.launcher.n_jobs=2"]  # fmt: skip
+    args = [
+        "-m",
+        f"+case={','.join(cases)}",
+        "data=digits",
+        "epochs=3",
+        f"hydra.searchpath=[file://{root / 'conf'}]",
+        "hydra.sweep.dir=multirun/s",
+        "hydra.launcher.n_jobs=2",
+    ]
     return root, args, run_nnexp(args, root)
 
 
@@ -70,8 +76,9 @@ def test_one_failure_and_one_divergence_do_not_stop_the_sweep(failing_sweep) -> 
     assert statuses["+case=explodes,data=digits,epochs=3"] == "diverged"
     failed = sweep / "+case=damaged,data=digits,epochs=3"
     summary = read_summary(failed / "summary.json")
-    assert summary["error"].endswith("train-images-idx3-ubyte.gz: truncated gzip file (incomplete download?);"
-                                     " delete it and download it again")
+    assert summary["error"].endswith(
+        "train-images-idx3-ubyte.gz: truncated gzip file (incomplete download?); delete it and download it again"
+    )
     assert "Traceback" in (failed / "error.txt").read_text()
     assert "train-images-idx3-ubyte.gz" in (failed / "run.log").read_text()
     assert "sweep done: 11 completed, 1 diverged, 1 failed" in output
@@ -132,8 +139,15 @@ def test_changed_config_file_reruns_the_same_folder(tmp_path) -> None:
     """Same command, same folder names, but a config file changed in between: nothing counts as finished."""
     (tmp_path / "conf" / "case").mkdir(parents=True)
     case = tmp_path / "conf" / "case" / "small.yaml"
-    args = ["-m", "+case=small", "hidden=8,16", "data=digits", f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-            "hydra.sweep.dir=multirun/f", "report.enabled=false"]  # fmt: skip
+    args = [
+        "-m",
+        "+case=small",
+        "hidden=8,16",
+        "data=digits",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        "hydra.sweep.dir=multirun/f",
+        "report.enabled=false",
+    ]
     case.write_text("# @package _global_\nepochs: 1\n")
     assert run_nnexp(args, tmp_path).returncode == 0
     folders = sorted(p.parent.name for p in (tmp_path / "multirun/f").glob("*/summary.json"))
@@ -157,15 +171,29 @@ def test_bad_value_in_a_sweep_list_stops_the_sweep_before_any_run(tmp_path) -> N
     assert "Traceback" not in output
 
 
-@pytest.mark.parametrize("varied, message", [
-    ("activation=relu,softplus",
-     "in the run activation=softplus data=digits: activation: Invalid value 'softplus', expected one of"
-     " [sigmoid, tanh, relu, leaky_relu]"),
-    ("lr=0.1,fast", "in the run lr=fast data=digits: lr: Value 'fast' of type 'str' could not be converted to Float"),
-    ("data.split_seedd=1,2", "in the run data.split_seedd=1 data=digits: data.split_seedd: Key 'split_seedd' not in"),
-    ("+experiment=w000_tables,nope", "in the run +experiment=nope data=digits: Could not find 'experiment/nope';"
-                                     " allowed: a000_collapse, a003_multiclass_99, w000_tables,"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "varied, message",
+    [
+        (
+            "activation=relu,softplus",
+            "in the run activation=softplus data=digits: activation: Invalid value 'softplus', expected one of"
+            " [sigmoid, tanh, relu, leaky_relu]",
+        ),
+        (
+            "lr=0.1,fast",
+            "in the run lr=fast data=digits: lr: Value 'fast' of type 'str' could not be converted to Float",
+        ),
+        (
+            "data.split_seedd=1,2",
+            "in the run data.split_seedd=1 data=digits: data.split_seedd: Key 'split_seedd' not in",
+        ),
+        (
+            "+experiment=w000_tables,nope",
+            "in the run +experiment=nope data=digits: Could not find 'experiment/nope';"
+            " allowed: a000_collapse, a003_multiclass_99, w000_tables,",
+        ),
+    ],
+)
 def test_a_sweep_value_hydra_cannot_compose_is_one_line_before_any_run(tmp_path, varied, message) -> None:
     done = run_nnexp(["-m", varied, "data=digits", "hydra.sweep.dir=multirun/bad"], tmp_path)
     output = done.stdout + done.stderr
@@ -178,15 +206,19 @@ def test_a_sweep_value_hydra_cannot_compose_is_one_line_before_any_run(tmp_path,
 def test_batch_larger_than_the_training_set_is_refused_before_loading(tmp_path) -> None:
     done = run_nnexp(["data=digits", "batch_size=5000", "hydra.run.dir=out"], tmp_path)
     assert done.returncode == 2
-    assert "error: batch_size=5000 is larger than the training set (1222 images after the validation split);" \
-           " allowed: 1 to 1222, or 'full'" in done.stdout + done.stderr  # fmt: skip
+    assert (
+        "error: batch_size=5000 is larger than the training set (1222 images after the validation split);"
+        " allowed: 1 to 1222, or 'full'" in done.stdout + done.stderr
+    )
 
 
 def test_the_batch_check_after_loading_names_the_cap_too(compose_config) -> None:
     """The run checks once the data is loaded when its size was unknown before (a download)."""
 
     def spec(limit: int, batch_size: int | None) -> RunSpec:
-        checked = RunSpec.from_settings(settings_of(compose_config(["data=digits", f"data.train_limit={limit}", "batch_size=full"])))
+        checked = RunSpec.from_settings(
+            settings_of(compose_config(["data=digits", f"data.train_limit={limit}", "batch_size=full"]))
+        )
         return dataclasses.replace(checked, batch_size=batch_size)
 
     with pytest.raises(ConfigError, match=r"\(10 images with data.train_limit=10\); allowed: 1 to 10"):
@@ -198,8 +230,11 @@ def test_the_batch_check_after_loading_names_the_cap_too(compose_config) -> None
 
 def test_a_training_set_capped_below_the_batch_names_the_cap(compose_config) -> None:
     """Found by hypothesis: data.train_limit=1 with the default batch of 64 must name data.train_limit."""
-    with pytest.raises(ConfigError, match=r"batch_size=64 is larger than the training set \(1 images with "
-                                          r"data.train_limit=1\); allowed: 1 to 1, or 'full'"):  # fmt: skip
+    with pytest.raises(
+        ConfigError,
+        match=r"batch_size=64 is larger than the training set \(1 images with "
+        r"data.train_limit=1\); allowed: 1 to 1, or 'full'",
+    ):
         RunSpec.from_settings(settings_of(compose_config(["data=digits", "data.train_limit=1"])))
 
 
@@ -223,12 +258,25 @@ def _write_runs_with_problems(sweep: Path) -> None:
         metrics = "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,epoch_seconds,eval_seconds\n"
         metrics += "1,0.5,0.8,0.6,0.7,0.6,0.7,0.1,0.01\n"
         (run / "metrics.csv").write_text(metrics if name != "bad_csv" else "\x00garbage,,\n1,2\n\xff")
-        summary = {"status": "completed", "test_acc": 0.7, "val_acc": 0.7, "train_seconds": 0.1,
-                   "config": {"activation": "relu", "hidden": 8, "seed": 0}}  # fmt: skip
+        summary = {
+            "status": "completed",
+            "test_acc": 0.7,
+            "val_acc": 0.7,
+            "train_seconds": 0.1,
+            "config": {"activation": "relu", "hidden": 8, "seed": 0},
+        }
         (run / "summary.json").write_text(content if content is not None else json.dumps(summary))
-    (sweep / "sweep_plan.json").write_text(json.dumps({"total": 4, "jobs": [
-        {"dir": d, "overrides": [], "finished_before": False} for d in ("good", "bad_summary", "bad_csv", "never_started")
-    ]}))  # fmt: skip
+    (sweep / "sweep_plan.json").write_text(
+        json.dumps(
+            {
+                "total": 4,
+                "jobs": [
+                    {"dir": d, "overrides": [], "finished_before": False}
+                    for d in ("good", "bad_summary", "bad_csv", "never_started")
+                ],
+            }
+        )
+    )
 
 
 def test_report_says_what_it_skipped(tmp_path) -> None:
@@ -246,11 +294,24 @@ def test_report_says_what_it_skipped(tmp_path) -> None:
 def test_killed_sweep_resumes_with_only_the_missing_runs(tmp_path) -> None:
     data = tmp_path / "data"
     make_idx_dataset(data, n_train=6000, n_test=500)
-    args = ["-m", "seed=0,1,2,3,4,5,6,7", f"data.root={data}", "epochs=25", "hidden=64", "data.val_size=0.05",
-            "hydra.sweep.dir=multirun/k", "hydra.launcher.n_jobs=2"]  # fmt: skip
+    args = [
+        "-m",
+        "seed=0,1,2,3,4,5,6,7",
+        f"data.root={data}",
+        "epochs=25",
+        "hidden=64",
+        "data.val_size=0.05",
+        "hydra.sweep.dir=multirun/k",
+        "hydra.launcher.n_jobs=2",
+    ]
     sweep = tmp_path / "multirun/k"
-    process = subprocess.Popen([sys.executable, "-m", "nnexp.run", *args], cwd=tmp_path, start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nnexp.run", *args],
+        cwd=tmp_path,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     while len(list(sweep.glob("*/summary.json"))) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -291,8 +352,10 @@ def test_fingerprint_ignores_execution_settings_only(compose_config) -> None:
 
 def test_two_processes_running_one_configuration_share_one_result(tmp_path) -> None:
     command = [sys.executable, "-m", "nnexp.run", "data=digits", "epochs=30", "hydra.run.dir=outputs/same"]
-    processes = [subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                 for _ in range(2)]  # fmt: skip
+    processes = [
+        subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(2)
+    ]
     outputs = [process.communicate(timeout=300)[0] for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
     assert sum("skipped: finished already" in output for output in outputs) == 1  # the second waited, then reused

@@ -10,18 +10,34 @@ import pytest
 from nnexp.results import read_summary
 from tests.conftest import run_nnexp
 
-needs_submitit = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
-                                    reason="the slurm extra (hydra-submitit-launcher) is not installed")  # fmt: skip
-needs_ray = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
-                               reason="the ray extra is not installed (it needs an environment of its own)")  # fmt: skip
-needs_optuna = pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
-                                  reason="the search extra (hydra-optuna-sweeper) is not installed")  # fmt: skip
+needs_submitit = pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
+    reason="the slurm extra (hydra-submitit-launcher) is not installed",
+)
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
+    reason="the ray extra is not installed (it needs an environment of its own)",
+)
+needs_optuna = pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+    reason="the search extra (hydra-optuna-sweeper) is not installed",
+)
 
 
 @needs_submitit
 def test_submitit_local_sweep_has_the_same_layout_and_pins_blas_to_cpus_per_task(tmp_path) -> None:
-    done = run_nnexp(["-m", "hydra/launcher=submitit_local", "hydra.launcher.cpus_per_task=2", "activation=sigmoid,relu",
-                      "data=digits", "epochs=2", "hydra.sweep.dir=multirun/sub"], tmp_path)  # fmt: skip
+    done = run_nnexp(
+        [
+            "-m",
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.cpus_per_task=2",
+            "activation=sigmoid,relu",
+            "data=digits",
+            "epochs=2",
+            "hydra.sweep.dir=multirun/sub",
+        ],
+        tmp_path,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     for activation in ("sigmoid", "relu"):
         run = tmp_path / f"multirun/sub/activation={activation},data=digits,epochs=2"
@@ -56,9 +72,22 @@ def test_optuna_search_is_persistent_and_resumes(tmp_path) -> None:
 @needs_optuna
 def test_diverged_trials_are_failed_trials_not_a_crash(tmp_path) -> None:
     # the search space from the command line: a deep ReLU net diverges at lr 1e6, learns at 0.1
-    done = run_nnexp(["-m", "+hparams_search=optuna", "data=digits", "epochs=3", "activation=relu",
-                      "hidden=[32,32,32]", "batch_size=64", "lr=choice(0.1,1000000.0)", "hydra.sweeper.n_trials=6",
-                      "hydra.sweeper.max_failure_rate=1.0", "hydra.sweeper.sampler.seed=0"], tmp_path)  # fmt: skip
+    done = run_nnexp(
+        [
+            "-m",
+            "+hparams_search=optuna",
+            "data=digits",
+            "epochs=3",
+            "activation=relu",
+            "hidden=[32,32,32]",
+            "batch_size=64",
+            "lr=choice(0.1,1000000.0)",
+            "hydra.sweeper.n_trials=6",
+            "hydra.sweeper.max_failure_rate=1.0",
+            "hydra.sweeper.sampler.seed=0",
+        ],
+        tmp_path,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     states = _study_states(tmp_path)
     assert len(states) == 6 and "FAIL" in states and "COMPLETE" in states, states
@@ -68,9 +97,19 @@ def test_diverged_trials_are_failed_trials_not_a_crash(tmp_path) -> None:
 
 @needs_ray
 def test_ray_local_sweep_has_the_same_layout(tmp_path) -> None:
-    done = run_nnexp(["-m", "hydra/launcher=ray_local", "hydra.launcher.ray.init.num_cpus=2", "activation=sigmoid,relu",
-                      "data=digits", "epochs=2", "hydra.sweep.dir=multirun/ray"], tmp_path,
-                     env={"RAY_USAGE_STATS_ENABLED": "0"})  # fmt: skip
+    done = run_nnexp(
+        [
+            "-m",
+            "hydra/launcher=ray_local",
+            "hydra.launcher.ray.init.num_cpus=2",
+            "activation=sigmoid,relu",
+            "data=digits",
+            "epochs=2",
+            "hydra.sweep.dir=multirun/ray",
+        ],
+        tmp_path,
+        env={"RAY_USAGE_STATS_ENABLED": "0"},
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert "'include_dashboard': False" in done.stdout + done.stderr
     for activation in ("sigmoid", "relu"):

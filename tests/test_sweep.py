@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from nnexp.results import read_summary
 from nnexp.report.__main__ import main as report_main
+from nnexp.results import read_summary
 from nnexp.sweep.plan import read_plan
 from tests.conftest import run_nnexp
 
@@ -19,8 +19,9 @@ SWEEP = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     root = tmp_path_factory.mktemp("sweep")
-    done = run_nnexp(["-m", *SWEEP, "data=digits", "epochs=3", "hydra.sweep.dir=multirun/grid",
-                 "hydra.launcher.n_jobs=2"], root)  # fmt: skip
+    done = run_nnexp(
+        ["-m", *SWEEP, "data=digits", "epochs=3", "hydra.sweep.dir=multirun/grid", "hydra.launcher.n_jobs=2"], root
+    )
     return root, done
 
 
@@ -57,12 +58,16 @@ def test_runs_start_longest_first_and_keep_their_grid_numbers(sweep) -> None:
 def test_a_run_in_a_parallel_sweep_equals_the_same_run_alone(sweep) -> None:
     """Bit-for-bit: same seed and BLAS threads give the same curves in a 2-worker sweep and a single run."""
     root, _ = sweep
-    done = run_nnexp(["activation=relu", "hidden=16", "lr=0.5", "seed=1", "data=digits", "epochs=3",
-                      "hydra.run.dir=outputs/alone"], root)  # fmt: skip
+    done = run_nnexp(
+        ["activation=relu", "hidden=16", "lr=0.5", "seed=1", "data=digits", "epochs=3", "hydra.run.dir=outputs/alone"],
+        root,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     results = [c for c in pd.read_csv(root / "outputs/alone/metrics.csv").columns if not c.endswith("_seconds")]
     alone = pd.read_csv(root / "outputs/alone/metrics.csv")[results]
-    in_sweep = pd.read_csv(root / "multirun/grid/activation=relu,data=digits,epochs=3,hidden=16,lr=0.5,seed=1/metrics.csv")
+    in_sweep = pd.read_csv(
+        root / "multirun/grid/activation=relu,data=digits,epochs=3,hidden=16,lr=0.5,seed=1/metrics.csv"
+    )
     pd.testing.assert_frame_equal(alone, in_sweep[results], check_exact=True)
 
 
@@ -77,7 +82,8 @@ def test_report_tables_hold_the_means_of_the_runs(sweep) -> None:
             for activation in ("relu", "sigmoid"):
                 finals = []
                 for seed in (0, 1):
-                    run = root / f"multirun/grid/activation={activation},data=digits,epochs=3,hidden={hidden},lr={lr},seed={seed}"
+                    name = f"activation={activation},data=digits,epochs=3,hidden={hidden},lr={lr},seed={seed}"
+                    run = root / "multirun/grid" / name
                     finals.append(pd.read_csv(run / "metrics.csv")["test_acc"].iloc[-1])
                     assert read_summary(run / "summary.json")["test_acc"] == pytest.approx(finals[-1])
                 assert table.loc[hidden, activation] == pytest.approx(100 * sum(finals) / 2, abs=0.006)
@@ -124,8 +130,22 @@ def test_report_jobs_must_be_positive_or_minus_one(sweep, tmp_path, capsys) -> N
 def test_report_command_takes_another_layout(sweep, tmp_path, capsys) -> None:
     root, _ = sweep
     out = tmp_path / "by_lr"
-    assert report_main([str(root / "multirun/grid"), "--out", str(out), "--rows", "activation", "--cols", "lr",
-                        "--metrics", "val_acc"]) == 0  # fmt: skip
+    assert (
+        report_main(
+            [
+                str(root / "multirun/grid"),
+                "--out",
+                str(out),
+                "--rows",
+                "activation",
+                "--cols",
+                "lr",
+                "--metrics",
+                "val_acc",
+            ]
+        )
+        == 0
+    )
     table = pd.read_csv(out / "val_acc_by_activation_lr__hidden=8.csv", index_col="activation")
     assert table.shape == (2, 2) and list(table.columns) == ["0.05", "0.5"]
     assert (out / "curves_loss__hidden=16.png").exists()
@@ -134,7 +154,10 @@ def test_report_command_takes_another_layout(sweep, tmp_path, capsys) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--rows", "hiden"], "error: report rows='hiden' is not a setting of these runs; allowed: .*activation, hidden, lr"),
+        (
+            ["--rows", "hiden"],
+            "error: report rows='hiden' is not a setting of these runs; allowed: .*activation, hidden, lr",
+        ),
         (["--metrics", "f1"], "error: report metrics \\['f1'\\] unknown; allowed: test_acc"),
     ],
 )

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from nnexp.data import DataConfig, load_dataset
-from nnexp.results import EPOCH_COLUMNS, OUTCOME_COLUMNS, read_summary
+from nnexp.errors import ConfigError
 from nnexp.model import MLP
+from nnexp.results import EPOCH_COLUMNS, OUTCOME_COLUMNS, read_summary
 from nnexp.training import execute, train
 from tests.conftest import MNIST_5K, settings_of
 
@@ -24,8 +25,15 @@ def digits():
 def _train(data, seed=0, epochs=3, batch_size=32, lr=0.1, activation="tanh", dtype=np.float32, hidden=(16,)):
     model = MLP.initialise([64, *hidden, 10], activation, "xavier", np.random.default_rng(seed), dtype)
     rows = []
-    result = train(model, data, epochs=epochs, batch_size=batch_size, lr=lr, rng=np.random.default_rng(seed + 1),
-                   on_epoch=rows.append)  # fmt: skip
+    result = train(
+        model,
+        data,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        rng=np.random.default_rng(seed + 1),
+        on_epoch=rows.append,
+    )
     return model, rows, result
 
 
@@ -98,8 +106,18 @@ def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, mo
     summary = execute(settings_of(cfg), tmp_path)
     assert seen_rows == [1, 2, 3]
     metrics = pd.read_csv(tmp_path / "metrics.csv")
-    diagnostics = ["h1_saturated", "h1_dead", "h2_saturated", "h2_dead",
-                   "w1_norm", "grad1_norm", "w2_norm", "grad2_norm", "w3_norm", "grad3_norm"]  # fmt: skip
+    diagnostics = [
+        "h1_saturated",
+        "h1_dead",
+        "h2_saturated",
+        "h2_dead",
+        "w1_norm",
+        "grad1_norm",
+        "w2_norm",
+        "grad2_norm",
+        "w3_norm",
+        "grad3_norm",
+    ]
     assert list(metrics.columns) == [*EPOCH_COLUMNS, *diagnostics] and len(metrics) == 3
     assert metrics["h1_saturated"].isna().all()  # leaky ReLU does not saturate
     assert metrics[["h1_dead", "h2_dead"]].apply(lambda c: c.between(0, 1)).all().all()
@@ -118,10 +136,12 @@ def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, mo
 
 @pytest.mark.parametrize("overrides", [[], ["data.val_size=1e9"]], ids=["completed", "failed"])
 def test_summary_outcomes_are_known_to_the_report(compose_config, tmp_path, overrides) -> None:
-    try:
-        execute(settings_of(compose_config(["data=digits", "epochs=1", *overrides])), tmp_path)
-    except Exception:
-        pass
+    settings = settings_of(compose_config(["data=digits", "epochs=1", *overrides]))
+    if overrides:  # the failed run raises after recording its failure
+        with pytest.raises(ConfigError, match=r"data\.val_size=1000000000\.0 gives"):
+            execute(settings, tmp_path)
+    else:
+        execute(settings, tmp_path)
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == ("failed" if overrides else "completed")
     scalars = {k for k, v in summary.items() if not isinstance(v, (dict, list))}
@@ -129,7 +149,10 @@ def test_summary_outcomes_are_known_to_the_report(compose_config, tmp_path, over
 
 
 def test_diverged_run_is_recorded_with_nan_loss(compose_config, tmp_path) -> None:
-    summary = execute(settings_of(compose_config(["data=digits", "epochs=5", "lr=1e6", "activation=relu", "hidden=[32,32,32]"])), tmp_path)
+    summary = execute(
+        settings_of(compose_config(["data=digits", "epochs=5", "lr=1e6", "activation=relu", "hidden=[32,32,32]"])),
+        tmp_path,
+    )
     assert summary["status"] == "diverged"
     assert read_summary(tmp_path / "summary.json")["status"] == "diverged"
     assert np.isnan(read_summary(tmp_path / "summary.json")["train_loss"])
@@ -137,8 +160,18 @@ def test_diverged_run_is_recorded_with_nan_loss(compose_config, tmp_path) -> Non
 
 @pytest.mark.skipif(not MNIST_5K.is_dir(), reason="../shared/data/mnist-5k is absent")
 def test_one_hidden_layer_learns_mnist_5k_to_90_percent(compose_config, tmp_path) -> None:
-    cfg = compose_config([f"data.root={MNIST_5K}", "activation=relu", "init=he", "hidden=128",
-                          "lr=0.1", "batch_size=32", "epochs=8", "seed=0"])  # fmt: skip
+    cfg = compose_config(
+        [
+            f"data.root={MNIST_5K}",
+            "activation=relu",
+            "init=he",
+            "hidden=128",
+            "lr=0.1",
+            "batch_size=32",
+            "epochs=8",
+            "seed=0",
+        ]
+    )
     summary = execute(settings_of(cfg), tmp_path)
     assert summary["n_train"] == 4500 and summary["n_test"] == 10000
     assert summary["test_acc"] >= 0.90, summary["test_acc"]
@@ -150,8 +183,9 @@ def test_float32_fast_path_follows_the_float64_path(digits) -> None:
     double, _, _ = _train(digits, seed=2, epochs=2, batch_size=16, activation="sigmoid", dtype=np.float64)
     start = MLP.initialise([64, 16, 10], "sigmoid", "xavier", np.random.default_rng(2), np.float64)
     moved = 0.0
-    for w32, w64, w0 in zip(single.weights + single.biases, double.weights + double.biases,
-                            start.weights + start.biases):  # fmt: skip
+    for w32, w64, w0 in zip(
+        single.weights + single.biases, double.weights + double.biases, start.weights + start.biases
+    ):
         np.testing.assert_allclose(w32, w64, rtol=0, atol=2e-4)
         moved = max(moved, float(np.abs(w64 - w0).max()))
     assert moved > 0.05  # training moved the parameters far more than the float32/float64 difference

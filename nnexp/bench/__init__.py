@@ -1,1 +1,2 @@
-"""Benchmarks: the trainer against peer implementations (``python -m nnexp.bench``), and sweeps (``python -m nnexp.bench.sweep``)."""
+"""Benchmarks: the trainer against peer implementations (``python -m nnexp.bench``), and whole sweeps
+(``python -m nnexp.bench.sweep``)."""

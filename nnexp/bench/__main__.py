@@ -57,8 +57,17 @@ N_FEATURES, N_CLASSES, LR, SEED = 784, 10, 0.1, 0
 EVAL_ROWS = 1_000
 FULL = {"hidden": [32, 128, 256], "batch": [64, 256], "threads": [1, 2], "epochs": 3, "warmup": 2}
 QUICK = {**FULL, "hidden": [128, 256], "batch": [64], "epochs": 2}
-COLUMNS = ["impl", "hidden", "batch", "threads", "sec_per_epoch", "samples_per_s", "gflops", "pct_of_peak",
-           "ratio_vs_nnexp"]  # fmt: skip
+COLUMNS = [
+    "impl",
+    "hidden",
+    "batch",
+    "threads",
+    "sec_per_epoch",
+    "samples_per_s",
+    "gflops",
+    "pct_of_peak",
+    "ratio_vs_nnexp",
+]
 BUSY_CPUS, RETRIES, QUIET_WAIT, POOL_IDLE = 0.2, 2, 60.0, 0.25
 T = TypeVar("T")
 SPEED_TARGETS = {"a": ("torch", 1.5), "b": ("sklearn", 2.0), "d": ("numpy_writeup", 2.5)}
@@ -82,13 +91,23 @@ def synthetic_pixels(n: int, seed: int = SEED) -> tuple[np.ndarray, np.ndarray]:
 
 
 def synthetic_splits(samples: int = 60_000, seed: int = SEED) -> Splits:
-    """Synthetic splits scaled to [0, 1] as a run scales them: ``samples`` training rows, 1,000 validation and test rows."""
+    """Synthetic splits scaled to [0, 1] as a run scales them: ``samples`` training rows, 1,000 validation
+    and 1,000 test rows."""
     pixels, y = synthetic_pixels(samples + 2 * EVAL_ROWS, seed)
     unit = Preprocess(pixel_max=255.0)
     x = unit(pixels)
     train, val, test = slice(samples), slice(samples, samples + EVAL_ROWS), slice(samples + EVAL_ROWS, None)
-    return Splits(name="synthetic", x_train=x[train], y_train=y[train], x_val=x[val], y_val=y[val], x_test=x[test],
-                  y_test=y[test], preprocess=unit, n_classes=N_CLASSES)  # fmt: skip
+    return Splits(
+        name="synthetic",
+        x_train=x[train],
+        y_train=y[train],
+        x_val=x[val],
+        y_val=y[val],
+        x_test=x[test],
+        y_test=y[test],
+        preprocess=unit,
+        n_classes=N_CLASSES,
+    )
 
 
 # --- implementations: each yields the seconds of one more epoch at every next() -----------
@@ -167,10 +186,22 @@ def epochs_sklearn(data: Splits, hidden: int, batch: int) -> Iterator[float]:
     from sklearn.neural_network import MLPClassifier
 
     clf = MLPClassifier(
-        hidden_layer_sizes=(hidden,), activation="logistic", solver="sgd", momentum=0, nesterovs_momentum=False,
-        learning_rate_init=LR, learning_rate="constant", batch_size=batch, alpha=0, shuffle=True, max_iter=1,
-        warm_start=True, tol=0, n_iter_no_change=10**9, random_state=SEED,
-    )  # fmt: skip
+        hidden_layer_sizes=(hidden,),
+        activation="logistic",
+        solver="sgd",
+        momentum=0,
+        nesterovs_momentum=False,
+        learning_rate_init=LR,
+        learning_rate="constant",
+        batch_size=batch,
+        alpha=0,
+        shuffle=True,
+        max_iter=1,
+        warm_start=True,
+        tol=0,
+        n_iter_no_change=10**9,
+        random_state=SEED,
+    )
     while True:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -181,8 +212,11 @@ def epochs_sklearn(data: Splits, hidden: int, batch: int) -> Iterator[float]:
 
 
 EPOCHS: dict[str, Callable[[Splits, int, int], Iterator[float]]] = {
-    "nnexp": epochs_nnexp, "numpy_writeup": epochs_numpy_writeup, "torch": epochs_torch, "sklearn": epochs_sklearn,
-}  # fmt: skip
+    "nnexp": epochs_nnexp,
+    "numpy_writeup": epochs_numpy_writeup,
+    "torch": epochs_torch,
+    "sklearn": epochs_sklearn,
+}
 
 
 # --- measuring ----------------------------------------------------------------------------
@@ -237,7 +271,7 @@ def matmul_peak(threads: int, size: int = 2048, repeats: int = 5) -> float:
 
 
 def small_matmul_speedup(threads: int, hidden: int = 128, batch: int = 64, calls: int = 500) -> float:
-    """How much faster a training-step-sized float32 matmul (batch x 784 @ 784 x hidden) runs on ``threads`` threads than on 1.
+    """How much faster a step-sized float32 matmul (batch x 784 @ 784 x hidden) runs on ``threads`` threads than on 1.
 
     Unlike the big-matmul peak, this depends on how fast the CPUs hand work to each other;
     on some virtual machines that varies over time, and with it every multi-thread row.
@@ -353,12 +387,25 @@ def run_grid(data: Splits, args: argparse.Namespace, peaks: dict[int, float]) ->
         medians = {impl: float(np.median(seconds)) for impl, seconds in timed.items()}
         for impl, sec in medians.items():
             gflops = flops_per_epoch(n, hidden) / sec / 1e9
-            rows.append({"impl": impl, "hidden": hidden, "batch": batch, "threads": threads, "sec_per_epoch": sec,
-                         "samples_per_s": n / sec, "gflops": gflops, "pct_of_peak": 100 * gflops / peaks[threads],
-                         "background_cpus": busiest})  # fmt: skip
+            rows.append(
+                {
+                    "impl": impl,
+                    "hidden": hidden,
+                    "batch": batch,
+                    "threads": threads,
+                    "sec_per_epoch": sec,
+                    "samples_per_s": n / sec,
+                    "gflops": gflops,
+                    "pct_of_peak": 100 * gflops / peaks[threads],
+                    "background_cpus": busiest,
+                }
+            )
         times = ", ".join(f"{impl} {sec:.3f}" for impl, sec in medians.items())
-        print(f"[{i}/{len(settings)}] H={hidden} batch={batch} threads={threads}: {times} s/epoch"
-              f" (other processes used up to {busiest:.2f} CPUs)", flush=True)  # fmt: skip
+        print(
+            f"[{i}/{len(settings)}] H={hidden} batch={batch} threads={threads}: {times} s/epoch"
+            f" (other processes used up to {busiest:.2f} CPUs)",
+            flush=True,
+        )
     frame = pd.DataFrame(rows)
     nnexp = frame[frame["impl"] == "nnexp"].set_index(["hidden", "batch", "threads"])["sec_per_epoch"]
     keys = pd.MultiIndex.from_frame(frame[["hidden", "batch", "threads"]])
@@ -391,8 +438,9 @@ def _load_and_report(load: Callable[[], Splits], barrier, results: multiprocessi
     data = load()
     float(np.asarray(data.x_train).sum(dtype=np.float64))
     barrier.wait()
-    results.put({"pid": os.getpid(), "rss_before_load_mib": before, "peak_rss_mib": _status_mib("VmHWM"),
-                 "pss_mib": _pss_mib()})  # fmt: skip
+    results.put(
+        {"pid": os.getpid(), "rss_before_load_mib": before, "peak_rss_mib": _status_mib("VmHWM"), "pss_mib": _pss_mib()}
+    )
     barrier.wait()
     del data
 
@@ -430,8 +478,12 @@ def loader_memory(folder: Path, samples: int) -> pd.DataFrame:
     """
     train_pixels, train_y = synthetic_pixels(samples, SEED)
     test_pixels, test_y = synthetic_pixels(EVAL_ROWS, SEED + 1)
-    arrays = {"train_images": train_pixels.reshape(-1, 28, 28), "train_labels": train_y.astype(np.uint8),
-              "test_images": test_pixels.reshape(-1, 28, 28), "test_labels": test_y.astype(np.uint8)}  # fmt: skip
+    arrays = {
+        "train_images": train_pixels.reshape(-1, 28, 28),
+        "train_labels": train_y.astype(np.uint8),
+        "test_images": test_pixels.reshape(-1, 28, 28),
+        "test_labels": test_y.astype(np.uint8),
+    }
     for role, array in arrays.items():
         write_idx(folder / IDX_FILES[role].removesuffix(".gz"), array)
     frames = []
@@ -467,8 +519,10 @@ def evaluate_targets(frame: pd.DataFrame) -> list[str]:
             lines.append(f"{what} SKIP (not measured)")
             continue
         speedup = theirs["sec_per_epoch"] / ours["sec_per_epoch"]
-        figures = (f"nnexp {ours['sec_per_epoch']:.3f} s at {ours['threads']} thread(s), "
-                   f"{impl} {theirs['sec_per_epoch']:.3f} s at {theirs['threads']}")  # fmt: skip
+        figures = (
+            f"nnexp {ours['sec_per_epoch']:.3f} s at {ours['threads']} thread(s), "
+            f"{impl} {theirs['sec_per_epoch']:.3f} s at {theirs['threads']}"
+        )
         lines.append(f"{what} {speedup:.2f}x ({figures}) {_verdict(speedup >= goal)}")
     nnexp = frame[frame["impl"] == "nnexp"]
     row = nnexp[(nnexp["hidden"] == 256) & (nnexp["batch"] == 64) & (nnexp["threads"] == 1)]
@@ -503,13 +557,18 @@ def plot(frame: pd.DataFrame, path: Path) -> None:
 
 def environment() -> str:
     """CPU count, NumPy and its BLAS libraries (with their kernels), how nnexp updates weights, PyTorch when loaded."""
-    blas = ", ".join(f"{lib['internal_api']} {lib['version']} {lib.get('architecture', '')}".strip()
-                     for lib in threadpool_info() if lib["user_api"] == "blas")  # fmt: skip
+    blas = ", ".join(
+        f"{lib['internal_api']} {lib['version']} {lib.get('architecture', '')}".strip()
+        for lib in threadpool_info()
+        if lib["user_api"] == "blas"
+    )
     torch = sys.modules.get("torch")
     update = "inside the BLAS gemm" if fused_update_available(np.float32) else "NumPy fallback"
-    return (f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()},"
-            f" numpy {np.__version__} ({blas}; nnexp weight update: {update})"
-            + (f", torch {torch.__version__}" if torch else ""))  # fmt: skip
+    return (
+        f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()},"
+        f" numpy {np.__version__} ({blas}; nnexp weight update: {update})"
+        + (f", torch {torch.__version__}" if torch else "")
+    )
 
 
 def summary(
@@ -518,31 +577,47 @@ def summary(
     """The Markdown summary printed at the end and written to bench.md."""
     busy = frame[frame["background_cpus"] > BUSY_CPUS]
     if not busy.empty:
-        notes = [*notes, f"{len(busy)} of {len(frame)} rows were measured while other processes kept more than"
-                 f" {BUSY_CPUS} CPU busy (up to {busy['background_cpus'].max():.2f}; column background_cpus of"
-                 f" bench.csv) even after {RETRIES} retries: their times, above all at 2 threads, are not"
-                 " trustworthy"]  # fmt: skip
+        notes = [
+            *notes,
+            f"{len(busy)} of {len(frame)} rows were measured while other processes kept more than"
+            f" {BUSY_CPUS} CPU busy (up to {busy['background_cpus'].max():.2f}; column background_cpus of"
+            f" bench.csv) even after {RETRIES} retries: their times, above all at 2 threads, are not"
+            " trustworthy",
+        ]
     digits = {"sec_per_epoch": 4, "samples_per_s": 0, "gflops": 2, "pct_of_peak": 1, "ratio_vs_nnexp": 2}
     shown = frame[COLUMNS].round(digits)
     lines = [
-        "# nnexp training-speed benchmark", "",
-        f"Command: `{' '.join(['python -m nnexp.bench', *args.argv])}`", "",
-        f"Machine: {environment()}.", "",
-        f"Code: nnexp {git_revision()}.", "",
+        "# nnexp training-speed benchmark",
+        "",
+        f"Command: `{' '.join(['python -m nnexp.bench', *args.argv])}`",
+        "",
+        f"Machine: {environment()}.",
+        "",
+        f"Code: nnexp {git_revision()}.",
+        "",
         f"{args.samples} training samples; each time is the median of {args.epochs} timed epoch(s)"
-        f" after {args.warmup} warm-up epoch(s).", "",
+        f" after {args.warmup} warm-up epoch(s).",
+        "",
         "Float32 matmul peak (2048 x 2048 @ 2048 x 2048, best of 5): "
-        + ", ".join(f"{peaks[t]:.1f} GFLOP/s at {t} thread(s)" for t in sorted(peaks)) + ". GFLOP/s count the"
+        + ", ".join(f"{peaks[t]:.1f} GFLOP/s at {t} thread(s)" for t in sorted(peaks))
+        + ". GFLOP/s count the"
         " nominal 6 n (784 H + 10 H) FLOPs per epoch; no implementation computes the input-layer gradient, so the"
-        " work really done is about 2/3 of that and pct_of_peak can exceed 100.", "",
-        shown.to_markdown(index=False), "",
-        "## Targets", "", *(f"- {line}" for line in evaluate_targets(frame)), "",
-        "## Memory per worker", "",
+        " work really done is about 2/3 of that and pct_of_peak can exceed 100.",
+        "",
+        shown.to_markdown(index=False),
+        "",
+        "## Targets",
+        "",
+        *(f"- {line}" for line in evaluate_targets(frame)),
+        "",
+        "## Memory per worker",
+        "",
         f"Two spawned workers each load the same data set through `load_dataset` ({args.samples} training"
         " images written as IDX files) and read all its training pixels; peak RSS counts shared file pages in"
-        " full, PSS (proportional set size) splits each shared page between its sharers:", "",
+        " full, PSS (proportional set size) splits each shared page between its sharers:",
+        "",
         rss.round(1).to_markdown(index=False),
-    ]  # fmt: skip
+    ]
     if notes:
         lines += ["", "## Notes", "", *(f"- {note}" for note in notes)]
     return "\n".join(lines) + "\n"
@@ -606,8 +681,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     notes = []
     if not reuse_freed_memory():
-        notes.append("freed memory could not be kept in the process (not glibc): the baseline's and scikit-learn's"
-                     " per-epoch copies of the data may fault their pages in again every epoch")
+        notes.append(
+            "freed memory could not be kept in the process (not glibc): the baseline's and scikit-learn's"
+            " per-epoch copies of the data may fault their pages in again every epoch"
+        )
     if "torch" in args.impl and not _import_torch():
         args.impl.remove("torch")
         notes.append("torch rows skipped: PyTorch is not installed (it is an optional dependency)")
@@ -621,10 +698,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     frame = run_grid(load(), args, peaks)
     if handoff:
         handoff.append(quietly(partial(small_matmul_speedup, most))[0])
-        notes.append(f"A step-sized float32 matmul (64 x 784 @ 784 x 128) ran {handoff[0]:.2f}x faster on {most}"
-                     f" threads than on 1 before the grid and {handoff[1]:.2f}x after it. On this kind of virtual"
-                     " machine that figure changes over time (seen between 1.25x and 1.85x on 2 threads): when it"
-                     " is low, the CPUs hand work to each other slowly and every multi-thread row is slower.")
+        notes.append(
+            f"A step-sized float32 matmul (64 x 784 @ 784 x 128) ran {handoff[0]:.2f}x faster on {most}"
+            f" threads than on 1 before the grid and {handoff[1]:.2f}x after it. On this kind of virtual"
+            " machine that figure changes over time (seen between 1.25x and 1.85x on 2 threads): when it"
+            " is low, the CPUs hand work to each other slowly and every multi-thread row is slower."
+        )
     frame.to_csv(args.out / "bench.csv", index=False)
     plot(frame, args.out / "bench.png")
     text = summary(args, frame, peaks, rss, notes)

@@ -28,12 +28,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
-from nnexp.bench.__main__ import positive_ints  # noqa: E402
-from nnexp.results import read_summary  # noqa: E402
-from nnexp.sweep.plan import read_plan  # noqa: E402
+from nnexp.bench.__main__ import positive_ints
+from nnexp.results import read_summary
+from nnexp.sweep.plan import read_plan
 
 GRID = "activation=sigmoid,relu,tanh hidden=32,64,128,256"
 SWEEP_COLUMNS = ["repeat", "workers", "runs", "wall_s", "before_runs_s", "runs_s", "after_runs_s", "work_s"]
@@ -54,8 +54,17 @@ def makespan_longest_first(durations: list[float], workers: int) -> float:
 
 def run_sweep(grid: list[str], overrides: list[str], workers: int, folder: Path) -> tuple[float, float]:
     """Run the sweep with ``workers`` processes into ``folder``; its start and end (epoch seconds)."""
-    command = [sys.executable, "-m", "nnexp.run", "-m", *grid, *overrides, f"hydra.launcher.n_jobs={workers}",
-               f"hydra.sweep.dir={folder / 'sweep'}", f"report.dir={folder / 'report'}"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "nnexp.run",
+        "-m",
+        *grid,
+        *overrides,
+        f"hydra.launcher.n_jobs={workers}",
+        f"hydra.sweep.dir={folder / 'sweep'}",
+        f"report.dir={folder / 'report'}",
+    ]
     start = time.time()
     done = subprocess.run(command, capture_output=True, text=True)
     end = time.time()
@@ -69,20 +78,32 @@ def run_times(sweep_dir: Path) -> pd.DataFrame:
     """One row per planned run, in the grid's order: its folder, start and finish (epoch seconds)."""
     plan = read_plan(sweep_dir)
     if plan is None:
-        raise SystemExit(f"error: {sweep_dir} has no sweep plan; the sweep benchmark needs Hydra's basic sweeper (a grid)")
+        raise SystemExit(
+            f"error: {sweep_dir} has no sweep plan; the sweep benchmark needs Hydra's basic sweeper (a grid)"
+        )
     rows = []
     for job in plan["jobs"]:
         summary = read_summary(sweep_dir / job["dir"] / "summary.json")
-        rows.append({"run": job["dir"], "start": datetime.fromisoformat(summary["started"]).timestamp(),
-                     "finish": datetime.fromisoformat(summary["finished"]).timestamp()})  # fmt: skip
+        rows.append(
+            {
+                "run": job["dir"],
+                "start": datetime.fromisoformat(summary["started"]).timestamp(),
+                "finish": datetime.fromisoformat(summary["finished"]).timestamp(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
 def phases(runs: pd.DataFrame, start: float, end: float) -> dict[str, float]:
     """Wall time of one sweep split into before the first run, the runs, and after the last run."""
     first, last = runs["start"].min(), runs["finish"].max()
-    return {"wall_s": end - start, "before_runs_s": first - start, "runs_s": last - first,
-            "after_runs_s": end - last, "work_s": float((runs["finish"] - runs["start"]).sum())}  # fmt: skip
+    return {
+        "wall_s": end - start,
+        "before_runs_s": first - start,
+        "runs_s": last - first,
+        "after_runs_s": end - last,
+        "work_s": float((runs["finish"] - runs["start"]).sum()),
+    }
 
 
 def _short_names(names: pd.Series) -> list[str]:
@@ -124,10 +145,13 @@ def summary(sweeps: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
     base = median.loc[one, "wall_s"]
     fixed = median.loc[most, "before_runs_s"] + median.loc[most, "after_runs_s"]
     lines = [
-        "# Sweep benchmark", "",
+        "# Sweep benchmark",
+        "",
         f"`{command}` with `hydra.launcher.n_jobs` = {', '.join(str(w) for w in median.index)}"
-        f" (median of {sweeps['repeat'].nunique()} repeat(s)); seconds.", "",
-        median.round(2).to_markdown(), "",
+        f" (median of {sweeps['repeat'].nunique()} repeat(s)); seconds.",
+        "",
+        median.round(2).to_markdown(),
+        "",
         f"- Speed-up of the whole command, {most} workers against {one}: **{base / median.loc[most, 'wall_s']:.2f}x**;"
         f" of the runs phase alone: {median.loc[one, 'runs_s'] / median.loc[most, 'runs_s']:.2f}x.",
         f"- Shortest runs phase the measured {one}-worker run times allow on {most} workers: {in_order:.2f} s when"
@@ -138,7 +162,7 @@ def summary(sweeps: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
         " first (runs as fast in parallel as alone).",
         "- `before_runs_s`: Python and Hydra start-up, composing and checking every run, starting worker processes;"
         " `after_runs_s`: the report and exit; `work_s`: the runs' own time, summed.",
-    ]  # fmt: skip
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -146,7 +170,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m nnexp.bench_sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="further overrides of every run, e.g. data=fashion_mnist")
     parser.add_argument("--grid", default=GRID, help=f"the swept settings (default: {GRID})")
-    parser.add_argument("--workers", type=positive_ints, default=[1, 2], help="worker counts, comma-separated (default 1,2)")
+    parser.add_argument(
+        "--workers", type=positive_ints, default=[1, 2], help="worker counts, comma-separated (default 1,2)"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="sweeps per worker count, taking turns (default 1)")
     parser.add_argument("--out", type=Path, default=Path("reports/bench"), help="output folder (default reports/bench)")
     args = parser.parse_args(argv)

@@ -8,6 +8,7 @@ writer never leaves an entry that passes as whole.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import mmap
@@ -38,10 +39,8 @@ def memory_map(path: Path) -> np.memmap:
     """
     array = np.load(path, mmap_mode="r")
     if hasattr(mmap, "MADV_HUGEPAGE") and array.size:  # Linux
-        try:
+        with contextlib.suppress(OSError):  # a kernel without transparent huge pages: advice only
             array._mmap.madvise(mmap.MADV_HUGEPAGE)  # np.memmap's mmap object
-        except OSError:  # a kernel without transparent huge pages: advice only
-            pass
     return array
 
 

@@ -32,7 +32,6 @@ IDX_FILES = {
 }
 
 
-
 def _read_bytes(path: Path) -> bytes:
     try:
         raw = path.read_bytes()
@@ -110,8 +109,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     if found != expected:
         problem = "truncated" if found < expected else "has trailing bytes"
         raise DataFileError(
-            f"{path}: IDX data {problem}: shape {shape} needs {expected} bytes, found {found};"
-            " download the file again"
+            f"{path}: IDX data {problem}: shape {shape} needs {expected} bytes, found {found}; download the file again"
         )
     data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
     return data.astype(dtype.newbyteorder("="), copy=False)

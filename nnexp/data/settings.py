@@ -17,7 +17,6 @@ class Scaling(Enum):
     standard = "standard"
 
 
-
 @dataclass
 class DataConfig:
     """Which data set to use, where its files come from, and how it is split."""

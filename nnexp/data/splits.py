@@ -8,6 +8,7 @@ import numpy as np
 
 from nnexp.errors import ConfigError
 
+
 @dataclass(frozen=True)
 class Preprocess:
     """How raw pixels become features: divided by ``pixel_max``, then standardised if ``mean`` is set."""
@@ -17,7 +18,7 @@ class Preprocess:
     std: np.ndarray | None = None
 
     @classmethod
-    def fit(cls, scaling: str, pixel_max: float, x_train: np.ndarray) -> "Preprocess":
+    def fit(cls, scaling: str, pixel_max: float, x_train: np.ndarray) -> Preprocess:
         """The preprocessing of ``scaling`` (unit, raw, standard), fitted on the training images."""
         if scaling == "raw":
             return cls(1.0)
@@ -60,14 +61,15 @@ class Splits:
     def sizes(self) -> dict[str, int]:
         return {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
 
-    def one_vs_all(self, positive_class: int) -> "Splits":
+    def one_vs_all(self, positive_class: int) -> Splits:
         """The binary task 'is it ``positive_class``?': labels 1 for that class, 0 otherwise."""
 
         def binary(y: np.ndarray) -> np.ndarray:
             return (y == positive_class).astype(np.intp)
 
-        return replace(self, y_train=binary(self.y_train), y_val=binary(self.y_val), y_test=binary(self.y_test),
-                       n_classes=2)  # fmt: skip
+        return replace(
+            self, y_train=binary(self.y_train), y_val=binary(self.y_val), y_test=binary(self.y_test), n_classes=2
+        )
 
 
 def split_sizes(n_total: int, val_size: float, train_limit: int | None) -> tuple[int, int]:
@@ -76,7 +78,7 @@ def split_sizes(n_total: int, val_size: float, train_limit: int | None) -> tuple
     ``val_size`` is a fraction (< 1) or a count (>= 1); ``train_limit`` caps the training
     part. Raises :class:`ConfigError` for an impossible split.
     """
-    n_val = int(round(val_size * n_total)) if val_size < 1 else int(val_size)
+    n_val = round(val_size * n_total) if val_size < 1 else int(val_size)
     if not 0 < n_val < n_total:
         raise ConfigError(
             f"data.val_size={val_size} gives {n_val} validation images out of {n_total};"

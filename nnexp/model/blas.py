@@ -14,9 +14,9 @@ a gemm, then a subtraction.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_info
@@ -32,8 +32,11 @@ Gemm = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
 
 def _numpy_blas_files() -> list[str]:
     """The BLAS libraries NumPy bundles (``numpy.libs/`` or ``numpy/.dylibs/``) among those loaded."""
-    return [info["filepath"] for info in threadpool_info()
-            if info["user_api"] == "blas" and any(part.startswith("numpy") for part in Path(info["filepath"]).parts[-3:-1])]  # fmt: skip
+    return [
+        info["filepath"]
+        for info in threadpool_info()
+        if info["user_api"] == "blas" and any(part.startswith("numpy") for part in Path(info["filepath"]).parts[-3:-1])
+    ]
 
 
 def _address(array: np.ndarray) -> int:
@@ -50,8 +53,22 @@ def _bind(path: str, dtype: np.dtype) -> Gemm | None:
         if gemm is None:
             continue
         pointer = ctypes.c_void_p
-        gemm.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, scalar, pointer,
-                         integer, pointer, integer, scalar, pointer, integer]  # fmt: skip
+        gemm.argtypes = [
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_int,
+            integer,
+            integer,
+            integer,
+            scalar,
+            pointer,
+            integer,
+            pointer,
+            integer,
+            scalar,
+            pointer,
+            integer,
+        ]
         gemm.restype = None
 
         def subtract(c: np.ndarray, a: np.ndarray, b: np.ndarray, gemm=gemm) -> None:

@@ -20,8 +20,14 @@ def save_model(path: Path, model: MLP, preprocess: Preprocess, config: dict[str,
     arrays = {f"W{l}": w for l, w in enumerate(model.weights)} | {f"b{l}": b for l, b in enumerate(model.biases)}
     if preprocess.mean is not None:
         arrays |= {"input_mean": preprocess.mean, "input_std": preprocess.std}
-    meta = {"activation": model.activation, "leaky_slope": model.leaky_slope, "loss": model.loss,
-            "layer_sizes": model.layer_sizes, "pixel_max": preprocess.pixel_max, "config": config}  # fmt: skip
+    meta = {
+        "activation": model.activation,
+        "leaky_slope": model.leaky_slope,
+        "loss": model.loss,
+        "layer_sizes": model.layer_sizes,
+        "pixel_max": preprocess.pixel_max,
+        "config": config,
+    }
     tmp = path.with_name(f".{path.name}.tmp.npz")
     np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
     os.replace(tmp, path)
@@ -34,7 +40,7 @@ def load_model(path: Path) -> tuple[MLP, Preprocess, dict[str, Any]]:
         layers = len(meta["layer_sizes"]) - 1
         weights = [archive[f"W{l}"] for l in range(layers)]
         biases = [archive[f"b{l}"] for l in range(layers)]
-        mean = archive["input_mean"] if "input_mean" in archive else None
-        std = archive["input_std"] if "input_std" in archive else None
+        mean = archive.get("input_mean", None)
+        std = archive.get("input_std", None)
     model = MLP(weights, biases, meta["activation"], meta["leaky_slope"], meta["loss"])
     return model, Preprocess(meta["pixel_max"], mean, std), meta["config"]

@@ -14,6 +14,8 @@ and a test checks that both give W - lr * gradient.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from nnexp.model.activations import make_activation
@@ -27,7 +29,7 @@ class Workspace:
     scratch of the hidden layers, gradients shaped like the parameters, and the small arrays the output
     layer and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`)."""
 
-    def __init__(self, model: "MLP", rows: int) -> None:
+    def __init__(self, model: MLP, rows: int) -> None:
         sizes, dtype = model.layer_sizes, model.dtype
         self.acts = [np.empty((rows, n), dtype) for n in sizes[1:]]
         self.deltas = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
@@ -76,10 +78,10 @@ class MLP:
         init_scale: float = 0.01,
         leaky_slope: float = 0.01,
         loss: str = "cross_entropy",
-    ) -> "MLP":
+    ) -> MLP:
         """A new network of ``layer_sizes`` [n_in, hidden..., n_out], weights drawn by ``init`` (in float64,
         then cast to ``dtype``), zero biases."""
-        pairs = zip(layer_sizes[:-1], layer_sizes[1:])
+        pairs = itertools.pairwise(layer_sizes)
         weights = [initial_weights(init, n_in, n_out, rng, init_scale).astype(dtype) for n_in, n_out in pairs]
         biases = [np.zeros(n_out, dtype) for n_out in layer_sizes[1:]]
         return cls(weights, biases, activation, leaky_slope, loss)
@@ -97,7 +99,7 @@ class MLP:
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
     def _forward(self, x: np.ndarray, ws: Workspace) -> list[np.ndarray]:
-        """Activations of every layer for batch ``x`` (m, n_in): views (m, n_l) into ``ws``; the last holds the logits."""
+        """Activations of every layer for batch ``x`` (m, n_in): views (m, n_l) into ``ws``; the last are the logits."""
         m, last = len(x), len(self.weights) - 1
         acts, a = [], x
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
@@ -152,7 +154,7 @@ class MLP:
         self._backward(x, y, acts, ws, scale=lr, update=True)
 
     def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-        """Mean loss on ``x`` (m, n_in), ``y`` (m,) and its gradients (copies), shaped like ``weights`` and ``biases``."""
+        """Mean loss on ``x`` (m, n_in), ``y`` (m,) and its gradients (copies), shaped like weights and biases."""
         ws = self.workspace(len(x))
         acts = self._forward(x, ws)
         loss = self.output.loss_sum(acts[-1], y) / len(x)

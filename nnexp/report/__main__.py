@@ -14,8 +14,9 @@ from nnexp.report.tables import METRICS
 def main(argv: list[str] | None = None) -> int:
     """Build the report of a sweep folder; exit status 2 with one line on bad input."""
     parser = argparse.ArgumentParser(prog="python -m nnexp.report", description=__doc__)
-    parser.add_argument("sweep_dir", type=Path, nargs="+",
-                        help="a sweep folder (multirun/...) or a run folder; several with --compare")  # fmt: skip
+    parser.add_argument(
+        "sweep_dir", type=Path, nargs="+", help="a sweep folder (multirun/...) or a run folder; several with --compare"
+    )
     parser.add_argument("--compare", action="store_true", help="compare the sweeps side by side in one report")
     parser.add_argument("--out", type=Path, help="output folder (default: reports/<sweep folder name>)")
     parser.add_argument("--rows", default="hidden", help="config key shown as table rows (default: hidden)")
@@ -25,10 +26,16 @@ def main(argv: list[str] | None = None) -> int:
         default="test_acc,train_seconds",
         help=f"comma-separated metrics, one table each; from: {', '.join(METRICS)}",
     )
-    parser.add_argument("--published", type=Path, nargs="*", default=[],
-                        help="published tables (experiments/*.csv) to compare the runs with")  # fmt: skip
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="processes drawing the figures (default 1; -1: one per core)")  # fmt: skip
+    parser.add_argument(
+        "--published",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="published tables (experiments/*.csv) to compare the runs with",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="processes drawing the figures (default 1; -1: one per core)"
+    )
     args = parser.parse_args(argv)
     if args.jobs == 0 or args.jobs < -1:
         parser.error(f"--jobs={args.jobs} is invalid; allowed: an int >= 1, or -1 (one per core)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +16,10 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from nnexp.errors import ReportError
-from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.document import Block, write_documents
+from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.render import Figures
 from nnexp.report.runs import config_names, load_curves, load_runs, varying
-from nnexp.results import FINISHED, status_counts
-from nnexp.sweep.plan import read_plan
 from nnexp.report.tables import (
     KINDS,
     METRICS,
@@ -31,6 +29,8 @@ from nnexp.report.tables import (
     replicate_counts,
     write_table,
 )
+from nnexp.results import FINISHED, status_counts
+from nnexp.sweep.plan import read_plan
 
 log = logging.getLogger(__name__)
 
@@ -103,20 +103,34 @@ def build_report(
         blocks += _overall_figures(measured, rows, cols, metric, out_dir, figures)
     for path in published or []:
         blocks += _published_section(resolve_published(Path(path)), measured, out_dir)
-    blocks += [Block("h2", "Runs"), Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE}).")]
+    blocks += [
+        Block("h2", "Runs"),
+        Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE})."),
+    ]
     figures.draw(parallel)
     index = write_documents(blocks, out_dir, f"Sweep report: {sweep_dir.name}")
     log.info("report of %d runs written to %s", len(runs), out_dir)
     return index
 
 
-def _group_section(group: pd.DataFrame, curves: pd.DataFrame, setting: str, rows: str, cols: str,
-                   metrics: list[str], out_dir: Path, name: str, figures: Figures) -> list[Block]:  # fmt: skip
+def _group_section(
+    group: pd.DataFrame,
+    curves: pd.DataFrame,
+    setting: str,
+    rows: str,
+    cols: str,
+    metrics: list[str],
+    out_dir: Path,
+    name: str,
+    figures: Figures,
+) -> list[Block]:
     """Tables, heatmaps and learning curves of the runs sharing one value of the other varied settings."""
     suffix = f"__{_slug(setting)}" if setting else ""
     blocks = [Block("h2", setting)] if setting else []
     low, high = replicate_counts(group, rows, cols)
-    replicates = f"mean of {low}–{high} runs per cell" if low != high else f"mean of {low} run{'s' * (low != 1)} per cell"
+    replicates = (
+        f"mean of {low}–{high} runs per cell" if low != high else f"mean of {low} run{'s' * (low != 1)} per cell"
+    )
     for metric in metrics:
         if not is_displayable(group, metric):
             continue
@@ -125,39 +139,75 @@ def _group_section(group: pd.DataFrame, curves: pd.DataFrame, setting: str, rows
         stem = out_dir / f"{metric}_by_{rows}_{cols}{suffix}"
         paths = write_table(mean, ci, metric, stem, caption)
         spread = " ± 95% confidence interval (t)" if "ci95" in paths else ""
-        links = {label: paths[key].name for key, label in (("csv", "CSV"), ("ci95", "CI CSV"), ("tex", "LaTeX"))
-                 if key in paths}  # fmt: skip
+        links = {
+            label: paths[key].name
+            for key, label in (("csv", "CSV"), ("ci95", "CI CSV"), ("tex", "LaTeX"))
+            if key in paths
+        }
         shown = format_cells(mean, ci, METRICS[metric].decimals).reset_index()
-        blocks += [Block("h3", caption), Block("p", f"{replicates}{spread}; rows: {rows}, columns: {cols}."),
-                   Block("table", table=shown, links=links)]  # fmt: skip
+        blocks += [
+            Block("h3", caption),
+            Block("p", f"{replicates}{spread}; rows: {rows}, columns: {cols}."),
+            Block("table", table=shown, links=links),
+        ]
         if len(mean.index) * len(mean.columns) > 1:
-            blocks.append(figures.add(Path(f"{stem}_heatmap"), caption, "plot_heatmap", group, rows, cols, metric, caption))
+            blocks.append(
+                figures.add(Path(f"{stem}_heatmap"), caption, "plot_heatmap", group, rows, cols, metric, caption)
+            )
     group_curves = curves[curves["run"].isin(group["run"])] if not curves.empty else curves
     if not group_curves.empty:
         for kind, label in KINDS.items():
             title = f"{label.split(' (')[0]} per epoch: {name}" + (f" ({setting})" if setting else "")
             caption = f"{title}; solid: training, dashed: validation; bands: 95% CI over seeds"
-            blocks.append(figures.add(out_dir / f"curves_{kind}{suffix}", caption, "plot_curves",
-                                      group_curves, rows, cols, kind, title))  # fmt: skip
+            blocks.append(
+                figures.add(
+                    out_dir / f"curves_{kind}{suffix}", caption, "plot_curves", group_curves, rows, cols, kind, title
+                )
+            )
     return blocks
 
 
-def _overall_figures(measured: pd.DataFrame, rows: str, cols: str, metric: str, out_dir: Path,
-                     figures: Figures) -> list[Block]:  # fmt: skip
+def _overall_figures(
+    measured: pd.DataFrame, rows: str, cols: str, metric: str, out_dir: Path, figures: Figures
+) -> list[Block]:
     """Cost and benefit of every run, accuracy against the learning rate, and all swept settings at once."""
     if metric == "train_seconds":
         metric = "test_acc"
     by = "activation" if "activation" in measured else cols
-    blocks = [Block("h2", "Across the sweep"),
-              figures.add(out_dir / f"{metric}_vs_time", "Accuracy against training time: which runs buy accuracy with time",
-                          "plot_metric_vs_time", measured, metric, by)]  # fmt: skip
+    blocks = [
+        Block("h2", "Across the sweep"),
+        figures.add(
+            out_dir / f"{metric}_vs_time",
+            "Accuracy against training time: which runs buy accuracy with time",
+            "plot_metric_vs_time",
+            measured,
+            metric,
+            by,
+        ),
+    ]
     swept = varying(measured, exclude=("seed",))
     if "lr" in swept:
-        blocks.append(figures.add(out_dir / f"{metric}_vs_lr", "Accuracy against learning rate (mean ± 95% CI over the other runs)",
-                                  "plot_metric_vs_lr", measured, metric, by))  # fmt: skip
+        blocks.append(
+            figures.add(
+                out_dir / f"{metric}_vs_lr",
+                "Accuracy against learning rate (mean ± 95% CI over the other runs)",
+                "plot_metric_vs_lr",
+                measured,
+                metric,
+                by,
+            )
+        )
     if len(swept) >= 2:
-        blocks.append(figures.add(out_dir / "parallel_coordinates", f"Every run through its {len(swept)} swept settings",
-                                  "plot_parallel", measured, swept, metric))  # fmt: skip
+        blocks.append(
+            figures.add(
+                out_dir / "parallel_coordinates",
+                f"Every run through its {len(swept)} swept settings",
+                "plot_parallel",
+                measured,
+                swept,
+                metric,
+            )
+        )
     return blocks
 
 
@@ -187,7 +237,9 @@ def build_comparison(
             raise ReportError(f"{sweep_dir} is not a folder; give the folders of the sweeps to compare")
         runs = load_runs(Path(sweep_dir))
         if runs.empty:
-            raise ReportError(f"{sweep_dir} holds no runs (no summary.json, metrics.csv or .hydra/config.yaml below it)")
+            raise ReportError(
+                f"{sweep_dir} holds no runs (no summary.json, metrics.csv or .hydra/config.yaml below it)"
+            )
         _check_options(runs, rows, cols, metrics)
         measured = runs[runs["status"].isin(FINISHED)].assign(sweep=name)
         frames.append(measured)
@@ -196,22 +248,46 @@ def build_comparison(
     out_dir.mkdir(parents=True, exist_ok=True)
     runs.to_csv(out_dir / RUNS_FILE, index=False)
     side_by_side = runs.assign(**{"sweep · " + cols: runs["sweep"] + " · " + runs[cols].astype(str)})
-    blocks = [Block("h1", "Comparison: " + " vs ".join(names)),
-              Block("list", items=[f"`{name}`: {status_counts(frame['status'])} runs from `{d}`"
-                                   for name, frame, d in zip(names, frames, sweep_dirs)])]  # fmt: skip
+    blocks = [
+        Block("h1", "Comparison: " + " vs ".join(names)),
+        Block(
+            "list",
+            items=[
+                f"`{name}`: {status_counts(frame['status'])} runs from `{d}`"
+                for name, frame, d in zip(names, frames, sweep_dirs)
+            ],
+        ),
+    ]
     for metric in metrics:
         if not is_displayable(runs, metric):
             continue
         caption = f"{METRICS[metric].title} by {rows} and {cols}, side by side"
         mean, ci = comparison_table(side_by_side, rows, "sweep · " + cols, metric)
         paths = write_table(mean, ci, metric, out_dir / f"{metric}_compared", caption)
-        blocks += [Block("h2", caption), Block("table", table=format_cells(mean, ci, METRICS[metric].decimals).reset_index(),
-                                               links={"CSV": paths["csv"].name, "LaTeX": paths["tex"].name})]  # fmt: skip
+        blocks += [
+            Block("h2", caption),
+            Block(
+                "table",
+                table=format_cells(mean, ci, METRICS[metric].decimals).reset_index(),
+                links={"CSV": paths["csv"].name, "LaTeX": paths["tex"].name},
+            ),
+        ]
     figures = Figures()
     for kind, label in KINDS.items():
         title = f"{label.split(' (')[0]} per epoch: " + " vs ".join(names)
-        blocks.append(figures.add(out_dir / f"curves_{kind}_compared", f"{title}; one colour per sweep", "plot_curves",
-                                  curves, rows, cols, kind, title, "sweep"))  # fmt: skip
+        blocks.append(
+            figures.add(
+                out_dir / f"curves_{kind}_compared",
+                f"{title}; one colour per sweep",
+                "plot_curves",
+                curves,
+                rows,
+                cols,
+                kind,
+                title,
+                "sweep",
+            )
+        )
     figures.draw(parallel)
     return write_documents(blocks, out_dir, "Comparison: " + " vs ".join(names))
 
@@ -223,11 +299,20 @@ def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path, figure
     value = found.get("best_value")
     return [
         Block("h2", "Search"),
-        Block("p", f"{len(measured)} trials with results; best objective (final validation accuracy): "
-                   + (f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "–") + ", with:"),
+        Block(
+            "p",
+            f"{len(measured)} trials with results; best objective (final validation accuracy): "
+            + (f"{100 * value:.2f}%" if isinstance(value, (int, float)) else "–")
+            + ", with:",
+        ),
         Block("list", items=best or ["–"]),
-        figures.add(out_dir / "search_history", "Search history: each trial and the best so far", "plot_search_history", measured),
-    ]  # fmt: skip
+        figures.add(
+            out_dir / "search_history",
+            "Search history: each trial and the best so far",
+            "plot_search_history",
+            measured,
+        ),
+    ]
 
 
 def resolve_published(path: Path) -> Path:
@@ -244,12 +329,16 @@ def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[Bl
     comparison.to_csv(out_dir / f"published_{path.stem}.csv", index=False)
     source = table["source"].iloc[0] + (f", {table['table'].iloc[0]}" if "table" in table else "")
     shown = comparison.assign(
-        ours=[("–" if pd.isna(m) else f"{m:.2f}" + (f" ± {c:.2f}" if pd.notna(c) else "")) for m, c in
-              zip(comparison["ours"], comparison["ci95"])],
+        ours=[
+            ("–" if pd.isna(m) else f"{m:.2f}" + (f" ± {c:.2f}" if pd.notna(c) else ""))
+            for m, c in zip(comparison["ours"], comparison["ci95"])
+        ],
         delta=comparison["delta"].map(lambda d: "–" if pd.isna(d) else f"{d:+.2f}"),
-        published=[f"{r} {v:g}" if r != "=" else f"{v:g}" for r, v in zip(comparison["relation"], comparison["published"])],
+        published=[
+            f"{r} {v:g}" if r != "=" else f"{v:g}" for r, v in zip(comparison["relation"], comparison["published"])
+        ],
         closest=comparison["closest"].map({True: "◀", False: ""}),
-    ).drop(columns=["ci95", "relation"])  # fmt: skip
+    ).drop(columns=["ci95", "relation"])
     if not comparison["setting"].astype(bool).any():
         shown = shown.drop(columns=["setting", "closest"])
     protocol = table["protocol"].iloc[0] if "protocol" in table else ""
@@ -257,10 +346,13 @@ def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[Bl
         Block("h2", f"Published vs reproduced: {source}"),
         Block("p", f"From [{path.name}]({path.name}). {protocol}".strip()),
         Block("p", summary_text(comparison, source)),
-        Block("p", "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
-                   " lies relative to our CI (for claims 'published ≥ x': whether our CI clears x)."),
+        Block(
+            "p",
+            "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
+            " lies relative to our CI (for claims 'published ≥ x': whether our CI clears x).",
+        ),
         Block("table", table=shown.astype(str), links={"CSV": f"published_{path.stem}.csv"}),
-    ]  # fmt: skip
+    ]
 
 
 def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[Block]:
@@ -271,10 +363,16 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
         f"Sweep folder: `{sweep_dir}`",
         f"Runs: {found} ({status_counts(runs['status'])})",
         f"Varied: {', '.join(varying(runs)) or 'nothing'}",
-        f"Report built: {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+        f"Report built: {datetime.now(UTC).isoformat(timespec='seconds')}",
     ]
     provenance = plan.get("provenance") or {}
-    labels = {"command": "Command", "started": "Sweep started", "git": "Code (git)", "host": "Host", "versions": "Versions"}
+    labels = {
+        "command": "Command",
+        "started": "Sweep started",
+        "git": "Code (git)",
+        "host": "Host",
+        "versions": "Versions",
+    }
     for key, label in labels.items():
         if key in provenance:
             value = provenance[key]
@@ -284,9 +382,16 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
     not_done = runs[runs["status"] != "completed"]
     if not not_done.empty:
         blocks.append(Block("p", "Runs that did not complete (in the tables only if they have metrics):"))
-        blocks.append(Block("list", items=[
-            f"`{run['run']}`: {run['status']}" + (f" — {run['error']}" if isinstance(run.get("error"), str) else "")
-            for run in not_done.to_dict("records")]))  # fmt: skip
+        blocks.append(
+            Block(
+                "list",
+                items=[
+                    f"`{run['run']}`: {run['status']}"
+                    + (f" — {run['error']}" if isinstance(run.get("error"), str) else "")
+                    for run in not_done.to_dict("records")
+                ],
+            )
+        )
     if skipped:
         blocks += [Block("p", "Learning curves skipped (unreadable metrics.csv):"), Block("list", items=skipped)]
     return blocks

@@ -17,14 +17,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from nnexp.model.activations import ACTIVATIONS  # noqa: E402
-from nnexp.report.runs import natural_key  # noqa: E402
-from nnexp.report.stats import cell_stats, t_half_width  # noqa: E402
-from nnexp.report.tables import KINDS, METRICS, comparison_table  # noqa: E402
+from nnexp.model.activations import ACTIVATIONS
+from nnexp.report.runs import natural_key
+from nnexp.report.stats import cell_stats, t_half_width
+from nnexp.report.tables import KINDS, METRICS, comparison_table
 
 OTHER_COLORS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
@@ -41,7 +41,7 @@ def _ordered(values: pd.Series) -> list:
 
 
 def seed_band(cell: pd.DataFrame, column: str, scale: float = 1.0) -> pd.DataFrame:
-    """Per epoch: mean of ``column`` over the runs in ``cell`` and its 95% CI (low, high; equal to the mean for one run)."""
+    """Per epoch: mean of ``column`` over the runs in ``cell`` and its 95% CI (low, high; the mean for one run)."""
     values = pd.to_numeric(cell[column], errors="coerce") * scale
     per_epoch = values.groupby(cell["epoch"]).agg(["mean", "std", "count"]).rename_axis("epoch")
     half = np.nan_to_num(t_half_width(per_epoch["std"].to_numpy(), per_epoch["count"].to_numpy()))
@@ -49,7 +49,9 @@ def seed_band(cell: pd.DataFrame, column: str, scale: float = 1.0) -> pd.DataFra
     return pd.DataFrame({"mean": mean, "low": mean - half, "high": mean + half})
 
 
-def plot_curves(curves: pd.DataFrame, rows: str, cols: str, kind: str, title: str, hue: str = "activation") -> plt.Figure:
+def plot_curves(
+    curves: pd.DataFrame, rows: str, cols: str, kind: str, title: str, hue: str = "activation"
+) -> plt.Figure:
     """A grid of panels (``rows`` x ``cols`` values), each with train and validation ``kind`` per epoch.
 
     ``curves`` has one row per run and epoch (``epoch``, ``train_<kind>``, ``val_<kind>``
@@ -60,9 +62,13 @@ def plot_curves(curves: pd.DataFrame, rows: str, cols: str, kind: str, title: st
     """
     row_values, col_values = _ordered(curves[rows]), _ordered(curves[cols])
     fig, axes = plt.subplots(
-        len(row_values), len(col_values), figsize=(3.2 * len(col_values) + 0.6, 2.4 * len(row_values) + 0.8),
-        sharex=True, sharey=True, squeeze=False,
-    )  # fmt: skip
+        len(row_values),
+        len(col_values),
+        figsize=(3.2 * len(col_values) + 0.6, 2.4 * len(row_values) + 0.8),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
     scale = 100.0 if kind == "acc" else 1.0
     for i, row_value in enumerate(row_values):
         for j, col_value in enumerate(col_values):
@@ -79,8 +85,9 @@ def plot_curves(curves: pd.DataFrame, rows: str, cols: str, kind: str, title: st
                         continue
                     ax.plot(band.index, band["mean"], label=prefix + label, color=color, linestyle=style)
                     # the band as pixels inside the SVG: long runs have thousands of vertices
-                    ax.fill_between(band.index, band["low"], band["high"], color=color, alpha=0.2, linewidth=0,
-                                    rasterized=True)  # fmt: skip
+                    ax.fill_between(
+                        band.index, band["low"], band["high"], color=color, alpha=0.2, linewidth=0, rasterized=True
+                    )
             ax.set_title(f"{rows}={row_value}, {cols}={col_value}", fontsize=9)
             ax.grid(alpha=0.3)
             if i == len(row_values) - 1:
@@ -139,10 +146,22 @@ def plot_metric_vs_time(runs: pd.DataFrame, metric: str = "test_acc", by: str = 
     """One point per run: ``metric`` against training time, coloured by ``by``."""
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for value, group, color in _legend_groups(runs, by):
-        ax.scatter(group["train_seconds"], group[metric] * METRICS[metric].scale, color=color, label=f"{by}={value}",
-                   alpha=0.8, edgecolor="white", linewidth=0.5)  # fmt: skip
-    return _finish(fig, ax, "training time (s)", METRICS[metric].title,
-                   f"{METRICS[metric].title} against training time, one point per run")
+        ax.scatter(
+            group["train_seconds"],
+            group[metric] * METRICS[metric].scale,
+            color=color,
+            label=f"{by}={value}",
+            alpha=0.8,
+            edgecolor="white",
+            linewidth=0.5,
+        )
+    return _finish(
+        fig,
+        ax,
+        "training time (s)",
+        METRICS[metric].title,
+        f"{METRICS[metric].title} against training time, one point per run",
+    )
 
 
 def plot_metric_vs_lr(runs: pd.DataFrame, metric: str = "test_acc", by: str = "activation") -> plt.Figure:
@@ -150,11 +169,23 @@ def plot_metric_vs_lr(runs: pd.DataFrame, metric: str = "test_acc", by: str = "a
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for value, group, color in _legend_groups(runs, by):
         cells = cell_stats(group, ["lr"], metric, METRICS[metric].scale).sort_values("lr")
-        ax.errorbar(cells["lr"], cells["mean"], yerr=cells["ci95"].fillna(0), color=color, marker="o", capsize=3,
-                    label=f"{by}={value}")  # fmt: skip
+        ax.errorbar(
+            cells["lr"],
+            cells["mean"],
+            yerr=cells["ci95"].fillna(0),
+            color=color,
+            marker="o",
+            capsize=3,
+            label=f"{by}={value}",
+        )
     ax.set_xscale("log")
-    return _finish(fig, ax, "learning rate (log scale)", METRICS[metric].title,
-                   f"{METRICS[metric].title} against learning rate (mean ± 95% CI)")
+    return _finish(
+        fig,
+        ax,
+        "learning rate (log scale)",
+        METRICS[metric].title,
+        f"{METRICS[metric].title} against learning rate (mean ± 95% CI)",
+    )
 
 
 def plot_parallel(runs: pd.DataFrame, params: list[str], metric: str = "test_acc") -> plt.Figure:
@@ -196,8 +227,13 @@ def plot_search_history(runs: pd.DataFrame, metric: str = "val_acc") -> plt.Figu
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.scatter(trials, values, color="tab:blue", label="trial", zorder=3)
     ax.step(trials, np.where(np.isfinite(best), best, np.nan), where="post", color="tab:orange", label="best so far")
-    return _finish(fig, ax, "trial (in start order)", METRICS[metric].title,
-                   f"Search history: {METRICS[metric].title.lower()} of each trial")
+    return _finish(
+        fig,
+        ax,
+        "trial (in start order)",
+        METRICS[metric].title,
+        f"Search history: {METRICS[metric].title.lower()} of each trial",
+    )
 
 
 def save_figure(fig: plt.Figure, stem: Path) -> Path:

@@ -61,7 +61,9 @@ def _verdict(relation: str, published: float, mean: float, half: float, n: int) 
     if relation == ">=":
         if math.isnan(half):
             return "claim holds (1 run)" if mean >= published else "claim fails (1 run)"
-        return "claim holds" if mean - half >= published else ("claim fails" if mean + half < published else "undecided")
+        return (
+            "claim holds" if mean - half >= published else ("claim fails" if mean + half < published else "undecided")
+        )
     if math.isnan(half):
         return "1 run: no CI"
     if mean - half <= published <= mean + half:
@@ -91,13 +93,24 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         groups = selected.groupby(extra, dropna=False, sort=False) if extra and len(selected) else [((), selected)]
         for setting, group in groups:
             setting = setting if isinstance(setting, tuple) else (setting,)
-            mean, half, n = t_interval(group[item["metric"]] * scale) if item["metric"] in group else (math.nan, math.nan, 0)
-            rows.append({
-                "item": index, **{k: item[k] for k in keys}, "metric": item["metric"],
-                "setting": ", ".join(f"{name}={value}" for name, value in zip(extra, setting)),
-                "relation": item["relation"], "published": item["value"], "ours": mean, "ci95": half, "n": n,
-                "delta": mean - item["value"], "verdict": _verdict(item["relation"], item["value"], mean, half, n),
-            })  # fmt: skip
+            mean, half, n = (
+                t_interval(group[item["metric"]] * scale) if item["metric"] in group else (math.nan, math.nan, 0)
+            )
+            rows.append(
+                {
+                    "item": index,
+                    **{k: item[k] for k in keys},
+                    "metric": item["metric"],
+                    "setting": ", ".join(f"{name}={value}" for name, value in zip(extra, setting)),
+                    "relation": item["relation"],
+                    "published": item["value"],
+                    "ours": mean,
+                    "ci95": half,
+                    "n": n,
+                    "delta": mean - item["value"],
+                    "verdict": _verdict(item["relation"], item["value"], mean, half, n),
+                }
+            )
     table = pd.DataFrame(rows)
     distance = table["delta"].abs().fillna(math.inf)
     table["closest"] = distance == distance.groupby(table["item"]).transform("min")
@@ -115,13 +128,19 @@ def summary_text(comparison: pd.DataFrame, source: str) -> str:
     if len(measured):
         worst = measured.loc[measured["delta"].abs().idxmax()]
         keys = ", ".join(f"{k}={worst[k]}" for k in comparison.columns[: comparison.columns.get_loc("metric")])
-        text += (f" Largest gap: {keys} — published {worst['published']:g}, ours {worst['ours']:.2f}"
-                 f" ({worst['delta']:+.2f}).")  # fmt: skip
+        text += (
+            f" Largest gap: {keys} — published {worst['published']:g}, ours {worst['ours']:.2f}"
+            f" ({worst['delta']:+.2f})."
+        )
     if comparison["setting"].astype(bool).any():
         holds = best[best["verdict"].isin(["within CI", "claim holds"])]
-        text += f" Settings closest to the published values: " + "; ".join(
-            f"{', '.join(f'{k}={r[k]}' for k in comparison.columns[: comparison.columns.get_loc('metric')])}"
-            f" → {r['setting']} ({r['ours']:.2f} vs {r['published']:g}, {r['verdict']})"
-            for _, r in best[best["n"] > 0].iterrows()
-        ) + f". {len(holds)} of {len(best)} are reproduced by some setting."
+        text += (
+            " Settings closest to the published values: "
+            + "; ".join(
+                f"{', '.join(f'{k}={r[k]}' for k in comparison.columns[: comparison.columns.get_loc('metric')])}"
+                f" → {r['setting']} ({r['ours']:.2f} vs {r['published']:g}, {r['verdict']})"
+                for _, r in best[best["n"] > 0].iterrows()
+            )
+            + f". {len(holds)} of {len(best)} are reproduced by some setting."
+        )
     return text

@@ -69,7 +69,11 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         try:
             summary = read_summary(summary_path)
         except (ValueError, UnicodeDecodeError) as exc:
-            problem = "is not valid JSON" if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) else "is not a summary"
+            problem = (
+                "is not valid JSON"
+                if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError))
+                else "is not a summary"
+            )
             return {**row, "status": RunStatus.unreadable.value, "error": f"{SUMMARY_FILE} {problem} ({exc})"}
         config = summary.pop("config", {})
         summary.pop("versions", None)
@@ -116,7 +120,7 @@ def load_curves(sweep_dir: Path, runs: pd.DataFrame) -> tuple[pd.DataFrame, list
         frames.append(epochs.assign(run=run.run))
     if not frames:
         return pd.DataFrame(), skipped
-    curves = pd.concat(frames, ignore_index=True).merge(runs[config_names(runs) + ["run"]], on="run")
+    curves = pd.concat(frames, ignore_index=True).merge(runs[[*config_names(runs), "run"]], on="run")
     return curves, skipped
 
 

@@ -62,8 +62,11 @@ def format_cells(mean: pd.DataFrame, ci: pd.DataFrame, decimals: int, pm: str = 
             return "–"
         return f"{m:.{decimals}f}" + (f" {pm} {c:.{decimals}f}" if pd.notna(c) else "")
 
-    text = pd.DataFrame([[cell(m, c) for m, c in zip(mr, cr)] for mr, cr in zip(mean.values, ci.values)],
-                        index=mean.index, columns=[str(c) for c in mean.columns])  # fmt: skip
+    text = pd.DataFrame(
+        [[cell(m, c) for m, c in zip(mr, cr)] for mr, cr in zip(mean.values, ci.values)],
+        index=mean.index,
+        columns=[str(c) for c in mean.columns],
+    )
     text.columns.name = mean.columns.name
     return text
 

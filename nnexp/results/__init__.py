@@ -5,15 +5,15 @@ from nnexp.results.status import FINISHED, RunStatus, status_counts
 from nnexp.results.summary import EPOCH_COLUMNS, OUTCOME_COLUMNS, RunSummary
 
 __all__ = [
-    "ERROR_FILE",
     "EPOCH_COLUMNS",
+    "ERROR_FILE",
     "FINISHED",
     "METRICS_FILE",
-    "MetricsCSV",
     "OUTCOME_COLUMNS",
+    "SUMMARY_FILE",
+    "MetricsCSV",
     "RunStatus",
     "RunSummary",
-    "SUMMARY_FILE",
     "read_summary",
     "status_counts",
 ]

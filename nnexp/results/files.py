@@ -11,9 +11,10 @@ import fcntl
 import json
 import math
 import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from nnexp.results.status import FINISHED
 
@@ -27,7 +28,7 @@ class MetricsCSV:
     """A CSV with one row per epoch, flushed to disk after every row."""
 
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
-        self._file = open(path, "w", newline="")
+        self._file = open(path, "w", newline="")  # noqa: SIM115  (open for the run's epochs, until close())
         self._writer = csv.DictWriter(self._file, fieldnames=list(columns))
         self._writer.writeheader()
         self._file.flush()

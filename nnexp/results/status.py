@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from enum import Enum
-from typing import Iterable
+from collections.abc import Iterable
+from enum import StrEnum
 
 
-class RunStatus(str, Enum):
+class RunStatus(StrEnum):
     """What a run folder shows, in the order reports list them.
 
     ``completed`` and ``diverged`` are results (rerunning gives the same); ``failed`` has an
@@ -21,9 +21,6 @@ class RunStatus(str, Enum):
     unreadable = "unreadable"
     incomplete = "incomplete"
     missing = "missing"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def finished(self) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ class SweepCallback(Callback):
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         total = len(jobs) if jobs is not None else None
         origin = provenance(list(config.hydra.overrides.hydra), list(config.hydra.overrides.task), started)
         plan = {"started": started, "total": total, "provenance": origin, "jobs": jobs}
@@ -108,7 +108,11 @@ class SweepCallback(Callback):
             return
         done = sum(1 for _ in sweep_dir.rglob(SUMMARY_FILE))
         log.info("sweep progress: %d/%s runs finished", done, plan["total"] or "?")
-        if config.report.enabled and report_parallel(config.hydra.launcher) and idle_before_report(sweep_dir, plan, done):
+        if (
+            config.report.enabled
+            and report_parallel(config.hydra.launcher)
+            and idle_before_report(sweep_dir, plan, done)
+        ):
             from nnexp.report.render import prepare_drawing
 
             prepare_drawing()
@@ -131,9 +135,15 @@ class SweepCallback(Callback):
         report = config.report
         if report.enabled:
             try:
-                index = build_report(sweep_dir, Path(report.dir) / sweep_dir.name, rows=report.rows, cols=report.cols,
-                                     metrics=list(report.metrics), published=list(report.published),
-                                     parallel=report_parallel(config.hydra.launcher))  # fmt: skip
+                index = build_report(
+                    sweep_dir,
+                    Path(report.dir) / sweep_dir.name,
+                    rows=report.rows,
+                    cols=report.cols,
+                    metrics=list(report.metrics),
+                    published=list(report.published),
+                    parallel=report_parallel(config.hydra.launcher),
+                )
                 log.info("report: %s", index)
             except NnexpError as exc:  # the runs are on disk; say why the report is missing
                 log.error("report not built: %s (rebuild with: python -m nnexp.report %s)", exc, sweep_dir)
@@ -143,8 +153,11 @@ class SweepCallback(Callback):
             runs = runs[runs["run"].isin([job["dir"] for job in plan["jobs"]])]
         statuses = runs["status"] if not runs.empty else pd.Series(dtype=str)
         skipped = sum(job["finished_before"] for job in (plan or {}).get("jobs") or [])
-        log.info("sweep done: %s%s", status_counts(statuses) or "no runs",
-                 f" ({skipped} of them skipped as finished before)" if skipped else "")  # fmt: skip
+        log.info(
+            "sweep done: %s%s",
+            status_counts(statuses) or "no runs",
+            f" ({skipped} of them skipped as finished before)" if skipped else "",
+        )
         failed = runs[statuses == RunStatus.failed]
         if len(failed):
             log.error("%d runs failed; their error.txt says why: %s", len(failed), ", ".join(failed["run"]))

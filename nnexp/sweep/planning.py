@@ -11,6 +11,7 @@ per job, the way Hydra does it. That is what makes checking a sweep of hundreds 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import sys
 from pathlib import Path
@@ -64,11 +65,13 @@ class JobComposer:
         """A plain ``key=value`` change of the job config, which Hydra applies after merging the defaults."""
         return not (
             override.is_hydra_override()
-            or override.is_add() or override.is_force_add() or override.is_delete()
+            or override.is_add()
+            or override.is_force_add()
+            or override.is_delete()
             or override.package is not None
             or isinstance(override.value(), dict)
             or self._repository.group_exists(override.key_or_group)
-        )  # fmt: skip
+        )
 
     def compose(self, overrides: list[str]) -> DictConfig:
         """The job's config, hydra node included: what ``compose`` gives for the same overrides."""
@@ -77,9 +80,9 @@ class JobComposer:
         changes = [override for override, change in zip(parsed, is_change) if change]
         choices = tuple(override.input_line for override, change in zip(parsed, is_change) if not change)
         if choices not in self._templates:
-            self._templates[choices] = compose(config_name=self.config_name,
-                                               overrides=self.hydra_overrides + list(choices),
-                                               return_hydra_config=True)  # fmt: skip
+            self._templates[choices] = compose(
+                config_name=self.config_name, overrides=self.hydra_overrides + list(choices), return_hydra_config=True
+            )
         job = copy.deepcopy(self._templates[choices])
         try:
             ConfigLoaderImpl._apply_overrides_to_config(changes, job)
@@ -89,8 +92,9 @@ class JobComposer:
         names = job.hydra.job.config.override_dirname
         with open_dict(job.hydra):
             job.hydra.overrides.task = [override.input_line for override in task]
-            job.hydra.job.override_dirname = get_overrides_dirname(task, exclude_keys=list(names.exclude_keys),
-                                                                   item_sep=names.item_sep, kv_sep=names.kv_sep)  # fmt: skip
+            job.hydra.job.override_dirname = get_overrides_dirname(
+                task, exclude_keys=list(names.exclude_keys), item_sep=names.item_sep, kv_sep=names.kv_sep
+            )
         return job
 
 
@@ -117,7 +121,7 @@ def estimated_work(spec: RunSpec) -> float | None:
     n_total, n_features = spec.data_shape
     n_train = spec.n_train
     sizes = [n_features, *spec.hidden, n_outputs(spec.n_classes)]
-    weights = sum(fan_in * fan_out for fan_in, fan_out in zip(sizes, sizes[1:]))
+    weights = sum(fan_in * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
     steps = math.ceil(n_train / (spec.batch_size or n_train))
     # forward 2 FLOPs a weight and sample, backward twice that
     return float(spec.epochs * (6 * weights * n_train + steps * STEP_COST_FLOPS + 2 * weights * n_total))

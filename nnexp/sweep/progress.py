@@ -30,8 +30,9 @@ class SweepProgress:
         self.sweep_dir = sweep_dir
         self.skipped = skipped
         self._seen = {path: _status(path) for path in sweep_dir.rglob(SUMMARY_FILE)}
-        self._bar = tqdm(total=total, initial=len(self._seen), desc="sweep", unit="run", dynamic_ncols=True,
-                         disable=None)  # fmt: skip
+        self._bar = tqdm(
+            total=total, initial=len(self._seen), desc="sweep", unit="run", dynamic_ncols=True, disable=None
+        )
         self._show_counts()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="nnexp-progress", daemon=True)

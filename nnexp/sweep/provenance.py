@@ -24,8 +24,9 @@ def git_revision(folder: Path = Path(__file__).parent) -> str:
     def git(*command: str) -> str:
         env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}  # read-only: never take the index lock
         try:
-            return subprocess.run(["git", *command], cwd=folder, env=env, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()  # fmt: skip
+            return subprocess.run(
+                ["git", *command], cwd=folder, env=env, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             return ""
 
@@ -53,5 +54,10 @@ def sweep_command(hydra_overrides: list[str], task_overrides: list[str]) -> str:
 
 def provenance(hydra_overrides: list[str], task_overrides: list[str], started: str) -> dict:
     """Everything a reader needs to know where a sweep's results come from."""
-    return {"command": sweep_command(hydra_overrides, task_overrides), "started": started, "git": git_revision(),
-            "host": platform.node(), "versions": versions()}  # fmt: skip
+    return {
+        "command": sweep_command(hydra_overrides, task_overrides),
+        "started": started,
+        "git": git_revision(),
+        "host": platform.node(),
+        "versions": versions(),
+    }

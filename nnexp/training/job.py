@@ -6,7 +6,7 @@ import logging
 import platform
 import sys
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from nnexp.errors import NnexpError
 from nnexp.model import MLP
 from nnexp.model.io import MODEL_FILE, save_model
 from nnexp.model.loss import n_outputs
-from nnexp.results import ERROR_FILE, EPOCH_COLUMNS, METRICS_FILE, SUMMARY_FILE, MetricsCSV, RunStatus, RunSummary
+from nnexp.results import EPOCH_COLUMNS, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, RunStatus, RunSummary
 from nnexp.results.files import finished_summary, run_lock, write_json_atomic
 from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.diagnostics import diagnostic_columns
@@ -30,7 +30,7 @@ log = logging.getLogger("nnexp.run")
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[str, int], **origin) -> RunSummary:

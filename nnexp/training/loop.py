@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -112,6 +112,12 @@ def train(
 def _log_epoch(row: dict, epochs: int) -> None:
     log.info(
         "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  test acc %.2f%%  (%.2f s)",
-        row["epoch"], epochs, row["train_loss"], 100 * row["train_acc"], row["val_loss"],
-        100 * row["val_acc"], 100 * row["test_acc"], row["epoch_seconds"],
-    )  # fmt: skip
+        row["epoch"],
+        epochs,
+        row["train_loss"],
+        100 * row["train_acc"],
+        row["val_loss"],
+        100 * row["val_acc"],
+        100 * row["test_acc"],
+        row["epoch_seconds"],
+    )

@@ -161,9 +161,7 @@ def _check_values(cfg: Config) -> None:
     """The checks of single values and of values against each other (no files read)."""
     _require(math.isfinite(cfg.lr) and cfg.lr > 0, "lr", cfg.lr, "a finite number > 0")
     _require(cfg.epochs >= 1, "epochs", cfg.epochs, "an int >= 1")
-    _require(
-        math.isfinite(cfg.init_scale) and cfg.init_scale > 0, "init_scale", cfg.init_scale, "a finite number > 0"
-    )
+    _require(math.isfinite(cfg.init_scale) and cfg.init_scale > 0, "init_scale", cfg.init_scale, "a finite number > 0")
     _require(0 < cfg.leaky_slope < 1, "leaky_slope", cfg.leaky_slope, "a number in (0, 1)")
     threads = cfg.blas_threads
     _require(
@@ -197,7 +195,9 @@ def check_batch_fits(spec: RunSpec, n_train: int) -> None:
     """A mini-batch may not be larger than the training set (named by ``data.train_limit`` when that capped it)."""
     if spec.batch_size is not None and spec.batch_size > n_train:
         limit = spec.data.train_limit
-        source = f"with data.train_limit={limit}" if limit is not None and n_train == limit else "after the validation split"
+        source = (
+            f"with data.train_limit={limit}" if limit is not None and n_train == limit else "after the validation split"
+        )
         raise ConfigError(
             f"batch_size={spec.batch_size} is larger than the training set ({n_train} images {source});"
             f" allowed: 1 to {n_train}, or 'full'"

@@ -125,8 +125,12 @@ class OrderedJoblibLauncher(JoblibLauncher):
         if self.order is LaunchOrder.longest_first:
             order = launch_order(job_overrides, read_plan(sweep_dir))
         joblib_cfg = parallel_settings(self.joblib)
-        log.info("Joblib.Parallel(%s) is launching %d jobs%s", ",".join(f"{k}={v}" for k, v in joblib_cfg.items()),
-                 len(job_overrides), ", longest first" if order != sorted(order) else "")  # fmt: skip
+        log.info(
+            "Joblib.Parallel(%s) is launching %d jobs%s",
+            ",".join(f"{k}={v}" for k, v in joblib_cfg.items()),
+            len(job_overrides),
+            ", longest first" if order != sorted(order) else "",
+        )
         log.info("Launching jobs, sweep output dir : %s", sweep_dir)
         for index in order:
             log.info("\t#%d : %s", initial_job_idx + index, " ".join(filter_overrides(job_overrides[index])))
@@ -135,8 +139,14 @@ class OrderedJoblibLauncher(JoblibLauncher):
         self._workers_starting = None
         singleton_state = Singleton.get_state()
         results = Parallel(**joblib_cfg)(
-            delayed(execute_job)(initial_job_idx + index, job_overrides[index], self.hydra_context, self.config,
-                                 self.task_function, singleton_state)  # fmt: skip
+            delayed(execute_job)(
+                initial_job_idx + index,
+                job_overrides[index],
+                self.hydra_context,
+                self.config,
+                self.task_function,
+                singleton_state,
+            )
             for index in order
         )
         in_grid_order: list[JobReturn] = [None] * len(order)  # type: ignore[list-item]
@@ -148,5 +158,6 @@ class OrderedJoblibLauncher(JoblibLauncher):
 def register() -> None:
     """Make the launcher known to Hydra: its plugin registry and, as ``hydra/launcher=ordered_joblib``, its configs."""
     Plugins.instance().register(OrderedJoblibLauncher)
-    ConfigStore.instance().store(group="hydra/launcher", name="ordered_joblib", node=OrderedJoblibLauncherConf,
-                                 provider="nnexp")  # fmt: skip
+    ConfigStore.instance().store(
+        group="hydra/launcher", name="ordered_joblib", node=OrderedJoblibLauncherConf, provider="nnexp"
+    )
