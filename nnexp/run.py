@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp.config import Config, store_schema
 from nnexp.errors import NnexpError
+from nnexp.results import RunStatus
 from nnexp.sweep.naming import register_resolver
 from nnexp.sweep.planning import BASIC_SWEEPER
 from nnexp.training import execute
@@ -61,7 +62,7 @@ def main(cfg: DictConfig) -> float:
         if searching:
             raise
         return float("nan")
-    if searching and summary["status"] != "completed":
+    if searching and summary["status"] != RunStatus.completed:
         raise RuntimeError(f"run {summary['status']}: no objective value for the search")
     return float(summary["val_acc"])
 

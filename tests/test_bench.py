@@ -8,16 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnexp.bench import __main__ as bench
+from nnexp.bench import cli, grid, machine, synthetic
 from nnexp.bench import sweep as bench_sweep
-from nnexp.bench.__main__ import COLUMNS, main
+from nnexp.bench.cli import main
+from nnexp.bench.grid import COLUMNS
 
 
 def test_bench_tiny_grid_writes_expected_rows(tmp_path, monkeypatch):
-    monkeypatch.setattr(bench, "QUIET_WAIT", 0.0)  # no waiting for, or retrying on, a quiet machine
-    monkeypatch.setattr(bench, "RETRIES", 0)
-    monkeypatch.setattr(bench, "POOL_IDLE", 0.0)
-    monkeypatch.setattr(bench, "reuse_freed_memory", lambda: True)  # leave the test process's malloc alone
+    monkeypatch.setattr(machine, "QUIET_WAIT", 0.0)  # no waiting for, or retrying on, a quiet machine
+    monkeypatch.setattr(machine, "RETRIES", 0)
+    monkeypatch.setattr(grid, "POOL_IDLE", 0.0)
+    monkeypatch.setattr(cli, "reuse_freed_memory", lambda: True)  # leave the test process's malloc alone
     argv = [
         "--samples",
         "2000",
@@ -54,9 +55,9 @@ def test_bench_tiny_grid_writes_expected_rows(tmp_path, monkeypatch):
 
 def test_implementations_take_turns_epoch_by_epoch(monkeypatch):
     """Each round runs one epoch of every implementation, in a rotating order, so slow spells hit all alike."""
-    monkeypatch.setattr(bench, "QUIET_WAIT", 0.0)
-    monkeypatch.setattr(bench, "RETRIES", 0)
-    monkeypatch.setattr(bench, "POOL_IDLE", 0.0)
+    monkeypatch.setattr(machine, "QUIET_WAIT", 0.0)
+    monkeypatch.setattr(machine, "RETRIES", 0)
+    monkeypatch.setattr(grid, "POOL_IDLE", 0.0)
     calls = []
 
     def fake(name, seconds):
@@ -67,12 +68,12 @@ def test_implementations_take_turns_epoch_by_epoch(monkeypatch):
 
         return epochs
 
-    monkeypatch.setattr(bench, "EPOCHS", {"nnexp": fake("nnexp", 1.0), "sklearn": fake("sklearn", 3.0)})
-    args = bench.parse_args(
+    monkeypatch.setattr(grid, "EPOCHS", {"nnexp": fake("nnexp", 1.0), "sklearn": fake("sklearn", 3.0)})
+    args = cli.parse_args(
         ["--hidden", "8", "--batch", "4", "--threads", "1", "--impl", "nnexp,sklearn", "--epochs", "3", "--warmup", "1"]
     )
-    data = bench.synthetic_splits(samples=20)
-    frame = bench.run_grid(data, args, peaks={1: 1.0})
+    data = synthetic.synthetic_splits(samples=20)
+    frame = grid.run_grid(data, args, peaks={1: 1.0})
     assert calls == ["nnexp", "sklearn", "sklearn", "nnexp", "nnexp", "sklearn", "sklearn", "nnexp"]
     assert frame.set_index("impl")["ratio_vs_nnexp"].to_dict() == {"nnexp": 1.0, "sklearn": 3.0}
 
@@ -123,5 +124,5 @@ def test_benchmark_grid_options_take_positive_ints_only(capsys):
         bench_sweep.main(["--workers", "1,x"])
     assert "'1,x' is invalid; allowed: positive ints, comma-separated" in capsys.readouterr().err
     with pytest.raises(SystemExit):
-        bench.parse_args(["--hidden", "0"])
+        cli.parse_args(["--hidden", "0"])
     assert "'0' is invalid; allowed: positive ints, comma-separated" in capsys.readouterr().err

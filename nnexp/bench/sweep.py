@@ -31,7 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from nnexp.bench.__main__ import positive_ints
+from nnexp.bench.cli import positive_ints
 from nnexp.results import read_summary
 from nnexp.sweep.plan import read_plan
 

@@ -29,7 +29,7 @@ from nnexp.report.tables import (
     replicate_counts,
     write_table,
 )
-from nnexp.results import FINISHED, status_counts
+from nnexp.results import FINISHED, RunStatus, status_counts
 from nnexp.sweep.plan import read_plan
 
 log = logging.getLogger(__name__)
@@ -379,7 +379,7 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
             value = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
             items.append(f"{label}: `{value}`" if key in ("command", "git") else f"{label}: {value}")
     blocks = [Block("list", items=items)]
-    not_done = runs[runs["status"] != "completed"]
+    not_done = runs[runs["status"] != RunStatus.completed]
     if not not_done.empty:
         blocks.append(Block("p", "Runs that did not complete (in the tables only if they have metrics):"))
         blocks.append(

@@ -1,0 +1,177 @@
+"""One home for each vocabulary, and a package without import cycles.
+
+The settings that never change a result, the activations, the data readers and the run
+statuses are each defined once; the configs that have to spell them out again are checked
+against that definition here.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from omegaconf import OmegaConf
+
+from nnexp.config import EXECUTION_ONLY, Activation, Config, Init, Loss
+from nnexp.data import DataConfig, loading
+from nnexp.model import ACTIVATIONS, INIT_SCHEMES, LOSSES
+from nnexp.results import OUTCOME_COLUMNS, RunStatus, status_counts
+from nnexp.training import execute
+from tests.conftest import CONF_DIR, ROOT
+
+PACKAGE = ROOT / "nnexp"
+# nnexp/sweep/launcher is installed as hydra_plugins.nnexp_launcher (pyproject.toml)
+ALIASES = {"hydra_plugins.nnexp_launcher": "nnexp.sweep.launcher"}
+
+
+def test_the_run_folder_name_leaves_out_exactly_the_execution_only_settings() -> None:
+    config = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
+    assert config["hydra"]["job"]["config"]["override_dirname"]["exclude_keys"] == list(EXECUTION_ONLY)
+
+
+def test_the_search_space_offers_exactly_the_registered_activations() -> None:
+    search = yaml.safe_load((CONF_DIR / "hparams_search" / "optuna.yaml").read_text())
+    choice = search["hydra"]["sweeper"]["params"]["activation"]
+    assert choice == f"choice({', '.join(ACTIVATIONS)})"
+
+
+def test_the_configs_allowed_values_come_from_the_model_registries() -> None:
+    assert [a.value for a in Activation] == list(ACTIVATIONS)
+    assert [i.value for i in Init] == list(INIT_SCHEMES)
+    assert [loss.value for loss in Loss] == list(LOSSES)
+
+
+def test_every_data_group_names_a_known_reader() -> None:
+    for path in sorted((CONF_DIR / "data").glob("*.yaml")):
+        group = {**OmegaConf.to_container(OmegaConf.structured(DataConfig)), **yaml.safe_load(path.read_text())}
+        assert group["loader"] in loading.readers(), path.name
+
+
+def test_status_counts_follow_the_enum_order() -> None:
+    assert status_counts(["failed", RunStatus.completed, "missing", "completed"]) == "2 completed, 1 failed, 1 missing"
+    assert RunStatus("diverged").finished and not RunStatus.failed.finished
+
+
+def test_a_new_data_set_is_one_reader_module(tmp_path, monkeypatch) -> None:
+    """A reader module dropped into nnexp.data.sets (here: a folder added to its path) is found by its
+    LOADER name and trains with its own class count; nothing else in the package names it."""
+    (tmp_path / "three_blobs.py").write_text(
+        '"""Three classes of 4-pixel images."""\n'
+        "import numpy as np\n"
+        "from nnexp.data.dataset import RawImages\n"
+        'LOADER = "three_blobs"\n'
+        "class Reader:\n"
+        "    def __init__(self, cfg):\n"
+        "        self.cfg = cfg\n"
+        "    n_classes = property(lambda self: self.cfg.n_classes)\n"
+        "    def training_shape(self):\n"
+        "        return 300, 4\n"
+        "    def identity(self):\n"
+        '        return {"three_blobs": 1}\n'
+        "    def load(self):\n"
+        "        rng = np.random.default_rng(0)\n"
+        "        y = rng.integers(0, 3, 400)\n"
+        "        x = rng.integers(0, 50, (400, 4)) + 200 * np.eye(3, 4, dtype=int)[y]\n"
+        "        return RawImages(x[:300], y[:300], x[300:], y[300:], pixel_max=255.0)\n"
+    )
+    import nnexp.data.sets as sets
+
+    monkeypatch.setattr(sets, "__path__", [*sets.__path__, str(tmp_path)])
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loading.readers.cache_clear()
+    try:
+        settings = OmegaConf.to_object(OmegaConf.structured(Config))
+        settings.data = DataConfig(name="blobs", loader="three_blobs", n_classes=3, cache_dir=str(tmp_path / "cache"))
+        settings.epochs, settings.hidden, settings.lr, settings.blas_threads = 20, 8, 0.5, 1
+        summary = execute(settings, tmp_path / "run")
+    finally:
+        loading.readers.cache_clear()
+        sys.modules.pop("nnexp.data.sets.three_blobs", None)
+    assert summary["status"] == "completed" and summary["layer_sizes"] == [4, 8, 3]
+    assert summary["test_acc"] > 0.9 and summary["n_train"] == 270
+    assert set(OUTCOME_COLUMNS) >= {key for key, value in summary.items() if np.isscalar(value) or value is None}
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, name: str) -> set[str]:
+    """The nnexp modules ``path`` imports anywhere (functions included), with the packages whose
+    ``__init__`` such an import runs (its own ancestors excluded: they are being imported already)."""
+    is_package = path.name == "__init__.py"
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = name.split(".") if is_package else name.split(".")[:-1]
+                base = ".".join(anchor[: len(anchor) - node.level + 1] + ([base] if base else []))
+            targets = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for target in targets:
+            target = next(
+                (real + target[len(alias) :] for alias, real in ALIASES.items() if target.startswith(alias)), target
+            )
+            parts = target.split(".")
+            for depth in range(1, len(parts) + 1):
+                module = ".".join(parts[:depth])
+                if module.startswith("nnexp") and not name.startswith(f"{module}.") and module != name:
+                    found.add(module)
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = {_module_name(path): path for path in PACKAGE.rglob("*.py")}
+    return {name: _imports(path, name) & modules.keys() for name, path in modules.items()}
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_no_import_cycle_lazy_imports_included() -> None:
+    graph = _graph()
+    assert "nnexp.training.spec" in graph["nnexp.training.job"]  # the graph sees imports inside functions too
+    assert "nnexp.report" in graph["nnexp.sweep.callback"]
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph))
+
+
+@pytest.mark.parametrize("package", sorted(p.parent.name for p in PACKAGE.rglob("__init__.py")))
+def test_package_inits_only_re_export(package) -> None:
+    path = next(p for p in PACKAGE.rglob("__init__.py") if p.parent.name == package)
+    for node in ast.parse(path.read_text()).body:
+        is_docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        names = isinstance(node, ast.Assign) and [t.id for t in node.targets] in (["__all__"], ["__version__"])
+        assert is_docstring or names or isinstance(node, (ast.Import, ast.ImportFrom)), f"{path}: {ast.dump(node)[:80]}"
