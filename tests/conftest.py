@@ -1,12 +1,14 @@
-"""Shared fixtures: generated IDX files, a local HTTP server, Hydra config composition."""
+"""Shared fixtures: generated IDX files, a local HTTP server, Hydra config composition, one real sweep."""
 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,13 +20,24 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
 from nnexp.config import Config
+from nnexp.data import split_sizes
 from nnexp.data.idx import IDX_FILES, write_idx
+from nnexp.data.sets import digits
 from nnexp.run import register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 MNIST_5K = SHARED_DATA / "mnist-5k"
+
+# The sweep of test_sweep.py and test_html_report.py, run once per session (``shared_sweep``)
+SHARED_GRID = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]
+SHARED_RUNS = math.prod(len(override.split("=", 1)[1].split(",")) for override in SHARED_GRID)
+
+
+def digits_n_train(val_size: float, train_limit: int | None = None) -> int:
+    """Training images of the digits set after the validation split (1,797 images, a fifth held out for testing)."""
+    return split_sizes(digits.N_IMAGES - digits.N_TEST, val_size, train_limit)[1]
 
 
 def settings_of(cfg) -> Config:
@@ -124,3 +137,33 @@ def compose_config():
 
     yield _compose
     GlobalHydra.instance().clear()
+
+
+@dataclass(frozen=True)
+class SharedSweep:
+    """The finished sweep: ``python -m nnexp.run -m SHARED_GRID ...`` run in ``root``. Read it, never write into it."""
+
+    root: Path
+    done: subprocess.CompletedProcess
+
+    @property
+    def output(self) -> str:
+        return self.done.stdout + self.done.stderr
+
+    @property
+    def sweep_dir(self) -> Path:
+        return self.root / "multirun/grid"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "reports/grid"
+
+
+@pytest.fixture(scope="session")
+def shared_sweep(tmp_path_factory) -> SharedSweep:
+    """A real 16-run sweep on digits (2 joblib workers, 3 epochs), its report drawn at the end; once a session."""
+    root = tmp_path_factory.mktemp("shared_sweep")
+    overrides = ["data=digits", "epochs=3", "hydra.sweep.dir=multirun/grid", "hydra.launcher.n_jobs=2"]
+    done = run_nnexp(["-m", *SHARED_GRID, *overrides], root)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    return SharedSweep(root, done)

@@ -12,6 +12,7 @@ import pytest
 from nnexp.data import DataConfig, DataFileError, DataUnavailableError, load_dataset
 from nnexp.data.cache import memory_map
 from nnexp.data.idx import IDX_FILES, write_idx
+from nnexp.data.sets import digits
 from nnexp.errors import ConfigError
 from tests.conftest import MNIST_5K
 
@@ -82,10 +83,13 @@ def test_digits_are_scaled_to_unit_range() -> None:
     splits = load_dataset(DataConfig(name="digits", loader="digits"))
     assert splits.n_features == 64 and splits.n_classes == 10
     assert splits.x_train.max() == 1.0 and splits.x_train.min() == 0.0
-    assert len(splits.y_train) + len(splits.y_val) + len(splits.y_test) == 1797
+    from sklearn.datasets import load_digits
+
+    assert len(splits.y_train) + len(splits.y_val) + len(splits.y_test) == len(load_digits().target) == digits.N_IMAGES
 
 
-@pytest.mark.parametrize("val_size", [0.0, 1438.0, 5000.0])
+# none, every one of the training images (1,797 minus the 359 test images), more than there are
+@pytest.mark.parametrize("val_size", [0.0, float(digits.N_IMAGES - digits.N_TEST), 5000.0])
 def test_impossible_validation_split_is_a_config_error(val_size) -> None:
     with pytest.raises(ConfigError, match=f"data.val_size={val_size} gives .* allowed: a fraction"):
         load_dataset(DataConfig(name="digits", loader="digits", val_size=val_size))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 from html.parser import HTMLParser
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,9 +16,10 @@ from nnexp.report.__main__ import main as report_main
 from nnexp.report.figures import plot_curves, plot_heatmap, plot_metric_vs_lr, plot_metric_vs_time, plot_parallel
 from nnexp.report.runs import load_curves, load_runs
 from nnexp.sweep.provenance import git_revision
-from tests.conftest import run_nnexp
+from tests.conftest import SHARED_RUNS
 
-GRID = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]
+# The sweep read here (activation=sigmoid,relu hidden=8,16 lr=0.05,0.5 seed=0,1 on digits, 3 epochs, 2 joblib workers)
+# is conftest's session-wide ``shared_sweep``, which test_sweep.py reads as well.
 
 
 class _Page(HTMLParser):
@@ -55,16 +55,9 @@ class _Page(HTMLParser):
             self._cell = None
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    root = tmp_path_factory.mktemp("html")
-    done = run_nnexp(["-m", *GRID, "data=digits", "epochs=3", "hydra.sweep.dir=multirun/grid"], root)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-2000:]
-    return root
-
-
-def test_html_page_has_the_tables_with_the_runs_numbers_and_every_file_resolves(sweep) -> None:
-    report = sweep / "reports/grid"
+@pytest.mark.slow
+def test_html_page_has_the_tables_with_the_runs_numbers_and_every_file_resolves(shared_sweep) -> None:
+    report = shared_sweep.report_dir
     page = _Page()
     page.feed((report / "index.html").read_text())
     runs = pd.read_csv(report / "runs.csv")
@@ -80,8 +73,9 @@ def test_html_page_has_the_tables_with_the_runs_numbers_and_every_file_resolves(
         assert (report / png.replace(".png", ".svg")).is_file()
 
 
-def test_provenance_is_in_the_page(sweep) -> None:
-    text = (sweep / "reports/grid/index.html").read_text()
+@pytest.mark.slow
+def test_provenance_is_in_the_page(shared_sweep) -> None:
+    text = (shared_sweep.report_dir / "index.html").read_text()
     assert "python -m nnexp.run -m" in text and "activation=sigmoid,relu" in text
     assert "Code (git)" in text and "numpy" in text and "Host" in text and "Sweep started" in text
 
@@ -112,9 +106,11 @@ def test_code_revision_is_marked_changed_by_code_and_configs_not_by_generated_re
     assert git_revision(tmp_path / "nowhere") == "unknown"
 
 
-def test_figure_functions_take_tidy_frames(sweep) -> None:
-    runs = load_runs(sweep / "multirun/grid")
-    curves, _ = load_curves(sweep / "multirun/grid", runs)
+@pytest.mark.slow
+def test_figure_functions_take_tidy_frames(shared_sweep) -> None:
+    runs = load_runs(shared_sweep.sweep_dir)
+    assert len(runs) == SHARED_RUNS
+    curves, _ = load_curves(shared_sweep.sweep_dir, runs)
     figures = {
         "curves": plot_curves(curves, "hidden", "activation", "acc", "curves"),
         "heatmap": plot_heatmap(runs, "hidden", "activation", "test_acc", "heat"),
@@ -134,17 +130,18 @@ def test_figure_functions_take_tidy_frames(sweep) -> None:
     assert lr_axes.get_xscale() == "log" and len(lr_axes.get_legend().get_texts()) == 2
 
 
-def test_compare_mode_puts_sweeps_side_by_side(sweep, tmp_path, capsys) -> None:
+@pytest.mark.slow
+def test_compare_mode_puts_sweeps_side_by_side(shared_sweep, tmp_path, capsys) -> None:
     other = tmp_path / "other"
-    shutil.copytree(sweep / "multirun/grid", other)
-    index = build_comparison([sweep / "multirun/grid", other], tmp_path / "cmp")
+    shutil.copytree(shared_sweep.sweep_dir, other)
+    index = build_comparison([shared_sweep.sweep_dir, other], tmp_path / "cmp")
     table = pd.read_csv(tmp_path / "cmp/test_acc_compared.csv", index_col="hidden")
     assert list(table.columns) == ["grid · relu", "grid · sigmoid", "other · relu", "other · sigmoid"]
     np.testing.assert_allclose(table["grid · relu"], table["other · relu"])
     assert "curves_acc_compared.png" in index.read_text()
     assert (tmp_path / "cmp/index.html").is_file()
     with pytest.raises(SystemExit) as exit_info:  # several folders need --compare
-        report_main([str(sweep / "multirun/grid"), str(other)])
+        report_main([str(shared_sweep.sweep_dir), str(other)])
     assert exit_info.value.code == 2 and "add --compare" in capsys.readouterr().err
 
 
@@ -152,10 +149,11 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="no Chromium installed (Debian: apt-get install chromium)")
-def test_browser_renders_the_page(sweep, tmp_path) -> None:
-    report = sweep / "reports/grid"
-    shot = tmp_path / "page.png"
+def test_browser_renders_the_page(shared_sweep, tmp_path) -> None:
+    report = shared_sweep.report_dir
+    shot = tmp_path / "page.png"  # kept in the test's own folder: the shared report must stay as the sweep drew it
     subprocess.run(
         [
             _chromium(),
@@ -179,4 +177,3 @@ def test_browser_renders_the_page(sweep, tmp_path) -> None:
     image = plt.imread(shot)
     assert image.shape[0] >= 2000 and image.shape[1] >= 1200
     assert image[..., :3].std() > 0.05  # not a blank page: text, tables and figures were drawn
-    Path(report / "screenshot.png").write_bytes(shot.read_bytes())  # kept beside the report for a look

@@ -5,10 +5,10 @@ from __future__ import annotations
 import gzip
 import math
 import string
-import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
@@ -21,13 +21,17 @@ from nnexp.data.idx import idx_bytes, read_idx_shape
 from nnexp.errors import ConfigError
 from nnexp.run import register_configs
 from nnexp.training import RunSpec
-from tests.conftest import CONF_DIR, settings_of
-
-SCRATCH = Path(tempfile.mkdtemp(prefix="nnexp-idx-"))
+from tests.conftest import CONF_DIR, digits_n_train, settings_of
 
 
-def _parse(data: bytes, compressed: bool) -> None:
-    path = SCRATCH / "file.gz"
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory) -> Path:
+    """One folder for every example of the module (hypothesis runs many examples per test call)."""
+    return tmp_path_factory.mktemp("idx")
+
+
+def _parse(scratch: Path, data: bytes, compressed: bool) -> None:
+    path = scratch / "file.gz"
     path.write_bytes(gzip.compress(data) if compressed else data)
     for reader in (read_idx, read_idx_shape):
         try:
@@ -38,8 +42,8 @@ def _parse(data: bytes, compressed: bool) -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=300), st.booleans())
-def test_random_bytes_give_an_array_or_our_error(data: bytes, compressed: bool) -> None:
-    _parse(data, compressed)
+def test_random_bytes_give_an_array_or_our_error(scratch, data: bytes, compressed: bool) -> None:
+    _parse(scratch, data, compressed)
 
 
 @settings(max_examples=300, deadline=None)
@@ -50,12 +54,12 @@ def test_random_bytes_give_an_array_or_our_error(data: bytes, compressed: bool) 
     cut=st.one_of(st.none(), st.integers(0, 200)),
     compressed=st.booleans(),
 )
-def test_mutated_headers_and_truncations_give_our_error(shape, dtype, edits, cut, compressed) -> None:
+def test_mutated_headers_and_truncations_give_our_error(scratch, shape, dtype, edits, cut, compressed) -> None:
     data = bytearray(idx_bytes(np.ones(shape, dtype=dtype)))
     for position, value in edits:
         if position < len(data):
             data[position] = value
-    _parse(bytes(data[:cut] if cut is not None else data), compressed)
+    _parse(scratch, bytes(data[:cut] if cut is not None else data), compressed)
 
 
 def _value_text(value) -> str:
@@ -112,7 +116,13 @@ def test_random_config_values_are_accepted_or_get_a_clear_error(key, value) -> N
     except ConfigError as exc:
         assert "\n" not in str(exc) and key.split(".")[-1] in str(exc)
         return
-    assert (spec.epochs >= 1 and spec.hidden and all(h >= 1 for h in spec.hidden)) or spec.hidden == ()
-    assert math.isfinite(spec.lr) and spec.lr > 0 and math.isfinite(spec.init_scale) and spec.init_scale > 0
-    assert spec.batch_size is None or 1 <= spec.batch_size <= 1222
-    assert 0 < spec.leaky_slope < 1 and spec.seed >= 0 and (spec.blas_threads is None or spec.blas_threads >= 1)
+    assert spec.epochs >= 1
+    assert isinstance(spec.hidden, tuple) and all(h >= 1 for h in spec.hidden)  # () is no hidden layer
+    assert math.isfinite(spec.lr) and spec.lr > 0
+    assert math.isfinite(spec.init_scale) and spec.init_scale > 0
+    n_train = digits_n_train(spec.data.val_size, spec.data.train_limit)  # 1,222 with the digits defaults
+    assert spec.n_train == n_train
+    assert spec.batch_size is None or 1 <= spec.batch_size <= n_train
+    assert 0 < spec.leaky_slope < 1
+    assert spec.seed >= 0
+    assert spec.blas_threads is None or spec.blas_threads >= 1

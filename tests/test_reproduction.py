@@ -145,6 +145,7 @@ def test_every_preset_composes_and_names_its_grid(compose_config, preset) -> Non
         assert (ROOT / path).is_file(), path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_runs_a_tiny_version_end_to_end(tmp_path, preset, compose_config) -> None:
     expected = [Path(p).name for p in compose_config([f"+experiment={preset}"]).report.published]

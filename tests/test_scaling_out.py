@@ -10,6 +10,8 @@ import pytest
 from nnexp.results import read_summary
 from tests.conftest import run_nnexp
 
+pytestmark = pytest.mark.slow  # every test here runs a sweep in a subprocess
+
 needs_submitit = pytest.mark.skipif(
     importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,
     reason="the slurm extra (hydra-submitit-launcher) is not installed",

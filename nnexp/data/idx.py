@@ -7,6 +7,7 @@ number of dimensions, then one big-endian uint32 per dimension, then the data.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -104,12 +105,15 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     raw = _read_bytes(path)
     dtype, shape, header_len = _header(raw, path)
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for any header
     found = len(raw) - header_len
     if found != expected:
         problem = "truncated" if found < expected else "has trailing bytes"
         raise DataFileError(
             f"{path}: IDX data {problem}: shape {shape} needs {expected} bytes, found {found}; download the file again"
         )
-    data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
+    try:
+        data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
+    except ValueError:  # e.g. (2**31, 2**32, 0): no bytes, but dimensions no array can have
+        raise DataFileError(f"{path}: IDX header gives the impossible shape {shape}; download the file again") from None
     return data.astype(dtype.newbyteorder("="), copy=False)
