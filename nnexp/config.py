@@ -18,7 +18,8 @@ from hydra.core.config_store import ConfigStore
 from nnexp.data.settings import DataConfig, Scaling  # noqa: F401  (Scaling: part of the schema)
 from nnexp.model.activations import ACTIVATIONS
 from nnexp.model.init import INIT_SCHEMES
-from nnexp.model.loss import LOSSES
+from nnexp.model.loss import LOSSES, OUTPUTS
+from nnexp.optim import OPTIMIZERS, SCHEDULES
 
 
 def _choices(name: str, values: Iterable[str], doc: str) -> type[Enum]:
@@ -31,6 +32,9 @@ def _choices(name: str, values: Iterable[str], doc: str) -> type[Enum]:
 Activation = _choices("Activation", ACTIVATIONS, "Hidden-layer activation functions (nnexp.model.activations).")
 Init = _choices("Init", INIT_SCHEMES, "Weight initialisation schemes (nnexp.model.init); biases start at zero.")
 Loss = _choices("Loss", LOSSES, "Training loss (nnexp.model.loss).")
+Output = _choices("Output", OUTPUTS, "Output units of the multi-class task (nnexp.model.loss).")
+OptimizerName = _choices("OptimizerName", OPTIMIZERS, "Optimizers (nnexp.optim).")
+ScheduleName = _choices("ScheduleName", SCHEDULES, "Learning-rate schedules (nnexp.optim.schedules).")
 
 
 class Task(Enum):
@@ -87,6 +91,53 @@ class ReportConfig:
 
 
 @dataclass
+class OptimizerConfig:
+    """The optimizer (``optimizer=<name>``, a config group) and its settings; null: the optimizer's default.
+
+    Each optimizer takes its own settings only (nnexp.optim: ``SETTINGS`` of each class).
+    """
+
+    name: OptimizerName = OptimizerName.sgd
+    momentum: Optional[float] = None  # momentum, nesterov
+    beta1: Optional[float] = None  # adam
+    beta2: Optional[float] = None  # adam
+    eps: Optional[float] = None  # adam, rmsprop
+    alpha: Optional[float] = None  # rmsprop
+
+
+@dataclass
+class ScheduleConfig:
+    """The learning-rate schedule (``lr_schedule=<name>``, a config group), applied per epoch; null: its default.
+
+    Each schedule takes its own settings only (nnexp.optim.schedules).
+    """
+
+    name: ScheduleName = ScheduleName.constant
+    step_size: Optional[int] = None  # step
+    gamma: Optional[float] = None  # step, exponential
+    decay: Optional[float] = None  # inverse_time
+    t_max: Optional[int] = None  # cosine (null: the run's epochs)
+    eta_min: Optional[float] = None  # cosine
+
+
+class StopMetric(Enum):
+    """What early stopping watches."""
+
+    val_loss = "val_loss"
+    val_acc = "val_acc"
+
+
+@dataclass
+class EarlyStoppingConfig:
+    """Stop when ``metric`` has not improved by more than ``min_delta`` for ``patience`` epochs (0: never),
+    and keep the weights of its best epoch."""
+
+    patience: int = 0
+    metric: StopMetric = StopMetric.val_loss
+    min_delta: float = 0.0
+
+
+@dataclass
 class Config:
     """One training run. Sweeps are grids over these keys."""
 
@@ -104,6 +155,15 @@ class Config:
     batch_size: Any = 64
     init: Init = Init.xavier
     init_scale: float = 0.01
+    # Output units of task=multiclass: softmax, or one sigmoid unit per class (task=one_vs_all: one sigmoid).
+    output: Output = Output.softmax
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    lr_schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # L2 penalty weight_decay / 2 * sum of squared weights (not biases), part of the reported loss; 0: off.
+    weight_decay: float = 0.0
+    # Inverted dropout on the hidden layers' outputs while training: the probability of dropping a unit.
+    dropout: float = 0.0
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     leaky_slope: float = 0.01
     seed: int = 0
     dtype: DType = DType.float32

@@ -21,10 +21,16 @@ DEPTHS = [[], [6], [5, 4], [4, 3, 5]]
 
 
 def _network(
-    activation: str, hidden: list[int], seed: int = 1, n_in: int = 5, n_out: int = 3, loss: str = "cross_entropy"
+    activation: str,
+    hidden: list[int],
+    seed: int = 1,
+    n_in: int = 5,
+    n_out: int = 3,
+    loss: str = "cross_entropy",
+    output: str = "softmax",
 ) -> MLP:
     model = MLP.initialise(
-        [n_in, *hidden, n_out], activation, "xavier", np.random.default_rng(seed), np.float64, loss=loss
+        [n_in, *hidden, n_out], activation, "xavier", np.random.default_rng(seed), np.float64, loss=loss, output=output
     )
     rng = np.random.default_rng(seed + 100)
     for b in model.biases:  # non-zero biases keep ReLU pre-activations away from the kink at 0
@@ -32,34 +38,71 @@ def _network(
     return model
 
 
-def _numerical_gradient(model: MLP, x: np.ndarray, y: np.ndarray, param: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def _numerical_gradient(
+    model: MLP, x: np.ndarray, y: np.ndarray, param: np.ndarray, eps: float = 1e-6, **options
+) -> np.ndarray:
     grad = np.zeros_like(param)
     for index in np.ndindex(param.shape):
         original = param[index]
         param[index] = original + eps
-        plus = model.loss_and_gradients(x, y)[0]
+        plus = model.loss_and_gradients(x, y, **options)[0]
         param[index] = original - eps
-        minus = model.loss_and_gradients(x, y)[0]
+        minus = model.loss_and_gradients(x, y, **options)[0]
         param[index] = original
         grad[index] = (plus - minus) / (2 * eps)
     return grad
 
 
-OUTPUTS = {"softmax_ce": (3, "cross_entropy"), "sigmoid_bce": (1, "cross_entropy"), "sigmoid_mse": (1, "mse")}
+def _check_gradients(model: MLP, x: np.ndarray, y: np.ndarray, **options) -> None:
+    _, grad_w, grad_b = model.loss_and_gradients(x, y, **options)
+    for param, analytic in zip(model.params, grad_w + grad_b):
+        numeric = _numerical_gradient(model, x, y, param, **options)
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+# (output units, loss, output kind): one sigmoid unit is the binary task
+OUTPUTS = {
+    "softmax_ce": (3, "cross_entropy", "softmax"),
+    "sigmoid_bce": (1, "cross_entropy", "softmax"),
+    "sigmoid_mse": (1, "mse", "softmax"),
+    "sigmoid_per_class_bce": (3, "cross_entropy", "sigmoid"),
+    "sigmoid_per_class_mse": (3, "mse", "sigmoid"),
+}
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("hidden", DEPTHS, ids=lambda h: f"hidden={h}")
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_gradients_match_finite_differences(activation: str, hidden: list[int], output: str) -> None:
-    n_out, loss = OUTPUTS[output]
+    n_out, loss, kind = OUTPUTS[output]
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(7, 5)), rng.integers(0, max(n_out, 2), size=7)
-    model = _network(activation, hidden, n_out=n_out, loss=loss)
-    _, grad_w, grad_b = model.loss_and_gradients(x, y)
-    for param, analytic in zip(model.weights + model.biases, grad_w + grad_b):
-        numeric = _numerical_gradient(model, x, y, param)
-        np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+    _check_gradients(_network(activation, hidden, n_out=n_out, loss=loss, output=kind), x, y)
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_the_l2_penalty_is_in_the_loss_and_its_gradient(output: str) -> None:
+    n_out, loss, kind = OUTPUTS[output]
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(7, 5)), rng.integers(0, max(n_out, 2), size=7)
+    model = _network("tanh", [6, 4], n_out=n_out, loss=loss, output=kind)
+    plain = model.loss_and_gradients(x, y)[0]
+    penalised = model.loss_and_gradients(x, y, weight_decay=0.3)[0]
+    assert penalised - plain == pytest.approx(0.15 * sum(float((w**2).sum()) for w in model.weights), rel=1e-12)
+    _check_gradients(model, x, y, weight_decay=0.3)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_dropout_gradients_match_finite_differences_with_a_fixed_mask(activation: str) -> None:
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(7, 5)), rng.integers(0, 3, size=7)
+    model = _network(activation, [6, 4])
+    keep = 0.6
+    masks = [(rng.random((7, n)) < keep) / keep for n in (6, 4)]
+    assert all(0 < m.mean() < 1 / keep for m in masks)  # some units dropped, some kept
+    _check_gradients(model, x, y, masks=masks)
+    unmasked = model.loss_and_gradients(x, y)[0]
+    assert model.loss_and_gradients(x, y, masks=masks)[0] != pytest.approx(unmasked)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -96,8 +139,11 @@ def test_blas_update_equals_numpy_and_falls_back_where_it_cannot_run(dtype) -> N
     strided = np.repeat(a, 2, axis=1)[:, ::2]  # same values, not contiguous
     for a_in, b_in in ((a, b), (a, readonly), (strided, b)):
         out = c.copy()
-        blas.subtract_at_b_(out, a_in, b_in, scratch=np.empty_like(c))
+        scratch = np.full_like(c, np.nan)  # the NumPy fallback writes the product here; the BLAS call does not
+        blas.subtract_at_b_(out, a_in, b_in, scratch=scratch)
         np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
+        in_blas = blas.fused_update_available(dtype) and a_in is not strided
+        assert np.isnan(scratch).all() == in_blas  # read-only inputs (memory-mapped images) take the BLAS call too
 
 
 def test_numpy_bundled_blas_is_used_for_the_update() -> None:
@@ -143,12 +189,15 @@ def test_binary_losses_are_stable_and_match_their_formulas() -> None:
     np.testing.assert_array_equal(SigmoidCrossEntropy().predict(z), [0, 0, 0, 1, 1])
 
 
-def test_output_layer_follows_the_number_of_classes() -> None:
-    assert isinstance(make_output("cross_entropy", 10), SoftmaxCrossEntropy)
-    assert isinstance(make_output("cross_entropy", 2), SigmoidCrossEntropy)
-    assert isinstance(make_output("mse", 2), SigmoidSquaredError)
-    with pytest.raises(ValueError, match=r"loss=mse is implemented for binary tasks only"):
-        make_output("mse", 10)
+def test_output_layer_follows_the_output_kind_and_the_number_of_units() -> None:
+    assert isinstance(make_output("softmax", "cross_entropy", 10), SoftmaxCrossEntropy)
+    assert isinstance(make_output("softmax", "cross_entropy", 1), SigmoidCrossEntropy)  # the binary task
+    assert isinstance(make_output("softmax", "mse", 1), SigmoidSquaredError)
+    ten = make_output("sigmoid", "mse", 10)
+    assert isinstance(ten, SigmoidSquaredError) and ten.n_outputs == 10
+    assert isinstance(make_output("sigmoid", "cross_entropy", 10), SigmoidCrossEntropy)
+    with pytest.raises(ValueError, match=r"loss=mse needs sigmoid outputs"):
+        make_output("softmax", "mse", 10)
 
 
 def test_cross_entropy_matches_the_textbook_formula_for_small_logits() -> None:
@@ -199,8 +248,10 @@ def test_initialisation_schemes_have_their_published_spread() -> None:
     assert xavier.std() == pytest.approx(limit / np.sqrt(3), rel=0.02)
     he = initial_weights("he", 400, 300, rng, scale=0.01)
     assert he.std() == pytest.approx(np.sqrt(2 / 400), rel=0.02)
-    with pytest.raises(ValueError, match=r"init='lecun'.*allowed: normal, xavier, he"):
-        initial_weights("lecun", 3, 3, rng, 0.01)
+    lecun = initial_weights("lecun", 400, 300, rng, scale=0.01)
+    assert lecun.std() == pytest.approx(np.sqrt(1 / 400), rel=0.02) and abs(lecun.mean()) < 0.002
+    with pytest.raises(ValueError, match=r"init='glorot'.*allowed: normal, xavier, he, lecun"):
+        initial_weights("glorot", 3, 3, rng, 0.01)
 
 
 def test_initialise_builds_any_depth_with_zero_biases_and_counts_parameters() -> None:

@@ -13,7 +13,7 @@ from nnexp.data import DataConfig, load_dataset
 from nnexp.errors import ConfigError
 from nnexp.model import MLP
 from nnexp.results import EPOCH_COLUMNS, OUTCOME_COLUMNS, read_summary
-from nnexp.training import execute, train
+from nnexp.training import Method, execute, train
 from tests.conftest import MNIST_5K, settings_of
 
 
@@ -30,7 +30,7 @@ def _train(data, seed=0, epochs=3, batch_size=32, lr=0.1, activation="tanh", dty
         data,
         epochs=epochs,
         batch_size=batch_size,
-        lr=lr,
+        method=Method(lr=lr),
         rng=np.random.default_rng(seed + 1),
         on_epoch=rows.append,
     )

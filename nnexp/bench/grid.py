@@ -1,4 +1,5 @@
-"""The timing grid: every implementation, epoch by epoch in turns, for each hidden size, batch size and thread count."""
+"""The timing grid: every implementation, epoch by epoch in turns, for each optimizer, hidden size, batch size and
+thread count."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from nnexp.bench.implementations import EPOCHS
+from nnexp.bench.implementations import EPOCHS, OPTIMIZERS_OF
 from nnexp.bench.machine import quietly, thread_limit
 from nnexp.bench.synthetic import N_CLASSES, N_FEATURES
 from nnexp.data import Splits
 
 COLUMNS = [
     "impl",
+    "optimizer",
     "hidden",
     "batch",
     "threads",
@@ -28,6 +30,33 @@ COLUMNS = [
     "ratio_vs_nnexp",
 ]
 POOL_IDLE = 0.25
+FULL_BATCH = "full"  # the batch of a full-batch row: one step per epoch over the whole training set
+SETTING = ["optimizer", "hidden", "batch", "threads"]  # the columns that name one turn-taking group
+
+
+def settings(args: argparse.Namespace) -> list[tuple[str, int, int | str, int]]:
+    """Every (optimizer, hidden, batch, threads) of the grid once, in order.
+
+    ``args.grid`` is a list of blocks, each a dict of ``optimizer``, ``hidden`` and ``batch`` lists
+    (a batch is a positive int or :data:`FULL_BATCH`); the grid is each block's product with ``args.threads``.
+    """
+    found = {}
+    for block in args.grid:
+        for setting in itertools.product(block["optimizer"], block["hidden"], block["batch"], args.threads):
+            found[setting] = None
+    return list(found)
+
+
+def rounds(args: argparse.Namespace, batch: int | str) -> tuple[int, int]:
+    """Warm-up and timed epochs at ``batch``: batch-1 settings have their own (``args.per_sample``)."""
+    return args.per_sample if batch == 1 else (args.warmup, args.epochs)
+
+
+def lacking(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The optimizers of the grid each implementation of ``args.impl`` has not, and is skipped for."""
+    optimizers = list(dict.fromkeys(setting[0] for setting in settings(args)))
+    missing = {impl: [name for name in optimizers if name not in OPTIMIZERS_OF[impl]] for impl in args.impl}
+    return {impl: names for impl, names in missing.items() if names}
 
 
 def flops_per_epoch(samples: int, hidden: int) -> float:
@@ -55,24 +84,32 @@ def one_round(epochs: dict[str, Iterator[float]], order: list[str], threads: int
 
 
 def run_grid(data: Splits, args: argparse.Namespace, peaks: dict[int, float]) -> pd.DataFrame:
-    """One row per implementation, hidden size, batch size and thread count (medians of timed epochs).
+    """One row per implementation, optimizer, hidden size, batch size and thread count (medians of timed epochs).
 
-    For each (hidden, batch, threads) the implementations take turns, one epoch each per round and
-    in a rotating order, so that a slow spell of the machine hits all of them alike; a round during
-    which other processes kept the CPUs busy is run again (see :func:`quietly`). ``data.x_train`` : (n, 784),
-    ``data.y_train`` : (n,); ``peaks`` maps each thread count to its matmul peak in GFLOP/s.
+    For each (optimizer, hidden, batch, threads) of :func:`settings` the implementations that have the
+    optimizer take turns, one epoch each per round and in a rotating order, so that a slow spell of the
+    machine hits all of them alike; a round during which other processes kept the CPUs busy is run again
+    (see :func:`quietly`). ``data.x_train`` : (n, 784), ``data.y_train`` : (n,); ``peaks`` maps each thread
+    count to its matmul peak in GFLOP/s.
     """
     n = len(data.y_train)
-    settings = list(itertools.product(args.hidden, args.batch, args.threads))
+    grid = settings(args)
     rows = []
-    for i, (hidden, batch, threads) in enumerate(settings, 1):
-        epochs = {impl: EPOCHS[impl](data, hidden, batch) for impl in args.impl}
-        timed: dict[str, list[float]] = {impl: [] for impl in args.impl}
+    for i, (optimizer, hidden, batch, threads) in enumerate(grid, 1):
+        impls = [impl for impl in args.impl if optimizer in OPTIMIZERS_OF[impl]]
+        label = f"[{i}/{len(grid)}] {optimizer} H={hidden} batch={batch} threads={threads}:"
+        if not impls:
+            print(f"{label} skipped (no implementation of --impl has {optimizer})", flush=True)
+            continue
+        size = None if batch == FULL_BATCH else batch
+        epochs = {impl: EPOCHS[impl](data, hidden, size, optimizer) for impl in impls}
+        timed: dict[str, list[float]] = {impl: [] for impl in impls}
         busiest = 0.0
-        for r in range(args.warmup + args.epochs):
-            order = args.impl[r % len(args.impl) :] + args.impl[: r % len(args.impl)]
+        warmup, timed_epochs = rounds(args, batch)
+        for r in range(warmup + timed_epochs):
+            order = impls[r % len(impls) :] + impls[: r % len(impls)]
             seconds, background = quietly(partial(one_round, epochs, order, threads))
-            if r >= args.warmup:
+            if r >= warmup:
                 busiest = max(busiest, background)
                 for impl, sec in seconds.items():
                     timed[impl].append(sec)
@@ -82,6 +119,7 @@ def run_grid(data: Splits, args: argparse.Namespace, peaks: dict[int, float]) ->
             rows.append(
                 {
                     "impl": impl,
+                    "optimizer": optimizer,
                     "hidden": hidden,
                     "batch": batch,
                     "threads": threads,
@@ -93,13 +131,13 @@ def run_grid(data: Splits, args: argparse.Namespace, peaks: dict[int, float]) ->
                 }
             )
         times = ", ".join(f"{impl} {sec:.3f}" for impl, sec in medians.items())
+        skipped = "".join(f", {impl} skipped (no {optimizer})" for impl in args.impl if impl not in impls)
         print(
-            f"[{i}/{len(settings)}] H={hidden} batch={batch} threads={threads}: {times} s/epoch"
-            f" (other processes used up to {busiest:.2f} CPUs)",
+            f"{label} {times} s/epoch{skipped} (other processes used up to {busiest:.2f} CPUs)",
             flush=True,
         )
     frame = pd.DataFrame(rows)
-    nnexp = frame[frame["impl"] == "nnexp"].set_index(["hidden", "batch", "threads"])["sec_per_epoch"]
-    keys = pd.MultiIndex.from_frame(frame[["hidden", "batch", "threads"]])
+    nnexp = frame[frame["impl"] == "nnexp"].set_index(SETTING)["sec_per_epoch"]
+    keys = pd.MultiIndex.from_frame(frame[SETTING])
     frame["ratio_vs_nnexp"] = frame["sec_per_epoch"].to_numpy() / nnexp.reindex(keys).to_numpy()
     return frame[[*COLUMNS, "background_cpus"]]

@@ -1,8 +1,11 @@
 """The implementations the benchmark times: nnexp, the write-up NumPy baseline, PyTorch and scikit-learn.
 
 Each ``epochs_*`` function takes the splits (``data.x_train`` : (n, 784) float32 in [0, 1],
-``data.y_train`` : (n,) labels 0..9), the hidden size and the batch size, and yields the
-seconds of one more training epoch at every ``next()``.
+``data.y_train`` : (n,) labels 0..9), the hidden size, the batch size (None: the whole training
+set, one step per epoch) and the optimizer's name (a key of :data:`nnexp.optim.OPTIMIZERS`,
+trained at its rate in :data:`LEARNING_RATES` with nnexp's default settings, which are
+``torch.optim``'s), and yields the seconds of one more training epoch at every ``next()``.
+:data:`OPTIMIZERS_OF` says which optimizers each implementation has.
 """
 
 from __future__ import annotations
@@ -16,32 +19,48 @@ import numpy as np
 from nnexp.bench.synthetic import N_CLASSES, N_FEATURES, SEED
 from nnexp.data import Splits
 from nnexp.model import MLP
-from nnexp.training import train
+from nnexp.optim import OPTIMIZERS
+from nnexp.training import Method, Trainer
 
 IMPLS = ("nnexp", "numpy_writeup", "torch", "sklearn")
-LR = 0.1
+# sane rates for each optimizer: they do not change the time of an epoch, only keep the weights finite
+LEARNING_RATES = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 0.001, "rmsprop": 0.001}
+OPTIMIZERS_OF = {
+    "nnexp": tuple(OPTIMIZERS),
+    "numpy_writeup": ("sgd",),
+    "torch": tuple(OPTIMIZERS),
+    "sklearn": ("sgd", "adam"),
+}
 
 
-def epochs_nnexp(data: Splits, hidden: int, batch: int) -> Iterator[float]:
-    """nnexp's own trainer; ``epoch_seconds`` excludes the per-epoch evaluation."""
+def _settings(optimizer: str) -> dict[str, float]:
+    return dict(OPTIMIZERS[optimizer].SETTINGS)
+
+
+def epochs_nnexp(data: Splits, hidden: int, batch: int | None, optimizer: str) -> Iterator[float]:
+    """nnexp's own trainer; ``run_epoch`` times the parameter updates only (no evaluation)."""
     rng = np.random.default_rng(SEED)
     model = MLP.initialise([N_FEATURES, hidden, N_CLASSES], "sigmoid", "xavier", rng, dtype=np.float32)
+    lr = LEARNING_RATES[optimizer]
+    trainer = Trainer(model, data, Method(lr=lr, optimizer=optimizer), batch, rng, rng)
     while True:
-        rows: list[dict] = []
-        train(model, data, epochs=1, batch_size=batch, lr=LR, rng=rng, on_epoch=rows.append)
-        yield rows[0]["epoch_seconds"]
+        yield trainer.run_epoch(lr)
 
 
-def epochs_numpy_writeup(data: Splits, hidden: int, batch: int) -> Iterator[float]:
-    """BASELINE: the blog write-ups' NumPy code, kept as they write it.
+def epochs_numpy_writeup(data: Splits, hidden: int, batch: int | None, optimizer: str) -> Iterator[float]:
+    """BASELINE: the blog write-ups' NumPy code, kept as they write it (plain SGD only).
 
     float64, samples as columns (X is features x samples, W is out x in, Z = W @ X + b),
-    one-hot targets, new arrays at every step, the data reshuffled every epoch.
+    one-hot targets, new arrays at every step, the data reshuffled every epoch (full batch too).
     """
+    if optimizer != "sgd":
+        raise ValueError(f"the write-up baseline has plain SGD only, not {optimizer}")
+    lr = LEARNING_RATES["sgd"]
     rng = np.random.default_rng(SEED)
     X = data.x_train.T.astype(np.float64)
     Y = np.eye(N_CLASSES)[data.y_train].T
     n = X.shape[1]
+    batch = batch or n
     W1 = rng.standard_normal((hidden, N_FEATURES)) * np.sqrt(1 / N_FEATURES)
     b1 = np.zeros((hidden, 1))
     W2 = rng.standard_normal((N_CLASSES, hidden)) * np.sqrt(1 / hidden)
@@ -64,12 +83,31 @@ def epochs_numpy_writeup(data: Splits, hidden: int, batch: int) -> Iterator[floa
             dZ1 = (W2.T @ dZ2) * A1 * (1 - A1)
             dW1 = dZ1 @ Xb.T / m
             db1 = dZ1.sum(axis=1, keepdims=True) / m
-            W1, b1, W2, b2 = W1 - LR * dW1, b1 - LR * db1, W2 - LR * dW2, b2 - LR * db2
+            W1, b1, W2, b2 = W1 - lr * dW1, b1 - lr * db1, W2 - lr * dW2, b2 - lr * db2
         yield time.perf_counter() - start
 
 
-def epochs_torch(data: Splits, hidden: int, batch: int) -> Iterator[float]:
-    """PyTorch on the CPU: nn.Sequential, CrossEntropyLoss, SGD without momentum, float32."""
+def torch_optimizer(optimizer: str, params, lr: float):
+    """The ``torch.optim`` optimizer matching nnexp's ``optimizer``, with nnexp's settings for it."""
+    import torch
+
+    settings = _settings(optimizer)
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0)
+    if optimizer in ("momentum", "nesterov"):
+        return torch.optim.SGD(params, lr=lr, momentum=settings["momentum"], nesterov=optimizer == "nesterov")
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(settings["beta1"], settings["beta2"]), eps=settings["eps"])
+    if optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=settings["alpha"], eps=settings["eps"])
+    raise ValueError(f"no torch.optim optimizer for {optimizer}")
+
+
+def epochs_torch(data: Splits, hidden: int, batch: int | None, optimizer: str) -> Iterator[float]:
+    """PyTorch on the CPU: nn.Sequential, CrossEntropyLoss, the matching torch.optim optimizer, float32.
+
+    Full batch is one forward and backward pass over all rows, unshuffled (order does not change the gradient).
+    """
     import torch
     from torch import nn
 
@@ -77,32 +115,46 @@ def epochs_torch(data: Splits, hidden: int, batch: int) -> Iterator[float]:
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train.astype(np.int64))
     model = nn.Sequential(nn.Linear(N_FEATURES, hidden), nn.Sigmoid(), nn.Linear(hidden, N_CLASSES))
     loss_fn = nn.CrossEntropyLoss()
-    optimiser = torch.optim.SGD(model.parameters(), lr=LR, momentum=0)
+    optimiser = torch_optimizer(optimizer, model.parameters(), LEARNING_RATES[optimizer])
     while True:
         start = time.perf_counter()
-        permutation = torch.randperm(len(y))
-        for k in range(0, len(y), batch):
-            idx = permutation[k : k + batch]
+        if batch is None:
             optimiser.zero_grad(set_to_none=True)
-            loss_fn(model(x.index_select(0, idx)), y.index_select(0, idx)).backward()
+            loss_fn(model(x), y).backward()
             optimiser.step()
+        else:
+            permutation = torch.randperm(len(y))
+            for k in range(0, len(y), batch):
+                idx = permutation[k : k + batch]
+                optimiser.zero_grad(set_to_none=True)
+                loss_fn(model(x.index_select(0, idx)), y.index_select(0, idx)).backward()
+                optimiser.step()
         yield time.perf_counter() - start
 
 
-def epochs_sklearn(data: Splits, hidden: int, batch: int) -> Iterator[float]:
-    """scikit-learn's MLPClassifier, one ``fit`` call (warm start, ``max_iter=1``) per epoch."""
+def epochs_sklearn(data: Splits, hidden: int, batch: int | None, optimizer: str) -> Iterator[float]:
+    """scikit-learn's MLPClassifier, one ``fit`` call (warm start, ``max_iter=1``) per epoch.
+
+    ``sgd`` is its ``sgd`` solver without momentum; ``adam`` its ``adam`` solver with nnexp's betas and eps.
+    """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
+    if optimizer not in OPTIMIZERS_OF["sklearn"]:
+        raise ValueError(f"scikit-learn's MLPClassifier is not timed with {optimizer}")
+    adam = _settings("adam")  # the adam solver's settings; the sgd solver ignores them, adam ignores momentum
     clf = MLPClassifier(
         hidden_layer_sizes=(hidden,),
         activation="logistic",
-        solver="sgd",
+        solver=optimizer,
+        beta_1=adam["beta1"],
+        beta_2=adam["beta2"],
+        epsilon=adam["eps"],
         momentum=0,
         nesterovs_momentum=False,
-        learning_rate_init=LR,
+        learning_rate_init=LEARNING_RATES[optimizer],
         learning_rate="constant",
-        batch_size=batch,
+        batch_size=batch or len(data.y_train),
         alpha=0,
         shuffle=True,
         max_iter=1,
@@ -120,7 +172,7 @@ def epochs_sklearn(data: Splits, hidden: int, batch: int) -> Iterator[float]:
         yield seconds
 
 
-EPOCHS: dict[str, Callable[[Splits, int, int], Iterator[float]]] = {
+EPOCHS: dict[str, Callable[[Splits, int, int | None, str], Iterator[float]]] = {
     "nnexp": epochs_nnexp,
     "numpy_writeup": epochs_numpy_writeup,
     "torch": epochs_torch,

@@ -40,8 +40,10 @@ def _numpy_blas_files() -> list[str]:
 
 
 def _address(array: np.ndarray) -> int:
-    """Address of a writable array's data (cheaper than ``array.ctypes.data``)."""
-    return ctypes.addressof(ctypes.c_char.from_buffer(array))
+    """Address of an array's data (for a writable one through its buffer: cheaper than ``array.ctypes.data``)."""
+    if array.flags.writeable:
+        return ctypes.addressof(ctypes.c_char.from_buffer(array))
+    return array.ctypes.data  # read-only, e.g. the memory-mapped training images of a full-batch run
 
 
 def _bind(path: str, dtype: np.dtype) -> Gemm | None:
@@ -108,8 +110,8 @@ def subtract_at_b_(c: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndar
     """``c -= a.T @ b`` in place for ``a`` (m, k), ``b`` (m, n), ``c`` (k, n); ``scratch`` (k, n) is used
     only by the NumPy fallback."""
     blas = _blas_subtract(c.dtype) if c.dtype in _SCALARS else None
-    a_ok = a.flags.c_contiguous and a.flags.writeable and a.dtype == c.dtype
-    b_ok = b.flags.c_contiguous and b.flags.writeable and b.dtype == c.dtype
+    a_ok = a.flags.c_contiguous and a.dtype == c.dtype
+    b_ok = b.flags.c_contiguous and b.dtype == c.dtype
     if blas is not None and a_ok and b_ok and c.flags.c_contiguous and c.flags.writeable:
         blas(c, a, b)
     else:

@@ -42,5 +42,6 @@ def load_model(path: Path) -> tuple[MLP, Preprocess, dict[str, Any]]:
         biases = [archive[f"b{l}"] for l in range(layers)]
         mean = archive.get("input_mean", None)
         std = archive.get("input_std", None)
-    model = MLP(weights, biases, meta["activation"], meta["leaky_slope"], meta["loss"])
+    # models saved before output kinds existed have softmax (or a single sigmoid unit)
+    model = MLP(weights, biases, meta["activation"], meta["leaky_slope"], meta["loss"], meta.get("output", "softmax"))
     return model, Preprocess(meta["pixel_max"], mean, std), meta["config"]

@@ -1,12 +1,18 @@
 """Output layers with their losses, numerically stable for any logits.
 
-- :class:`SoftmaxCrossEntropy`: K classes, softmax + multi-class cross-entropy (labels 0..K-1);
-- :class:`SigmoidCrossEntropy`: one output, sigmoid + binary cross-entropy (labels 0/1);
-- :class:`SigmoidSquaredError`: one output, sigmoid + squared error (003's MSE variant).
+- :class:`SoftmaxCrossEntropy` (``output=softmax``): K classes, softmax + cross-entropy, labels 0..K-1;
+- :class:`SigmoidCrossEntropy` (``output=sigmoid, loss=cross_entropy``): one sigmoid unit per output,
+  each with its binary cross-entropy; the per-sample loss is the sum over the units;
+- :class:`SigmoidSquaredError` (``output=sigmoid, loss=mse``): the quadratic cost
+  C = sum over the units of (sigma(z) - t)^2 per sample (no 1/2 factor).
 
-Each turns the output logits of a batch, in place, into ``scale`` times the gradient
-of the *summed* loss with respect to those logits (``delta_``); the network passes
-``scale`` = learning rate / batch size, so the deltas are already the update steps.
+A binary task (``task=one_vs_all``) has one sigmoid unit whose target t is the label (0/1); a
+multi-class sigmoid output has one unit per class, with targets t = one-hot(label). Every loss
+is reported and differentiated as the mean over the batch of the per-sample loss.
+
+Each turns the output logits of a batch, in place, into ``scale`` times the gradient of the
+*summed* loss with respect to those logits (``delta_``); the network passes ``scale`` = (step
+factor) / batch size.
 """
 
 from __future__ import annotations
@@ -17,6 +23,9 @@ import numpy as np
 
 from nnexp.model.activations import sigmoid_
 
+OUTPUTS = ("softmax", "sigmoid")
+LOSSES = ("cross_entropy", "mse")
+
 
 class DeltaBuffers(Protocol):
     """Preallocated arrays an output layer may use while computing its deltas (see :class:`Workspace`)."""
@@ -24,6 +33,7 @@ class DeltaBuffers(Protocol):
     row_buffer: np.ndarray  # (rows, 1)
     flat_index: np.ndarray  # (rows,) integers
     row_offsets: np.ndarray  # (rows,): i * number of outputs
+    out_scratch: np.ndarray  # (rows, n_outputs)
 
 
 def softmax_(z: np.ndarray, scale: float = 1.0, row_buffer: np.ndarray | None = None) -> None:
@@ -47,13 +57,32 @@ def cross_entropy_sum(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.sum(log_norm - shifted[np.arange(len(labels)), labels], dtype=np.float64))
 
 
+def _subtract_targets_(a: np.ndarray, labels: np.ndarray, ws: DeltaBuffers) -> None:
+    """a (m, n) -> a - t in place, t the targets of ``labels`` (m,): the label itself for one unit,
+    one-hot(label) for one unit per class (never built)."""
+    if a.shape[1] == 1:
+        a[:, 0] -= labels
+        return
+    m = len(labels)
+    flat = ws.flat_index[:m]
+    np.add(ws.row_offsets[:m], labels, out=flat)
+    a.reshape(-1)[flat] -= 1.0
+
+
+def _targets(labels: np.ndarray, n_outputs: int) -> np.ndarray:
+    """The targets (m, n_outputs) of ``labels`` (m,), in float64."""
+    if n_outputs == 1:
+        return labels.astype(np.float64)[:, None]
+    return np.eye(n_outputs)[labels]
+
+
 class SoftmaxCrossEntropy:
     """Multi-class output: one logit per class; logits (m, K), labels (m,) in 0..K-1."""
 
     name = "softmax_cross_entropy"
 
-    def __init__(self, n_classes: int) -> None:
-        self.n_outputs = n_classes
+    def __init__(self, n_outputs: int) -> None:
+        self.n_outputs = n_outputs
 
     def loss_sum(self, logits: np.ndarray, labels: np.ndarray) -> float:
         return cross_entropy_sum(logits, labels)
@@ -71,59 +100,67 @@ class SoftmaxCrossEntropy:
 
 
 class SigmoidCrossEntropy:
-    """Binary output: one logit, the probability of class 1; logits (m, 1), labels (m,) in {0, 1}."""
+    """Sigmoid units, each with its binary cross-entropy; logits (m, n), labels (m,) (0/1 for n = 1, else 0..n-1)."""
 
     name = "sigmoid_cross_entropy"
-    n_outputs = 1
+
+    def __init__(self, n_outputs: int = 1) -> None:
+        self.n_outputs = n_outputs
 
     def loss_sum(self, logits: np.ndarray, labels: np.ndarray) -> float:
-        z = logits[:, 0].astype(np.float64)
-        # -[y log s(z) + (1-y) log(1-s(z))] = max(z, 0) - y z + log(1 + e^-|z|)
-        return float(np.sum(np.maximum(z, 0) - labels * z + np.log1p(np.exp(-np.abs(z)))))
+        z, t = logits.astype(np.float64), _targets(labels, self.n_outputs)
+        # -[t log s(z) + (1-t) log(1-s(z))] = max(z, 0) - t z + log(1 + e^-|z|)
+        return float(np.sum(np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z)))))
 
     def predict(self, logits: np.ndarray) -> np.ndarray:
-        return (logits[:, 0] > 0).astype(np.intp)
+        if self.n_outputs == 1:
+            return (logits[:, 0] > 0).astype(np.intp)
+        return logits.argmax(axis=1)
 
     def delta_(self, logits: np.ndarray, labels: np.ndarray, scale: float, ws: DeltaBuffers) -> None:
-        """logits (m, 1) -> scale (sigma(z) - y), in place."""
+        """logits (m, n) -> scale (sigma(z) - t), in place."""
         sigmoid_(logits)
-        logits[:, 0] -= labels
+        _subtract_targets_(logits, labels, ws)
         logits *= scale
 
 
 class SigmoidSquaredError(SigmoidCrossEntropy):
-    """Binary output trained on the squared error (sigma(z) - y)^2."""
+    """Sigmoid units trained on the quadratic cost sum_k (sigma(z_k) - t_k)^2 per sample."""
 
     name = "sigmoid_squared_error"
 
     def loss_sum(self, logits: np.ndarray, labels: np.ndarray) -> float:
-        a = logits[:, 0].astype(np.float64)
+        a = logits.astype(np.float64)
         sigmoid_(a)
-        return float(np.sum((a - labels) ** 2))
+        return float(np.sum((a - _targets(labels, self.n_outputs)) ** 2))
 
     def delta_(self, logits: np.ndarray, labels: np.ndarray, scale: float, ws: DeltaBuffers) -> None:
-        """logits (m, 1) -> scale 2 (sigma(z) - y) sigma(z) (1 - sigma(z)), in place."""
+        """logits (m, n) -> scale 2 (sigma(z) - t) sigma(z) (1 - sigma(z)), in place."""
         sigmoid_(logits)
-        a = logits[:, 0]
-        slope = a * (1.0 - a)
-        a -= labels
-        a *= 2.0 * scale * slope
-
-
-LOSSES = ("cross_entropy", "mse")
+        slope = ws.out_scratch[: len(labels)]
+        np.subtract(1.0, logits, out=slope)
+        slope *= logits
+        slope *= 2.0 * scale
+        _subtract_targets_(logits, labels, ws)
+        logits *= slope
 
 
 def n_outputs(n_classes: int) -> int:
-    """Output units for ``n_classes`` classes: one sigmoid unit for two, one softmax unit per class otherwise."""
+    """Output units for ``n_classes`` classes: one sigmoid unit for two, one unit per class otherwise."""
     return 1 if n_classes == 2 else n_classes
 
 
-def make_output(loss: str, n_classes: int) -> SoftmaxCrossEntropy | SigmoidCrossEntropy | SigmoidSquaredError:
-    """The output layer for ``loss`` on ``n_classes`` classes (2 classes: one sigmoid output)."""
+def make_output(output: str, loss: str, n_outputs: int) -> SoftmaxCrossEntropy | SigmoidCrossEntropy:
+    """The output layer ``output`` (softmax, sigmoid) trained with ``loss`` on ``n_outputs`` units.
+
+    One unit is always a sigmoid (the binary task); softmax takes cross-entropy only.
+    """
     if loss not in LOSSES:
         raise ValueError(f"loss={loss!r} is not known; allowed: {', '.join(LOSSES)}")
-    if n_classes == 2:
-        return SigmoidCrossEntropy() if loss == "cross_entropy" else SigmoidSquaredError()
+    if output not in OUTPUTS:
+        raise ValueError(f"output={output!r} is not known; allowed: {', '.join(OUTPUTS)}")
+    if output == "sigmoid" or n_outputs == 1:
+        return SigmoidCrossEntropy(n_outputs) if loss == "cross_entropy" else SigmoidSquaredError(n_outputs)
     if loss == "mse":
-        raise ValueError(f"loss=mse is implemented for binary tasks only (task=one_vs_all), not {n_classes} classes")
-    return SoftmaxCrossEntropy(n_classes)
+        raise ValueError("loss=mse needs sigmoid outputs (output=sigmoid, or task=one_vs_all)")
+    return SoftmaxCrossEntropy(n_outputs)

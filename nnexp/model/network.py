@@ -1,15 +1,18 @@
-"""Fully connected network with a softmax or sigmoid output, trained by gradient descent.
+"""Fully connected network with a softmax or sigmoid output: forward pass and gradients.
 
 Layout is row-major: a batch is an (m, features) array and layer l computes
 ``a_l = f(a_{l-1} @ W_l + b_l)`` with ``W_l`` of shape (fan_in, fan_out). This is
 the write-ups' maths (z = W a + b, delta_out = y_hat - y, delta_l = (W^T delta) * f'(z))
 transposed so that samples are rows, which keeps every matmul contiguous.
 
-Forward and backward run on a :class:`Workspace` of preallocated arrays: the
-training step allocates nothing per batch. The gradient check and the training
-step share the same code (forward, deltas, backward); the step subtracts each
-weight gradient inside its BLAS call (:mod:`nnexp.model.blas`) instead of storing it,
-and a test checks that both give W - lr * gradient.
+Forward and backward run on a :class:`Workspace` of preallocated arrays: a training step
+allocates nothing per batch. :meth:`MLP.gradients` writes the gradients of the loss into the
+workspace for an optimizer (:mod:`nnexp.optim`) to apply. :meth:`MLP.sgd_step` is plain SGD
+with each weight gradient subtracted inside its BLAS call instead of stored
+(:mod:`nnexp.model.blas`); a test checks that both give W - lr * gradient.
+
+Dropout (inverted): the caller passes one mask per hidden layer, (m, n_l) with entries 0 or
+1 / (1 - p); the layer's outputs are multiplied by it, and so are the deltas flowing back.
 """
 
 from __future__ import annotations
@@ -23,31 +26,42 @@ from nnexp.model.blas import subtract_at_b_
 from nnexp.model.init import initial_weights
 from nnexp.model.loss import make_output
 
+Masks = list[np.ndarray] | None  # dropout masks of the hidden layers, (m, n_l) each
+
 
 class Workspace:
     """Buffers for batches of up to ``rows`` samples: activations ``acts[l]`` (rows, n_l), deltas and
-    scratch of the hidden layers, gradients shaped like the parameters, and the small arrays the output
-    layer and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`)."""
+    scratch of the hidden layers, their outputs before dropout (``kept``), gradients shaped like the
+    parameters, and the small arrays the output layer and the bias gradients need
+    (see :class:`nnexp.model.loss.DeltaBuffers`)."""
 
     def __init__(self, model: MLP, rows: int) -> None:
         sizes, dtype = model.layer_sizes, model.dtype
         self.acts = [np.empty((rows, n), dtype) for n in sizes[1:]]
         self.deltas = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
         self.scratch = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
+        self.kept = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
         self.grad_w = [np.empty_like(w) for w in model.weights]
         self.grad_b = [np.empty_like(b) for b in model.biases]
         self.ones = np.ones(rows, dtype)  # ones @ delta sums the rows: the bias gradient, as one BLAS call
         self.row_buffer = np.empty((rows, 1), dtype)
         self.flat_index = np.empty(rows, np.intp)
         self.row_offsets = np.arange(rows) * sizes[-1]
+        self.out_scratch = np.empty((rows, sizes[-1]), dtype)
+
+    @property
+    def grads(self) -> list[np.ndarray]:
+        """The gradients in the order of :attr:`MLP.params`."""
+        return [*self.grad_w, *self.grad_b]
 
 
 class MLP:
     """A multi-layer perceptron: hidden layers with one activation, then the output layer.
 
-    One output unit means a binary task (sigmoid output, labels 0/1); more mean
-    one softmax unit per class. ``loss`` is ``cross_entropy`` or (binary only) ``mse``.
-    ``weights[l]`` is (n_l, n_{l+1}) and ``biases[l]`` (n_{l+1},) for ``layer_sizes`` n_0 .. n_L.
+    One output unit means a binary task (sigmoid output, labels 0/1); more are one unit per class,
+    ``output`` softmax or sigmoid. ``loss`` is ``cross_entropy`` or (sigmoid outputs) ``mse``
+    (see :mod:`nnexp.model.loss`). ``weights[l]`` is (n_l, n_{l+1}) and ``biases[l]`` (n_{l+1},)
+    for ``layer_sizes`` n_0 .. n_L.
     """
 
     def __init__(
@@ -57,15 +71,16 @@ class MLP:
         activation: str,
         leaky_slope: float = 0.01,
         loss: str = "cross_entropy",
+        output: str = "softmax",
     ):
         self.weights = weights
         self.biases = biases
         self.activation = activation
         self.leaky_slope = leaky_slope
         self.loss = loss
+        self.output_kind = output
         self._act = make_activation(activation, leaky_slope)
-        n_out = weights[-1].shape[1]
-        self.output = make_output(loss, 2 if n_out == 1 else n_out)
+        self.output = make_output(output, loss, weights[-1].shape[1])
 
     @classmethod
     def initialise(
@@ -78,13 +93,14 @@ class MLP:
         init_scale: float = 0.01,
         leaky_slope: float = 0.01,
         loss: str = "cross_entropy",
+        output: str = "softmax",
     ) -> MLP:
         """A new network of ``layer_sizes`` [n_in, hidden..., n_out], weights drawn by ``init`` (in float64,
         then cast to ``dtype``), zero biases."""
         pairs = itertools.pairwise(layer_sizes)
         weights = [initial_weights(init, n_in, n_out, rng, init_scale).astype(dtype) for n_in, n_out in pairs]
         biases = [np.zeros(n_out, dtype) for n_out in layer_sizes[1:]]
-        return cls(weights, biases, activation, leaky_slope, loss)
+        return cls(weights, biases, activation, leaky_slope, loss, output)
 
     @property
     def layer_sizes(self) -> list[int]:
@@ -98,8 +114,16 @@ class MLP:
     def n_params(self) -> int:
         return sum(w.size + b.size for w, b in zip(self.weights, self.biases))
 
-    def _forward(self, x: np.ndarray, ws: Workspace) -> list[np.ndarray]:
-        """Activations of every layer for batch ``x`` (m, n_in): views (m, n_l) into ``ws``; the last are the logits."""
+    @property
+    def params(self) -> list[np.ndarray]:
+        """Weights, then biases: the arrays an optimizer updates (in place)."""
+        return [*self.weights, *self.biases]
+
+    def _forward(self, x: np.ndarray, ws: Workspace, masks: Masks = None) -> list[np.ndarray]:
+        """Activations of every layer for batch ``x`` (m, n_in): views (m, n_l) into ``ws``; the last are the logits.
+
+        With dropout ``masks``, a hidden layer's output before its mask is kept in ``ws.kept``.
+        """
         m, last = len(x), len(self.weights) - 1
         acts, a = [], x
         for l, (w, b) in enumerate(zip(self.weights, self.biases)):
@@ -108,12 +132,22 @@ class MLP:
             z += b
             if l < last:
                 self._act.forward_(z, ws.scratch[l][:m])
+                if masks is not None:
+                    ws.kept[l][:m] = z
+                    z *= masks[l]
             acts.append(z)
             a = z
         return acts
 
     def _backward(
-        self, x: np.ndarray, y: np.ndarray, acts: list[np.ndarray], ws: Workspace, scale: float, update: bool
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        acts: list[np.ndarray],
+        ws: Workspace,
+        scale: float,
+        update: bool,
+        masks: Masks = None,
     ) -> None:
         """Gradients of the mean loss, times ``scale``: into ``ws.grad_w``/``ws.grad_b``, or, with
         ``update``, subtracted from the weights and biases as they are found (a step of size ``scale``).
@@ -132,7 +166,10 @@ class MLP:
             if l > 0:
                 below = ws.deltas[l - 1][:m]
                 np.matmul(delta, self.weights[l].T, out=below)
-                self._act.backprop_(below, acts[l - 1], ws.scratch[l - 1][:m])
+                unmasked = acts[l - 1] if masks is None else ws.kept[l - 1][:m]
+                self._act.backprop_(below, unmasked, ws.scratch[l - 1][:m])
+                if masks is not None:
+                    below *= masks[l - 1]
             if update:
                 subtract_at_b_(self.weights[l], a_prev, delta, scratch=ws.grad_w[l])
                 self.biases[l] -= ws.grad_b[l]
@@ -144,22 +181,35 @@ class MLP:
         """Buffers for batches of up to ``rows`` samples (see :class:`Workspace`)."""
         return Workspace(self, rows)
 
-    def sgd_step(self, x: np.ndarray, y: np.ndarray, lr: float, ws: Workspace) -> None:
-        """One gradient-descent step on the batch ``x`` (m, n_in), ``y`` (m,): W -= lr * dJ/dW for every parameter.
+    def gradients(self, x: np.ndarray, y: np.ndarray, ws: Workspace, scale: float = 1.0, masks: Masks = None) -> None:
+        """``scale`` times the gradients of the mean loss on the batch ``x`` (m, n_in), ``y`` (m,), into
+        ``ws.grad_w`` and ``ws.grad_b`` (shaped like the weights and biases; ``ws.grads`` lists them)."""
+        acts = self._forward(x, ws, masks)
+        self._backward(x, y, acts, ws, scale, update=False, masks=masks)
 
-        The learning rate is folded into the output delta, and each weight matrix is
-        updated by one BLAS call where NumPy's BLAS allows it (:mod:`nnexp.model.blas`).
-        """
-        acts = self._forward(x, ws)
-        self._backward(x, y, acts, ws, scale=lr, update=True)
+    def sgd_step(self, x: np.ndarray, y: np.ndarray, lr: float, ws: Workspace, masks: Masks = None) -> None:
+        """One plain gradient-descent step on the batch ``x`` (m, n_in), ``y`` (m,): W -= lr * dJ/dW for every
+        parameter, each weight matrix updated by one BLAS call where NumPy's BLAS allows it."""
+        acts = self._forward(x, ws, masks)
+        self._backward(x, y, acts, ws, scale=lr, update=True, masks=masks)
 
-    def loss_and_gradients(self, x: np.ndarray, y: np.ndarray) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
-        """Mean loss on ``x`` (m, n_in), ``y`` (m,) and its gradients (copies), shaped like weights and biases."""
+    def penalty(self, weight_decay: float) -> float:
+        """The L2 penalty weight_decay / 2 * sum of the squared weights (biases are not penalised)."""
+        if not weight_decay:
+            return 0.0
+        return 0.5 * weight_decay * sum(float(np.vdot(w, w)) for w in self.weights)
+
+    def loss_and_gradients(
+        self, x: np.ndarray, y: np.ndarray, weight_decay: float = 0.0, masks: Masks = None
+    ) -> tuple[float, list[np.ndarray], list[np.ndarray]]:
+        """Mean loss (plus the L2 penalty) on ``x`` (m, n_in), ``y`` (m,) and its gradients (copies), shaped like
+        weights and biases; with dropout ``masks`` as in training."""
         ws = self.workspace(len(x))
-        acts = self._forward(x, ws)
-        loss = self.output.loss_sum(acts[-1], y) / len(x)
-        self._backward(x, y, acts, ws, scale=1.0, update=False)
-        return loss, [g.copy() for g in ws.grad_w], [g.copy() for g in ws.grad_b]
+        acts = self._forward(x, ws, masks)
+        loss = self.output.loss_sum(acts[-1], y) / len(x) + self.penalty(weight_decay)
+        self._backward(x, y, acts, ws, scale=1.0, update=False, masks=masks)
+        grad_w = [g + weight_decay * w for g, w in zip(ws.grad_w, self.weights)]
+        return loss, grad_w, [g.copy() for g in ws.grad_b]
 
     def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
         """The output of every layer for ``x`` (m, n_in): new arrays (m, n_l); the last are the logits."""
@@ -170,8 +220,8 @@ class MLP:
         return self.layer_outputs(x)[-1]
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> tuple[float, float]:
-        """Mean loss and accuracy on ``x`` (m, n_in), ``y`` (m,), computed in chunks of ``chunk`` rows
-        (a chunk's activations stay in cache; docs/performance.md)."""
+        """Mean loss (without the penalty) and accuracy on ``x`` (m, n_in), ``y`` (m,), computed in chunks of
+        ``chunk`` rows (a chunk's activations stay in cache; docs/performance.md)."""
         ws = self.workspace(min(chunk, len(x)))
         loss_sum, correct = 0.0, 0
         for start in range(0, len(x), chunk):

@@ -23,7 +23,7 @@ from nnexp.sweep.plan import read_plan
 log = logging.getLogger(__name__)
 
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
-RENAMES = {"data.name": "data"}
+RENAMES = {"data.name": "data", "optimizer.name": "optimizer", "lr_schedule.name": "lr_schedule"}
 
 
 def find_run_dirs(sweep_dir: Path) -> list[Path]:

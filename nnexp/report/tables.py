@@ -33,6 +33,8 @@ METRICS = {
     "train_seconds": Metric("Training time (s)", 1, 3),
     "eval_seconds": Metric("Evaluation time (s)", 1, 3),
     "samples_per_second": Metric("Training samples per second", 1, 0),
+    "epochs_completed": Metric("Epochs trained", 1, 1),
+    "kept_epoch": Metric("Epoch whose weights were kept", 1, 1),
 }
 # The per-epoch quantities of learning curves (train_<kind>, val_<kind> in metrics.csv) and their axis labels.
 KINDS = {"loss": "Loss (mean per image)", "acc": "Accuracy (%)"}

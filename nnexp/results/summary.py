@@ -16,6 +16,7 @@ SPLITS = ("train", "val", "test")
 # One row per epoch of metrics.csv (the diagnostics' columns follow these).
 EPOCH_COLUMNS = (
     "epoch",
+    "learning_rate",  # the epoch's (scheduled) learning rate; not "lr", the setting a report may split by
     *(f"{split}_{metric}" for split in SPLITS for metric in ("loss", "acc")),
     "epoch_seconds",
     "eval_seconds",
@@ -29,6 +30,8 @@ NAN = math.nan
 class RunSummary:
     """Everything ``summary.json`` records of one run: outcome, final and best metrics, timing, sizes, origin.
 
+    The final metrics are those of the kept epoch: the last one, or with early stopping the best one.
+
     A failed run has ``error`` and no metrics (NaN); ``config`` is the resolved configuration.
     """
 
@@ -36,6 +39,10 @@ class RunSummary:
     fingerprint: str
     error: str | None = None
     epochs_completed: int = 0
+    # early stopping: why training stopped before its last epoch (None: it did not), and the epoch whose
+    # weights were kept (and whose metrics are the final ones)
+    stop_reason: str | None = None
+    kept_epoch: int | None = None
     train_loss: float = NAN
     train_acc: float = NAN
     val_loss: float = NAN

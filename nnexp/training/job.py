@@ -24,6 +24,7 @@ from nnexp.results.files import finished_summary, run_lock, write_json_atomic
 from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.loop import TrainResult, train
+from nnexp.training.method import Method
 from nnexp.training.spec import RunSpec, check_batch_fits, config_record, fingerprint
 
 log = logging.getLogger("nnexp.run")
@@ -34,12 +35,15 @@ def _now() -> str:
 
 
 def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[str, int], **origin) -> RunSummary:
-    """Final and best metrics, timing and size of a finished run; ``origin`` fills the remaining fields."""
-    final = history[-1] if history else {}
+    """Final (the kept epoch's) and best metrics, timing and size of a finished run; ``origin`` fills the
+    remaining fields."""
+    final = history[result.kept_epoch - 1] if history and result.kept_epoch else {}
     best = max(history, key=lambda r: r["val_acc"] if np.isfinite(r["val_acc"]) else -1.0, default={})
     return RunSummary(
         status=result.status,
         epochs_completed=result.epochs_completed,
+        stop_reason=result.stop_reason,
+        kept_epoch=result.kept_epoch or None,
         **{key: final.get(key, float("nan")) for key in FINAL_METRICS},
         best_epoch=best.get("epoch"),
         best_val_acc=best.get("val_acc", float("nan")),
@@ -54,6 +58,22 @@ def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[
     )
 
 
+def method_of(spec: RunSpec) -> Method:
+    """The training method a run's settings describe."""
+    return Method(
+        lr=spec.lr,
+        optimizer=spec.optimizer,
+        optimizer_settings=spec.optimizer_settings,
+        lr_schedule=spec.lr_schedule,
+        schedule_settings=spec.schedule_settings,
+        weight_decay=spec.weight_decay,
+        dropout=spec.dropout,
+        patience=spec.patience,
+        stop_metric=spec.stop_metric,
+        min_delta=spec.min_delta,
+    )
+
+
 def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
     threads = spec.blas_threads or 1
     log.info("BLAS threads: %d", threads)
@@ -63,7 +83,7 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
             data = data.one_vs_all(spec.positive_class)
         if spec.n_train is None:  # the files were not here to check it before
             check_batch_fits(spec, len(data.y_train))
-        init_seed, shuffle_seed = np.random.SeedSequence(spec.seed).spawn(2)
+        init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(spec.seed).spawn(3)
         model = MLP.initialise(
             [data.n_features, *spec.hidden, n_outputs(data.n_classes)],
             spec.activation,
@@ -73,13 +93,17 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
             init_scale=spec.init_scale,
             leaky_slope=spec.leaky_slope,
             loss=spec.loss,
+            output=spec.output,
         )
         log.info(
-            "network %s, %s activation, %s output, %d parameters",
+            "network %s, %s activation, %s output, %d parameters; %s, lr %g (%s schedule)",
             model.layer_sizes,
             spec.activation,
             model.output.name,
             model.n_params,
+            spec.optimizer,
+            spec.lr,
+            spec.lr_schedule,
         )
         history: list[dict] = []
         columns = [*EPOCH_COLUMNS, *(diagnostic_columns(model) if spec.diagnostics else [])]
@@ -94,8 +118,9 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
                 data,
                 epochs=spec.epochs,
                 batch_size=spec.batch_size,
-                lr=spec.lr,
+                method=method_of(spec),
                 rng=np.random.default_rng(shuffle_seed),
+                dropout_rng=np.random.default_rng(dropout_seed),
                 on_epoch=record,
                 diagnostics=spec.diagnostics,
             )

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from nnexp.config import Config, is_execution_only
 from nnexp.data import DataConfig, open_dataset, split_sizes
 from nnexp.errors import ConfigError
+from nnexp.optim import OPTIMIZERS, SCHEDULES
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,16 @@ class RunSpec:
     task: str
     positive_class: int
     loss: str
+    output: str
+    optimizer: str
+    optimizer_settings: dict[str, float]  # every setting of the optimizer, defaults filled in
+    lr_schedule: str
+    schedule_settings: dict[str, float | int | None]  # every setting of the schedule, defaults filled in
+    weight_decay: float
+    dropout: float
+    patience: int  # 0: no early stopping
+    stop_metric: str  # val_loss or val_acc
+    min_delta: float
     diagnostics: bool
     save_model: bool
     data: DataConfig
@@ -66,6 +78,7 @@ class RunSpec:
         """
         _check_values(settings)
         record = config_record(settings)
+        optimizer, schedule = record["optimizer"], record["lr_schedule"]
         data_shape = open_dataset(settings.data).training_shape()
         spec = cls(
             activation=settings.activation.value,
@@ -82,6 +95,16 @@ class RunSpec:
             task=settings.task.value,
             positive_class=int(settings.positive_class),
             loss=settings.loss.value,
+            output=settings.output.value,
+            optimizer=optimizer["name"],
+            optimizer_settings={key: optimizer[key] for key in OPTIMIZERS[optimizer["name"]].SETTINGS},
+            lr_schedule=schedule["name"],
+            schedule_settings={key: schedule[key] for key in SCHEDULES[schedule["name"]].settings},
+            weight_decay=float(settings.weight_decay),
+            dropout=float(settings.dropout),
+            patience=int(settings.early_stopping.patience),
+            stop_metric=settings.early_stopping.metric.value,
+            min_delta=float(settings.early_stopping.min_delta),
             diagnostics=bool(settings.diagnostics),
             save_model=bool(settings.save_model),
             data=settings.data,
@@ -106,8 +129,15 @@ def _plain(value: Any) -> Any:
 
 
 def config_record(settings: Config) -> dict[str, Any]:
-    """The configuration as plain values, as summary.json records it."""
-    return _plain(dataclasses.asdict(settings))
+    """The configuration as plain values, as summary.json records it: the optimizer's and the schedule's
+    settings left null are filled in with their defaults (so an explicit default is the same configuration)."""
+    record = _plain(dataclasses.asdict(settings))
+    for group, defaults in (
+        ("optimizer", OPTIMIZERS[record["optimizer"]["name"]].SETTINGS),
+        ("lr_schedule", SCHEDULES[record["lr_schedule"]["name"]].settings),
+    ):
+        record[group] |= {key: value for key, value in defaults.items() if record[group][key] is None}
+    return record
 
 
 def _result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -174,13 +204,6 @@ def _check_values(cfg: Config) -> None:
     _require(
         0 <= cfg.positive_class < classes, "positive_class", cfg.positive_class, f"a class from 0 to {classes - 1}"
     )
-    binary = cfg.task.value == "one_vs_all"
-    _require(
-        binary or cfg.loss.value != "mse",
-        "loss",
-        cfg.loss.value,
-        "cross_entropy for task=multiclass (mse needs task=one_vs_all)",
-    )
     valid_size = math.isfinite(data.val_size) and data.val_size > 0
     _require(valid_size, "data.val_size", data.val_size, "a fraction in (0, 1) or a count >= 1")
     _require(data.split_seed >= 0, "data.split_seed", data.split_seed, "an int >= 0")
@@ -189,6 +212,64 @@ def _check_values(cfg: Config) -> None:
     )
     _hidden(cfg.hidden)
     _batch_size(cfg.batch_size)
+    _check_method(cfg)
+
+
+def _foreign_settings(group: str, node: Any, own: Iterable[str], owners: dict[str, list[str]]) -> None:
+    """A setting given (not null) that the chosen optimizer or schedule does not take."""
+    for key, owned_by in owners.items():
+        value = getattr(node, key)
+        if value is not None and key not in own:
+            takes = ", ".join(f"{group}.{k}" for k in own) or "no settings"
+            chosen = f"{group}={node.name.value}"
+            raise ConfigError(f"{group}.{key}={value} belongs to {group}={'/'.join(owned_by)}; {chosen} takes {takes}")
+
+
+def _check_method(cfg: Config) -> None:
+    """The training method: optimizer, schedule, regularisation, outputs, early stopping."""
+    wd, dropout = cfg.weight_decay, cfg.dropout
+    _require(math.isfinite(wd) and wd >= 0, "weight_decay", wd, "a finite number >= 0 (0: off)")
+    _require(0 <= dropout < 1, "dropout", dropout, "a probability in [0, 1) (0: off)")
+    if cfg.task.value == "one_vs_all":
+        _require(
+            cfg.output.value == "softmax", "output", cfg.output.value, "softmax (task=one_vs_all has one sigmoid unit)"
+        )
+    elif cfg.loss.value == "mse":
+        _require(
+            cfg.output.value == "sigmoid", "loss", "mse", "cross_entropy with output=softmax (mse needs output=sigmoid)"
+        )
+    stopping = cfg.early_stopping
+    _require(stopping.patience >= 0, "early_stopping.patience", stopping.patience, "an int >= 0 (0: off)")
+    delta = stopping.min_delta
+    _require(math.isfinite(delta) and delta >= 0, "early_stopping.min_delta", delta, "a finite number >= 0")
+
+    optimizer = cfg.optimizer
+    own = OPTIMIZERS[optimizer.name.value].SETTINGS
+    owners = {
+        key: [n for n, c in OPTIMIZERS.items() if key in c.SETTINGS] for c in OPTIMIZERS.values() for key in c.SETTINGS
+    }
+    _foreign_settings("optimizer", optimizer, own, owners)
+    for key in ("momentum", "beta1", "beta2", "alpha"):
+        value = getattr(optimizer, key)
+        _require(value is None or 0 <= value < 1, f"optimizer.{key}", value, "a number in [0, 1)")
+    _require(
+        optimizer.eps is None or (math.isfinite(optimizer.eps) and optimizer.eps > 0),
+        "optimizer.eps",
+        optimizer.eps,
+        "a finite number > 0",
+    )
+
+    schedule = cfg.lr_schedule
+    kind = SCHEDULES[schedule.name.value]
+    owners = {
+        key: [n for n, s in SCHEDULES.items() if key in s.settings] for s in SCHEDULES.values() for key in s.settings
+    }
+    _foreign_settings("lr_schedule", schedule, kind.settings, owners)
+    for key, (ok, allowed) in kind.allowed.items():
+        value = getattr(schedule, key)
+        _require(value is None or ok(value), f"lr_schedule.{key}", value, allowed)
+    if schedule.eta_min is not None:
+        _require(schedule.eta_min < cfg.lr, "lr_schedule.eta_min", schedule.eta_min, f"a number >= 0 below lr={cfg.lr}")
 
 
 def check_batch_fits(spec: RunSpec, n_train: int) -> None:

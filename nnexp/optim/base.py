@@ -1,0 +1,56 @@
+"""What an optimizer is to nnexp: it updates parameters in place from their gradients, keeping its own state.
+
+Each optimizer is one class in one module of :mod:`nnexp.optim`, following the update rules of
+``torch.optim`` (its docstring gives the formula). ``SETTINGS`` names the settings it takes
+(``optimizer.<name>`` in the config), with their defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class Optimizer:
+    """Updates ``params`` (a list of arrays, changed in place) from gradients of the same shapes.
+
+    ``grad_scale(lr)`` is the factor the caller multiplies the gradients by before :meth:`step`
+    (1 for all but plain SGD, which takes them already multiplied by the learning rate).
+    """
+
+    name: ClassVar[str]
+    SETTINGS: ClassVar[dict[str, float]] = {}
+    BUFFERS: ClassVar[tuple[str, ...]] = ()  # the kinds of state it keeps, each an array per parameter
+
+    def __init__(self, params: list[np.ndarray], **settings: float) -> None:
+        unknown = set(settings) - set(self.SETTINGS)
+        if unknown:
+            raise ValueError(f"optimizer {self.name} takes {', '.join(self.SETTINGS) or 'no settings'}, not {unknown}")
+        self.params = params
+        self.settings = {**self.SETTINGS, **settings}
+        self.steps = 0
+        self.buffers = {kind: [np.zeros_like(param) for param in params] for kind in self.BUFFERS}
+
+    def grad_scale(self, lr: float) -> float:
+        return 1.0
+
+    def step(self, grads: list[np.ndarray], lr: float) -> None:
+        """Update every parameter from its gradient (``grads`` may be overwritten: they are scratch)."""
+        self.steps += 1
+        for index, (param, grad) in enumerate(zip(self.params, grads)):
+            self._update(index, param, grad, lr)
+
+    def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, Any]:
+        """Everything the optimizer has accumulated (copies), to continue later with :meth:`load_state`."""
+        buffers = {kind: [b.copy() for b in arrays] for kind, arrays in self.buffers.items()}
+        return {"steps": self.steps, "buffers": buffers}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.steps = int(state["steps"])
+        for kind, saved in state["buffers"].items():
+            for buffer, value in zip(self.buffers[kind], saved):
+                buffer[...] = value

@@ -1,0 +1,25 @@
+"""Heavy-ball momentum."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from nnexp.optim.base import Optimizer
+
+
+class Momentum(Optimizer):
+    """b <- mu * b + g;  p <- p - lr * b  (torch.optim.SGD with momentum=mu, dampening 0; b starts at 0,
+    so the first step is b = g as in torch)."""
+
+    name = "momentum"
+    BUFFERS = ("velocity",)
+    SETTINGS: ClassVar[dict[str, float]] = {"momentum": 0.9}
+
+    def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        velocity = self.buffers["velocity"][index]
+        velocity *= self.settings["momentum"]
+        velocity += grad
+        np.multiply(velocity, lr, out=grad)
+        param -= grad

@@ -1,0 +1,25 @@
+"""Nesterov momentum, in the form torch.optim uses."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from nnexp.optim.base import Optimizer
+
+
+class Nesterov(Optimizer):
+    """b <- mu * b + g;  p <- p - lr * (g + mu * b)  (torch.optim.SGD with momentum=mu, nesterov=True)."""
+
+    name = "nesterov"
+    BUFFERS = ("velocity",)
+    SETTINGS: ClassVar[dict[str, float]] = {"momentum": 0.9}
+
+    def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        mu, velocity = self.settings["momentum"], self.buffers["velocity"][index]
+        velocity *= mu
+        velocity += grad
+        grad += mu * velocity
+        grad *= lr
+        param -= grad

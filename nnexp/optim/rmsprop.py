@@ -1,0 +1,28 @@
+"""RMSprop (Tieleman & Hinton, 2012)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from nnexp.optim.base import Optimizer
+
+
+class RMSprop(Optimizer):
+    """v <- alpha v + (1 - alpha) g^2;  p <- p - lr g / (sqrt(v) + eps)  (torch.optim.RMSprop, not centred,
+    no momentum)."""
+
+    name = "rmsprop"
+    BUFFERS = ("square",)
+    SETTINGS: ClassVar[dict[str, float]] = {"alpha": 0.99, "eps": 1e-8}
+
+    def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        alpha, eps, square = self.settings["alpha"], self.settings["eps"], self.buffers["square"][index]
+        square *= alpha
+        square += (1 - alpha) * np.square(grad)
+        denominator = np.sqrt(square)
+        denominator += eps
+        grad /= denominator
+        grad *= lr
+        param -= grad

@@ -1,0 +1,105 @@
+"""Checkpoints of a run in progress (``checkpoint.npz``), so that a killed or preempted run continues
+where it stopped and ends exactly as an uninterrupted one would.
+
+A checkpoint holds the parameters, the optimizer's state, both random generators (the shuffle's as it
+was when the current epoch drew its order, the dropout's as it is now), the position (epochs done,
+batches done in the next one), early stopping's best so far and the time counters. It is written
+atomically (a temporary file, then a rename) and belongs to one configuration (its fingerprint).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "checkpoint.npz"
+
+
+@dataclass
+class Checkpoint:
+    """Where training stands: ``epoch`` epochs done and ``batch`` batches of the next one."""
+
+    fingerprint: str
+    epoch: int
+    batch: int
+    params: list[np.ndarray]
+    optimizer: dict[str, Any]  # Optimizer.state()
+    shuffle_state: dict[str, Any]  # bit generator state before the current epoch drew its order
+    dropout_state: dict[str, Any]
+    stopping: dict[str, Any]  # EarlyStopping.state()
+    train_seconds: float
+    eval_seconds: float
+
+
+def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
+    """Write ``checkpoint`` to ``path`` atomically."""
+    arrays = {f"param{i}": p for i, p in enumerate(checkpoint.params)}
+    for kind, buffers in checkpoint.optimizer["buffers"].items():
+        arrays |= {f"opt_{kind}{i}": b for i, b in enumerate(buffers)}
+    best = checkpoint.stopping.get("best_params") or []
+    arrays |= {f"best{i}": b for i, b in enumerate(best)}
+    meta = {
+        "fingerprint": checkpoint.fingerprint,
+        "epoch": checkpoint.epoch,
+        "batch": checkpoint.batch,
+        "n_params": len(checkpoint.params),
+        "optimizer_steps": checkpoint.optimizer["steps"],
+        "optimizer_buffers": {kind: len(b) for kind, b in checkpoint.optimizer["buffers"].items()},
+        "shuffle_state": checkpoint.shuffle_state,
+        "dropout_state": checkpoint.dropout_state,
+        "stopping": {k: v for k, v in checkpoint.stopping.items() if k != "best_params"},
+        "n_best": len(best),
+        "train_seconds": checkpoint.train_seconds,
+        "eval_seconds": checkpoint.eval_seconds,
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    try:
+        with open(tmp, "wb") as handle:
+            np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def load_checkpoint(path: Path, fingerprint: str) -> Checkpoint | None:
+    """The checkpoint at ``path`` if it belongs to ``fingerprint``; None if there is none, it is another
+    configuration's, or it cannot be read (then it is said in one line and ignored)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as archive:
+            meta = json.loads(str(archive["meta"]))
+            if meta["fingerprint"] != fingerprint:
+                return None
+            params = [archive[f"param{i}"] for i in range(meta["n_params"])]
+            buffers = {
+                kind: [archive[f"opt_{kind}{i}"] for i in range(count)]
+                for kind, count in meta["optimizer_buffers"].items()
+            }
+            best = [archive[f"best{i}"] for i in range(meta["n_best"])]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
+        log.warning("ignoring the unreadable checkpoint %s (%s): the run starts from epoch 1", path, exc)
+        return None
+    return Checkpoint(
+        fingerprint=fingerprint,
+        epoch=meta["epoch"],
+        batch=meta["batch"],
+        params=params,
+        optimizer={"steps": meta["optimizer_steps"], "buffers": buffers},
+        shuffle_state=meta["shuffle_state"],
+        dropout_state=meta["dropout_state"],
+        stopping={**meta["stopping"], "best_params": best or None},
+        train_seconds=meta["train_seconds"],
+        eval_seconds=meta["eval_seconds"],
+    )

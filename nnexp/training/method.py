@@ -1,0 +1,73 @@
+"""How a network is trained, and one training step: gradients (with the L2 penalty and dropout) and the
+optimizer's update."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nnexp.model import MLP
+from nnexp.model.network import Masks
+from nnexp.optim import learning_rate, make_optimizer
+
+
+@dataclass(frozen=True)
+class Method:
+    """The training method: optimizer and its settings, learning rate and its per-epoch schedule, L2 weight
+    decay, dropout, and early stopping (``patience`` 0: off). Settings left out take their defaults."""
+
+    lr: float = 0.1
+    optimizer: str = "sgd"
+    optimizer_settings: Mapping[str, float] = field(default_factory=dict)
+    lr_schedule: str = "constant"
+    schedule_settings: Mapping[str, float | int | None] = field(default_factory=dict)
+    weight_decay: float = 0.0
+    dropout: float = 0.0
+    patience: int = 0
+    stop_metric: str = "val_loss"
+    min_delta: float = 0.0
+
+    def learning_rate(self, epoch: int, epochs: int) -> float:
+        """The learning rate of ``epoch`` (1-based) of ``epochs``."""
+        return learning_rate(self.lr_schedule, self.lr, epoch - 1, epochs, dict(self.schedule_settings))
+
+
+class Stepper:
+    """Training steps of ``model`` on batches of up to ``batch_size`` rows: the optimizer, its state and the
+    buffers; ``rng`` draws the dropout masks.
+
+    Plain SGD without weight decay takes the network's own step, which subtracts each weight gradient
+    inside its BLAS call (:meth:`MLP.sgd_step`); every other method computes the gradients, adds the
+    penalty's gradient weight_decay * W and hands them to the optimizer.
+    """
+
+    def __init__(self, model: MLP, method: Method, batch_size: int, rng: np.random.Generator) -> None:
+        self.model, self.method, self.rng = model, method, rng
+        self.ws = model.workspace(batch_size)
+        self.optimizer = make_optimizer(method.optimizer, model.params, dict(method.optimizer_settings))
+        self.fused = method.optimizer == "sgd" and not method.weight_decay
+
+    def masks(self, rows: int) -> Masks:
+        """Inverted-dropout masks of the hidden layers for a batch of ``rows``: (rows, n_l) of 0 or 1 / (1 - p)."""
+        if not self.method.dropout:
+            return None
+        keep = 1.0 - self.method.dropout
+        sizes = self.model.layer_sizes[1:-1]
+        return [((self.rng.random((rows, n)) < keep) / keep).astype(self.model.dtype) for n in sizes]
+
+    def step(self, x: np.ndarray, y: np.ndarray, lr: float) -> None:
+        """One step on the batch ``x`` (m, n_in), ``y`` (m,) with learning rate ``lr``."""
+        model, ws = self.model, self.ws
+        masks = self.masks(len(x))
+        if self.fused:
+            model.sgd_step(x, y, lr, ws, masks)
+            return
+        scale = self.optimizer.grad_scale(lr)
+        model.gradients(x, y, ws, scale, masks)
+        if self.method.weight_decay:
+            decay = scale * self.method.weight_decay
+            for grad, weight in zip(ws.grad_w, model.weights):
+                grad += decay * weight
+        self.optimizer.step(ws.grads, lr)
