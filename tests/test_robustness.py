@@ -378,3 +378,17 @@ def test_two_processes_running_one_configuration_share_one_result(tmp_path) -> N
     assert sum("skipped: finished already" in output for output in outputs) == 1  # the second waited, then reused
     assert len(pd.read_csv(tmp_path / "outputs/same/metrics.csv")) == 30
     assert read_summary(tmp_path / "outputs/same/summary.json")["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_a_report_that_cannot_be_written_fails_the_sweep_in_one_line(tmp_path) -> None:
+    """Hydra turns an exception of a callback into a warning; the sweep must still exit non-zero."""
+    (tmp_path / "blocker").write_text("a file where the report folder should go")
+    args = ["-m", "hidden=8,16", "data=digits", "epochs=1", "hydra.sweep.dir=multirun/r", "report.dir=blocker"]
+    done = run_nnexp(args, tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-3000:]
+    errors = [line for line in output.splitlines() if "error: report not built:" in line]
+    assert len(errors) == 1 and "python -m nnexp.report multirun/r" in errors[0]
+    statuses = {read_summary(p)["status"] for p in (tmp_path / "multirun/r").glob("*/summary.json")}
+    assert statuses == {"completed"}  # the results stay

@@ -19,7 +19,8 @@ from omegaconf import OmegaConf
 from nnexp.config import EXECUTION_ONLY, Activation, Config, Init, Loss
 from nnexp.data import DataConfig, loading
 from nnexp.model import ACTIVATIONS, INIT_SCHEMES, LOSSES
-from nnexp.results import OUTCOME_COLUMNS, RunStatus, status_counts
+from nnexp.results import EPOCH_COLUMNS, OUTCOME_COLUMNS, RunStatus, status_counts
+from nnexp.results.summary import FINAL_METRICS
 from nnexp.training import execute
 from tests.conftest import CONF_DIR, ROOT
 
@@ -49,6 +50,10 @@ def test_every_data_group_names_a_known_reader() -> None:
     for path in sorted((CONF_DIR / "data").glob("*.yaml")):
         group = {**OmegaConf.to_container(OmegaConf.structured(DataConfig)), **yaml.safe_load(path.read_text())}
         assert group["loader"] in loading.readers(), path.name
+
+
+def test_the_summary_record_holds_every_final_metric_of_the_epoch_rows() -> None:
+    assert set(FINAL_METRICS) <= set(OUTCOME_COLUMNS) and set(FINAL_METRICS) <= set(EPOCH_COLUMNS)
 
 
 def test_status_counts_follow_the_enum_order() -> None:

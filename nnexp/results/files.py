@@ -25,12 +25,18 @@ LOCK_FILE = ".lock"
 
 
 class MetricsCSV:
-    """A CSV with one row per epoch, flushed to disk after every row."""
+    """A CSV with one row per epoch, flushed to disk after every row.
 
-    def __init__(self, path: Path, columns: Sequence[str]) -> None:
+    ``keep_epochs`` > 0 continues an interrupted run's file: its rows of epochs 1..keep_epochs stay
+    (as :attr:`kept`, numbers parsed back exactly) and any later ones go.
+    """
+
+    def __init__(self, path: Path, columns: Sequence[str], keep_epochs: int = 0) -> None:
+        self.kept: list[dict[str, Any]] = _read_rows(path, keep_epochs) if keep_epochs else []
         self._file = open(path, "w", newline="")  # noqa: SIM115  (open for the run's epochs, until close())
         self._writer = csv.DictWriter(self._file, fieldnames=list(columns))
         self._writer.writeheader()
+        self._writer.writerows(self.kept)
         self._file.flush()
 
     def write(self, row: dict[str, Any]) -> None:
@@ -46,6 +52,16 @@ class MetricsCSV:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_rows(path: Path, epochs: int) -> list[dict[str, Any]]:
+    """The rows of epochs 1..``epochs`` of a metrics CSV, as numbers (ints for ``epoch``, else floats)."""
+    with open(path, newline="") as handle:
+        rows = [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    kept = [row for row in rows if row["epoch"] <= epochs]
+    if [row["epoch"] for row in kept] != list(range(1, epochs + 1)):
+        raise ValueError(f"{path} lacks some of epochs 1..{epochs}")
+    return kept
 
 
 def _json_safe(value: Any) -> Any:

@@ -118,11 +118,11 @@ class SweepCallback(Callback):
             prepare_drawing()
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        import pandas as pd
+        """Build the report and set the exit status: 1 when a run failed or the report could not be built.
 
-        from nnexp.report import build_report
-        from nnexp.report.runs import load_runs
-
+        Hydra turns an exception raised here into a warning (and exit status 0), so every failure of
+        this stage is said in one line and ends the sweep with ``sys.exit``; the results on disk stay.
+        """
         if self._progress is not None:
             self._progress.close()
             self._progress = None
@@ -132,21 +132,47 @@ class SweepCallback(Callback):
             thread.join()
             self._report_imports = None
         sweep_dir = Path(config.hydra.sweep.dir)
+        report_failed = False
+        if config.report.enabled:
+            report_failed = not self._build_report(config, sweep_dir)
+        try:
+            failed = self._summarise(sweep_dir)
+        except Exception as exc:  # the runs' files could not be read: say so, never report success
+            log.error("error: the sweep's results could not be read: %s: %s", type(exc).__name__, exc)
+            sys.exit(1)
+        if failed or report_failed:
+            sys.exit(1)
+
+    @staticmethod
+    def _build_report(config: DictConfig, sweep_dir: Path) -> bool:
+        """Build the sweep's report; whether it was built (if not, one line says why)."""
+        from nnexp.report import build_report
+
         report = config.report
-        if report.enabled:
-            try:
-                index = build_report(
-                    sweep_dir,
-                    Path(report.dir) / sweep_dir.name,
-                    rows=report.rows,
-                    cols=report.cols,
-                    metrics=list(report.metrics),
-                    published=list(report.published),
-                    parallel=report_parallel(config.hydra.launcher),
-                )
-                log.info("report: %s", index)
-            except NnexpError as exc:  # the runs are on disk; say why the report is missing
-                log.error("report not built: %s (rebuild with: python -m nnexp.report %s)", exc, sweep_dir)
+        try:
+            index = build_report(
+                sweep_dir,
+                Path(report.dir) / sweep_dir.name,
+                rows=report.rows,
+                cols=report.cols,
+                metrics=list(report.metrics),
+                published=list(report.published),
+                parallel=report_parallel(config.hydra.launcher),
+            )
+        except Exception as exc:  # the runs are on disk; say why the report is missing
+            reason = str(exc) if isinstance(exc, NnexpError) else f"{type(exc).__name__}: {exc}"
+            log.error("error: report not built: %s (rebuild with: python -m nnexp.report %s)", reason, sweep_dir)
+            return False
+        log.info("report: %s", index)
+        return True
+
+    @staticmethod
+    def _summarise(sweep_dir: Path) -> int:
+        """Log how the sweep's runs ended; the number that failed."""
+        import pandas as pd
+
+        from nnexp.report.runs import load_runs
+
         plan = read_plan(sweep_dir)
         runs = load_runs(sweep_dir)
         if plan and plan["jobs"] is not None and not runs.empty:
@@ -161,4 +187,4 @@ class SweepCallback(Callback):
         failed = runs[statuses == RunStatus.failed]
         if len(failed):
             log.error("%d runs failed; their error.txt says why: %s", len(failed), ", ".join(failed["run"]))
-            sys.exit(1)
+        return len(failed)

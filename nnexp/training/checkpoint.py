@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,10 +64,8 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     }
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
     try:
-        with open(tmp, "wb") as handle:
+        with open(tmp, "wb") as handle:  # no fsync: a killed process loses nothing the kernel holds
             np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -103,3 +102,23 @@ def load_checkpoint(path: Path, fingerprint: str) -> Checkpoint | None:
         train_seconds=meta["train_seconds"],
         eval_seconds=meta["eval_seconds"],
     )
+
+
+class Checkpointer:
+    """Saves the checkpoints of one run (configuration ``fingerprint``) to ``path``: the training loop calls
+    :meth:`save` at the end of every epoch, and within an epoch whenever :meth:`due` (``seconds`` since the
+    last)."""
+
+    def __init__(self, path: Path, fingerprint: str, seconds: float = 30.0) -> None:
+        self.path, self.fingerprint, self.seconds = path, fingerprint, seconds
+        self._last = time.monotonic()
+
+    def due(self) -> bool:
+        return time.monotonic() - self._last >= self.seconds
+
+    def save(self, checkpoint: Checkpoint) -> None:
+        save_checkpoint(self.path, checkpoint)
+        self._last = time.monotonic()
+
+    def load(self) -> Checkpoint | None:
+        return load_checkpoint(self.path, self.fingerprint)

@@ -22,6 +22,7 @@ from nnexp.model.loss import n_outputs
 from nnexp.results import EPOCH_COLUMNS, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, RunStatus, RunSummary
 from nnexp.results.files import finished_summary, run_lock, write_json_atomic
 from nnexp.results.summary import FINAL_METRICS
+from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.loop import TrainResult, train
 from nnexp.training.method import Method
@@ -105,9 +106,14 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
             spec.lr,
             spec.lr_schedule,
         )
-        history: list[dict] = []
         columns = [*EPOCH_COLUMNS, *(diagnostic_columns(model) if spec.diagnostics else [])]
-        with MetricsCSV(out_dir / METRICS_FILE, columns) as metrics:
+        checkpoints = Checkpointer(out_dir / CHECKPOINT_FILE, spec.fingerprint)
+        resume = checkpoints.load()
+        if resume is not None:
+            within = f" (batch {resume.batch + 1})" if resume.batch else ""
+            log.info("resuming %s from epoch %d%s", out_dir.name, resume.epoch + 1, within)
+        with MetricsCSV(out_dir / METRICS_FILE, columns, keep_epochs=resume.epoch if resume else 0) as metrics:
+            history = list(metrics.kept)
 
             def record(row: dict) -> None:
                 metrics.write(row)
@@ -123,6 +129,8 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
                 dropout_rng=np.random.default_rng(dropout_seed),
                 on_epoch=record,
                 diagnostics=spec.diagnostics,
+                checkpoints=checkpoints,
+                resume=resume,
             )
         if spec.save_model:
             save_model(out_dir / MODEL_FILE, model, data.preprocess, spec.config)
@@ -151,6 +159,8 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in (SUMMARY_FILE, ERROR_FILE, MODEL_FILE):  # until this attempt finishes, the run counts as unfinished
         (out_dir / stale).unlink(missing_ok=True)
+    if settings.force:  # from scratch, not from where an earlier attempt stopped
+        (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     origin = {
         "fingerprint": config_fingerprint,
         "started": _now(),
@@ -169,6 +179,7 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
         log.error("error: %s" if expected else "run failed: %s", error, exc_info=not expected)
         raise
     write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
+    (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: nothing to resume
     log.info(
         "%s after %d epochs: test accuracy %.2f%%, %.1f s training",
         summary.status.value,

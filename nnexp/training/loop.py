@@ -13,11 +13,14 @@ import numpy as np
 from nnexp.data import Splits
 from nnexp.model import MLP
 from nnexp.results import RunStatus
+from nnexp.training.checkpoint import Checkpoint, Checkpointer
 from nnexp.training.diagnostics import PROBE_SIZE, diagnose
 from nnexp.training.method import Method, Stepper
 from nnexp.training.stopping import EarlyStopping
 
 log = logging.getLogger(__name__)
+
+PROGRESS_STEPS = 64  # steps between two looks at the clock for a checkpoint within an epoch
 
 
 @dataclass
@@ -42,14 +45,18 @@ class _Batches:
         self.x, self.y, self.batch_size, self.rng = x, y, batch_size, rng
         self.x_batch = np.empty((batch_size, x.shape[1]), x.dtype)
         self.y_batch = np.empty(batch_size, y.dtype)
+        self.order_state = rng.bit_generator.state  # the generator's state before the current epoch's order
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def epoch(self, skip: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The batches of one epoch in a new order, without the first ``skip`` (done before a checkpoint)."""
         n = len(self.y)
+        self.order_state = self.rng.bit_generator.state
         if self.batch_size == n:  # full batch: the order of samples does not change the gradient
-            yield self.x, self.y
+            if not skip:
+                yield self.x, self.y
             return
         order = self.rng.permutation(n)
-        for begin in range(0, n, self.batch_size):
+        for begin in range(skip * self.batch_size, n, self.batch_size):
             idx = order[begin : begin + self.batch_size]
             m = len(idx)
             # mode="clip" writes straight into the buffer (the default mode gathers into a temporary first);
@@ -81,12 +88,44 @@ class Trainer:
         self.batches = _Batches(self.x, data.y_train, n if batch_size is None else min(batch_size, n), shuffle_rng)
         self.stepper = Stepper(model, method, self.batches.batch_size, dropout_rng)
 
-    def run_epoch(self, lr: float) -> float:
-        """One pass over the training set with learning rate ``lr``; its seconds (parameter updates only)."""
+    def run_epoch(self, lr: float, skip: int = 0, progress: Callable[[int], None] | None = None) -> float:
+        """One pass over the training set with learning rate ``lr`` (its first ``skip`` batches done already);
+        its seconds (parameter updates only). ``progress(batches done)`` is called every
+        :data:`PROGRESS_STEPS` steps."""
         start = time.perf_counter()
-        for x_batch, y_batch in self.batches:
+        done = skip
+        for x_batch, y_batch in self.batches.epoch(skip):
             self.stepper.step(x_batch, y_batch, lr)
+            done += 1
+            if progress is not None and done % PROGRESS_STEPS == 0:
+                progress(done)
         return time.perf_counter() - start
+
+    def checkpoint(
+        self, fingerprint: str, epoch: int, batch: int, stopping: EarlyStopping, seconds: tuple
+    ) -> Checkpoint:
+        """Where training stands: ``epoch`` epochs done, and ``batch`` batches of the next one (copies)."""
+        return Checkpoint(
+            fingerprint=fingerprint,
+            epoch=epoch,
+            batch=batch,
+            params=[param.copy() for param in self.model.params],
+            optimizer=self.stepper.optimizer.state(),
+            shuffle_state=self.batches.order_state if batch else self.batches.rng.bit_generator.state,
+            dropout_state=self.stepper.rng.bit_generator.state,
+            stopping=stopping.state(),
+            train_seconds=seconds[0],
+            eval_seconds=seconds[1],
+        )
+
+    def restore(self, checkpoint: Checkpoint, stopping: EarlyStopping) -> None:
+        """Continue from ``checkpoint``: parameters, optimizer state, random generators, early stopping."""
+        for param, saved in zip(self.model.params, checkpoint.params):
+            param[...] = saved
+        self.stepper.optimizer.load_state(checkpoint.optimizer)
+        self.batches.rng.bit_generator.state = checkpoint.shuffle_state
+        self.stepper.rng.bit_generator.state = checkpoint.dropout_state
+        stopping.load_state(checkpoint.stopping)
 
 
 def train(
@@ -100,6 +139,8 @@ def train(
     on_epoch: Callable[[dict], None],
     diagnostics: bool = False,
     dropout_rng: np.random.Generator | None = None,
+    checkpoints: Checkpointer | None = None,
+    resume: Checkpoint | None = None,
 ) -> TrainResult:
     """Train ``model`` in place and report each epoch's metrics to ``on_epoch``.
 
@@ -109,6 +150,10 @@ def train(
     is timed separately. Reported losses include the L2 penalty. A run whose training loss stops
     being finite ends with status ``diverged``; with early stopping, training ends when the
     watched metric stops improving, and the weights of its best epoch are kept.
+
+    ``checkpoints`` saves where training stands at the end of every epoch and, within long epochs,
+    every ``checkpoints.seconds``; ``resume`` continues from such a checkpoint (the caller holds the
+    rows of the epochs before it), to the same result as a run never interrupted.
     """
     trainer = Trainer(model, data, method, batch_size, rng, rng if dropout_rng is None else dropout_rng)
     splits = {
@@ -119,12 +164,27 @@ def train(
     probe = (trainer.x[:PROBE_SIZE], data.y_train[:PROBE_SIZE])
     stopping = EarlyStopping(method.patience, method.stop_metric, method.min_delta)
     train_seconds = eval_seconds = 0.0
-    status, epochs_done, stop_reason = RunStatus.completed, 0, None
+    status, epochs_done, stop_reason, skip = RunStatus.completed, 0, None, 0
+    if resume is not None:
+        trainer.restore(resume, stopping)
+        epochs_done, skip, train_seconds, eval_seconds = (
+            resume.epoch,
+            resume.batch,
+            resume.train_seconds,
+            resume.eval_seconds,
+        )
     history: dict[int, dict] = {}
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
-        for epoch in range(1, epochs + 1):
+        for epoch in range(epochs_done + 1, epochs + 1):
             lr = method.learning_rate(epoch, epochs)
-            row = {"epoch": epoch, "learning_rate": lr, "epoch_seconds": trainer.run_epoch(lr)}
+
+            def mid_epoch(batch: int, epoch: int = epoch, seconds: tuple = (train_seconds, eval_seconds)) -> None:
+                """Within the epoch: a checkpoint when one is due (the time of the epochs done before)."""
+                if checkpoints is not None and checkpoints.due():
+                    checkpoints.save(trainer.checkpoint(checkpoints.fingerprint, epoch - 1, batch, stopping, seconds))
+
+            row = {"epoch": epoch, "learning_rate": lr, "epoch_seconds": trainer.run_epoch(lr, skip, mid_epoch)}
+            skip = 0
             start = time.perf_counter()
             penalty = model.penalty(method.weight_decay)
             for split, (xs, ys) in splits.items():
@@ -147,11 +207,12 @@ def train(
             if stop_reason:
                 log.info("early stopping at epoch %d: %s", epoch, stop_reason)
                 break
+            if checkpoints is not None and epoch < epochs:
+                seconds = (train_seconds, eval_seconds)
+                checkpoints.save(trainer.checkpoint(checkpoints.fingerprint, epoch, 0, stopping, seconds))
     kept = stopping.restore(model.params) if status is RunStatus.completed else None
     if kept is not None and kept != epochs_done:
-        log.info(
-            "kept the weights of epoch %d (best %s %.4f)", kept, method.stop_metric, history[kept][method.stop_metric]
-        )
+        log.info("kept the weights of epoch %d (best %s)", kept, method.stop_metric)
     return TrainResult(
         status,
         epochs_done,

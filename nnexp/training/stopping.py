@@ -36,6 +36,15 @@ class EarlyStopping:
             return f"{self.metric} did not improve by more than {self.min_delta:g} for {self.patience} epochs"
         return None
 
+    def state(self) -> dict:
+        """The best so far (its parameters as copies), to continue later with :meth:`load_state`."""
+        best = None if self.best_params is None else [param.copy() for param in self.best_params]
+        return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited, "best_params": best}
+
+    def load_state(self, state: dict) -> None:
+        self.best, self.best_epoch, self.waited = state["best"], state["best_epoch"], state["waited"]
+        self.best_params = state["best_params"]
+
     def restore(self, params: list[np.ndarray]) -> int | None:
         """Put the best epoch's parameters back into ``params``; that epoch (None when nothing was kept)."""
         if self.best_params is None:
