@@ -177,3 +177,19 @@ def test_browser_renders_the_page(shared_sweep, tmp_path) -> None:
     image = plt.imread(shot)
     assert image.shape[0] >= 2000 and image.shape[1] >= 1200
     assert image[..., :3].std() > 0.05  # not a blank page: text, tables and figures were drawn
+
+
+def test_a_setting_that_follows_the_rows_gets_no_section_of_its_own() -> None:
+    from nnexp.report.build import follows
+
+    runs = pd.DataFrame(
+        {
+            "optimizer": ["sgd", "sgd", "adam", "adam"],
+            "weight_decay": [0, 1e-4, 0, 1e-4],
+            "lr": [0.1, 0.1, 0.001, 0.001],  # set by each optimizer's group
+            "seed": [0, 1, 0, 1],
+        }
+    )
+    assert follows(runs, "lr", ["optimizer", "weight_decay"])
+    assert not follows(runs, "seed", ["optimizer"])
+    assert not follows(runs.iloc[:0], "lr", ["optimizer"])

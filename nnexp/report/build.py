@@ -84,10 +84,14 @@ def build_report(
     measured = runs[runs["status"].isin(FINISHED)]  # runs with final metrics
     curves, skipped = load_curves(sweep_dir, measured)
     others = varying(measured, exclude=(rows, cols, "seed"))
+    followers = [name for name in others if follows(measured, name, [rows, cols])]
+    others = [name for name in others if name not in followers]
     groups = measured.groupby(others, dropna=False, sort=True) if others and not measured.empty else [((), measured)]
 
     figures = Figures()
     blocks = [Block("h1", f"Sweep report: {sweep_dir.name}"), *_overview(sweep_dir, runs, skipped)]
+    if followers:
+        blocks.append(Block("p", f"{', '.join(followers)}: one value per {rows} and {cols}, so no section of its own."))
     if measured.empty:
         blocks.append(Block("p", "No run has finished yet: no tables or figures."))
         groups = []
@@ -111,6 +115,12 @@ def build_report(
     index = write_documents(blocks, out_dir, f"Sweep report: {sweep_dir.name}")
     log.info("report of %d runs written to %s", len(runs), out_dir)
     return index
+
+
+def follows(runs: pd.DataFrame, name: str, keys: list[str]) -> bool:
+    """Whether setting ``name`` has a single value in each group of ``keys`` (e.g. the learning rate each
+    optimizer group sets): then it is not an independent factor of the tables."""
+    return bool(len(runs)) and bool((runs.groupby(keys, dropna=False)[name].nunique(dropna=False) <= 1).all())
 
 
 def _group_section(
