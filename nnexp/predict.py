@@ -38,7 +38,10 @@ def read_images(path: Path, pixel_max: float, n_inputs: int) -> np.ndarray:
 def evaluate_split(run_dir: Path, split: str, data_root: str | None) -> str:
     """Loss and accuracy of the saved network on ``split`` of the run's own data set."""
     model, _, config = load_model(run_dir / MODEL_FILE)
-    data_cfg = OmegaConf.merge(OmegaConf.structured(DataConfig), config["data"])
+    saved = dict(config["data"])
+    if "loader" not in saved and saved.get("name") == "digits":  # saved before data.loader existed
+        saved["loader"] = "digits"
+    data_cfg = OmegaConf.merge(OmegaConf.structured(DataConfig), saved)
     if data_root:
         data_cfg.root = data_root
     data = load_dataset(OmegaConf.to_object(data_cfg))

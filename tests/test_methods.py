@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from nnexp.data import DataConfig, load_dataset
-from nnexp.errors import ConfigError
+from nnexp.errors import ConfigError, DataFileError
 from nnexp.model import MLP
 from nnexp.results import read_summary
 from nnexp.training import Method, RunSpec, execute, train
@@ -144,3 +144,30 @@ def test_bad_method_values_get_one_line(compose_config, overrides, message) -> N
     with pytest.raises(ConfigError, match=message) as info:
         RunSpec.from_settings(settings_of(compose_config(["data=digits", *overrides])))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
+def test_a_saved_sigmoid_output_model_predicts_as_trained(compose_config, tmp_path, loss) -> None:
+    from nnexp.model.io import load_model
+
+    overrides = ["data=digits", "epochs=3", "lr=0.5", "output=sigmoid", f"loss={loss}", "save_model=true"]
+    summary = execute(settings_of(compose_config(overrides)), tmp_path)
+    model, _, _ = load_model(tmp_path / "model.npz")
+    data = load_dataset(DataConfig(name="digits", loader="digits"))
+    assert model.output_kind == "sigmoid" and model.output.n_outputs == 10
+    loss_value, accuracy = model.evaluate(data.x_test, data.y_test)
+    assert accuracy == summary["test_acc"] and loss_value == pytest.approx(summary["test_loss"], rel=1e-9)
+
+
+def test_stopping_on_the_last_epoch_is_not_an_early_stop(digits) -> None:
+    method = Method(lr=2.0, patience=2, stop_metric="val_loss")
+    stopped = _train(digits, method, epochs=30)[2]
+    assert stopped.stop_reason is not None and stopped.epochs_completed < 30
+    _, _, result = _train(digits, method, epochs=stopped.epochs_completed)  # the same run, planned that long
+    assert result.stop_reason is None and result.kept_epoch == stopped.kept_epoch
+
+
+def test_labels_beyond_the_class_count_get_one_line_also_from_the_cache(compose_config, tmp_path) -> None:
+    execute(settings_of(compose_config(["data=digits", "epochs=1"])), tmp_path / "fills_the_cache")
+    with pytest.raises(DataFileError, match=r"digits: train labels 0\.\.9 do not fit data\.n_classes=5; allowed"):
+        execute(settings_of(compose_config(["data=digits", "epochs=1", "data.n_classes=5"])), tmp_path / "five")

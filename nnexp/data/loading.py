@@ -14,7 +14,7 @@ from nnexp.data.dataset import Dataset
 from nnexp.data.download import cache_folder
 from nnexp.data.settings import DataConfig, Scaling
 from nnexp.data.splits import Preprocess, Splits, split_sizes
-from nnexp.errors import ConfigError
+from nnexp.errors import ConfigError, DataFileError
 
 log = logging.getLogger(__name__)
 
@@ -91,5 +91,13 @@ def load_dataset(cfg: DataConfig) -> Splits:
         if splits is None:
             save_cached(folder, build_splits(cfg, dataset), key)
             splits = load_cached(folder, cfg.name, key, dataset.n_classes)
+    for part in ("train", "val", "test"):  # after a cache hit too: data.n_classes may differ from the cached run's
+        labels = getattr(splits, f"y_{part}")
+        if len(labels) and not 0 <= labels.min() <= labels.max() < dataset.n_classes:
+            raise DataFileError(
+                f"{cfg.name}: {part} labels {labels.min()}..{labels.max()} do not fit"
+                f" data.n_classes={dataset.n_classes}; allowed: labels 0..{dataset.n_classes - 1}"
+                " (set data.n_classes to the number of classes)"
+            )
     log.info("data %s: %s, %d features", cfg.name, splits.sizes(), splits.n_features)
     return splits

@@ -21,6 +21,7 @@ def save_model(path: Path, model: MLP, preprocess: Preprocess, config: dict[str,
     if preprocess.mean is not None:
         arrays |= {"input_mean": preprocess.mean, "input_std": preprocess.std}
     meta = {
+        "output": model.output_kind,
         "activation": model.activation,
         "leaky_slope": model.leaky_slope,
         "loss": model.loss,
@@ -43,5 +44,6 @@ def load_model(path: Path) -> tuple[MLP, Preprocess, dict[str, Any]]:
         mean = archive.get("input_mean", None)
         std = archive.get("input_std", None)
     # models saved before output kinds existed have softmax (or a single sigmoid unit)
-    model = MLP(weights, biases, meta["activation"], meta["leaky_slope"], meta["loss"], meta.get("output", "softmax"))
+    output = meta.get("output", meta["config"].get("output", "softmax"))
+    model = MLP(weights, biases, meta["activation"], meta["leaky_slope"], meta["loss"], output)
     return model, Preprocess(meta["pixel_max"], mean, std), meta["config"]

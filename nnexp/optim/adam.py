@@ -20,9 +20,10 @@ class Adam(Optimizer):
 
     def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         beta1, beta2, eps = self.settings["beta1"], self.settings["beta2"], self.settings["eps"]
-        mean, square = self.buffers["mean"][index], self.buffers["square"][index]
+        mean, square, scratch = self.buffers["mean"][index], self.buffers["square"][index], self.scratch[index]
         mean *= beta1
-        mean += (1 - beta1) * grad
+        np.multiply(grad, 1 - beta1, out=scratch)
+        mean += scratch
         square *= beta2
         np.square(grad, out=grad)
         grad *= 1 - beta2

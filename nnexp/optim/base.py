@@ -31,6 +31,8 @@ class Optimizer:
         self.settings = {**self.SETTINGS, **settings}
         self.steps = 0
         self.buffers = {kind: [np.zeros_like(param) for param in params] for kind in self.BUFFERS}
+        # per-parameter scratch of the updates (not state): a step allocates nothing
+        self.scratch = [np.empty_like(param) for param in params] if self.BUFFERS else []
 
     def grad_scale(self, lr: float) -> float:
         return 1.0

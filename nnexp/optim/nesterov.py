@@ -20,6 +20,7 @@ class Nesterov(Optimizer):
         mu, velocity = self.settings["momentum"], self.buffers["velocity"][index]
         velocity *= mu
         velocity += grad
-        grad += mu * velocity
-        grad *= lr
+        grad *= lr  # p -= lr g + lr mu b, in place
+        param -= grad
+        np.multiply(velocity, lr * mu, out=grad)
         param -= grad

@@ -18,10 +18,13 @@ class RMSprop(Optimizer):
     SETTINGS: ClassVar[dict[str, float]] = {"alpha": 0.99, "eps": 1e-8}
 
     def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        alpha, eps, square = self.settings["alpha"], self.settings["eps"], self.buffers["square"][index]
+        alpha, eps = self.settings["alpha"], self.settings["eps"]
+        square, denominator = self.buffers["square"][index], self.scratch[index]
         square *= alpha
-        square += (1 - alpha) * np.square(grad)
-        denominator = np.sqrt(square)
+        np.square(grad, out=denominator)
+        denominator *= 1 - alpha
+        square += denominator
+        np.sqrt(square, out=denominator)
         denominator += eps
         grad /= denominator
         grad *= lr

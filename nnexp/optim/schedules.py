@@ -4,8 +4,8 @@
 - ``step``: lr * gamma^floor(e / step_size)  (torch.optim.lr_scheduler.StepLR);
 - ``exponential``: lr * gamma^e  (ExponentialLR);
 - ``inverse_time``: lr / (1 + decay * e)  (Keras' InverseTimeDecay with decay_steps = 1 epoch);
-- ``cosine``: eta_min + (lr - eta_min) (1 + cos(pi e / t_max)) / 2  (CosineAnnealingLR; t_max null = the
-  run's epochs).
+- ``cosine``: eta_min + (lr - eta_min) (1 + cos(pi min(e, t_max) / t_max)) / 2  (CosineAnnealingLR up to
+  t_max, then held at eta_min where torch would rise again; t_max null = the run's epochs).
 """
 
 from __future__ import annotations

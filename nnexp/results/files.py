@@ -27,12 +27,11 @@ LOCK_FILE = ".lock"
 class MetricsCSV:
     """A CSV with one row per epoch, flushed to disk after every row.
 
-    ``keep_epochs`` > 0 continues an interrupted run's file: its rows of epochs 1..keep_epochs stay
-    (as :attr:`kept`, numbers parsed back exactly) and any later ones go.
+    ``kept`` rows (of an interrupted run, see :func:`read_epoch_rows`) are written first.
     """
 
-    def __init__(self, path: Path, columns: Sequence[str], keep_epochs: int = 0) -> None:
-        self.kept: list[dict[str, Any]] = _read_rows(path, keep_epochs) if keep_epochs else []
+    def __init__(self, path: Path, columns: Sequence[str], kept: Sequence[dict[str, Any]] = ()) -> None:
+        self.kept = list(kept)
         self._file = open(path, "w", newline="")  # noqa: SIM115  (open for the run's epochs, until close())
         self._writer = csv.DictWriter(self._file, fieldnames=list(columns))
         self._writer.writeheader()
@@ -54,11 +53,20 @@ class MetricsCSV:
         self.close()
 
 
-def _read_rows(path: Path, epochs: int) -> list[dict[str, Any]]:
-    """The rows of epochs 1..``epochs`` of a metrics CSV, as numbers (ints for ``epoch``, else floats)."""
-    with open(path, newline="") as handle:
-        rows = [{k: int(v) if k == "epoch" else float(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-    kept = [row for row in rows if row["epoch"] <= epochs]
+def read_epoch_rows(path: Path, epochs: int) -> list[dict[str, Any]]:
+    """The rows of epochs 1..``epochs`` of a metrics CSV, as numbers (ints for ``epoch``, else floats).
+
+    Raises ``ValueError`` when the file does not hold exactly those rows in order, readable.
+    """
+    kept = []
+    try:
+        with open(path, newline="") as handle:
+            for row in csv.DictReader(handle):
+                if len(kept) == epochs:
+                    break
+                kept.append({k: int(v) if k == "epoch" else float(v) for k, v in row.items()})
+    except (OSError, TypeError, ValueError, csv.Error) as exc:
+        raise ValueError(f"{path} cannot be read ({exc})") from None
     if [row["epoch"] for row in kept] != list(range(1, epochs + 1)):
         raise ValueError(f"{path} lacks some of epochs 1..{epochs}")
     return kept

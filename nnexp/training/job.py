@@ -20,7 +20,7 @@ from nnexp.model import MLP
 from nnexp.model.io import MODEL_FILE, save_model
 from nnexp.model.loss import n_outputs
 from nnexp.results import EPOCH_COLUMNS, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, RunStatus, RunSummary
-from nnexp.results.files import finished_summary, run_lock, write_json_atomic
+from nnexp.results.files import finished_summary, read_epoch_rows, run_lock, write_json_atomic
 from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
@@ -108,11 +108,17 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
         )
         columns = [*EPOCH_COLUMNS, *(diagnostic_columns(model) if spec.diagnostics else [])]
         checkpoints = Checkpointer(out_dir / CHECKPOINT_FILE, spec.fingerprint)
-        resume = checkpoints.load()
+        resume, kept = checkpoints.load(), []
+        if resume is not None:
+            try:
+                kept = read_epoch_rows(out_dir / METRICS_FILE, resume.epoch)
+            except ValueError as exc:  # e.g. a disk that filled up mid-row: the checkpoint alone cannot resume
+                log.warning("starting from epoch 1, not from the checkpoint: %s", exc)
+                resume = None
         if resume is not None:
             within = f" (batch {resume.batch + 1})" if resume.batch else ""
             log.info("resuming %s from epoch %d%s", out_dir.name, resume.epoch + 1, within)
-        with MetricsCSV(out_dir / METRICS_FILE, columns, keep_epochs=resume.epoch if resume else 0) as metrics:
+        with MetricsCSV(out_dir / METRICS_FILE, columns, kept) as metrics:
             history = list(metrics.kept)
 
             def record(row: dict) -> None:

@@ -144,8 +144,8 @@ def train(
 ) -> TrainResult:
     """Train ``model`` in place and report each epoch's metrics to ``on_epoch``.
 
-    ``rng`` reshuffles the training set every epoch; ``dropout_rng`` (default: ``rng``) draws
-    the dropout masks. ``epoch_seconds`` counts the parameter updates only; evaluation of the
+    ``rng`` reshuffles the training set every epoch; ``dropout_rng`` (default: spawned from ``rng``)
+    draws the dropout masks. ``epoch_seconds`` counts the parameter updates only; evaluation of the
     three splits (and the ``diagnostics`` of :mod:`nnexp.training.diagnostics`, if asked for)
     is timed separately. Reported losses include the L2 penalty. A run whose training loss stops
     being finite ends with status ``diverged``; with early stopping, training ends when the
@@ -155,7 +155,8 @@ def train(
     every ``checkpoints.seconds``; ``resume`` continues from such a checkpoint (the caller holds the
     rows of the epochs before it), to the same result as a run never interrupted.
     """
-    trainer = Trainer(model, data, method, batch_size, rng, rng if dropout_rng is None else dropout_rng)
+    # a generator of its own for the masks: a checkpoint restores the two streams separately
+    trainer = Trainer(model, data, method, batch_size, rng, rng.spawn(1)[0] if dropout_rng is None else dropout_rng)
     splits = {
         "train": (trainer.x, data.y_train),
         "val": (data.x_val.astype(model.dtype, copy=False), data.y_val),
@@ -204,6 +205,8 @@ def train(
                 log.warning("training loss is %s at epoch %d: run diverged, stopping", row["train_loss"], epoch)
                 break
             stop_reason = stopping.update(epoch, row, model.params)
+            if stop_reason and epoch == epochs:  # the last epoch anyway: not stopped early
+                stop_reason = None
             if stop_reason:
                 log.info("early stopping at epoch %d: %s", epoch, stop_reason)
                 break
