@@ -392,3 +392,16 @@ def test_a_report_that_cannot_be_written_fails_the_sweep_in_one_line(tmp_path) -
     assert len(errors) == 1 and "python -m nnexp.report multirun/r" in errors[0]
     statuses = {read_summary(p)["status"] for p in (tmp_path / "multirun/r").glob("*/summary.json")}
     assert statuses == {"completed"}  # the results stay
+
+
+@pytest.mark.parametrize("content", ["[]", "null", "3", '"completed"'])
+def test_a_summary_that_is_not_an_object_is_rerun_and_reported_unreadable(tmp_path, content) -> None:
+    from nnexp.report.runs import load_runs
+    from nnexp.results.files import finished_summary
+
+    run = tmp_path / "sweep" / "hidden=8"
+    run.mkdir(parents=True)
+    (run / "summary.json").write_text(content)
+    assert finished_summary(run, "any fingerprint") is None  # not finished: a rerun trains it again
+    runs = load_runs(tmp_path / "sweep")
+    assert list(runs["status"]) == ["unreadable"] and "is not a summary" in runs["error"].iloc[0]
