@@ -20,7 +20,7 @@ def test_defaults_are_the_write_ups_setting_on_mnist_with_the_joblib_launcher(co
     assert cfg.data.name == "mnist" and len(cfg.data.md5) == 4
     assert cfg.hydra.callbacks.sweep._target_ == "nnexp.sweep.callback.SweepCallback"
     spec = RunSpec.from_settings(settings_of(cfg))
-    assert (spec.activation, spec.hidden, spec.lr, spec.batch_size) == ("sigmoid", (128,), 0.1, 64)
+    assert (spec.activation, spec.hidden, spec.method.lr, spec.batch_size) == ("sigmoid", (128,), 0.1, 64)
 
 
 def test_launcher_can_be_tuned_or_replaced(compose_config) -> None:

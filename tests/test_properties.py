@@ -118,7 +118,7 @@ def test_random_config_values_are_accepted_or_get_a_clear_error(key, value) -> N
         return
     assert spec.epochs >= 1
     assert isinstance(spec.hidden, tuple) and all(h >= 1 for h in spec.hidden)  # () is no hidden layer
-    assert math.isfinite(spec.lr) and spec.lr > 0
+    assert math.isfinite(spec.method.lr) and spec.method.lr > 0
     assert math.isfinite(spec.init_scale) and spec.init_scale > 0
     n_train = digits_n_train(spec.data.val_size, spec.data.train_limit)  # 1,222 with the digits defaults
     assert spec.n_train == n_train

@@ -16,13 +16,15 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from nnexp.config import EXECUTION_ONLY, Activation, Config, Init, Loss
+from nnexp.config import EXECUTION_ONLY, Config
 from nnexp.data import DataConfig, loading
 from nnexp.model import ACTIVATIONS, INIT_SCHEMES, LOSSES
+from nnexp.model.loss import OUTPUTS
+from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.results import EPOCH_COLUMNS, OUTCOME_COLUMNS, RunStatus, status_counts
 from nnexp.results.summary import FINAL_METRICS
-from nnexp.training import execute
-from tests.conftest import CONF_DIR, ROOT
+from nnexp.training import RunSpec, execute
+from tests.conftest import CONF_DIR, ROOT, settings_of
 
 PACKAGE = ROOT / "nnexp"
 # nnexp/sweep/launcher is installed as hydra_plugins.nnexp_launcher (pyproject.toml)
@@ -40,10 +42,31 @@ def test_the_search_space_offers_exactly_the_registered_activations() -> None:
     assert choice == f"choice({', '.join(ACTIVATIONS)})"
 
 
-def test_the_configs_allowed_values_come_from_the_model_registries() -> None:
-    assert [a.value for a in Activation] == list(ACTIVATIONS)
-    assert [i.value for i in Init] == list(INIT_SCHEMES)
-    assert [loss.value for loss in Loss] == list(LOSSES)
+# the learning rate each optimizer group sets (README: settings table)
+GROUP_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 0.001, "rmsprop": 0.001}
+
+
+def test_every_registered_choice_composes_and_reaches_the_run(compose_config) -> None:
+    """Each name of a registry is a value Hydra accepts (the config group files exist for optimizers and
+    schedules) and arrives in the run's checked settings as that name."""
+    assert set(GROUP_LR) == set(OPTIMIZERS)
+    for name in ACTIVATIONS:
+        assert (
+            RunSpec.from_settings(settings_of(compose_config(["data=digits", f"activation={name}"]))).activation == name
+        )
+    for name in INIT_SCHEMES:
+        assert RunSpec.from_settings(settings_of(compose_config(["data=digits", f"init={name}"]))).init == name
+    for name in OPTIMIZERS:
+        method = RunSpec.from_settings(settings_of(compose_config(["data=digits", f"optimizer={name}"]))).method
+        assert (method.optimizer, method.lr) == (name, GROUP_LR[name])
+        assert dict(method.optimizer_settings) == OPTIMIZERS[name].SETTINGS  # defaults filled in
+    for name in SCHEDULES:
+        method = RunSpec.from_settings(settings_of(compose_config(["data=digits", f"lr_schedule={name}"]))).method
+        assert method.lr_schedule == name and set(method.schedule_settings) == set(SCHEDULES[name].settings)
+    for output, loss in (("softmax", "cross_entropy"), ("sigmoid", "mse")):
+        spec = RunSpec.from_settings(settings_of(compose_config(["data=digits", f"output={output}", f"loss={loss}"])))
+        assert (spec.output, spec.loss) == (output, loss)
+    assert set(OUTPUTS) == {"softmax", "sigmoid"} and set(LOSSES) == {"cross_entropy", "mse"}
 
 
 def test_every_data_group_names_a_known_reader() -> None:

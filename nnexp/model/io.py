@@ -44,6 +44,5 @@ def load_model(path: Path) -> tuple[MLP, Preprocess, dict[str, Any]]:
         mean = archive.get("input_mean", None)
         std = archive.get("input_std", None)
     # models saved before output kinds existed have softmax (or a single sigmoid unit)
-    output = meta.get("output", meta["config"].get("output", "softmax"))
-    model = MLP(weights, biases, meta["activation"], meta["leaky_slope"], meta["loss"], output)
+    model = MLP(weights, biases, meta["activation"], meta["leaky_slope"], meta["loss"], meta.get("output", "softmax"))
     return model, Preprocess(meta["pixel_max"], mean, std), meta["config"]

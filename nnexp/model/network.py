@@ -32,8 +32,8 @@ Masks = list[np.ndarray] | None  # dropout masks of the hidden layers, (m, n_l) 
 class Workspace:
     """Buffers for batches of up to ``rows`` samples: activations ``acts[l]`` (rows, n_l), deltas and
     scratch of the hidden layers, their outputs before dropout (``kept``), gradients shaped like the
-    parameters, and the small arrays the output layer and the bias gradients need
-    (see :class:`nnexp.model.loss.DeltaBuffers`)."""
+    parameters (``grads`` lists them as :attr:`MLP.params` does), and the small arrays the output layer
+    and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`)."""
 
     def __init__(self, model: MLP, rows: int) -> None:
         sizes, dtype = model.layer_sizes, model.dtype
@@ -48,11 +48,7 @@ class Workspace:
         self.flat_index = np.empty(rows, np.intp)
         self.row_offsets = np.arange(rows) * sizes[-1]
         self.out_scratch = np.empty((rows, sizes[-1]), dtype)
-
-    @property
-    def grads(self) -> list[np.ndarray]:
-        """The gradients in the order of :attr:`MLP.params`."""
-        return [*self.grad_w, *self.grad_b]
+        self.grads = [*self.grad_w, *self.grad_b]  # the gradients in the order of MLP.params
 
 
 class MLP:

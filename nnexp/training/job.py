@@ -25,7 +25,6 @@ from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.loop import TrainResult, train
-from nnexp.training.method import Method
 from nnexp.training.spec import RunSpec, check_batch_fits, config_record, fingerprint
 
 log = logging.getLogger("nnexp.run")
@@ -59,22 +58,6 @@ def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[
     )
 
 
-def method_of(spec: RunSpec) -> Method:
-    """The training method a run's settings describe."""
-    return Method(
-        lr=spec.lr,
-        optimizer=spec.optimizer,
-        optimizer_settings=spec.optimizer_settings,
-        lr_schedule=spec.lr_schedule,
-        schedule_settings=spec.schedule_settings,
-        weight_decay=spec.weight_decay,
-        dropout=spec.dropout,
-        patience=spec.patience,
-        stop_metric=spec.stop_metric,
-        min_delta=spec.min_delta,
-    )
-
-
 def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
     threads = spec.blas_threads or 1
     log.info("BLAS threads: %d", threads)
@@ -102,9 +85,9 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
             spec.activation,
             model.output.name,
             model.n_params,
-            spec.optimizer,
-            spec.lr,
-            spec.lr_schedule,
+            spec.method.optimizer,
+            spec.method.lr,
+            spec.method.lr_schedule,
         )
         columns = [*EPOCH_COLUMNS, *(diagnostic_columns(model) if spec.diagnostics else [])]
         checkpoints = Checkpointer(out_dir / CHECKPOINT_FILE, spec.fingerprint)
@@ -130,7 +113,7 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
                 data,
                 epochs=spec.epochs,
                 batch_size=spec.batch_size,
-                method=method_of(spec),
+                method=spec.method,
                 rng=np.random.default_rng(shuffle_seed),
                 dropout_rng=np.random.default_rng(dropout_seed),
                 on_epoch=record,

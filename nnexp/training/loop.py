@@ -82,7 +82,7 @@ class Trainer:
         shuffle_rng: np.random.Generator,
         dropout_rng: np.random.Generator,
     ) -> None:
-        self.model, self.method = model, method
+        self.model = model
         self.x = np.ascontiguousarray(data.x_train, dtype=model.dtype)
         n = len(data.y_train)
         self.batches = _Batches(self.x, data.y_train, n if batch_size is None else min(batch_size, n), shuffle_rng)
@@ -174,17 +174,17 @@ def train(
             resume.train_seconds,
             resume.eval_seconds,
         )
-    history: dict[int, dict] = {}
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
         for epoch in range(epochs_done + 1, epochs + 1):
             lr = method.learning_rate(epoch, epochs)
 
             def mid_epoch(batch: int, epoch: int = epoch, seconds: tuple = (train_seconds, eval_seconds)) -> None:
                 """Within the epoch: a checkpoint when one is due (the time of the epochs done before)."""
-                if checkpoints is not None and checkpoints.due():
+                if checkpoints.due():
                     checkpoints.save(trainer.checkpoint(checkpoints.fingerprint, epoch - 1, batch, stopping, seconds))
 
-            row = {"epoch": epoch, "learning_rate": lr, "epoch_seconds": trainer.run_epoch(lr, skip, mid_epoch)}
+            progress = mid_epoch if checkpoints is not None else None
+            row = {"epoch": epoch, "learning_rate": lr, "epoch_seconds": trainer.run_epoch(lr, skip, progress)}
             skip = 0
             start = time.perf_counter()
             penalty = model.penalty(method.weight_decay)
@@ -197,17 +197,15 @@ def train(
             train_seconds += row["epoch_seconds"]
             eval_seconds += row["eval_seconds"]
             epochs_done = epoch
-            history[epoch] = row
             on_epoch(row)
             _log_epoch(row, epochs)
             if not math.isfinite(row["train_loss"]):
                 status = RunStatus.diverged
                 log.warning("training loss is %s at epoch %d: run diverged, stopping", row["train_loss"], epoch)
                 break
-            stop_reason = stopping.update(epoch, row, model.params)
-            if stop_reason and epoch == epochs:  # the last epoch anyway: not stopped early
-                stop_reason = None
-            if stop_reason:
+            reason = stopping.update(epoch, row, model.params)  # records the best epoch, the last one too
+            if reason and epoch < epochs:  # on the last epoch training ends anyway: no early stop
+                stop_reason = reason
                 log.info("early stopping at epoch %d: %s", epoch, stop_reason)
                 break
             if checkpoints is not None and epoch < epochs:

@@ -48,14 +48,16 @@ class Stepper:
         self.ws = model.workspace(batch_size)
         self.optimizer = make_optimizer(method.optimizer, model.params, dict(method.optimizer_settings))
         self.fused = method.optimizer == "sgd" and not method.weight_decay
+        self.hidden_sizes = model.layer_sizes[1:-1]
+        # weight_decay * W per weight matrix, computed into these each step (no temporaries)
+        self.decay_terms = [np.empty_like(w) for w in model.weights] if method.weight_decay else []
 
     def masks(self, rows: int) -> Masks:
         """Inverted-dropout masks of the hidden layers for a batch of ``rows``: (rows, n_l) of 0 or 1 / (1 - p)."""
         if not self.method.dropout:
             return None
         keep = 1.0 - self.method.dropout
-        sizes = self.model.layer_sizes[1:-1]
-        return [((self.rng.random((rows, n)) < keep) / keep).astype(self.model.dtype) for n in sizes]
+        return [((self.rng.random((rows, n)) < keep) / keep).astype(self.model.dtype) for n in self.hidden_sizes]
 
     def step(self, x: np.ndarray, y: np.ndarray, lr: float) -> None:
         """One step on the batch ``x`` (m, n_in), ``y`` (m,) with learning rate ``lr``."""
@@ -66,8 +68,9 @@ class Stepper:
             return
         scale = self.optimizer.grad_scale(lr)
         model.gradients(x, y, ws, scale, masks)
-        if self.method.weight_decay:
+        if self.decay_terms:
             decay = scale * self.method.weight_decay
-            for grad, weight in zip(ws.grad_w, model.weights):
-                grad += decay * weight
+            for grad, weight, term in zip(ws.grad_w, model.weights, self.decay_terms):
+                np.multiply(weight, decay, out=term)
+                grad += term
         self.optimizer.step(ws.grads, lr)

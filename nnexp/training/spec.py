@@ -20,6 +20,7 @@ from nnexp.config import Config, is_execution_only
 from nnexp.data import DataConfig, open_dataset, split_sizes
 from nnexp.errors import ConfigError
 from nnexp.optim import OPTIMIZERS, SCHEDULES
+from nnexp.training.method import Method
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,6 @@ class RunSpec:
 
     activation: str
     hidden: tuple[int, ...]
-    lr: float
     epochs: int
     batch_size: int | None  # None: full batch
     init: str
@@ -41,15 +41,7 @@ class RunSpec:
     positive_class: int
     loss: str
     output: str
-    optimizer: str
-    optimizer_settings: dict[str, float]  # every setting of the optimizer, defaults filled in
-    lr_schedule: str
-    schedule_settings: dict[str, float | int | None]  # every setting of the schedule, defaults filled in
-    weight_decay: float
-    dropout: float
-    patience: int  # 0: no early stopping
-    stop_metric: str  # val_loss or val_acc
-    min_delta: float
+    method: Method  # lr, optimizer, schedule, weight decay, dropout, early stopping (settings' defaults filled in)
     diagnostics: bool
     save_model: bool
     data: DataConfig
@@ -83,7 +75,6 @@ class RunSpec:
         spec = cls(
             activation=settings.activation.value,
             hidden=_hidden(settings.hidden),
-            lr=float(settings.lr),
             epochs=int(settings.epochs),
             batch_size=_batch_size(settings.batch_size),
             init=settings.init.value,
@@ -96,15 +87,18 @@ class RunSpec:
             positive_class=int(settings.positive_class),
             loss=settings.loss.value,
             output=settings.output.value,
-            optimizer=optimizer["name"],
-            optimizer_settings={key: optimizer[key] for key in OPTIMIZERS[optimizer["name"]].SETTINGS},
-            lr_schedule=schedule["name"],
-            schedule_settings={key: schedule[key] for key in SCHEDULES[schedule["name"]].settings},
-            weight_decay=float(settings.weight_decay),
-            dropout=float(settings.dropout),
-            patience=int(settings.early_stopping.patience),
-            stop_metric=settings.early_stopping.metric.value,
-            min_delta=float(settings.early_stopping.min_delta),
+            method=Method(
+                lr=float(settings.lr),
+                optimizer=optimizer["name"],
+                optimizer_settings={key: optimizer[key] for key in OPTIMIZERS[optimizer["name"]].SETTINGS},
+                lr_schedule=schedule["name"],
+                schedule_settings={key: schedule[key] for key in SCHEDULES[schedule["name"]].settings},
+                weight_decay=float(settings.weight_decay),
+                dropout=float(settings.dropout),
+                patience=int(settings.early_stopping.patience),
+                stop_metric=settings.early_stopping.metric.value,
+                min_delta=float(settings.early_stopping.min_delta),
+            ),
             diagnostics=bool(settings.diagnostics),
             save_model=bool(settings.save_model),
             data=settings.data,
