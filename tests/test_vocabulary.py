@@ -90,6 +90,7 @@ def test_a_new_data_set_is_one_reader_module(tmp_path, monkeypatch) -> None:
     (tmp_path / "three_blobs.py").write_text(
         '"""Three classes of 4-pixel images."""\n'
         "import numpy as np\n"
+        "from nnexp.data.content import DataIdentity\n"
         "from nnexp.data.dataset import RawImages\n"
         'LOADER = "three_blobs"\n'
         "class Reader:\n"
@@ -99,7 +100,7 @@ def test_a_new_data_set_is_one_reader_module(tmp_path, monkeypatch) -> None:
         "    def training_shape(self):\n"
         "        return 300, 4\n"
         "    def identity(self):\n"
-        '        return {"three_blobs": 1}\n'
+        '        return DataIdentity("three-blobs-1", "three blobs, seed 0 (300 / 60)")\n'
         "    def load(self):\n"
         "        rng = np.random.default_rng(0)\n"
         "        y = rng.integers(0, 3, 400)\n"

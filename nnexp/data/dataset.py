@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from nnexp.data.content import DataIdentity
 from nnexp.data.settings import DataConfig
 
 
@@ -44,9 +45,9 @@ class Dataset(Protocol):
         """(images before the validation split, features of each), from file headers only;
         None when the files are not on this machine yet (they are downloaded by :meth:`load`)."""
 
-    def identity(self) -> dict | None:
-        """What the arrays are made from (files and their sizes and times, official checksums, versions),
-        as the key of the array cache; None when the files cannot be found."""
+    def identity(self) -> DataIdentity | None:
+        """What the data set is by content (digests of the decompressed files, official checksums, versions):
+        the key of the array cache and part of each run's fingerprint; None when the files cannot be found."""
 
     def load(self) -> RawImages:
         """Read (downloading if needed) and check the files; raises DataFileError / DataUnavailableError."""

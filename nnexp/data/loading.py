@@ -80,7 +80,7 @@ def load_dataset(cfg: DataConfig) -> Splits:
         splits = build_splits(cfg, dataset)
     else:
         key = {
-            "source": identity,
+            "source": identity.digest,
             "val_size": cfg.val_size,
             "split_seed": cfg.split_seed,
             "train_limit": cfg.train_limit,

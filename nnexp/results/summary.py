@@ -63,6 +63,7 @@ class RunSummary:
     started: str | None = None
     finished: str | None = None
     host: str | None = None
+    data_identity: dict[str, str] = field(default_factory=dict)  # the data's content digest and description
     versions: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -74,4 +75,5 @@ class RunSummary:
 
 
 # The scalar fields: one column each in runs.csv and the report's tables.
-OUTCOME_COLUMNS = tuple(f.name for f in fields(RunSummary) if f.name not in ("layer_sizes", "versions", "config"))
+NOT_COLUMNS = ("layer_sizes", "data_identity", "versions", "config")
+OUTCOME_COLUMNS = tuple(f.name for f in fields(RunSummary) if f.name not in NOT_COLUMNS)

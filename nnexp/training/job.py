@@ -25,7 +25,7 @@ from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.loop import TrainResult, train
-from nnexp.training.spec import RunSpec, check_batch_fits, config_record, fingerprint
+from nnexp.training.spec import RunSpec, check_batch_fits, config_record, data_identity, fingerprint
 
 log = logging.getLogger("nnexp.run")
 
@@ -140,7 +140,8 @@ def execute(settings: Config, out_dir: Path) -> dict:
 
 def _execute_locked(settings: Config, out_dir: Path) -> dict:
     record = config_record(settings)
-    config_fingerprint = fingerprint(record)
+    identity = data_identity(settings.data)
+    config_fingerprint = fingerprint(record, identity)
     previous = finished_summary(out_dir, config_fingerprint)
     if previous is not None and not settings.force:
         log.info("skipped: finished already with this configuration (%s); force=true reruns it", previous["status"])
@@ -155,6 +156,7 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
         "started": _now(),
         "host": platform.node(),
         "versions": {"nnexp": nnexp.__version__, "numpy": np.__version__, "python": sys.version.split()[0]},
+        "data_identity": identity.to_dict() if identity else {},
         "config": record,
     }
     try:

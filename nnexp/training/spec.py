@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from nnexp.config import Config, is_execution_only
+from nnexp.config import DATA_SOURCE, Config, is_execution_only
 from nnexp.data import DataConfig, open_dataset, split_sizes
-from nnexp.errors import ConfigError
+from nnexp.data.content import DataIdentity
+from nnexp.errors import ConfigError, NnexpError
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.training.method import Method
 
@@ -47,6 +48,7 @@ class RunSpec:
     data: DataConfig
     # (training images before the validation split, features) from the files' headers; None before a download
     data_shape: tuple[int, int] | None
+    data_identity: DataIdentity | None  # the data's content identity; None before a download
     config: dict[str, Any]  # the whole configuration, as plain values (recorded in summary.json)
     fingerprint: str
 
@@ -71,7 +73,8 @@ class RunSpec:
         _check_values(settings)
         record = config_record(settings)
         optimizer, schedule = record["optimizer"], record["lr_schedule"]
-        data_shape = open_dataset(settings.data).training_shape()
+        dataset = open_dataset(settings.data)
+        data_shape, identity = dataset.training_shape(), dataset.identity()
         spec = cls(
             activation=settings.activation.value,
             hidden=_hidden(settings.hidden),
@@ -103,12 +106,22 @@ class RunSpec:
             save_model=bool(settings.save_model),
             data=settings.data,
             data_shape=data_shape,
+            data_identity=identity,
             config=record,
-            fingerprint=fingerprint(record),
+            fingerprint=fingerprint(record, identity),
         )
         if spec.n_train is not None:
             check_batch_fits(spec, spec.n_train)
         return spec
+
+
+def data_identity(cfg: DataConfig) -> DataIdentity | None:
+    """The content identity of the data ``cfg`` names; None when its files cannot be read (the run's own
+    checks then say why)."""
+    try:
+        return open_dataset(cfg).identity()
+    except (NnexpError, OSError):
+        return None
 
 
 def _plain(value: Any) -> Any:
@@ -149,9 +162,18 @@ def _result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return kept
 
 
-def fingerprint(record: dict[str, Any]) -> str:
-    """A hash of every setting in ``record`` that can change the run's result."""
-    return hashlib.sha256(json.dumps(_result_settings(record), sort_keys=True).encode()).hexdigest()[:16]
+def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
+    """A hash of every setting in ``record`` that can change the run's result, and of the data's content.
+
+    With the data's identity known, where its files are (:data:`nnexp.config.DATA_SOURCE`) does not count:
+    another spelling of the same folder, or a copy of the same files, is the same configuration, and files
+    replaced under the same folder are another.
+    """
+    settings = _result_settings(record)
+    if data is not None:
+        settings["data"] = {key: value for key, value in settings["data"].items() if f"data.{key}" not in DATA_SOURCE}
+        settings["data_content"] = data.digest
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _is_int(value: Any) -> bool:

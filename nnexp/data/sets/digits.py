@@ -9,6 +9,7 @@ from importlib.metadata import version
 
 import numpy as np
 
+from nnexp.data.content import DataIdentity, combined_digest
 from nnexp.data.dataset import RawImages
 from nnexp.data.settings import DataConfig
 
@@ -31,8 +32,10 @@ class Reader:
     def training_shape(self) -> tuple[int, int]:
         return N_IMAGES - N_TEST, N_FEATURES
 
-    def identity(self) -> dict:
-        return {"sklearn": version("scikit-learn")}  # without importing scikit-learn (~0.1 s)
+    def identity(self) -> DataIdentity:
+        release = version("scikit-learn")  # without importing scikit-learn (~0.1 s)
+        counts = f"{N_IMAGES - N_TEST:,} / {N_TEST:,}"
+        return DataIdentity(combined_digest({"sklearn_digits": release}), f"scikit-learn digits {release} ({counts})")
 
     def load(self) -> RawImages:
         from sklearn.datasets import load_digits

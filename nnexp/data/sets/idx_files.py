@@ -7,6 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+from nnexp.data.content import (
+    OFFICIAL_COUNTS,
+    OFFICIAL_GZ,
+    ROLES,
+    DataIdentity,
+    combined_digest,
+    describe_files,
+    file_digests,
+)
 from nnexp.data.dataset import RawImages
 from nnexp.data.download import cache_folder, fetch
 from nnexp.data.idx import read_idx, read_idx_shape
@@ -56,13 +65,22 @@ class Reader:
         n_images, *image_shape = read_idx_shape(path)
         return n_images, math.prod(image_shape)
 
-    def identity(self) -> dict | None:
-        if not self.cfg.root:
-            return {"md5": dict(self.cfg.md5)}
-        files = [find_local(self.folder, name) for name in self.cfg.files.values()]
-        if None in files:
-            return None
-        return {str(path.resolve()): [path.stat().st_size, path.stat().st_mtime_ns] for path in files}
+    def identity(self) -> DataIdentity | None:
+        cfg = self.cfg
+        if cfg.root:  # files trusted as they are: known by their content
+            found = {role: find_local(self.folder, name) for role, name in cfg.files.items()}
+            if None in found.values():
+                return None
+            digests = file_digests(found, cache_folder(cfg))
+            counts = [read_idx_shape(found[f"{part}_images"])[0] for part in ("train", "test")]
+            return describe_files({role: digests[role] for role in ROLES}, *counts)
+        # downloads are verified by the md5 of their .gz, before and after they are here: the official files'
+        # content is known from it, other files are known by it
+        by_role = {role: cfg.md5.get(name, "") for role, name in cfg.files.items()}
+        if all(md5 in OFFICIAL_GZ for md5 in by_role.values()):
+            return describe_files({role: OFFICIAL_GZ[by_role[role]] for role in ROLES}, *OFFICIAL_COUNTS)
+        digest = combined_digest({f"gz:{role}": md5 for role, md5 in by_role.items()})
+        return DataIdentity(digest, f"downloaded files verified by md5: {digest}")
 
     def _paths(self) -> dict[str, Path]:
         """Local paths of the four files, by role: found in ``data.root``, or downloaded into the cache."""
