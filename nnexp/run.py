@@ -23,6 +23,7 @@ from nnexp.results import RunStatus
 from nnexp.sweep.naming import register_resolver
 from nnexp.sweep.planning import BASIC_SWEEPER
 from nnexp.training import execute
+from nnexp.training.interrupt import Interrupted
 
 
 def register_configs() -> None:
@@ -45,7 +46,8 @@ def main(cfg: DictConfig) -> float:
     """Hydra task: one training run; returns the final validation accuracy (for sweepers).
 
     In a grid sweep, a failed run is recorded in its folder and the sweep goes on; a
-    single run exits with status 2 for bad input or data, 1 for any other error. A
+    single run exits with status 2 for bad input or data, 143 / 130 when SIGTERM / SIGINT stopped it
+    (with a checkpoint to resume from), 1 for any other error. A
     searching sweeper (Optuna) is told of failed and diverged runs by an exception,
     which it counts as a failed trial (a NaN objective would stop it).
     """
@@ -58,7 +60,7 @@ def main(cfg: DictConfig) -> float:
         summary = execute(settings, Path(hydra_cfg.runtime.output_dir))
     except Exception as exc:
         if hydra_cfg.mode == RunMode.RUN:
-            sys.exit(2 if isinstance(exc, NnexpError) else 1)
+            sys.exit(exc.exit_status if isinstance(exc, Interrupted) else 2 if isinstance(exc, NnexpError) else 1)
         if searching:
             raise
         return float("nan")

@@ -11,13 +11,15 @@ class RunStatus(StrEnum):
     """What a run folder shows, in the order reports list them.
 
     ``completed`` and ``diverged`` are results (rerunning gives the same); ``failed`` has an
-    error; the others are seen from outside a run: a summary that cannot be read, a run
-    that started and did not finish, a planned run with no folder.
+    error; ``interrupted`` stopped on a signal with a checkpoint (a rerun resumes it); the
+    others are seen from outside a run: a summary that cannot be read, a run that started and
+    did not finish, a planned run with no folder.
     """
 
     completed = "completed"
     diverged = "diverged"
     failed = "failed"
+    interrupted = "interrupted"
     unreadable = "unreadable"
     incomplete = "incomplete"
     missing = "missing"

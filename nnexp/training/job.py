@@ -8,6 +8,7 @@ import sys
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -24,6 +25,7 @@ from nnexp.results.files import finished_summary, read_epoch_rows, run_lock, wri
 from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
+from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.loop import TrainResult, train
 from nnexp.training.spec import RunSpec, check_batch_fits, config_record, data_identity, fingerprint
 
@@ -126,12 +128,22 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
     return summarise(history, result, model, data.sizes(), **origin, finished=_now())
 
 
+def record_lost(out_dir: Path, error: str, config: dict[str, Any]) -> None:
+    """Record, from outside, that the run in ``out_dir`` (configuration ``config``) died with its process
+    (``error`` says how): status ``failed``; a rerun resumes it from its checkpoint."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / ERROR_FILE).write_text(error + "\n")
+    lost = RunSummary(status=RunStatus.failed, fingerprint="", error=error, config=config, finished=_now())
+    write_json_atomic(out_dir / SUMMARY_FILE, lost.to_dict())
+
+
 def execute(settings: Config, out_dir: Path) -> dict:
     """Check ``settings``, train, and write ``metrics.csv`` and ``summary.json`` into ``out_dir``; the summary.
 
     A folder that already holds a finished run of the same configuration is left
     as it is (unless ``force``). Any error is recorded in the folder, as status
-    ``failed`` in ``summary.json`` and the traceback in ``error.txt``, then raised.
+    ``failed`` in ``summary.json`` and the traceback in ``error.txt``, then raised; a run stopped by
+    SIGTERM or SIGINT is recorded as ``interrupted`` (its checkpoint kept) and :class:`Interrupted` raised.
     The folder is locked meanwhile: a concurrent run of the same configuration waits.
     """
     with run_lock(out_dir):
@@ -160,7 +172,13 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
         "config": record,
     }
     try:
-        summary = _train(RunSpec.from_settings(settings), out_dir, origin)
+        with stop_on_signals():
+            summary = _train(RunSpec.from_settings(settings), out_dir, origin)
+    except Interrupted as exc:
+        stopped = RunSummary(status=RunStatus.interrupted, error=str(exc), **origin, finished=_now())
+        write_json_atomic(out_dir / SUMMARY_FILE, stopped.to_dict())
+        log.warning("%s", exc)
+        raise
     except Exception as exc:
         expected = isinstance(exc, NnexpError)  # bad input or data: the message says it all
         error = str(exc) if expected else f"{type(exc).__name__}: {exc}"

@@ -15,6 +15,7 @@ from nnexp.model import MLP
 from nnexp.results import RunStatus
 from nnexp.training.checkpoint import Checkpoint, Checkpointer
 from nnexp.training.diagnostics import PROBE_SIZE, diagnose
+from nnexp.training.interrupt import Interrupted, requested
 from nnexp.training.method import Method, Stepper
 from nnexp.training.stopping import EarlyStopping
 
@@ -152,7 +153,8 @@ def train(
     watched metric stops improving, and the weights of its best epoch are kept.
 
     ``checkpoints`` saves where training stands at the end of every epoch and, within long epochs,
-    every ``checkpoints.seconds``; ``resume`` continues from such a checkpoint (the caller holds the
+    every ``checkpoints.seconds`` or when a signal asks training to stop (:mod:`nnexp.training.interrupt`:
+    then :class:`Interrupted` is raised); ``resume`` continues from such a checkpoint (the caller holds the
     rows of the epochs before it), to the same result as a run never interrupted.
     """
     # a generator of its own for the masks: a checkpoint restores the two streams separately
@@ -176,12 +178,18 @@ def train(
         )
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
         for epoch in range(epochs_done + 1, epochs + 1):
+            if checkpoints is not None and (signum := requested()):  # before the first epoch: nothing to save
+                raise Interrupted(signum, f"before epoch {epoch}")
             lr = method.learning_rate(epoch, epochs)
 
             def mid_epoch(batch: int, epoch: int = epoch, seconds: tuple = (train_seconds, eval_seconds)) -> None:
-                """Within the epoch: a checkpoint when one is due (the time of the epochs done before)."""
-                if checkpoints.due():
+                """Within the epoch: a checkpoint when one is due (the time of the epochs done before), or
+                when a signal asks training to stop."""
+                signum = requested()
+                if checkpoints.due() or signum:
                     checkpoints.save(trainer.checkpoint(checkpoints.fingerprint, epoch - 1, batch, stopping, seconds))
+                if signum:
+                    raise Interrupted(signum, f"in epoch {epoch} (after batch {batch})")
 
             progress = mid_epoch if checkpoints is not None else None
             row = {"epoch": epoch, "learning_rate": lr, "epoch_seconds": trainer.run_epoch(lr, skip, progress)}

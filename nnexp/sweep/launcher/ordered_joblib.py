@@ -14,8 +14,15 @@ keeps its number (``hydra.job.num``) and the results come back in the grid's ord
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -25,15 +32,26 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
 from hydra.core.singleton import Singleton
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, setup_globals
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from hydra_plugins.hydra_joblib_launcher._core import execute_job, process_joblib_cfg
+from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+from hydra_plugins.nnexp_launcher.faults import (
+    STOP_FILE,
+    DeathWatch,
+    killed_by,
+    registry_of,
+    reset_registry,
+    run_registered,
+    running_jobs,
+)
 from joblib import Parallel, delayed, effective_n_jobs
-from omegaconf import DictConfig
+from joblib.externals.loky.process_executor import TerminatedWorkerError
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnexp.sweep.plan import read_plan
+from nnexp.training.job import record_lost
 
 log = logging.getLogger(__name__)
 
@@ -114,17 +132,21 @@ class OrderedJoblibLauncher(JoblibLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Run the jobs on joblib's loky processes in the chosen order; results in the given order.
 
-        Hydra's ``hydra_joblib_launcher._core.launch`` with the order as the one change: that
-        function numbers jobs by their position, so reordering its input would renumber them.
+        Hydra's ``hydra_joblib_launcher._core.launch`` with three changes: the order; a worker that
+        dies fails only its job (:mod:`.faults`: joblib fails the whole batch, so the jobs that were
+        not killed run again, resuming from their checkpoints); and SIGTERM / SIGINT stop the sweep:
+        running runs checkpoint and end as ``interrupted``, no new one starts, the workers are ended
+        and the process exits with status 143 / 130.
         """
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        plan = read_plan(sweep_dir)
         order = list(range(len(job_overrides)))
         if self.order is LaunchOrder.longest_first:
-            order = launch_order(job_overrides, read_plan(sweep_dir))
+            order = launch_order(job_overrides, plan)
         joblib_cfg = parallel_settings(self.joblib)
         log.info(
             "Joblib.Parallel(%s) is launching %d jobs%s",
@@ -138,22 +160,135 @@ class OrderedJoblibLauncher(JoblibLauncher):
         for _ in self._workers_starting or ():  # wait: dropping the generator would stop the workers
             pass
         self._workers_starting = None
-        singleton_state = Singleton.get_state()
-        results = Parallel(**joblib_cfg)(
-            delayed(execute_job)(
-                initial_job_idx + index,
-                job_overrides[index],
-                self.hydra_context,
-                self.config,
-                self.task_function,
-                singleton_state,
+        folders = {tuple(job["overrides"]): job["dir"] for job in (plan or {}).get("jobs") or []}
+        registry = registry_of(sweep_dir)
+        results: dict[int, JobReturn] = {}
+        suspected: Counter[int] = Counter()
+        with _StopOnSignals(registry) as stopping:
+            remaining = order
+            while remaining and not stopping.signum:
+                lost = self._run_round(remaining, job_overrides, initial_job_idx, joblib_cfg, registry, results)
+                for index, reason in lost.items() if not stopping.signum else ():  # stopping: no fault of the run
+                    suspected[index] += 1
+                    if reason is not None or suspected[index] > 1:  # the killed job; or twice among the suspects
+                        error = f"worker process killed by {reason or 'a signal'} (out of memory?)"
+                        folder = folders.get(tuple(job_overrides[index]))
+                        if folder is not None:
+                            record_lost(sweep_dir / folder, error, self._job_config(job_overrides[index]))
+                        log.error("run #%d: %s", initial_job_idx + index, error)
+                        results[index] = _lost_job(job_overrides[index])
+                remaining = [index for index in remaining if index not in results]
+        shutil.rmtree(registry, ignore_errors=True)
+        if stopping.signum:
+            _end_workers()
+            name = signal.Signals(stopping.signum).name
+            running = {number - initial_job_idx for number in stopping.running}
+            log.error(
+                "sweep stopped by %s: %d running runs stopped where they were, %d did not start; rerun the same"
+                " command to resume",
+                name,
+                len(running),
+                sum(1 for index in range(len(job_overrides)) if index not in results and index not in running),
             )
-            for index in order
-        )
-        in_grid_order: list[JobReturn] = [None] * len(order)  # type: ignore[list-item]
-        for index, result in zip(order, results):
-            in_grid_order[index] = result
-        return in_grid_order
+            sys.exit(128 + stopping.signum)
+        return [results[index] for index in range(len(job_overrides))]
+
+    def _job_config(self, overrides: Sequence[str]) -> dict[str, Any]:
+        """The configuration of a job as its run would have recorded it (empty if it cannot be composed)."""
+        assert self.hydra_context is not None and self.config is not None
+        try:
+            job = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(job):
+                del job["hydra"]
+            return OmegaConf.to_container(job, resolve=True, enum_to_str=True)
+        except Exception:  # the failure is recorded all the same
+            return {}
+
+    def _run_round(
+        self,
+        indices: list[int],
+        job_overrides: Sequence[Sequence[str]],
+        initial_job_idx: int,
+        joblib_cfg: dict[str, Any],
+        registry: Path,
+        results: dict[int, JobReturn],
+    ) -> dict[int, str | None]:
+        """Run ``indices`` until they are done or a worker dies, filling ``results``; the jobs lost with the dead
+        worker: the one killed (with its signal), or, when it cannot be told, every job that was running (None)."""
+        assert self.hydra_context is not None and self.task_function is not None
+        reset_registry(registry)
+        watch = DeathWatch(registry)
+        watch.start()
+        singleton_state = Singleton.get_state()
+        try:
+            for number, result in Parallel(**joblib_cfg, return_as="generator_unordered")(
+                delayed(run_registered)(
+                    initial_job_idx + index,
+                    job_overrides[index],
+                    self.hydra_context,
+                    self.config,
+                    self.task_function,
+                    singleton_state,
+                    registry,
+                    effective_n_jobs(joblib_cfg.get("n_jobs")) > 1,
+                )
+                for index in indices
+            ):
+                if result is not None:
+                    results[number - initial_job_idx] = result
+        except TerminatedWorkerError as exc:
+            killed = watch.stop()
+            if killed is not None:
+                return {killed - initial_job_idx: killed_by(exc)}
+            return dict.fromkeys((number - initial_job_idx for number in running_jobs(registry).values()), None)
+        finally:
+            watch.stop()
+        return {}
+
+
+class _StopOnSignals:
+    """Within: SIGTERM and SIGINT stop the sweep instead of killing this process: no new job starts (the
+    stop file) and the running ones are asked to stop (SIGTERM to their workers)."""
+
+    def __init__(self, registry: Path) -> None:
+        self.registry = registry
+        self.signum: int | None = None
+        self.running: set[int] = set()  # the job numbers running when the signal came
+        self._previous: dict[int, Any] = {}
+
+    def _stop(self, signum: int, frame: object) -> None:
+        self.signum = signum
+        with contextlib.suppress(OSError):
+            (self.registry / STOP_FILE).touch()
+        running = running_jobs(self.registry)
+        self.running |= set(running.values())
+        for pid in running:
+            if pid != os.getpid():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+
+    def __enter__(self) -> _StopOnSignals:
+        self._previous = {signum: signal.signal(signum, self._stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _end_workers() -> None:
+    """End this process's worker processes (joblib keeps them for the next call; a stopped sweep has none)."""
+    for child in multiprocessing.active_children():
+        child.terminate()
+    for child in multiprocessing.active_children():
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+
+
+def _lost_job(overrides: Sequence[str]) -> JobReturn:
+    """The result of a job whose worker died, as the task returns it for a failed run (NaN: no objective)."""
+    return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=float("nan"))
 
 
 def register() -> None:

@@ -1,0 +1,136 @@
+"""What the launcher needs to survive a dead worker and to stop on a signal.
+
+Every job runs through :func:`run_registered`: while it runs, a file ``<sweep>/.workers/<pid>``
+says which job that worker process runs. :class:`DeathWatch`, a thread of the sweep's process,
+holds a pidfd of each registered worker and notes, in the order the kernel reports them, the
+workers that end while running a job. When the OOM killer (or anybody) kills a worker, joblib
+kills the other workers too and fails the whole batch; the first death noted names the job
+that was killed, and the launcher runs the others again (they resume from their checkpoints).
+
+A file ``<sweep>/.workers/stop`` tells the workers to start no new job (SIGTERM / SIGINT).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import select
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.types import HydraContext, TaskFunction
+from hydra_plugins.hydra_joblib_launcher._core import execute_job
+from omegaconf import DictConfig
+
+REGISTRY = ".workers"
+STOP_FILE = "stop"
+WATCHED = "watched"  # <registry>/watched/<pid>: the death watch holds a pidfd of that worker
+WATCH_WAIT_SECONDS = 5.0
+
+
+def registry_of(sweep_dir: Path) -> Path:
+    return sweep_dir / REGISTRY
+
+
+def reset_registry(registry: Path) -> None:
+    """An empty registry (entries of dead workers from an earlier round removed)."""
+    shutil.rmtree(registry, ignore_errors=True)
+    (registry / WATCHED).mkdir(parents=True)
+
+
+def run_registered(
+    index: int,
+    overrides: Sequence[str],
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+    registry: Path,
+    watched: bool,
+) -> tuple[int, Any]:
+    """(In a worker) run job ``index`` as Hydra's joblib launcher does, registered as this process's job;
+    ``(index, None)`` without running it when the sweep is stopping. With ``watched``, the job starts once
+    the death watch holds this process (so a death is always seen)."""
+    from nnexp.training.interrupt import stop_on_signals  # the run's code, loaded in the worker
+
+    if (registry / STOP_FILE).exists():
+        return index, None
+    entry = registry / str(os.getpid())
+    entry.write_text(str(index))
+    deadline = time.monotonic() + WATCH_WAIT_SECONDS
+    while watched and not (registry / WATCHED / entry.name).exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    try:
+        with stop_on_signals():  # from now on SIGTERM stops the run cleanly, even before its training starts
+            return index, execute_job(index, overrides, hydra_context, config, task_function, singleton_state)
+    finally:
+        entry.unlink(missing_ok=True)
+
+
+def running_jobs(registry: Path) -> dict[int, int]:
+    """Job index by worker pid, of the jobs registered as running."""
+    jobs = {}
+    for entry in registry.glob("[0-9]*"):
+        with contextlib.suppress(OSError, ValueError):
+            jobs[int(entry.name)] = int(entry.read_text())
+    return jobs
+
+
+class DeathWatch(threading.Thread):
+    """Notes the jobs whose worker process ended while running them, in the order the kernel reports it."""
+
+    POLL_SECONDS = 0.05
+
+    def __init__(self, registry: Path) -> None:
+        super().__init__(name="nnexp-death-watch", daemon=True)
+        self.registry = registry
+        self.deaths: list[list[int]] = []  # job indices, by the poll that saw their worker end, first first
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        poller = select.poll()
+        watched: dict[int, int] = {}  # pidfd -> pid
+        opened: set[int] = set()
+        while not self._stop_event.is_set():
+            for pid in running_jobs(self.registry):
+                if pid not in opened:
+                    opened.add(pid)
+                    try:
+                        fd = os.pidfd_open(pid)
+                    except OSError:  # ended before it could be watched (it had not started its job)
+                        self._note_deaths([pid])
+                        continue
+                    watched[fd] = pid
+                    poller.register(fd, select.POLLIN)
+                    (self.registry / WATCHED / str(pid)).touch()
+            ended = []
+            for fd, _ in poller.poll(int(self.POLL_SECONDS * 1000)):
+                ended.append(watched.pop(fd))
+                poller.unregister(fd)
+                os.close(fd)
+            self._note_deaths(ended)
+        for fd in watched:
+            os.close(fd)
+
+    def _note_deaths(self, pids: list[int]) -> None:
+        jobs = running_jobs(self.registry)  # a killed worker cannot remove its entry
+        if found := [jobs[pid] for pid in pids if pid in jobs]:
+            self.deaths.append(found)
+
+    def stop(self) -> int | None:
+        """Stop watching; the job whose worker died first, None when no death was seen alone."""
+        self._stop_event.set()
+        self.join()
+        first = self.deaths[0] if self.deaths else []
+        return first[0] if len(first) == 1 else None
+
+
+def killed_by(error: BaseException) -> str:
+    """'signal 9' from joblib's "The exit codes of the workers are {SIGKILL(-9)}"; 'a signal' if it says none."""
+    found = re.search(r"SIG\w+\((-\d+)\)", str(error))
+    return f"signal {-int(found.group(1))}" if found else "a signal"

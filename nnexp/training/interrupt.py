@@ -1,0 +1,68 @@
+"""Stopping a run on request: SIGTERM (what a scheduler sends to preempt) or SIGINT (Ctrl-C).
+
+Within :func:`stop_on_signals` the signals only set a flag. The training loop looks at it
+between steps (:func:`requested`): it saves a checkpoint and raises :class:`Interrupted`, so the
+run ends with status ``interrupted`` and a rerun continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+_requested: int | None = None
+_current_handler: object = None  # the handler of the innermost stop_on_signals
+
+
+class Interrupted(Exception):
+    """Training stopped on a signal, with a checkpoint saved."""
+
+    def __init__(self, signum: int, where: str) -> None:
+        self.signum = signum
+        super().__init__(f"interrupted by {signal.Signals(signum).name} {where}; a rerun resumes from there")
+
+    @property
+    def exit_status(self) -> int:
+        """The shell's convention: 128 + the signal's number (143 for SIGTERM, 130 for SIGINT)."""
+        return 128 + self.signum
+
+
+def requested() -> int | None:
+    """The signal that asked training to stop, if one did."""
+    return _requested
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """Within: SIGTERM and SIGINT ask training to stop (in the main thread; elsewhere signals are as they were).
+
+    Nested, the outer one keeps the request: a signal before training begins stops it before its first step.
+    """
+    global _requested, _current_handler
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    outermost = signal.getsignal(signal.SIGTERM) is not _current_handler
+    previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+
+    def request(signum: int, frame: object) -> None:
+        global _requested
+        _requested = signum
+        if callable(previous[signum]) and previous[signum] is not signal.default_int_handler:
+            previous[signum](signum, frame)  # e.g. the launcher's, when the run is in the sweep's own process
+
+    outer_handler, _current_handler = _current_handler, request
+    for signum in SIGNALS:
+        signal.signal(signum, request)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _current_handler = outer_handler
+        if outermost:
+            _requested = None

@@ -1,0 +1,154 @@
+"""Faults provoked for real on real sweeps: a worker killed with SIGKILL (what the OOM killer does), SIGTERM
+and SIGINT to the sweep's process (a scheduler's preemption, Ctrl-C), SIGTERM to a single run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nnexp.results import SUMMARY_FILE
+from nnexp.training.checkpoint import CHECKPOINT_FILE
+from tests.conftest import run_nnexp
+
+pytestmark = pytest.mark.slow
+
+# four runs of a few seconds each on the bundled digits: two at a time
+SWEEP = ["-m", "data=digits", "batch_size=1", "epochs=120", "hidden=16,32", "seed=0,1", "hydra.launcher.n_jobs=2"]
+
+
+def _statuses(sweep: Path) -> dict[str, str]:
+    return {p.parent.name: json.loads(p.read_text())["status"] for p in sweep.glob(f"*/{SUMMARY_FILE}")}
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "nnexp.run", *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+def _registered_workers(sweep: Path, count: int, timeout: float = 120) -> dict[int, int]:
+    """Wait until ``count`` runs are running in worker processes; job number by worker pid."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entries = {}
+        for entry in (sweep / ".workers").glob("[0-9]*"):
+            try:
+                entries[int(entry.name)] = int(entry.read_text())
+            except (OSError, ValueError):
+                continue
+        if len(entries) >= count:
+            return entries
+        time.sleep(0.05)
+    raise AssertionError(f"{count} running runs never seen in {sweep}")
+
+
+def _epochs_done(metrics: Path) -> int:
+    try:
+        return len(metrics.read_text().splitlines()) - 1
+    except OSError:
+        return 0
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` now (children, their children, ...), from /proc."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pids: set[int]) -> set[int]:
+    alive = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.add(pid)
+    return alive
+
+
+def test_a_killed_worker_fails_only_its_run_and_a_rerun_retries_it(tmp_path) -> None:
+    sweep = tmp_path / "multirun/sweep"
+    process = _start([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    workers = _registered_workers(sweep, 2)
+    victim, victim_job = next(iter(workers.items()))
+    os.kill(victim, signal.SIGKILL)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 1, output[-3000:]
+    assert f"run #{victim_job}: worker process killed by signal 9 (out of memory?)" in output
+    statuses = _statuses(sweep)
+    assert sorted(statuses.values()) == ["completed", "completed", "completed", "failed"], output[-3000:]
+    plan = json.loads((sweep / "sweep_plan.json").read_text())
+    killed_dir = plan["jobs"][victim_job]["dir"]
+    assert statuses[killed_dir] == "failed"
+    summary = json.loads((sweep / killed_dir / SUMMARY_FILE).read_text())
+    assert summary["error"] == "worker process killed by signal 9 (out of memory?)"
+    assert summary["config"]["seed"] in (0, 1)  # Hydra's saved config: the report can place the run
+    assert (tmp_path / "reports/sweep/index.md").exists()  # the report was built
+    assert "sweep done: 3 completed, 1 failed" in output
+    rerun = run_nnexp([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert sorted(_statuses(sweep).values()) == ["completed"] * 4
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_to_the_sweep_stops_it_with_checkpoints_and_no_process_left(tmp_path, signum, status) -> None:
+    sweep = tmp_path / "multirun/sweep"
+    process = _start([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    _registered_workers(sweep, 2)
+    deadline = time.monotonic() + 120  # both runs a few epochs in: each has a checkpoint
+    while time.monotonic() < deadline and sum(_epochs_done(p) >= 3 for p in sweep.glob("*/metrics.csv")) < 2:
+        time.sleep(0.05)
+    below = _descendants(process.pid)
+    assert below, "the sweep has worker processes"
+    os.kill(process.pid, signum)  # the sweep's process only, as a scheduler sends it
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == status, output[-3000:]
+    name = signal.Signals(signum).name
+    stop_lines = [line for line in output.splitlines() if f"sweep stopped by {name}" in line]
+    assert len(stop_lines) == 1 and "2 running runs stopped where they were, 2 did not start" in stop_lines[0], output
+    assert sorted(_statuses(sweep).values()) == ["interrupted", "interrupted"]
+    assert len(list(sweep.glob(f"*/{CHECKPOINT_FILE}"))) == 2
+    deadline = time.monotonic() + 10
+    while _alive(below) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(below), f"processes left behind: {_alive(below)}"
+    resumed = run_nnexp([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (resumed.stdout + resumed.stderr).count("resuming ") == 2
+    assert sorted(_statuses(sweep).values()) == ["completed"] * 4
+    assert not list(sweep.glob(f"*/{CHECKPOINT_FILE}"))
+
+
+def test_sigterm_to_a_single_run_checkpoints_it_and_exits_143(tmp_path) -> None:
+    args = ["data=digits", "batch_size=1", "epochs=200", "hydra.run.dir=run"]
+    process = _start(args, tmp_path)
+    metrics, deadline = tmp_path / "run/metrics.csv", time.monotonic() + 120
+    while time.monotonic() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 5):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 143, output[-3000:]
+    summary = json.loads((tmp_path / "run" / SUMMARY_FILE).read_text())
+    assert summary["status"] == "interrupted" and summary["error"].startswith("interrupted by SIGTERM")
+    assert (tmp_path / "run" / CHECKPOINT_FILE).exists()
+    resumed = run_nnexp(args, tmp_path)
+    assert resumed.returncode == 0 and "resuming run from epoch" in resumed.stdout + resumed.stderr
+    assert json.loads((tmp_path / "run" / SUMMARY_FILE).read_text())["status"] == "completed"
