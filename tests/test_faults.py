@@ -38,7 +38,7 @@ def _registered_workers(sweep: Path, count: int, timeout: float = 120) -> dict[i
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         entries = {}
-        for entry in (sweep / ".workers").glob("[0-9]*"):
+        for entry in sweep.glob(".workers.*/[0-9]*"):
             try:
                 entries[int(entry.name)] = int(entry.read_text())
             except (OSError, ValueError):

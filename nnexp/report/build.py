@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from nnexp.report.tables import (
     write_table,
 )
 from nnexp.results import FINISHED, RunStatus, status_counts
-from nnexp.sweep.plan import read_plan
+from nnexp.sweep.plan import planned_runs, read_plan
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ def build_report(
     The same content is written as ``index.md`` and a self-contained ``index.html``.
     Figures are drawn by ``joblib.Parallel(**parallel)`` when given (see :mod:`nnexp.report.render`).
     """
+    started = time.time()
     metrics = metrics or ["test_acc", "train_seconds"]
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
@@ -112,7 +114,7 @@ def build_report(
         Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE})."),
     ]
     figures.draw(parallel)
-    index = write_documents(blocks, out_dir, f"Sweep report: {sweep_dir.name}")
+    index = write_documents(blocks, out_dir, f"Sweep report: {sweep_dir.name}", started)
     log.info("report of %d runs written to %s", len(runs), out_dir)
     return index
 
@@ -235,6 +237,7 @@ def build_comparison(
     Returns the path of ``index.md`` (``index.html`` is written beside it); ``parallel`` as
     in :func:`build_report`.
     """
+    started = time.time()
     metrics = metrics or ["test_acc", "train_seconds"]
     if len(sweep_dirs) < 2:
         raise ReportError("compare needs two or more sweep folders")
@@ -299,7 +302,7 @@ def build_comparison(
             )
         )
     figures.draw(parallel)
-    return write_documents(blocks, out_dir, "Comparison: " + " vs ".join(names))
+    return write_documents(blocks, out_dir, "Comparison: " + " vs ".join(names), started)
 
 
 def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path, figures: Figures) -> list[Block]:
@@ -367,7 +370,7 @@ def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[Bl
 
 def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[Block]:
     plan = read_plan(sweep_dir) or {}
-    planned = plan.get("total")
+    planned = len(planned_runs(plan))
     found = f"{len(runs)} runs" + (f" of {planned} planned" if planned else "")
     items = [
         f"Sweep folder: `{sweep_dir}`",

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 import pandas as pd
+
+BUILD_FILES = ".report_files.json"  # the files the last build of a report wrote
 
 
 @dataclass
@@ -84,9 +87,30 @@ def to_html(blocks: list[Block], title: str) -> str:
     return TEMPLATE.render(blocks=blocks, title=title)
 
 
-def write_documents(blocks: list[Block], out_dir: Path, title: str) -> Path:
-    """Write ``index.md`` and ``index.html`` into ``out_dir``; return the Markdown path."""
+def write_documents(blocks: list[Block], out_dir: Path, title: str, started: float) -> Path:
+    """Write ``index.md`` and ``index.html`` into ``out_dir``, the last files of a build that ``started`` (epoch
+    seconds), and remove what an earlier build wrote there and this one did not; return the Markdown path."""
     (out_dir / "index.html").write_text(to_html(blocks, title))
     index = out_dir / "index.md"
     index.write_text(to_markdown(blocks))
+    _forget_earlier_build(out_dir, started)
     return index
+
+
+def _forget_earlier_build(out_dir: Path, started: float) -> None:
+    """Delete the files the last build listed in ``BUILD_FILES`` and this one did not rewrite; list this one's.
+
+    Only files a report wrote are ever deleted: a folder shared with other files keeps them.
+    """
+    manifest = out_dir / BUILD_FILES
+    try:
+        earlier = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        earlier = []
+    written = sorted(
+        p.name for p in out_dir.iterdir() if p.is_file() and p.name != BUILD_FILES and p.stat().st_mtime >= started
+    )
+    for name in set(earlier if isinstance(earlier, list) else []) - set(written):
+        if isinstance(name, str) and "/" not in name:
+            (out_dir / name).unlink(missing_ok=True)
+    manifest.write_text(json.dumps(written, indent=1) + "\n")

@@ -17,8 +17,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from nnexp.config import DATA_SOURCE, is_execution_only
-from nnexp.results import METRICS_FILE, OUTCOME_COLUMNS, SUMMARY_FILE, RunStatus, read_summary
-from nnexp.sweep.plan import read_plan
+from nnexp.results import FINISHED, METRICS_FILE, OUTCOME_COLUMNS, SUMMARY_FILE, RunStatus, read_summary
+from nnexp.sweep.plan import planned_runs, read_plan
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +92,23 @@ def load_runs(sweep_dir: Path) -> pd.DataFrame:
     Runs the sweep planned but that have no folder yet appear with status ``missing``.
     """
     rows = [_read_run(d, sweep_dir) for d in find_run_dirs(sweep_dir)]
-    plan = read_plan(sweep_dir)
     found = {row["run"] for row in rows}
-    for job in (plan or {}).get("jobs") or []:
-        if job["dir"] not in found:
-            rows.append({"run": job["dir"], "status": RunStatus.missing.value})
-    return pd.DataFrame(rows)
+    for folder in planned_runs(read_plan(sweep_dir)):
+        if folder not in found:
+            rows.append({"run": folder, "status": RunStatus.missing.value})
+    return _one_per_configuration(pd.DataFrame(rows))
+
+
+def _one_per_configuration(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs without repeats of one configuration (the same fingerprint, e.g. a folder made by a launcher
+    that does not plan): a repeat is not another seed. The first folder of each finished configuration stays."""
+    if runs.empty or "fingerprint" not in runs:
+        return runs
+    finished = runs["status"].isin([status.value for status in FINISHED]) & runs["fingerprint"].fillna("").ne("")
+    repeated = finished & runs["fingerprint"].where(finished).duplicated()
+    for run in runs.loc[repeated, "run"]:
+        log.warning("%s repeats the configuration of another run: counted once", run)
+    return runs[~repeated].reset_index(drop=True)
 
 
 def load_curves(sweep_dir: Path, runs: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:

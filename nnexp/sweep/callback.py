@@ -8,6 +8,7 @@ load this module before their first run, and need them only to draw the report a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -22,8 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp.errors import NnexpError
 from nnexp.results import SUMMARY_FILE, RunStatus, status_counts
-from nnexp.sweep.plan import read_plan, write_plan
-from nnexp.sweep.planning import plan_sweep
+from nnexp.sweep.plan import merge_plan, read_plan
+from nnexp.sweep.planning import distinct_runs, plan_sweep
 from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
 
@@ -39,19 +40,33 @@ def report_parallel(launcher: DictConfig) -> dict[str, Any] | None:
     return parallel_settings(OmegaConf.to_container(launcher, resolve=True))
 
 
+def runs_to_start(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """The latest sweep's jobs that run: one per configuration, not finished before."""
+    return [job for job in distinct_runs(plan["jobs"] or []) if not job.get("finished_before")]
+
+
 def all_started(sweep_dir: Path, plan: dict[str, Any]) -> bool:
-    """Whether every planned run has started (Hydra has written its folder's ``.hydra``)."""
-    jobs = plan["jobs"]
-    return jobs is not None and all((sweep_dir / job["dir"] / ".hydra").is_dir() for job in jobs)
+    """Whether every run of the sweep has started (Hydra has written its folder's ``.hydra``)."""
+    return plan["jobs"] is not None and all((sweep_dir / job["dir"] / ".hydra").is_dir() for job in runs_to_start(plan))
+
+
+def finished_in_sweep(sweep_dir: Path, plan: dict[str, Any]) -> int:
+    """How many of the sweep's runs have written their summary since it started."""
+    since = datetime.fromisoformat(plan["started"]).timestamp()
+    done = 0
+    for job in runs_to_start(plan):
+        with contextlib.suppress(OSError):
+            done += (sweep_dir / job["dir"] / SUMMARY_FILE).stat().st_mtime >= since
+    return done
 
 
 def idle_before_report(sweep_dir: Path, plan: dict[str, Any], finished: int) -> bool:
-    """Whether a worker that has just finished a run will idle until the report: every planned run
-    has started and some are still running.
+    """Whether a worker that has just finished a run will idle until the report: every run of the sweep
+    has started and some are still running (``finished`` of them are done).
 
     (The worker finishing the last run goes straight on to the report: it prepares nothing.)
     """
-    return plan["jobs"] is not None and finished < len(plan["jobs"]) and all_started(sweep_dir, plan)
+    return plan["jobs"] is not None and finished < len(runs_to_start(plan)) and all_started(sweep_dir, plan)
 
 
 def _import_report_when_all_started(sweep_dir: Path, plan: dict[str, Any], stop: threading.Event) -> None:
@@ -85,33 +100,32 @@ class SweepCallback(Callback):
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
         started = datetime.now(UTC).isoformat(timespec="seconds")
-        total = len(jobs) if jobs is not None else None
+        runs = distinct_runs(jobs) if jobs is not None else None
+        total = len(runs) if runs is not None else None
         origin = provenance(list(config.hydra.overrides.hydra), list(config.hydra.overrides.task), started)
-        plan = {"started": started, "total": total, "provenance": origin, "jobs": jobs}
-        write_plan(sweep_dir, plan)
-        skipped = sum(job["finished_before"] for job in jobs or [])
-        self._progress = SweepProgress(sweep_dir, total, skipped)
+        plan = merge_plan(sweep_dir, {"started": started, "total": total, "provenance": origin, "jobs": jobs})
+        skipped = sum(job["finished_before"] for job in runs or [])
+        same = sum(1 for job in jobs or [] if "same_as" in job)
+        self._progress = SweepProgress(sweep_dir, [job["dir"] for job in runs] if runs is not None else None, skipped)
         if config.report.enabled and report_parallel(config.hydra.launcher) and jobs is not None:
             stop = threading.Event()
             thread = threading.Thread(target=_import_report_when_all_started, args=(sweep_dir, plan, stop), daemon=True)
             thread.start()
             self._report_imports = thread, stop
         resume = f"; {skipped} finished already and are skipped (force=true reruns them)" if skipped else ""
-        log.info("sweep of %s runs into %s%s", total or "?", sweep_dir, resume)
+        twins = f"; {same} jobs repeat the configuration of another run and are not run again" if same else ""
+        log.info("sweep of %s runs into %s%s%s", total or "?", sweep_dir, resume, twins)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         plan = read_plan(sweep_dir)
         if plan is None:  # a single run, not a sweep
             return
-        done = sum(1 for _ in sweep_dir.rglob(SUMMARY_FILE))
-        log.info("sweep progress: %d/%s runs finished", done, plan["total"] or "?")
         if (
             config.report.enabled
             and report_parallel(config.hydra.launcher)
-            and idle_before_report(sweep_dir, plan, done)
+            and idle_before_report(sweep_dir, plan, finished_in_sweep(sweep_dir, plan))
         ):
             from nnexp.report.render import prepare_drawing
 
@@ -175,10 +189,10 @@ class SweepCallback(Callback):
 
         plan = read_plan(sweep_dir)
         runs = load_runs(sweep_dir)
-        if plan and plan["jobs"] is not None and not runs.empty:
-            runs = runs[runs["run"].isin([job["dir"] for job in plan["jobs"]])]
+        if plan and plan["jobs"] is not None and not runs.empty:  # this sweep's runs
+            runs = runs[runs["run"].isin([job.get("same_as", job["dir"]) for job in plan["jobs"]])]
         statuses = runs["status"] if not runs.empty else pd.Series(dtype=str)
-        skipped = sum(job["finished_before"] for job in (plan or {}).get("jobs") or [])
+        skipped = sum(job["finished_before"] for job in distinct_runs((plan or {}).get("jobs") or []))
         log.info(
             "sweep done: %s%s",
             status_counts(statuses) or "no runs",

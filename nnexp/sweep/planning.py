@@ -29,6 +29,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
+from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
 from nnexp.results.files import finished_summary
 from nnexp.training.spec import RunSpec
 
@@ -142,13 +143,58 @@ def plan_job(composer: JobComposer, sweep_dir: Path, overrides: list[str]) -> di
         raise ConfigError(f"in the run {' '.join(overrides)}: {exc}") from None
     done = not job.force and finished_summary(sweep_dir / folder, spec.fingerprint) is not None
     work = 0.0 if done else estimated_work(spec)
-    return {"overrides": overrides, "dir": folder, "finished_before": done, "work": work}
+    return {
+        "overrides": overrides,
+        "dir": folder,
+        "fingerprint": spec.fingerprint,
+        "finished_before": done,
+        "force": bool(job.force),
+        "work": work,
+    }
+
+
+def finished_runs(sweep_dir: Path) -> dict[str, str]:
+    """The folder of each finished run in ``sweep_dir``, by the fingerprint of its configuration."""
+    found: dict[str, str] = {}
+    for path in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}")):
+        try:
+            summary = read_summary(path)
+        except (OSError, ValueError):
+            continue
+        if summary.get("status") in FINISHED and summary.get("fingerprint"):
+            found.setdefault(summary["fingerprint"], path.parent.name)
+    return found
 
 
 def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[dict[str, Any]] | None:
-    """Every job of the sweep, checked, with its folder (None when the sweeper is not the basic one)."""
+    """Every job of the sweep, checked, with its folder (None when the sweeper is not the basic one).
+
+    One configuration is run once: a job with the configuration of a run finished in another folder of the
+    sweep (an explicit default, another spelling) gets that folder as its ``dir`` and ``finished_before``; a
+    job with the configuration of an earlier job of the grid gets ``same_as`` that job's folder. Neither runs.
+    """
     jobs = planned_jobs(config)
     if jobs is None:
         return None
     composer = JobComposer(config)
-    return [plan_job(composer, sweep_dir, job) for job in jobs]
+    planned = [plan_job(composer, sweep_dir, job) for job in jobs]
+    finished = finished_runs(sweep_dir)
+    first: dict[str, str] = {}
+    for job in planned:
+        fingerprint = job["fingerprint"]
+        if fingerprint in first:
+            job.update(same_as=first[fingerprint], work=0.0)
+        elif not job["finished_before"] and not job["force"] and finished.get(fingerprint, job["dir"]) != job["dir"]:
+            job.update(dir=finished[fingerprint], finished_before=True, work=0.0)
+        first.setdefault(fingerprint, job["dir"])
+    return planned
+
+
+def distinct_runs(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The jobs that run (or ran) a configuration of their own, one per folder: the sweep's runs."""
+    seen, runs = set(), []
+    for job in jobs:
+        if "same_as" not in job and job["dir"] not in seen:
+            seen.add(job["dir"])
+            runs.append(job)
+    return runs

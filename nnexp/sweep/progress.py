@@ -1,11 +1,13 @@
-"""Live progress of a sweep in the terminal (tqdm): runs done of all, failures, elapsed time and ETA.
+"""Live progress of a sweep: a bar in a terminal (tqdm) and one line for each run that ends.
 
-The runs execute in worker processes, so the bar is driven by a thread of the sweep's
-own process that watches the run folders for new ``summary.json`` files.
+The runs execute in worker processes, so progress is followed by a thread of the sweep's
+own process that watches the sweep's run folders for ``summary.json`` files written since it started.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 from pathlib import Path
 
@@ -13,42 +15,77 @@ from tqdm import tqdm
 
 from nnexp.results import SUMMARY_FILE, RunStatus, read_summary
 
+log = logging.getLogger(__name__)
+
 POLL_SECONDS = 0.5
 
 
-def _status(path: Path) -> str:
+def _modified(path: Path) -> float | None:
     try:
-        return read_summary(path).get("status", "")
-    except (OSError, ValueError):
-        return RunStatus.unreadable
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def run_line(folder: str, summary: dict) -> str:
+    """'completed: hidden=64,seed=1 — test accuracy 97.12%, 12.3 s' (the error for a run that did not finish)."""
+    status = summary.get("status", RunStatus.unreadable)
+    if status in (RunStatus.completed, RunStatus.diverged):
+        accuracy, seconds = summary.get("test_acc", math.nan), summary.get("train_seconds", math.nan)
+        return f"{status}: {folder} — test accuracy {100 * accuracy:.2f}%, {seconds:.1f} s"
+    return f"{status}: {folder} — {summary.get('error') or 'no error recorded'}"
 
 
 class SweepProgress:
-    """A progress bar over the runs of ``sweep_dir``; shown only when the output is a terminal."""
+    """Follows the runs ``runs`` (folder names; None: every folder of ``sweep_dir``, for a search) of a sweep,
+    ``skipped`` of them finished before it started. The bar shows only when the output is a terminal."""
 
-    def __init__(self, sweep_dir: Path, total: int | None, skipped: int = 0) -> None:
+    def __init__(self, sweep_dir: Path, runs: list[str] | None, skipped: int = 0) -> None:
         self.sweep_dir = sweep_dir
+        self.runs = runs
         self.skipped = skipped
-        self._seen = {path: _status(path) for path in sweep_dir.rglob(SUMMARY_FILE)}
+        self.failed = 0
+        self._seen = {folder: _modified(sweep_dir / folder / SUMMARY_FILE) for folder in self._folders()}
+        self._done = skipped
         self._bar = tqdm(
-            total=total, initial=len(self._seen), desc="sweep", unit="run", dynamic_ncols=True, disable=None
+            total=len(runs) if runs is not None else None,
+            initial=skipped,
+            desc="sweep",
+            unit="run",
+            dynamic_ncols=True,
+            disable=None,
         )
         self._show_counts()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name="nnexp-progress", daemon=True)
         self._thread.start()
 
+    def _folders(self) -> list[str]:
+        if self.runs is not None:
+            return self.runs
+        return sorted(p.parent.name for p in self.sweep_dir.glob(f"*/{SUMMARY_FILE}"))
+
     def _show_counts(self) -> None:
-        failed = sum(status == RunStatus.failed for status in self._seen.values())
-        self._bar.set_postfix(skipped=self.skipped, failed=failed)
+        self._bar.set_postfix(skipped=self.skipped, failed=self.failed)
 
     def update(self) -> None:
-        """Count the summaries written since the last look."""
-        new = [path for path in self.sweep_dir.rglob(SUMMARY_FILE) if path not in self._seen]
-        self._seen.update({path: _status(path) for path in new})
-        if new:
+        """Count, and say in one line each, the runs that ended since the last look."""
+        for folder in self._folders():
+            modified = _modified(self.sweep_dir / folder / SUMMARY_FILE)
+            if modified is None or modified == self._seen.get(folder):
+                continue
+            self._seen[folder] = modified
+            try:
+                summary = read_summary(self.sweep_dir / folder / SUMMARY_FILE)
+            except (OSError, ValueError):
+                continue  # being replaced: the next look reads it
+            self._done += 1
+            self.failed += summary.get("status") == RunStatus.failed
+            total = len(self.runs) if self.runs is not None else "?"
+            self._bar.clear()
+            log.info("run %d/%s %s", self._done, total, run_line(folder, summary))
+            self._bar.update(1)
             self._show_counts()
-            self._bar.update(len(new))
 
     def _watch(self) -> None:
         while not self._stop.wait(POLL_SECONDS):

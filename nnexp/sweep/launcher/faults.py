@@ -1,13 +1,13 @@
 """What the launcher needs to survive a dead worker and to stop on a signal.
 
-Every job runs through :func:`run_registered`: while it runs, a file ``<sweep>/.workers/<pid>``
+Every job runs through :func:`run_registered`: while it runs, a file ``<sweep>/.workers.<sweep pid>/<pid>``
 says which job that worker process runs. :class:`DeathWatch`, a thread of the sweep's process,
 holds a pidfd of each registered worker and notes, in the order the kernel reports them, the
 workers that end while running a job. When the OOM killer (or anybody) kills a worker, joblib
 kills the other workers too and fails the whole batch; the first death noted names the job
 that was killed, and the launcher runs the others again (they resume from their checkpoints).
 
-A file ``<sweep>/.workers/stop`` tells the workers to start no new job (SIGTERM / SIGINT).
+A file ``stop`` in the registry tells the workers to start no new job (SIGTERM / SIGINT).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ WATCH_WAIT_SECONDS = 5.0
 
 
 def registry_of(sweep_dir: Path) -> Path:
-    return sweep_dir / REGISTRY
+    """The registry of this sweep's process (two sweeps can run into one folder at once)."""
+    return sweep_dir / f"{REGISTRY}.{os.getpid()}"
 
 
 def reset_registry(registry: Path) -> None:

@@ -144,14 +144,22 @@ class OrderedJoblibLauncher(JoblibLauncher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         plan = read_plan(sweep_dir)
+        planned = {tuple(job["overrides"]): job for job in (plan or {}).get("jobs") or []}
+        folders = {overrides: job["dir"] for overrides, job in planned.items()}
+        results: dict[int, JobReturn] = {}
+        for index, overrides in enumerate(job_overrides):  # finished, or another job's configuration: not run
+            job = planned.get(tuple(overrides), {})
+            if job.get("finished_before") or "same_as" in job:
+                results[index] = _no_result(overrides)
         order = list(range(len(job_overrides)))
         if self.order is LaunchOrder.longest_first:
             order = launch_order(job_overrides, plan)
+        order = [index for index in order if index not in results]
         joblib_cfg = parallel_settings(self.joblib)
         log.info(
             "Joblib.Parallel(%s) is launching %d jobs%s",
             ",".join(f"{k}={v}" for k, v in joblib_cfg.items()),
-            len(job_overrides),
+            len(order),
             ", longest first" if order != sorted(order) else "",
         )
         log.info("Launching jobs, sweep output dir : %s", sweep_dir)
@@ -160,9 +168,7 @@ class OrderedJoblibLauncher(JoblibLauncher):
         for _ in self._workers_starting or ():  # wait: dropping the generator would stop the workers
             pass
         self._workers_starting = None
-        folders = {tuple(job["overrides"]): job["dir"] for job in (plan or {}).get("jobs") or []}
         registry = registry_of(sweep_dir)
-        results: dict[int, JobReturn] = {}
         suspected: Counter[int] = Counter()
         with _StopOnSignals(registry) as stopping:
             remaining = order
@@ -176,7 +182,7 @@ class OrderedJoblibLauncher(JoblibLauncher):
                         if folder is not None:
                             record_lost(sweep_dir / folder, error, self._job_config(job_overrides[index]))
                         log.error("run #%d: %s", initial_job_idx + index, error)
-                        results[index] = _lost_job(job_overrides[index])
+                        results[index] = _no_result(job_overrides[index])
                 remaining = [index for index in remaining if index not in results]
         shutil.rmtree(registry, ignore_errors=True)
         if stopping.signum:
@@ -286,8 +292,8 @@ def _end_workers() -> None:
             child.kill()
 
 
-def _lost_job(overrides: Sequence[str]) -> JobReturn:
-    """The result of a job whose worker died, as the task returns it for a failed run (NaN: no objective)."""
+def _no_result(overrides: Sequence[str]) -> JobReturn:
+    """The result of a job not run (or whose worker died), as the task returns it without a result (NaN)."""
     return JobReturn(overrides=list(overrides), status=JobStatus.COMPLETED, _return_value=float("nan"))
 
 

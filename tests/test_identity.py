@@ -1,0 +1,115 @@
+"""One configuration, one folder, one result; one sweep folder, one plan (however many sweeps go into it)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from nnexp.report import build_report
+from nnexp.sweep.plan import read_plan
+from nnexp.training import RunSpec
+from tests.conftest import make_idx_dataset, run_nnexp, settings_of
+
+QUICK = ["data=digits", "epochs=1", "hidden=8", "hydra.launcher.n_jobs=1"]
+
+
+def _finished_folders(sweep) -> list[str]:
+    return sorted(p.parent.name for p in sweep.glob("*/summary.json"))
+
+
+def test_an_explicit_default_is_not_a_second_run(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    first = run_nnexp(["-m", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    again = run_nnexp(["-m", *QUICK, "seed=0,1", "lr=0.1", "init=xavier", f"hydra.sweep.dir={sweep}"], tmp_path)
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output[-2000:]
+    assert "2 finished already and are skipped" in output and "is launching 0 jobs" in output
+    assert len(_finished_folders(sweep)) == 2  # no second folder for lr=0.1 (the default)
+    report = build_report(sweep, tmp_path / "report").read_text()
+    assert "2 runs of 2 planned" in report
+
+
+def test_spellings_and_copies_of_one_data_folder_are_one_configuration(tmp_path, compose_config) -> None:
+    make_idx_dataset(tmp_path / "data" / "mnist")
+    shutil.copytree(tmp_path / "data" / "mnist", tmp_path / "copy")
+
+    def spec(root: str) -> RunSpec:
+        return RunSpec.from_settings(settings_of(compose_config([f"data.root={root}", "hidden=8"])))
+
+    spellings = [str(tmp_path / "data/mnist"), f"{tmp_path}/data/mnist/", f"{tmp_path}/data/../data/mnist/."]
+    assert len({spec(root).fingerprint for root in [*spellings, str(tmp_path / "copy")]}) == 1
+    sweep = tmp_path / "sweep"
+    args = ["-m", "epochs=1", "hidden=8", "batch_size=16", f"hydra.sweep.dir={sweep}"]
+    runs = run_nnexp([*args, f"data.root={','.join(spellings)}"], tmp_path)
+    assert runs.returncode == 0, runs.stderr[-2000:]
+    (folder,) = _finished_folders(sweep)  # one folder, named by the data folder and its content
+    assert folder == f"batch_size=16,data.root=mnist-{spec(spellings[0]).data_identity.digest[:8]},epochs=1,hidden=8"
+    # the files replaced under the same folder: another configuration, run again
+    make_idx_dataset(tmp_path / "data" / "mnist", seed=1)
+    assert spec(spellings[0]).fingerprint != spec(str(tmp_path / "copy")).fingerprint
+    rerun = run_nnexp([*args, f"data.root={spellings[0]}"], tmp_path)
+    assert rerun.returncode == 0 and "finished already" not in rerun.stdout + rerun.stderr
+
+
+def test_a_second_grid_into_a_sweep_folder_extends_its_plan(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    first = run_nnexp(["-m", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    second = run_nnexp(["-m", *QUICK, "seed=1,2,3", f"hydra.sweep.dir={sweep}"], tmp_path)
+    output = second.stdout + second.stderr
+    assert second.returncode == 0, output[-2000:]
+    assert "sweep of 3 runs" in output and "1 finished already" in output
+    assert "run 3/3 completed" in output and "/2 " not in output.split("sweep of 3 runs")[1]
+    plan = read_plan(sweep)
+    assert len(plan["runs"]) == 4 and len(plan["sweeps"]) == 2 and plan["total"] == 3
+    assert "sweep done: 3 completed (1 of them skipped as finished before)" in output
+    report = build_report(sweep, tmp_path / "report").read_text()
+    assert "4 runs of 4 planned" in report
+
+
+def test_two_grids_at_once_into_one_folder_each_count_their_runs_once(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    commands = [
+        [sys.executable, "-m", "nnexp.run", "-m", *QUICK, f"seed={seeds}", f"hydra.sweep.dir={sweep}"]
+        for seeds in ("0,1,2", "2,3")
+    ]
+    processes = [
+        subprocess.Popen(c, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for c in commands
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], outputs
+    plan = read_plan(sweep)
+    assert sorted(plan["runs"]) == _finished_folders(sweep) and len(plan["runs"]) == 4
+    assert len(plan["sweeps"]) == 2
+
+
+def test_a_rebuilt_report_drops_the_files_of_its_earlier_build(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    done = run_nnexp(["-m", *QUICK, "lr=0.1,0.2", f"hydra.sweep.dir={sweep}", "report.enabled=false"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = tmp_path / "report"
+    build_report(sweep, out, rows="lr", cols="activation")
+    assert list(out.glob("*_by_lr_activation*"))
+    (out / "notes.txt").write_text("mine")  # a file the report did not write
+    build_report(sweep, out, rows="hidden", cols="activation")
+    assert not list(out.glob("*_by_lr_activation*")) and list(out.glob("*_by_hidden_activation*"))
+    assert (out / "notes.txt").read_text() == "mine"
+    listed = json.loads((out / ".report_files.json").read_text())
+    assert "index.md" in listed and "notes.txt" not in listed
+
+
+@pytest.mark.parametrize("copies", [2])
+def test_the_report_counts_a_repeated_configuration_once(tmp_path, copies) -> None:
+    sweep = tmp_path / "sweep"
+    done = run_nnexp(["-m", *QUICK, "seed=0", f"hydra.sweep.dir={sweep}", "report.enabled=false"], tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (original,) = [p for p in sweep.iterdir() if p.is_dir()]
+    for copy in range(copies):  # what a launcher that does not plan leaves: the same run in other folders
+        shutil.copytree(original, sweep / f"copy{copy}")
+    index = build_report(sweep, tmp_path / "report").read_text()
+    assert "Runs: 1 runs" in index
