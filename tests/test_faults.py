@@ -152,3 +152,100 @@ def test_sigterm_to_a_single_run_checkpoints_it_and_exits_143(tmp_path) -> None:
     resumed = run_nnexp(args, tmp_path)
     assert resumed.returncode == 0 and "resuming run from epoch" in resumed.stdout + resumed.stderr
     assert json.loads((tmp_path / "run" / SUMMARY_FILE).read_text())["status"] == "completed"
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem of 400 KiB (tmpfs), unmounted afterwards; skipped where the test cannot mount one."""
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount_point)], capture_output=True, text=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_stops_the_sweep_keeps_its_results_and_a_rerun_completes_it(tmp_path, small_disk) -> None:
+    sweep = small_disk / "sweep"
+    args = ["-m", "data=digits", "epochs=3", "hidden=8", "seed=range(40)", "hydra.launcher.n_jobs=2"]
+    args += [f"hydra.sweep.dir={sweep}", f"report.dir={tmp_path / 'reports'}"]
+    full = run_nnexp(args, tmp_path)
+    output = full.stdout + full.stderr
+    assert full.returncode == 1, output[-3000:]
+    lines = [line for line in output.splitlines() if "the sweep started no new run" in line]
+    assert len(lines) == 1 and "disk full (no space left) writing" in lines[0], output[-3000:]
+    assert "Traceback" not in output
+    statuses = _statuses(sweep)
+    finished = [name for name, status in statuses.items() if status == "completed"]
+    assert 0 < len(finished) < 40
+    assert not [p for p in sweep.rglob("*") if ".tmp" in p.name], "temporary files left behind"
+    for name in finished:  # what finished stays whole
+        assert json.loads((sweep / name / SUMMARY_FILE).read_text())["test_acc"] > 0
+    subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)  # space freed
+    rerun = run_nnexp(args, tmp_path)
+    assert rerun.returncode == 0, (rerun.stdout + rerun.stderr)[-3000:]
+    assert sorted(set(_statuses(sweep).values())) == ["completed"] and len(_statuses(sweep)) == 40
+
+
+def test_a_cache_folder_that_cannot_be_written_leaves_runs_loading_without_it(tmp_path, small_disk) -> None:
+    (small_disk / "filler").write_bytes(b"\0" * (400 * 1024 - 8192))  # (almost) nothing left for the arrays
+    args = ["-m", "data=digits", "epochs=1", "hidden=8", "seed=0,1", "hydra.launcher.n_jobs=1"]
+    done = run_nnexp([*args, f"data.cache_dir={small_disk}", f"hydra.sweep.dir={tmp_path / 'sweep'}"], tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "array cache not written to" in output and "loading without it" in output
+    assert sorted(_statuses(tmp_path / "sweep").values()) == ["completed", "completed"]
+    assert not [p for p in small_disk.rglob("*") if ".tmp" in p.name]
+
+
+def _cached_x_train(cache: Path) -> Path:
+    (path,) = cache.glob("arrays/digits-*/x_train.npy")
+    return path
+
+
+@pytest.mark.parametrize("damage", ["zeros", "nan", "truncated"])
+def test_damaged_cached_arrays_are_detected_rebuilt_and_their_runs_rerun(tmp_path, damage) -> None:
+    cache = tmp_path / "cache"
+    args = ["-m", "data=digits", "epochs=2", "hidden=8", "seed=0,1", "hydra.launcher.n_jobs=1"]
+    args += [f"data.cache_dir={cache}", f"hydra.sweep.dir={tmp_path / 'sweep'}", "report.enabled=false"]
+    first = run_nnexp(args, tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    results = {
+        p.parent.name: json.loads(p.read_text())["test_acc"] for p in (tmp_path / "sweep").glob("*/summary.json")
+    }
+    x_train = _cached_x_train(cache)
+    data = bytearray(x_train.read_bytes())
+    middle = len(data) // 2
+    if damage == "zeros":  # a real byte edit: 600 float32 values zeroed
+        data[middle : middle + 2400] = bytes(2400)
+    elif damage == "nan":
+        data[middle : middle + 2400] = b"\x00\x00\xc0\x7f" * 600  # float32 NaN
+    else:
+        del data[middle:]
+    x_train.write_bytes(bytes(data))
+    again = run_nnexp(args, tmp_path)
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output[-3000:]
+    warnings = [line for line in output.splitlines() if "array cache damaged, built again" in line]
+    assert len(warnings) == 1 and "x_train.npy does not match its checksum" in warnings[0], output[-3000:]
+    assert "finished already" not in output  # runs on the damaged arrays are not finished: both ran again
+    rerun = {p.parent.name: json.loads(p.read_text())["test_acc"] for p in (tmp_path / "sweep").glob("*/summary.json")}
+    assert rerun == results  # on the rebuilt arrays, the same results as before the damage
+    assert _cached_x_train(cache).read_bytes() != bytes(data)
+
+
+def test_a_single_run_checks_cached_arrays_changed_since_their_last_check(tmp_path) -> None:
+    cache = tmp_path / "cache"
+    args = ["data=digits", "epochs=1", "hidden=8", f"data.cache_dir={cache}"]
+    assert run_nnexp([*args, "hydra.run.dir=first"], tmp_path).returncode == 0
+    x_train = _cached_x_train(cache)
+    data = bytearray(x_train.read_bytes())
+    data[-4000:] = bytes(4000)
+    x_train.write_bytes(bytes(data))
+    second = run_nnexp([*args, "hydra.run.dir=second"], tmp_path)
+    assert second.returncode == 0 and "array cache damaged, built again" in second.stdout + second.stderr
+    accuracy = [json.loads((tmp_path / d / SUMMARY_FILE).read_text())["test_acc"] for d in ("first", "second")]
+    assert accuracy[0] == accuracy[1]

@@ -1,9 +1,12 @@
 """Decoded splits saved once as uncompressed ``.npy`` files and memory-mapped by every run.
 
-A cache entry is a folder named by the hash of what the arrays are made from (the
-source files or checksums, and the split and scaling settings). It is written under
-a temporary name and renamed into place when complete, so a killed or concurrent
-writer never leaves an entry that passes as whole.
+A cache entry is a folder named by the hash of what the arrays are made from (the data's
+content identity, and the split and scaling settings). It is written under a temporary name
+and renamed into place when complete, so a killed or concurrent writer never leaves an entry
+that passes as whole. Its ``meta.json`` holds the md5 of every array file and a random
+``generation``; :func:`verify` checks the files against it (a sweep does once, before its runs;
+a run does when the files changed since the last check). An entry found damaged is recorded
+as bad (the runs that used it are not finished) and built again.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 import mmap
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +27,12 @@ from nnexp.data.splits import Preprocess, Splits
 
 ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 META_FILE = "meta.json"
-FORMAT = 1
+VERIFIED_FILE = "verified"  # its time: when the arrays last matched their checksums
+BAD_GENERATIONS = "bad_generations.json"
+FORMAT = 2
 
 
-def _entry(folder: Path, name: str, key: dict[str, Any]) -> Path:
+def entry_path(folder: Path, name: str, key: dict[str, Any]) -> Path:
     digest = hashlib.sha256(json.dumps({"format": FORMAT, **key}, sort_keys=True).encode()).hexdigest()[:20]
     return folder / f"{name}-{digest}"
 
@@ -44,34 +50,122 @@ def memory_map(path: Path) -> np.memmap:
     return array
 
 
-def load_cached(folder: Path, name: str, key: dict[str, Any], n_classes: int) -> Splits | None:
-    """The cached splits for ``key``, memory-mapped read-only; None if there is no complete entry."""
-    entry = _entry(folder, name, key)
-    if not (entry / META_FILE).exists():
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 22):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _array_files(entry: Path) -> list[Path]:
+    return sorted(entry.glob("*.npy"))
+
+
+def _read_meta(entry: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((entry / META_FILE).read_text())
+    except (OSError, ValueError):
         return None
-    meta = json.loads((entry / META_FILE).read_text())
+    return meta if isinstance(meta, dict) else None
+
+
+def damage(entry: Path) -> str | None:
+    """What is wrong with a complete entry's arrays ('x_train.npy does not match its checksum'), or None."""
+    meta = _read_meta(entry) or {}
+    checksums = meta.get("md5")
+    if not isinstance(checksums, dict):
+        return f"{META_FILE} has no checksums"
+    for name, expected in checksums.items():
+        try:
+            if _md5(entry / name) != expected:
+                return f"{name} does not match its checksum (changed, truncated or overwritten)"
+        except OSError as exc:
+            return f"{name} cannot be read ({exc.strerror})"
+    return None
+
+
+def needs_check(entry: Path) -> bool:
+    """Whether an array file changed since the entry was last found whole."""
+    try:
+        checked = (entry / VERIFIED_FILE).stat().st_mtime_ns
+        return any(path.stat().st_mtime_ns > checked for path in _array_files(entry))
+    except OSError:
+        return True
+
+
+def bad_generations(folder: Path) -> set[str]:
+    """The generations of the entries in ``folder`` that were found damaged."""
+    try:
+        found = json.loads((folder / BAD_GENERATIONS).read_text())
+    except (OSError, ValueError):
+        return set()
+    return {str(g) for g in found} if isinstance(found, list) else set()
+
+
+def _mark_bad(folder: Path, generation: str) -> None:
+    with contextlib.suppress(OSError):
+        (folder / BAD_GENERATIONS).write_text(json.dumps(sorted(bad_generations(folder) | {generation})))
+
+
+def verify(folder: Path, name: str, key: dict[str, Any]) -> str | None:
+    """Check the entry for ``key`` against its checksums; a damaged one is recorded as bad and removed (the
+    next :func:`save_cached` builds it again). What was wrong, or None (no entry, or a whole one)."""
+    entry = entry_path(folder, name, key)
+    meta = _read_meta(entry)
+    if meta is None:
+        return None
+    problem = damage(entry)
+    if problem is None:
+        with contextlib.suppress(OSError):
+            (entry / VERIFIED_FILE).touch()
+        return None
+    _mark_bad(folder, str(meta.get("generation")))
+    shutil.rmtree(entry, ignore_errors=True)
+    return f"{entry}: {problem}"
+
+
+def load_cached(folder: Path, name: str, key: dict[str, Any], n_classes: int) -> Splits | None:
+    """The cached splits for ``key``, memory-mapped read-only (with the entry's generation); None if there is no
+    complete entry."""
+    entry = entry_path(folder, name, key)
+    meta = _read_meta(entry)
+    if meta is None:
+        return None
     arrays = {field: memory_map(entry / f"{field}.npy") for field in ARRAYS}
     scaling = {field: np.load(entry / f"{field}.npy") for field in ("mean", "std") if (entry / f"{field}.npy").exists()}
-    return Splits(name=name, **arrays, preprocess=Preprocess(meta["pixel_max"], **scaling), n_classes=n_classes)
+    preprocess = Preprocess(meta["pixel_max"], **scaling)
+    return Splits(name, **arrays, preprocess=preprocess, n_classes=n_classes, cache_generation=str(meta["generation"]))
 
 
 def save_cached(folder: Path, splits: Splits, key: dict[str, Any]) -> None:
-    """Write ``splits`` as the entry for ``key`` (no-op if another process wrote it first)."""
-    entry = _entry(folder, splits.name, key)
+    """Write ``splits`` as the entry for ``key`` (no-op if another process wrote it first).
+
+    On any error (e.g. a full disk) the partial entry is removed and the error raised.
+    """
+    entry = entry_path(folder, splits.name, key)
     if entry.exists():
         return
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{entry.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for field in ARRAYS:
-        np.save(tmp / f"{field}.npy", getattr(splits, field))
-    prep = splits.preprocess
-    if prep.mean is not None:
-        np.save(tmp / "mean.npy", prep.mean)
-        np.save(tmp / "std.npy", prep.std)
-    (tmp / META_FILE).write_text(json.dumps({"pixel_max": prep.pixel_max, "key": key}, indent=1))
     try:
-        os.rename(tmp, entry)
-    except OSError:  # another run finished the same entry first
+        tmp.mkdir()
+        for field in ARRAYS:
+            np.save(tmp / f"{field}.npy", getattr(splits, field))
+        prep = splits.preprocess
+        if prep.mean is not None:
+            np.save(tmp / "mean.npy", prep.mean)
+            np.save(tmp / "std.npy", prep.std)
+        meta = {
+            "pixel_max": prep.pixel_max,
+            "key": key,
+            "generation": uuid.uuid4().hex,
+            "md5": {path.name: _md5(path) for path in _array_files(tmp)},
+        }
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
+        (tmp / VERIFIED_FILE).touch()
+        with contextlib.suppress(OSError):  # another run finished the same entry first
+            os.rename(tmp, entry)
+    finally:
         shutil.rmtree(tmp, ignore_errors=True)

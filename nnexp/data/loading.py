@@ -6,10 +6,11 @@ import importlib
 import logging
 import pkgutil
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
-from nnexp.data.cache import load_cached, save_cached
+from nnexp.data.cache import bad_generations, entry_path, load_cached, needs_check, save_cached, verify
 from nnexp.data.dataset import Dataset
 from nnexp.data.download import cache_folder
 from nnexp.data.settings import DataConfig, Scaling
@@ -67,30 +68,79 @@ def build_splits(cfg: DataConfig, dataset: Dataset) -> Splits:
     )
 
 
+def _cache_key(cfg: DataConfig, source: str) -> dict:
+    return {
+        "source": source,
+        "val_size": cfg.val_size,
+        "split_seed": cfg.split_seed,
+        "train_limit": cfg.train_limit,
+        "scaling": Scaling(cfg.scaling).value,
+    }
+
+
+def cache_location(cfg: DataConfig) -> tuple[Path, dict] | None:
+    """Where the arrays of ``cfg`` are cached (folder, entry key); None when they are not (``data.cache_arrays``
+    off, or files not here yet)."""
+    if not cfg.cache_arrays:
+        return None
+    identity = open_dataset(cfg).identity()
+    return None if identity is None else (cache_folder(cfg) / "arrays", _cache_key(cfg, identity.digest))
+
+
+def damaged_caches(cfg: DataConfig) -> set[str]:
+    """The generations of ``cfg``'s array cache entries found damaged: runs on them have to run again."""
+    return bad_generations(cache_folder(cfg) / "arrays")
+
+
+def check_cache(cfg: DataConfig, always: bool = True) -> None:
+    """Verify the cached arrays of ``cfg`` against their checksums (``always``, or only if they changed since
+    the last check); a damaged entry is removed, to be built again, and said so in one line."""
+    location = cache_location(cfg)
+    if location is None:
+        return
+    folder, key = location
+    if always or needs_check(entry_path(folder, cfg.name, key)):
+        problem = verify(folder, cfg.name, key)
+        if problem is not None:
+            log.warning("array cache damaged, built again: %s", problem)
+
+
+def prepare_data(cfg: DataConfig) -> None:
+    """What a sweep does once before its runs: the files here (downloaded if need be), the cached arrays
+    verified against their checksums and built if missing. Raises DataUnavailableError / DataFileError."""
+    if cfg.cache_arrays:
+        check_cache(cfg, always=True)
+        load_dataset(cfg)
+    else:
+        open_dataset(cfg).load()
+
+
 def load_dataset(cfg: DataConfig) -> Splits:
     """The splits of the data set ``cfg`` describes (see :func:`build_splits`).
 
     With ``cfg.cache_arrays`` the splits are built once, saved as ``.npy`` files in
     the cache folder and memory-mapped from then on, so parallel runs share one copy
-    in the page cache instead of each decoding the files into memory of its own.
+    in the page cache instead of each decoding the files into memory of its own. Arrays
+    changed since their last check are verified first; a cache that cannot be written
+    (a full disk) leaves the run loading without it.
     """
     dataset = open_dataset(cfg)
-    identity = dataset.identity() if cfg.cache_arrays else None
-    if identity is None:
+    location = cache_location(cfg)
+    if location is None:
         splits = build_splits(cfg, dataset)
     else:
-        key = {
-            "source": identity.digest,
-            "val_size": cfg.val_size,
-            "split_seed": cfg.split_seed,
-            "train_limit": cfg.train_limit,
-            "scaling": Scaling(cfg.scaling).value,
-        }
-        folder = cache_folder(cfg) / "arrays"
+        folder, key = location
+        check_cache(cfg, always=False)
         splits = load_cached(folder, cfg.name, key, dataset.n_classes)
         if splits is None:
-            save_cached(folder, build_splits(cfg, dataset), key)
-            splits = load_cached(folder, cfg.name, key, dataset.n_classes)
+            built = build_splits(cfg, dataset)
+            try:
+                save_cached(folder, built, key)
+            except OSError as exc:
+                log.warning("array cache not written to %s (%s): loading without it", folder, exc.strerror or exc)
+                splits = built
+            else:
+                splits = load_cached(folder, cfg.name, key, dataset.n_classes)
     for part in ("train", "val", "test"):  # after a cache hit too: data.n_classes may differ from the cached run's
         labels = getattr(splits, f"y_{part}")
         if len(labels) and not 0 <= labels.min() <= labels.max() < dataset.n_classes:

@@ -53,6 +53,7 @@ class Splits:
     y_test: np.ndarray
     preprocess: Preprocess
     n_classes: int
+    cache_generation: str | None = None  # the array cache entry the arrays are mapped from (None: not cached)
 
     @property
     def n_features(self) -> int:

@@ -30,8 +30,11 @@ def save_model(path: Path, model: MLP, preprocess: Preprocess, config: dict[str,
         "config": config,
     }
     tmp = path.with_name(f".{path.name}.tmp.npz")
-    np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
+    try:
+        np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def load_model(path: Path) -> tuple[MLP, Preprocess, dict[str, Any]]:

@@ -7,6 +7,7 @@ fingerprint of the configuration that produced it.
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import json
 import math
@@ -84,14 +85,31 @@ def _json_safe(value: Any) -> Any:
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write ``data`` as JSON via a temporary file and a rename: readers never see half a file."""
+    """Write ``data`` as JSON via a temporary file and a rename: readers never see half a file (and a failed
+    write, e.g. on a full disk, leaves no temporary file behind)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(_json_safe(data), handle, indent=2, sort_keys=False)
-        handle.write("\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as handle:
+            json.dump(_json_safe(data), handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+# A write that failed for lack of space: the disk is full, a quota is used up, a file size limit reached.
+DISK_FULL = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file size limit"}
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+def disk_full_message(exc: OSError, where: Path) -> str:
+    """'disk full (no space left) writing <path>': one line that names the file (or folder) that could not grow."""
+    return f"disk full ({DISK_FULL[exc.errno]}) writing {exc.filename or where}"
 
 
 def read_summary(path: Path) -> dict[str, Any]:
@@ -128,12 +146,17 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def finished_summary(run_dir: Path, config_fingerprint: str) -> dict[str, Any] | None:
-    """The summary of a finished run of this exact configuration in ``run_dir``, else None."""
+def finished_summary(run_dir: Path, config_fingerprint: str, bad_data: set[str] = frozenset()) -> dict[str, Any] | None:
+    """The summary of a finished run of this exact configuration in ``run_dir``, else None (also when it trained on
+    arrays of a cache entry found damaged since: a generation in ``bad_data``)."""
     try:
         summary = read_summary(run_dir / SUMMARY_FILE)
     except (OSError, ValueError):  # absent, or not a summary we wrote
         return None
-    if summary.get("status") in FINISHED and summary.get("fingerprint") == config_fingerprint:
+    if (
+        summary.get("status") in FINISHED
+        and summary.get("fingerprint") == config_fingerprint
+        and summary.get("data_cache") not in bad_data
+    ):
         return summary
     return None

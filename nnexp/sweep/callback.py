@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp.errors import NnexpError
 from nnexp.results import SUMMARY_FILE, RunStatus, status_counts
+from nnexp.results.files import disk_full_message, is_disk_full
 from nnexp.sweep.plan import merge_plan, read_plan
 from nnexp.sweep.planning import distinct_runs, plan_sweep
 from nnexp.sweep.progress import SweepProgress
@@ -104,7 +105,12 @@ class SweepCallback(Callback):
         runs = distinct_runs(jobs) if jobs is not None else None
         total = len(runs) if runs is not None else None
         origin = provenance(list(config.hydra.overrides.hydra), list(config.hydra.overrides.task), started)
-        plan = merge_plan(sweep_dir, {"started": started, "total": total, "provenance": origin, "jobs": jobs})
+        try:
+            plan = merge_plan(sweep_dir, {"started": started, "total": total, "provenance": origin, "jobs": jobs})
+        except OSError as exc:
+            reason = disk_full_message(exc, sweep_dir) if is_disk_full(exc) else f"{exc.strerror}: {exc.filename}"
+            log.error("error: the sweep plan cannot be written (%s); no run was started", reason)
+            sys.exit(1)
         skipped = sum(job["finished_before"] for job in runs or [])
         same = sum(1 for job in jobs or [] if "same_as" in job)
         self._progress = SweepProgress(sweep_dir, [job["dir"] for job in runs] if runs is not None else None, skipped)

@@ -27,6 +27,8 @@ from hydra.errors import ConfigCompositionException, HydraException, MissingConf
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from nnexp.config import Config
+from nnexp.data.loading import damaged_caches, prepare_data
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
 from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
@@ -128,8 +130,8 @@ def estimated_work(spec: RunSpec) -> float | None:
     return float(spec.epochs * (6 * weights * n_train + steps * STEP_COST_FLOPS + 2 * weights * n_total))
 
 
-def plan_job(composer: JobComposer, sweep_dir: Path, overrides: list[str]) -> dict[str, Any]:
-    """Compose and validate one job's config; return its folder, whether it finished already, and its work."""
+def compose_job(composer: JobComposer, overrides: list[str]) -> tuple[str, Config]:
+    """A job's run folder and its settings, as its run will see them; one line naming the run if they do not compose."""
     try:
         job = composer.compose(overrides)
     except HydraException as exc:
@@ -137,31 +139,41 @@ def plan_job(composer: JobComposer, sweep_dir: Path, overrides: list[str]) -> di
     folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
     with open_dict(job):
         del job["hydra"]
+    return folder, OmegaConf.to_object(job)
+
+
+def plan_job(sweep_dir: Path, overrides: list[str], folder: str, settings: Config) -> dict[str, Any]:
+    """Validate one job's settings; return its folder, whether it finished already, and its work."""
     try:
-        spec = RunSpec.from_settings(OmegaConf.to_object(job))
+        spec = RunSpec.from_settings(settings)
     except NnexpError as exc:
         raise ConfigError(f"in the run {' '.join(overrides)}: {exc}") from None
-    done = not job.force and finished_summary(sweep_dir / folder, spec.fingerprint) is not None
-    work = 0.0 if done else estimated_work(spec)
+    bad_data = damaged_caches(spec.data)
+    done = not settings.force and finished_summary(sweep_dir / folder, spec.fingerprint, bad_data) is not None
     return {
         "overrides": overrides,
         "dir": folder,
         "fingerprint": spec.fingerprint,
         "finished_before": done,
-        "force": bool(job.force),
-        "work": work,
+        "force": bool(settings.force),
+        "work": 0.0 if done else estimated_work(spec),
     }
 
 
-def finished_runs(sweep_dir: Path) -> dict[str, str]:
-    """The folder of each finished run in ``sweep_dir``, by the fingerprint of its configuration."""
+def finished_runs(sweep_dir: Path, bad_data: set[str]) -> dict[str, str]:
+    """The folder of each finished run in ``sweep_dir`` (not on damaged arrays, ``bad_data``), by the
+    fingerprint of its configuration."""
     found: dict[str, str] = {}
     for path in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}")):
         try:
             summary = read_summary(path)
         except (OSError, ValueError):
             continue
-        if summary.get("status") in FINISHED and summary.get("fingerprint"):
+        if (
+            summary.get("status") in FINISHED
+            and summary.get("fingerprint")
+            and summary.get("data_cache") not in bad_data
+        ):
             found.setdefault(summary["fingerprint"], path.parent.name)
     return found
 
@@ -169,6 +181,8 @@ def finished_runs(sweep_dir: Path) -> dict[str, str]:
 def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[dict[str, Any]] | None:
     """Every job of the sweep, checked, with its folder (None when the sweeper is not the basic one).
 
+    The data of the jobs is prepared first, once (:func:`nnexp.data.prepare_data`: downloaded, decoded,
+    its cached arrays verified), so a run finished on arrays found damaged is planned again.
     One configuration is run once: a job with the configuration of a run finished in another folder of the
     sweep (an explicit default, another spelling) gets that folder as its ``dir`` and ``finished_before``; a
     job with the configuration of an earlier job of the grid gets ``same_as`` that job's folder. Neither runs.
@@ -177,8 +191,12 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[dict[str, Any]] | No
     if jobs is None:
         return None
     composer = JobComposer(config)
-    planned = [plan_job(composer, sweep_dir, job) for job in jobs]
-    finished = finished_runs(sweep_dir)
+    composed = [(overrides, *compose_job(composer, overrides)) for overrides in jobs]
+    data = {repr(settings.data): settings.data for _, _, settings in composed}  # distinct data settings
+    for data_config in data.values():
+        prepare_data(data_config)
+    planned = [plan_job(sweep_dir, *job) for job in composed]
+    finished = finished_runs(sweep_dir, set().union(*(damaged_caches(d) for d in data.values())))
     first: dict[str, str] = {}
     for job in planned:
         fingerprint = job["fingerprint"]

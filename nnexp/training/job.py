@@ -16,12 +16,20 @@ from threadpoolctl import threadpool_limits
 import nnexp
 from nnexp.config import Config
 from nnexp.data import load_dataset
+from nnexp.data.loading import damaged_caches
 from nnexp.errors import NnexpError
 from nnexp.model import MLP
 from nnexp.model.io import MODEL_FILE, save_model
 from nnexp.model.loss import n_outputs
 from nnexp.results import EPOCH_COLUMNS, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, RunStatus, RunSummary
-from nnexp.results.files import finished_summary, read_epoch_rows, run_lock, write_json_atomic
+from nnexp.results.files import (
+    disk_full_message,
+    finished_summary,
+    is_disk_full,
+    read_epoch_rows,
+    run_lock,
+    write_json_atomic,
+)
 from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
@@ -125,7 +133,26 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
             )
         if spec.save_model:
             save_model(out_dir / MODEL_FILE, model, data.preprocess, spec.config)
-    return summarise(history, result, model, data.sizes(), **origin, finished=_now())
+    return summarise(history, result, model, data.sizes(), **origin, data_cache=data.cache_generation, finished=_now())
+
+
+_disk_full: str | None = None  # what the last run of this process could not write for lack of space
+
+
+def disk_full_in_last_run() -> str | None:
+    """The one-line 'disk full' error of this process's last run, if writing its files failed for lack of space."""
+    return _disk_full
+
+
+def _record(out_dir: Path, summary: RunSummary, trace: str | None = None) -> None:
+    """Write an unfinished run's summary (and traceback) if anything can still be written; else say so."""
+    try:
+        if trace is not None:
+            (out_dir / ERROR_FILE).write_text(trace)
+        write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
+    except OSError as exc:
+        (out_dir / ERROR_FILE).unlink(missing_ok=True)
+        log.error("the run's status (%s) could not be recorded: %s", summary.status, exc)
 
 
 def record_lost(out_dir: Path, error: str, config: dict[str, Any]) -> None:
@@ -154,7 +181,7 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
     record = config_record(settings)
     identity = data_identity(settings.data)
     config_fingerprint = fingerprint(record, identity)
-    previous = finished_summary(out_dir, config_fingerprint)
+    previous = finished_summary(out_dir, config_fingerprint, damaged_caches(settings.data))
     if previous is not None and not settings.force:
         log.info("skipped: finished already with this configuration (%s); force=true reruns it", previous["status"])
         return previous
@@ -171,23 +198,26 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
         "data_identity": identity.to_dict() if identity else {},
         "config": record,
     }
+    global _disk_full
+    _disk_full = None
     try:
         with stop_on_signals():
             summary = _train(RunSpec.from_settings(settings), out_dir, origin)
+        write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
     except Interrupted as exc:
-        stopped = RunSummary(status=RunStatus.interrupted, error=str(exc), **origin, finished=_now())
-        write_json_atomic(out_dir / SUMMARY_FILE, stopped.to_dict())
         log.warning("%s", exc)
+        _record(out_dir, RunSummary(status=RunStatus.interrupted, error=str(exc), **origin, finished=_now()))
         raise
     except Exception as exc:
-        expected = isinstance(exc, NnexpError)  # bad input or data: the message says it all
-        error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
-        (out_dir / ERROR_FILE).write_text(traceback.format_exc())
-        failed = RunSummary(status=RunStatus.failed, error=error, **origin, finished=_now())
-        write_json_atomic(out_dir / SUMMARY_FILE, failed.to_dict())
+        if is_disk_full(exc):
+            error = _disk_full = disk_full_message(exc, out_dir)
+        else:
+            error = str(exc) if isinstance(exc, NnexpError) else f"{type(exc).__name__}: {exc}"
+        expected = isinstance(exc, NnexpError) or _disk_full is not None  # the message says it all
         log.error("error: %s" if expected else "run failed: %s", error, exc_info=not expected)
+        failed = RunSummary(status=RunStatus.failed, error=error, **origin, finished=_now())
+        _record(out_dir, failed, traceback.format_exc())
         raise
-    write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
     (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: nothing to resume
     log.info(
         "%s after %d epochs: test accuracy %.2f%%, %.1f s training",

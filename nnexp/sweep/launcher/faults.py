@@ -53,24 +53,34 @@ def run_registered(
     singleton_state: dict[Any, Any],
     registry: Path,
     watched: bool,
-) -> tuple[int, Any]:
-    """(In a worker) run job ``index`` as Hydra's joblib launcher does, registered as this process's job;
-    ``(index, None)`` without running it when the sweep is stopping. With ``watched``, the job starts once
-    the death watch holds this process (so a death is always seen)."""
-    from nnexp.training.interrupt import stop_on_signals  # the run's code, loaded in the worker
+) -> tuple[int, Any, str | None]:
+    """(In a worker) run job ``index`` as Hydra's joblib launcher does, registered as this process's job.
+
+    Returns ``(index, Hydra's job result, None)``; the result is None when the job did not run (the sweep is
+    stopping, or the disk is full), and the third item the one-line error when a file could not be written
+    for lack of space. With ``watched``, the job starts once the death watch holds this process.
+    """
+    from nnexp.results.files import disk_full_message, is_disk_full  # the run's code, loaded in the worker
+    from nnexp.training.interrupt import stop_on_signals
+    from nnexp.training.job import disk_full_in_last_run
 
     if (registry / STOP_FILE).exists():
-        return index, None
+        return index, None, None
     entry = registry / str(os.getpid())
-    entry.write_text(str(index))
-    deadline = time.monotonic() + WATCH_WAIT_SECONDS
-    while watched and not (registry / WATCHED / entry.name).exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
     try:
+        entry.write_text(str(index))
+        deadline = time.monotonic() + WATCH_WAIT_SECONDS
+        while watched and not (registry / WATCHED / entry.name).exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
         with stop_on_signals():  # from now on SIGTERM stops the run cleanly, even before its training starts
-            return index, execute_job(index, overrides, hydra_context, config, task_function, singleton_state)
+            result = execute_job(index, overrides, hydra_context, config, task_function, singleton_state)
+    except OSError as exc:  # Hydra's own files of the run (its folder, .hydra/*.yaml), or the registry
+        if not is_disk_full(exc):
+            raise
+        return index, None, disk_full_message(exc, registry.parent)
     finally:
         entry.unlink(missing_ok=True)
+    return index, result, disk_full_in_last_run()
 
 
 def running_jobs(registry: Path) -> dict[int, int]:

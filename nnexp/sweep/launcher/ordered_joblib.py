@@ -172,8 +172,8 @@ class OrderedJoblibLauncher(JoblibLauncher):
         suspected: Counter[int] = Counter()
         with _StopOnSignals(registry) as stopping:
             remaining = order
-            while remaining and not stopping.signum:
-                lost = self._run_round(remaining, job_overrides, initial_job_idx, joblib_cfg, registry, results)
+            while remaining and not stopping.signum and not stopping.disk_full:
+                lost = self._run_round(remaining, job_overrides, initial_job_idx, joblib_cfg, stopping, results)
                 for index, reason in lost.items() if not stopping.signum else ():  # stopping: no fault of the run
                     suspected[index] += 1
                     if reason is not None or suspected[index] > 1:  # the killed job; or twice among the suspects
@@ -185,6 +185,15 @@ class OrderedJoblibLauncher(JoblibLauncher):
                         results[index] = _no_result(job_overrides[index])
                 remaining = [index for index in remaining if index not in results]
         shutil.rmtree(registry, ignore_errors=True)
+        if stopping.disk_full:
+            not_run = sum(1 for index in range(len(job_overrides)) if index not in results)
+            log.error(
+                "%s; the sweep started no new run (%d not run): free space and rerun the same command",
+                stopping.disk_full,
+                not_run,
+            )
+            _end_workers()
+            sys.exit(1)
         if stopping.signum:
             _end_workers()
             name = signal.Signals(stopping.signum).name
@@ -216,18 +225,19 @@ class OrderedJoblibLauncher(JoblibLauncher):
         job_overrides: Sequence[Sequence[str]],
         initial_job_idx: int,
         joblib_cfg: dict[str, Any],
-        registry: Path,
+        stopping: _StopOnSignals,
         results: dict[int, JobReturn],
     ) -> dict[int, str | None]:
         """Run ``indices`` until they are done or a worker dies, filling ``results``; the jobs lost with the dead
         worker: the one killed (with its signal), or, when it cannot be told, every job that was running (None)."""
         assert self.hydra_context is not None and self.task_function is not None
+        registry = stopping.registry
         reset_registry(registry)
         watch = DeathWatch(registry)
         watch.start()
         singleton_state = Singleton.get_state()
         try:
-            for number, result in Parallel(**joblib_cfg, return_as="generator_unordered")(
+            for number, result, disk_full in Parallel(**joblib_cfg, return_as="generator_unordered")(
                 delayed(run_registered)(
                     initial_job_idx + index,
                     job_overrides[index],
@@ -242,6 +252,9 @@ class OrderedJoblibLauncher(JoblibLauncher):
             ):
                 if result is not None:
                     results[number - initial_job_idx] = result
+                if disk_full and not stopping.disk_full:  # start no new run: each would fail the same way
+                    stopping.disk_full = disk_full
+                    stopping.stop_starting()
         except TerminatedWorkerError as exc:
             killed = watch.stop()
             if killed is not None:
@@ -254,18 +267,24 @@ class OrderedJoblibLauncher(JoblibLauncher):
 
 class _StopOnSignals:
     """Within: SIGTERM and SIGINT stop the sweep instead of killing this process: no new job starts (the
-    stop file) and the running ones are asked to stop (SIGTERM to their workers)."""
+    stop file) and the running ones are asked to stop (SIGTERM to their workers). A full disk stops the
+    sweep too: no new job starts, the running ones end as they will."""
 
     def __init__(self, registry: Path) -> None:
         self.registry = registry
         self.signum: int | None = None
         self.running: set[int] = set()  # the job numbers running when the signal came
+        self.disk_full: str | None = None  # the error of a run that found the disk full
         self._previous: dict[int, Any] = {}
+
+    def stop_starting(self) -> None:
+        """Tell the workers to start no new job."""
+        with contextlib.suppress(OSError):
+            (self.registry / STOP_FILE).touch()
 
     def _stop(self, signum: int, frame: object) -> None:
         self.signum = signum
-        with contextlib.suppress(OSError):
-            (self.registry / STOP_FILE).touch()
+        self.stop_starting()
         running = running_jobs(self.registry)
         self.running |= set(running.values())
         for pid in running:
