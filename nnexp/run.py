@@ -17,8 +17,9 @@ from hydra.types import RunMode
 from hydra_plugins.nnexp_launcher import register as register_launcher
 from omegaconf import DictConfig, OmegaConf
 
+from nnexp.command_line import check_overrides
 from nnexp.config import Config, store_schema
-from nnexp.errors import NnexpError
+from nnexp.errors import ConfigError, NnexpError
 from nnexp.results import RunStatus
 from nnexp.sweep.naming import register_resolver
 from nnexp.sweep.planning import BASIC_SWEEPER
@@ -69,5 +70,16 @@ def main(cfg: DictConfig) -> float:
     return float(summary["val_acc"])
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """``python -m nnexp.run`` / ``nnexp-run``: the command line checked (one line and exit 2 for a bad value or
+    key, in a single run as in a sweep), then Hydra's :func:`main`."""
+    try:
+        check_overrides(sys.argv[1:])
+    except ConfigError as exc:
+        print(f"error: {exc} (no run was started)", file=sys.stderr)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -199,7 +199,8 @@ def test_bad_value_in_a_sweep_list_stops_the_sweep_before_any_run(tmp_path) -> N
         ),
         (
             "data.split_seedd=1,2",
-            "in the run data.split_seedd=1 data=digits: data.split_seedd: Key 'split_seedd' not in",
+            "in the run data.split_seedd=1 data=digits: data.split_seedd is not a setting; did you mean"
+            " data.split_seed?",
         ),
         (
             "+experiment=w000_tables,nope",

@@ -43,14 +43,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", text)
 
 
-def _check_options(runs: pd.DataFrame, rows: str, cols: str, metrics: list[str]) -> None:
-    names = config_names(runs)
+def check_options(names: list[str], rows: str, cols: str, metrics: list[str], published: list[str] = ()) -> None:
+    """The report's options checked against the setting names of its runs (``names``; before a sweep: those
+    of its configuration); raises :class:`ReportError` with one line."""
     for option, value in (("rows", rows), ("cols", cols)):
         if value not in names:
-            raise ReportError(f"report {option}={value!r} is not a setting of these runs; allowed: {', '.join(names)}")
+            raise ReportError(f"report.{option}={value} is not a setting of these runs; allowed: {', '.join(names)}")
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
-        raise ReportError(f"report metrics {unknown} unknown; allowed: {', '.join(METRICS)}")
+        raise ReportError(f"report.metrics: {', '.join(unknown)} unknown; allowed: {', '.join(METRICS)}")
+    for path in published:
+        if not resolve_published(Path(path)).is_file():
+            known = sorted(p.name for p in resolve_published(Path("experiments")).glob("*.csv"))
+            raise ReportError(
+                f"report.published: {path} is not a file; allowed: published tables such as experiments/"
+                f"{{{','.join(known)}}}"
+            )
 
 
 def build_report(
@@ -80,7 +88,7 @@ def build_report(
     runs = load_runs(sweep_dir)
     if runs.empty:
         raise ReportError(f"{sweep_dir} holds no runs (no summary.json, metrics.csv or .hydra/config.yaml below it)")
-    _check_options(runs, rows, cols, metrics)
+    check_options(config_names(runs), rows, cols, metrics, [str(p) for p in published or []])
     out_dir.mkdir(parents=True, exist_ok=True)
     runs.to_csv(out_dir / RUNS_FILE, index=False)
     measured = runs[runs["status"].isin(FINISHED)]  # runs with final metrics
@@ -253,7 +261,7 @@ def build_comparison(
             raise ReportError(
                 f"{sweep_dir} holds no runs (no summary.json, metrics.csv or .hydra/config.yaml below it)"
             )
-        _check_options(runs, rows, cols, metrics)
+        check_options(config_names(runs), rows, cols, metrics)
         measured = runs[runs["status"].isin(FINISHED)].assign(sweep=name)
         frames.append(measured)
         curve_frames.append(load_curves(Path(sweep_dir), measured)[0].assign(sweep=name))

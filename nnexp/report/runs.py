@@ -77,11 +77,17 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
             return {**row, "status": RunStatus.unreadable.value, "error": f"{SUMMARY_FILE} {problem} ({exc})"}
         config = summary.pop("config", {})
         summary.pop("versions", None)
+        summary.pop("data_cache", None)  # where the arrays were cached: not a setting, not an outcome
         row.update(config_columns(config))
         row.update({k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
         return row
     if (run_dir / HYDRA_CONFIG).exists():
-        row.update(config_columns(OmegaConf.to_container(OmegaConf.load(run_dir / HYDRA_CONFIG), resolve=False)))
+        try:
+            saved = OmegaConf.to_container(OmegaConf.load(run_dir / HYDRA_CONFIG), resolve=False)
+        except Exception as exc:  # YAML or OmegaConf errors of a damaged file: the run is still listed
+            return {**row, "status": RunStatus.unreadable.value, "error": f"{HYDRA_CONFIG} cannot be read ({exc})"}
+        if isinstance(saved, dict):
+            row.update(config_columns(saved))
     row["status"] = RunStatus.incomplete.value
     return row
 

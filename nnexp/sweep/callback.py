@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import threading
 from datetime import UTC, datetime
@@ -19,9 +20,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from hydra_plugins.nnexp_launcher import JOBLIB_LAUNCHERS, parallel_settings
 from joblib import effective_n_jobs
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nnexp.errors import NnexpError
+from nnexp.errors import ConfigError, NnexpError
 from nnexp.results import SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
 from nnexp.sweep.plan import merge_plan, read_plan
@@ -80,6 +81,41 @@ def _import_report_when_all_started(sweep_dir: Path, plan: dict[str, Any], stop:
             return
 
 
+def _check_launcher(launcher: DictConfig) -> None:
+    n_jobs = launcher.get("n_jobs")
+    if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -os.cpu_count()):
+        raise ConfigError(
+            f"hydra.launcher.n_jobs={n_jobs} is invalid; allowed: a number of processes >= 1, or -1 for one per core"
+        )
+
+
+def _check_sweep_folder(sweep_dir: Path) -> None:
+    """The sweep folder can be made and written: else one line naming it."""
+    probe = sweep_dir / f".write_test.{os.getpid()}"
+    try:
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"hydra.sweep.dir={sweep_dir} cannot be written ({exc.strerror}); allowed: a folder you can write to"
+        ) from None
+
+
+def _check_report(config: DictConfig) -> None:
+    """The report's options (rows, cols, metrics, published tables) checked before any run."""
+    from nnexp.report.build import check_options
+    from nnexp.report.runs import config_columns
+    from nnexp.training.spec import config_record
+
+    task = config.copy()
+    with open_dict(task):
+        del task["hydra"]
+    report = config.report
+    names = list(config_columns(config_record(OmegaConf.to_object(task))))
+    check_options(names, report.rows, report.cols, list(report.metrics), list(report.published))
+
+
 class SweepCallback(Callback):
     """Validates every run and writes the sweep plan, logs progress, builds the report, sets the exit status."""
 
@@ -95,8 +131,22 @@ class SweepCallback(Callback):
         return state
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Check and plan the sweep; any failure ends it here, with one line (Hydra would only warn)."""
+        try:
+            self._start(config)
+        except SystemExit:
+            raise
+        except Exception as exc:
+            log.error("error: the sweep could not be planned: %s: %s (no run was started)", type(exc).__name__, exc)
+            sys.exit(1)
+
+    def _start(self, config: DictConfig) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
+            _check_launcher(config.hydra.launcher)
+            _check_sweep_folder(sweep_dir)
+            if config.report.enabled:
+                _check_report(config)
             jobs = plan_sweep(config, sweep_dir)
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)

@@ -23,10 +23,11 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
+from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
+from nnexp.command_line import composition_error
 from nnexp.config import Config
 from nnexp.data.loading import damaged_caches, prepare_data
 from nnexp.errors import ConfigError, NnexpError
@@ -99,19 +100,6 @@ class JobComposer:
                 task, exclude_keys=list(names.exclude_keys), item_sep=names.item_sep, kv_sep=names.kv_sep
             )
         return job
-
-
-def composition_error(exc: HydraException) -> str:
-    """Hydra's error for a config it cannot compose, in one line that names the key and what is allowed."""
-    while exc.__cause__ is not None:  # the innermost error is the one that names the key
-        exc = exc.__cause__
-    first = str(exc).strip().splitlines()[0]
-    if isinstance(exc, MissingConfigException) and "Available options" in str(exc):
-        # "In 'config': Could not find 'data/x'", then "Available options in 'data':" and one option a line
-        options = str(exc).split("Config search path")[0].partition("Available options")[2].splitlines()[1:]
-        return f"{first.split(': ', 1)[-1]}; allowed: {', '.join(o.strip() for o in options if o.strip())}"
-    key = getattr(exc, "full_key", None)
-    return f"{key}: {first}" if key else first
 
 
 def estimated_work(spec: RunSpec) -> float | None:

@@ -63,6 +63,8 @@ class Reader:
                 raise self._missing([images])
             return None
         n_images, *image_shape = read_idx_shape(path)
+        if not n_images:
+            raise DataFileError(f"{path}: no train images; expected at least one")
         return n_images, math.prod(image_shape)
 
     def identity(self) -> DataIdentity | None:
@@ -111,8 +113,20 @@ class Reader:
                     f"{paths[f'{part}_images']}: {part} images of shape {images.shape} do not match labels of"
                     f" shape {labels.shape} in {paths[f'{part}_labels']}; expected (n, rows, cols) and (n,)"
                 )
-            if labels.size and (labels.min() < 0 or labels.max() >= self.n_classes):
+            if not len(images):
+                raise DataFileError(f"{paths[f'{part}_images']}: no {part} images; expected at least one")
+            if not np.issubdtype(labels.dtype, np.integer):
+                raise DataFileError(
+                    f"{paths[f'{part}_labels']}: labels of type {labels.dtype}; expected integer class numbers"
+                )
+            if labels.min() < 0 or labels.max() >= self.n_classes:
                 raise DataFileError(f"{paths[f'{part}_labels']}: labels outside 0..{self.n_classes - 1}")
+        train_shape, test_shape = arrays["train_images"].shape[1:], arrays["test_images"].shape[1:]
+        if train_shape != test_shape:
+            raise DataFileError(
+                f"{paths['test_images']}: test images of {test_shape[0]}x{test_shape[1]} pixels, training images"
+                f" ({paths['train_images']}) of {train_shape[0]}x{train_shape[1]}; expected the same size"
+            )
 
         def flat(images: np.ndarray) -> np.ndarray:
             return images.reshape(len(images), -1)

@@ -1,0 +1,92 @@
+"""The command line's overrides checked before Hydra runs: a bad value or an unknown key gets one line.
+
+Hydra reports a value it cannot merge (``lr=fast``) or an unknown key (``hiden=64``) in several
+lines and exits 1, while a sweep's planning reports the same value in a list (``lr=fast,0.1``)
+in one line with exit status 2. :func:`check_overrides` composes the configuration the command
+names (each sweep at its first value; planning checks the others) and raises :class:`ConfigError`
+with the planning's line, so both get the same line and status.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+from nnexp.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+CONFIG_NAME = "config"
+MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def unknown_key_error(key: str, config: DictConfig) -> str:
+    """'hiden is not a setting; did you mean hidden? Settings: ...': the settings of the section the key names
+    (a section shown as ``data.*``)."""
+    section, _, _ = key.rpartition(".")
+    node = OmegaConf.select(config, section) if section else config
+    prefix = f"{section}." if section else ""
+    known = [
+        f"{prefix}{name}.*" if isinstance(value, DictConfig) else f"{prefix}{name}"
+        for name, value in (node.items() if isinstance(node, DictConfig) else [])
+    ]
+    near = difflib.get_close_matches(key, [name.removesuffix(".*") for name in known], n=3)
+    suggestion = f"; did you mean {' or '.join(near)}?" if near else ""
+    return f"{key} is not a setting{suggestion} Settings: {', '.join(known)} (python -m nnexp.run --help)"
+
+
+def composition_error(exc: HydraException, config: DictConfig | None = None) -> str:
+    """Hydra's error for a config it cannot compose, in one line that names the key and what is allowed
+    (for an unknown key, the settings of ``config`` that come close)."""
+    while exc.__cause__ is not None:  # the innermost error is the one that names the key
+        exc = exc.__cause__
+    first = str(exc).strip().splitlines()[0]
+    if isinstance(exc, MissingConfigException) and "Available options" in str(exc):
+        # "In 'config': Could not find 'data/x'", then "Available options in 'data':" and one option a line
+        options = str(exc).split("Config search path")[0].partition("Available options")[2].splitlines()[1:]
+        return f"{first.split(': ', 1)[-1]}; allowed: {', '.join(o.strip() for o in options if o.strip())}"
+    key = getattr(exc, "full_key", None)
+    if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) and key and config is not None:
+        return unknown_key_error(str(key), config)
+    return f"{key}: {first}" if key else first
+
+
+def first_values(args: list[str]) -> list[str] | None:
+    """The overrides of ``args`` with each sweep at its first value; None when ``args`` hold options this check
+    leaves to Hydra (``--help``, ``--cfg``, another config ...)."""
+    if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in args):
+        return None
+    overrides = OverridesParser.create().parse_overrides([arg for arg in args if arg not in MULTIRUN_FLAGS])
+    single = []
+    for override in overrides:
+        if override.is_sweep_override():
+            values = list(override.sweep_string_iterator())
+            if not values:
+                return None
+            single.append(f"{override.get_key_element()}={values[0]}")
+        else:
+            single.append(override.input_line)
+    return single
+
+
+def check_overrides(args: list[str]) -> None:
+    """Raise :class:`ConfigError` (one line) if the configuration ``args`` name does not compose."""
+    try:
+        overrides = first_values(args)
+    except HydraException:  # a line Hydra cannot parse: Hydra's own message says it best
+        return
+    if overrides is None:
+        return
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        try:
+            compose(config_name=CONFIG_NAME, overrides=overrides)
+        except HydraException as exc:
+            defaults = compose(config_name=CONFIG_NAME)
+            OmegaConf.set_readonly(defaults, True)
+            run = " ".join(override for override in overrides if not override.startswith(("hydra.", "hydra/")))
+            raise ConfigError(f"in the run {run}: {composition_error(exc, defaults)}") from None
