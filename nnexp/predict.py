@@ -4,6 +4,8 @@ A run saves its network with ``save_model=true`` (``model.npz``). This command
 evaluates it on a split of its data set, or predicts the class of given images:
 ``.npy`` arrays of shape (n, 28, 28), (n, 784) or (28, 28) with raw pixel values,
 or 28x28 greyscale ``.png`` files (white digit on black, as in MNIST).
+A damaged model, an unreadable or ill-shaped image file, or values that are not
+finite stop it before any output: one line on stderr naming the file, exit status 2.
 """
 
 from __future__ import annotations

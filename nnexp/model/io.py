@@ -16,6 +16,7 @@ from nnexp.model.network import MLP
 
 MODEL_FILE = "model.npz"
 ZIP_MAGIC = b"PK\x03\x04"  # how an .npz archive (a zip file) begins
+META_KEYS = ("activation", "leaky_slope", "loss", "layer_sizes", "pixel_max", "config")  # required in meta
 
 
 def save_model(path: Path, model: MLP, preprocess: Preprocess, config: dict[str, Any]) -> None:
@@ -86,9 +87,6 @@ def _read_archive(path: Path) -> dict[str, np.ndarray]:
             return {name: archive[name] for name in archive.files}
     except Exception as exc:  # zipfile, numpy's header parser, tokenize... raise many kinds for damaged bytes
         raise _unreadable(path, exc) from None
-
-
-META_KEYS = ("activation", "leaky_slope", "loss", "layer_sizes", "pixel_max", "config")
 
 
 def _decode_meta(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
