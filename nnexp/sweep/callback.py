@@ -26,7 +26,7 @@ from nnexp.errors import ConfigError, NnexpError
 from nnexp.results import SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
 from nnexp.sweep.plan import merge_plan, read_plan
-from nnexp.sweep.planning import distinct_runs, plan_sweep
+from nnexp.sweep.planning import check_memory, distinct_runs, plan_sweep
 from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
 
@@ -148,6 +148,8 @@ class SweepCallback(Callback):
             if config.report.enabled:
                 _check_report(config)
             jobs = plan_sweep(config, sweep_dir)
+            if jobs is not None and config.hydra.launcher.get("_target_") in JOBLIB_LAUNCHERS:
+                check_memory(jobs, effective_n_jobs(config.hydra.launcher.get("n_jobs")))
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)

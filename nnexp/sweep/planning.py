@@ -11,6 +11,7 @@ per job, the way Hydra does it. That is what makes checking a sweep of hundreds 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
 import sys
@@ -34,6 +35,7 @@ from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
 from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
 from nnexp.results.files import finished_summary
+from nnexp.training.memory import MemoryEstimate, available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -138,6 +140,7 @@ def plan_job(sweep_dir: Path, overrides: list[str], folder: str, settings: Confi
         raise ConfigError(f"in the run {' '.join(overrides)}: {exc}") from None
     bad_data = damaged_caches(spec.data)
     done = not settings.force and finished_summary(sweep_dir / folder, spec.fingerprint, bad_data) is not None
+    memory = estimate_memory(spec)
     return {
         "overrides": overrides,
         "dir": folder,
@@ -145,6 +148,7 @@ def plan_job(sweep_dir: Path, overrides: list[str], folder: str, settings: Confi
         "finished_before": done,
         "force": bool(settings.force),
         "work": 0.0 if done else estimated_work(spec),
+        "memory": dataclasses.asdict(memory) if memory else None,
     }
 
 
@@ -194,6 +198,16 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[dict[str, Any]] | No
             job.update(dir=finished[fingerprint], finished_before=True, work=0.0)
         first.setdefault(fingerprint, job["dir"])
     return planned
+
+
+def check_memory(jobs: list[dict[str, Any]], at_once: int) -> None:
+    """Refuse in one line a sweep whose ``at_once`` largest runs would not fit in the memory available now."""
+    estimates = {
+        " ".join(job["overrides"]) or job["dir"]: MemoryEstimate(**job["memory"])
+        for job in distinct_runs(jobs)
+        if job["memory"] and not job["finished_before"]
+    }
+    check_fits(estimates, at_once, available_memory())
 
 
 def distinct_runs(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -35,6 +35,7 @@ from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.loop import TrainResult, train
+from nnexp.training.memory import available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec, check_batch_fits, config_record, data_identity, fingerprint
 
 log = logging.getLogger("nnexp.run")
@@ -201,8 +202,12 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
     global _disk_full
     _disk_full = None
     try:
+        spec = RunSpec.from_settings(settings)
+        estimate = estimate_memory(spec)
+        if estimate is not None:
+            check_fits({"the run": estimate}, 1, available_memory())
         with stop_on_signals():
-            summary = _train(RunSpec.from_settings(settings), out_dir, origin)
+            summary = _train(spec, out_dir, origin)
         write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
     except Interrupted as exc:
         log.warning("%s", exc)
