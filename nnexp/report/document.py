@@ -87,11 +87,11 @@ def to_html(blocks: list[Block], title: str) -> str:
     return TEMPLATE.render(blocks=blocks, title=title)
 
 
-def write_documents(blocks: list[Block], out_dir: Path, title: str, started: float) -> Path:
-    """Write ``index.md`` and ``index.html`` into ``out_dir``, the last files of a build that ``started`` (epoch
+def write_documents(blocks: list[Block], out_dir: Path, title: str, started: float, name: str = "index") -> Path:
+    """Write ``<name>.md`` and ``<name>.html`` into ``out_dir``, the last files of a build that ``started`` (epoch
     seconds), and remove what an earlier build wrote there and this one did not; return the Markdown path."""
-    (out_dir / "index.html").write_text(to_html(blocks, title))
-    index = out_dir / "index.md"
+    (out_dir / f"{name}.html").write_text(to_html(blocks, title))
+    index = out_dir / f"{name}.md"
     index.write_text(to_markdown(blocks))
     _forget_earlier_build(out_dir, started)
     return index

@@ -1,0 +1,103 @@
+"""``python -m nnexp.reproduce``: run every experiment preset (or those named) and build the scoreboard.
+
+Each preset is a sweep into ``<out>/<preset>`` (resumable: the same command again runs only what is
+missing); its report goes to ``<out>/reports/<preset>``. The scoreboard (``<out>/scoreboard.{md,html,csv}``)
+puts every published number of ``experiments/`` beside ours. ``--publish`` copies the scoreboard and the
+reports into ``reports/`` (the curated reports under version control); nothing else writes there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from nnexp.reproduce.presets import presets
+from nnexp.reproduce.scoreboard import score, write_scoreboard
+
+CURATED = Path(__file__).resolve().parents[2] / "reports"
+
+
+def sweep_command(preset: str, args: argparse.Namespace) -> list[str]:
+    """The sweep that reproduces ``preset``."""
+    command = [sys.executable, "-m", "nnexp.run", "-m", f"+experiment={preset}"]
+    if args.seeds:
+        command.append(f"seed=range({args.seeds})")
+    if args.data_root:
+        command.append(f"data.root={args.data_root.resolve()}")
+    if args.jobs:
+        command.append(f"hydra.launcher.n_jobs={args.jobs}")
+    return [*command, *args.override, f"hydra.sweep.dir={args.out / preset}", f"report.dir={args.out / 'reports'}"]
+
+
+def publish(out: Path, names: list[str]) -> None:
+    """Copy the scoreboard and the presets' reports into the curated ``reports/``."""
+    CURATED.mkdir(exist_ok=True)
+    for suffix in ("md", "html", "csv"):
+        shutil.copy(out / f"scoreboard.{suffix}", CURATED / f"scoreboard.{suffix}")
+    for name in names:
+        if (out / "reports" / name).is_dir():
+            shutil.rmtree(CURATED / name, ignore_errors=True)
+            shutil.copytree(out / "reports" / name, CURATED / name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    known = presets()
+    parser = argparse.ArgumentParser(prog="python -m nnexp.reproduce", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "presets", nargs="*", metavar="PRESET", help=f"presets to run (default: all): {', '.join(known)}"
+    )
+    parser.add_argument("--seeds", type=int, help="seeds 0..N-1 for every preset (default: each preset's own)")
+    parser.add_argument("--data-root", type=Path, help="folder holding the MNIST files (default: data.root / download)")
+    parser.add_argument("--out", type=Path, default=Path("reproduction"), help="output folder (default: reproduction)")
+    parser.add_argument("--jobs", type=int, help="runs at a time (hydra.launcher.n_jobs; default: one per core)")
+    parser.add_argument(
+        "-o",
+        "--override",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting for every run, e.g. epochs=1",
+    )
+    parser.add_argument("--publish", action="store_true", help="copy the scoreboard and reports into reports/")
+    parser.add_argument("--scoreboard-only", action="store_true", help="build the scoreboard from the runs there are")
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.presets if name not in known]
+    if unknown:
+        parser.error(f"unknown preset {', '.join(unknown)}; allowed: {', '.join(known)}")
+    if args.seeds is not None and args.seeds < 1:
+        parser.error(f"--seeds={args.seeds} is invalid; allowed: an int >= 1")
+    if args.data_root is not None and not args.data_root.is_dir():
+        parser.error(f"--data-root={args.data_root} is not a folder; allowed: a folder holding the IDX files")
+    names = args.presets or known
+    failed = []
+    if not args.scoreboard_only:
+        for name in names:
+            command = sweep_command(name, args)
+            print(f"reproduce: {name}: {shlex.join(command[1:])}", flush=True)
+            if subprocess.run(command, env=os.environ).returncode != 0:
+                failed.append(name)
+    sweeps = {name: args.out / name for name in names}
+    reports = {name: Path("reports") / name / "index.html" for name in names}
+    board = score(sweeps, reports)
+    argv_text = shlex.join(["python", "-m", "nnexp.reproduce", *(argv if argv is not None else sys.argv[1:])])
+    index = write_scoreboard(board, args.out, sweeps, argv_text)
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in board["verdict"].value_counts().items())
+    print(f"reproduce: scoreboard {index} ({len(board)} published values: {counts})")
+    if args.publish:
+        publish(args.out, names)
+        print(f"reproduce: published into {CURATED}")
+    if failed:
+        print(
+            f"reproduce: error: the sweeps of {', '.join(failed)} did not succeed (see their output)", file=sys.stderr
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""The experiment presets (``conf/experiment/*.yaml``) and the published tables each compares with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from nnexp.command_line import CONFIG_DIR
+
+PRESET_DIR = CONFIG_DIR / "experiment"
+EXPERIMENTS = CONFIG_DIR.parent / "experiments"
+
+
+def presets() -> list[str]:
+    """Every preset's name, sorted (write-up presets ``w...``, ablations ``a...``, methods ``m...``)."""
+    return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
+
+
+def published_by(preset: str) -> list[Path]:
+    """The published tables the preset's report compares with (``report.published``)."""
+    node = OmegaConf.load(PRESET_DIR / f"{preset}.yaml")
+    return [EXPERIMENTS / Path(path).name for path in OmegaConf.select(node, "report.published", default=[]) or []]
+
+
+def published_tables() -> list[Path]:
+    """Every published table in ``experiments/``."""
+    return sorted(EXPERIMENTS.glob("*.csv"))
+
+
+def preset_of(table: Path, among: list[str]) -> str | None:
+    """The preset that reproduces ``table``: the write-up preset (``w...``) publishing it, else any that does."""
+    publishing = [preset for preset in among if table.name in {path.name for path in published_by(preset)}]
+    return next((p for p in publishing if p.startswith("w")), publishing[0] if publishing else None)

@@ -1,0 +1,173 @@
+"""The scoreboard: every published number of ``experiments/`` beside what the reproduction gives.
+
+One row per published value (``published``, ``ours`` as mean, ``ci95``, ``n``, ``delta``, ``verdict``),
+grouped by write-up, with the preset and the report it comes from; a value no run covers is listed as
+"not run". The page also says what data the runs used (their content identity) and their compute time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from nnexp.report.document import Block, write_documents
+from nnexp.report.published import compare, key_columns, load_published
+from nnexp.report.runs import load_runs
+from nnexp.reproduce.presets import preset_of, published_tables
+from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
+
+COLUMNS = [
+    "writeup",
+    "table",
+    "setting",
+    "metric",
+    "unit",
+    "relation",
+    "published",
+    "ours",
+    "ci95",
+    "n",
+    "delta",
+    "verdict",
+    "preset",
+    "report",
+]
+SCOREBOARD = "scoreboard"
+
+
+def _runs_of(sweep: Path) -> pd.DataFrame:
+    runs = load_runs(sweep) if sweep.is_dir() else pd.DataFrame()
+    return runs[runs["status"].isin(FINISHED)] if not runs.empty else runs
+
+
+def score(sweeps: dict[str, Path], reports: dict[str, Path]) -> pd.DataFrame:
+    """One row per published value: ours from the sweep of the preset that reproduces its table (``sweeps`` by
+    preset), "not run" where there is none."""
+    rows = []
+    for path in published_tables():
+        table = load_published(path)
+        preset = preset_of(path, list(sweeps))
+        runs = _runs_of(sweeps[preset]) if preset else pd.DataFrame()
+        keys = key_columns(table)
+        if runs.empty:
+            comparison = table[keys].assign(
+                metric=table["metric"],
+                relation=table["relation"],
+                published=table["value"],
+                ours=math.nan,
+                ci95=math.nan,
+                n=0,
+                delta=math.nan,
+                verdict="not run",
+            )
+        else:
+            comparison = compare(table, runs)
+            comparison = comparison[comparison["closest"] | (comparison["n"] == 0)]
+            comparison.loc[comparison["n"] == 0, "verdict"] = "not run"
+        for (_, item), (_, ours) in zip(table.iterrows(), comparison.iterrows()):
+            rows.append(
+                {
+                    "writeup": item["source"],
+                    "table": item.get("table", ""),
+                    "setting": ", ".join(f"{key}={item[key]}" for key in keys),
+                    "metric": item["metric"],
+                    "unit": item["unit"],
+                    "relation": item["relation"],
+                    "published": item["value"],
+                    **{k: ours[k] for k in ("ours", "ci95", "n", "delta", "verdict")},
+                    "preset": preset if not runs.empty else "",
+                    "report": str(reports.get(preset, "")) if preset and not runs.empty else "",
+                }
+            )
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def data_identities(sweeps: dict[str, Path]) -> list[str]:
+    """What data the finished runs trained on, as their summaries describe it (each description once)."""
+    found: dict[str, None] = {}
+    for sweep in sweeps.values():
+        for path in sorted(sweep.glob(f"*/{SUMMARY_FILE}")):
+            try:
+                summary = read_summary(path)
+            except (OSError, ValueError):
+                continue
+            if summary.get("status") in FINISHED:
+                found.setdefault((summary.get("data_identity") or {}).get("description", "unknown data"))
+    return list(found)
+
+
+def compute_seconds(sweeps: dict[str, Path]) -> float:
+    """The time the finished runs took, start to finish, added up (runs in parallel each count)."""
+    total = 0.0
+    for sweep in sweeps.values():
+        for path in sweep.glob(f"*/{SUMMARY_FILE}"):
+            try:
+                summary = read_summary(path)
+                start, end = (datetime.fromisoformat(summary[k]) for k in ("started", "finished"))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if summary.get("status") in FINISHED:
+                total += (end - start).total_seconds()
+    return total
+
+
+def _number(value: float, digits: int = 2) -> str:
+    return "–" if pd.isna(value) else f"{value:.{digits}f}"
+
+
+def writeup_summary(board: pd.DataFrame) -> str:
+    """'12 published values: 3 within CI, 9 published above CI. Largest gap: ...'."""
+    counts = board["verdict"].value_counts()
+    text = f"{len(board)} published values: " + ", ".join(f"{n} {verdict}" for verdict, n in counts.items()) + "."
+    measured = board[board["n"] > 0]
+    if len(measured):
+        worst = measured.loc[measured["delta"].abs().idxmax()]
+        text += (
+            f" Largest gap: {worst['table']}, {worst['setting']}: published {worst['published']:g}{worst['unit']},"
+            f" ours {worst['ours']:.2f}{worst['unit']} ({worst['delta']:+.2f})."
+        )
+    if (board["n"] == 1).any():
+        text += " Where n is 1, one run gives no interval: its verdict compares one number with the published one."
+    return text
+
+
+def write_scoreboard(board: pd.DataFrame, out: Path, sweeps: dict[str, Path], command: str) -> Path:
+    """``scoreboard.csv``, ``scoreboard.md`` and ``scoreboard.html`` in ``out``; the Markdown path."""
+    started = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    board.to_csv(out / f"{SCOREBOARD}.csv", index=False)
+    seconds = compute_seconds(sweeps)
+    verdicts = board["verdict"].value_counts()
+    blocks = [
+        Block("h1", "Scoreboard: the published numbers, reproduced"),
+        Block(
+            "list",
+            items=[
+                "Data: " + ("; ".join(data_identities(sweeps)) or "no run finished"),
+                f"Published values: {len(board)} ({', '.join(f'{n} {v}' for v, n in verdicts.items())})",
+                f"Compute: {seconds / 3600:.1f} h of runs ({seconds:.0f} s, runs in parallel each counted)",
+                f"Command: `{command}`",
+                "ours: mean ± 95% CI over seeds (n runs); delta = ours − published; verdict: where the published"
+                " value lies relative to our CI (for a claim 'published ≥ x', whether our CI clears x).",
+            ],
+        ),
+    ]
+    for writeup, rows in board.groupby("writeup", sort=True):
+        blocks += [Block("h2", f"Write-up {writeup}"), Block("p", writeup_summary(rows))]
+        for preset, report in rows[["preset", "report"]].drop_duplicates().itertuples(index=False):
+            if preset:
+                blocks.append(Block("p", f"From the preset `{preset}`: [its report]({report})."))
+        shown = rows.assign(
+            ours=[
+                f"{_number(m)} ± {_number(c)}" if not pd.isna(c) else _number(m)
+                for m, c in zip(rows["ours"], rows["ci95"])
+            ],
+            published=[f"{r} {p:g}" if r != "=" else f"{p:g}" for r, p in zip(rows["relation"], rows["published"])],
+            delta=rows["delta"].map(_number),
+        )[["table", "setting", "metric", "unit", "published", "ours", "n", "delta", "verdict"]]
+        blocks.append(Block("table", table=shown.astype(str), links={"CSV": f"{SCOREBOARD}.csv"}))
+    return write_documents(blocks, out, "Scoreboard", started, name=SCOREBOARD)
