@@ -8,10 +8,22 @@ import sys
 import pandas as pd
 import pytest
 
+from nnexp.report.build import concurrency
 from nnexp.report.published import load_published
 from nnexp.reproduce.presets import published_tables
 
 PRESETS = ["w003_single_neuron", "w003_multiclass"]
+
+
+def test_concurrent_runs_are_counted_from_their_times() -> None:
+    runs = pd.DataFrame(
+        {
+            "started": ["2026-01-01T00:00:00", "2026-01-01T00:00:05", "2026-01-01T00:00:20"],
+            "finished": ["2026-01-01T00:00:10", "2026-01-01T00:00:15", "2026-01-01T00:00:30"],
+        }
+    )
+    assert concurrency(runs) == 2
+    assert concurrency(runs.iloc[[0, 2]]) == 1
 
 
 def test_the_help_names_every_preset() -> None:
@@ -48,5 +60,9 @@ def test_reproduce_runs_presets_and_scores_every_published_value(tmp_path) -> No
     for preset in PRESETS:
         assert (out / "reports" / preset / "index.html").is_file()
         assert f"reports/{preset}/index.html" in page
+        report = (out / "reports" / preset / "index.md").read_text()
+        assert f"# Sweep report: {preset}" in report  # the preset, not the folder's timestamp
+        assert "one run per configuration: no bands" in report and "bands: 95% CI" not in report
+        assert "One run gives no interval" in report
     again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert again.returncode == 0 and "finished already and are skipped" in again.stdout + again.stderr

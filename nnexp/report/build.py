@@ -20,7 +20,7 @@ from nnexp.errors import ReportError
 from nnexp.report.document import Block, write_documents
 from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.render import Figures
-from nnexp.report.runs import config_names, load_curves, load_runs, varying
+from nnexp.report.runs import config_names, data_descriptions, load_curves, load_runs, varying
 from nnexp.report.tables import (
     KINDS,
     METRICS,
@@ -99,7 +99,8 @@ def build_report(
     groups = measured.groupby(others, dropna=False, sort=True) if others and not measured.empty else [((), measured)]
 
     figures = Figures()
-    blocks = [Block("h1", f"Sweep report: {sweep_dir.name}"), *_overview(sweep_dir, runs, skipped)]
+    name = sweep_name(sweep_dir, runs)
+    blocks = [Block("h1", f"Sweep report: {name}"), *_overview(sweep_dir, runs, skipped)]
     if followers:
         blocks.append(Block("p", f"{', '.join(followers)}: one value per {rows} and {cols}, so no section of its own."))
     if measured.empty:
@@ -108,7 +109,7 @@ def build_report(
     for key, group in groups:
         key = key if isinstance(key, tuple) else (key,)
         setting = ", ".join(f"{name}={value}" for name, value in zip(others, key))
-        blocks += _group_section(group, curves, setting, rows, cols, metrics, out_dir, sweep_dir.name, figures)
+        blocks += _group_section(group, curves, setting, rows, cols, metrics, out_dir, name, figures)
     search = sweep_dir / SEARCH_RESULTS
     if search.exists() and not measured.empty:
         blocks += _search_section(search, measured, out_dir, figures)
@@ -122,9 +123,35 @@ def build_report(
         Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE})."),
     ]
     figures.draw(parallel)
-    index = write_documents(blocks, out_dir, f"Sweep report: {sweep_dir.name}", started)
+    index = write_documents(blocks, out_dir, f"Sweep report: {name}", started)
     log.info("report of %d runs written to %s", len(runs), out_dir)
     return index
+
+
+def sweep_name(sweep_dir: Path, runs: pd.DataFrame) -> str:
+    """What the report calls the sweep: its preset (``preset``), else its folder's name."""
+    presets = runs["preset"].dropna().astype(str).unique() if "preset" in runs else []
+    return presets[0] if len(presets) == 1 and presets[0] else sweep_dir.name
+
+
+def concurrency(runs: pd.DataFrame) -> int:
+    """The most runs that were running at the same moment (from their start and finish times)."""
+    if not {"started", "finished"} <= set(runs.columns):
+        return 1
+    events = []
+    for start, end in zip(
+        pd.to_datetime(runs["started"], errors="coerce"), pd.to_datetime(runs["finished"], errors="coerce")
+    ):
+        if pd.notna(start) and pd.notna(end):
+            events += [(start, 1), (end, -1)]
+    running = most = 0
+    for _, change in sorted(events, key=lambda event: (event[0], event[1])):
+        running += change
+        most = max(most, running)
+    return max(most, 1)
+
+
+TIMINGS = ("train_seconds", "eval_seconds", "samples_per_second")
 
 
 def follows(runs: pd.DataFrame, name: str, keys: list[str]) -> bool:
@@ -165,9 +192,16 @@ def _group_section(
             if key in paths
         }
         shown = format_cells(mean, ci, METRICS[metric].decimals).reset_index()
+        at_once = concurrency(group) if metric in TIMINGS else 1
+        noisy = (
+            f" Up to {at_once} of these runs ran at the same time on shared cores: their times are noisy; time one"
+            " run at a time (hydra.launcher.n_jobs=1) to compare them."
+            if at_once > 1
+            else ""
+        )
         blocks += [
             Block("h3", caption),
-            Block("p", f"{replicates}{spread}; rows: {rows}, columns: {cols}."),
+            Block("p", f"{replicates}{spread}; rows: {rows}, columns: {cols}.{noisy}"),
             Block("table", table=shown, links=links),
         ]
         if len(mean.index) * len(mean.columns) > 1:
@@ -178,7 +212,8 @@ def _group_section(
     if not group_curves.empty:
         for kind, label in KINDS.items():
             title = f"{label.split(' (')[0]} per epoch: {name}" + (f" ({setting})" if setting else "")
-            caption = f"{title}; solid: training, dashed: validation; bands: 95% CI over seeds"
+            bands = "bands: 95% CI over seeds" if high > 1 else "one run per configuration: no bands"
+            caption = f"{title}; solid: training, dashed: validation; {bands}"
             blocks.append(
                 figures.add(
                     out_dir / f"curves_{kind}{suffix}", caption, "plot_curves", group_curves, rows, cols, kind, title
@@ -363,10 +398,17 @@ def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[Bl
     if not comparison["setting"].astype(bool).any():
         shown = shown.drop(columns=["setting", "closest"])
     protocol = table["protocol"].iloc[0] if "protocol" in table else ""
+    at_once = concurrency(runs) if table["metric"].isin(TIMINGS).any() else 1
+    noisy = (
+        f" Our times come from runs of which up to {at_once} ran at the same time on shared cores: they are noisy"
+        " and compare with the published ones only in ratio (the published hardware is unknown)."
+        if at_once > 1
+        else ""
+    )
     return [
         Block("h2", f"Published vs reproduced: {source}"),
         Block("p", f"From [{path.name}]({path.name}). {protocol}".strip()),
-        Block("p", summary_text(comparison, source)),
+        Block("p", summary_text(comparison, source) + noisy),
         Block(
             "p",
             "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
@@ -384,6 +426,7 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
         f"Sweep folder: `{sweep_dir}`",
         f"Runs: {found} ({status_counts(runs['status'])})",
         f"Varied: {', '.join(varying(runs)) or 'nothing'}",
+        f"Data: {'; '.join(data_descriptions(sweep_dir)) or 'no run finished'}",
         f"Report built: {datetime.now(UTC).isoformat(timespec='seconds')}",
     ]
     provenance = plan.get("provenance") or {}

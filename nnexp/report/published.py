@@ -26,6 +26,7 @@ from nnexp.report.tables import METRICS
 
 META = ("source", "table", "metric", "unit", "protocol", "relation", "value", "note")
 UNIT_SCALE = {"%": 100.0, "s": 1.0, "": 1.0}
+SINGLE = "1 run: no CI"  # the verdict of a value with one run
 
 
 def load_published(path: Path) -> pd.DataFrame:
@@ -65,7 +66,7 @@ def _verdict(relation: str, published: float, mean: float, half: float, n: int) 
             "claim holds" if mean - half >= published else ("claim fails" if mean + half < published else "undecided")
         )
     if math.isnan(half):
-        return "1 run: no CI"
+        return SINGLE
     if mean - half <= published <= mean + half:
         return "within CI"
     return "published above CI" if published > mean + half else "published below CI"
@@ -122,8 +123,10 @@ def summary_text(comparison: pd.DataFrame, source: str) -> str:
     """A few sentences on how the published values hold up."""
     best = comparison[comparison["closest"] | (comparison["n"] == 0)]
     counts = best["verdict"].value_counts()
-    parts = [f"{n} {verdict}" for verdict, n in counts.items()]
+    parts = [f"{n} {verdict}" if verdict != SINGLE else f"{n} from one run each" for verdict, n in counts.items()]
     text = f"{source}: {len(best)} published values — " + ", ".join(parts) + "."
+    if SINGLE in counts:
+        text += " One run gives no interval: rerun with more seeds (e.g. seed=0,1,2,3,4) for a verdict."
     measured = best[best["n"] > 0]
     if len(measured):
         worst = measured.loc[measured["delta"].abs().idxmax()]

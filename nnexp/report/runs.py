@@ -92,6 +92,21 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
     return row
 
 
+def data_descriptions(sweep_dir: Path) -> list[str]:
+    """What data the finished runs below ``sweep_dir`` trained on, as their summaries describe it (each once),
+    e.g. "MNIST, official files (60,000 / 10,000)"."""
+    found: dict[str, None] = {}
+    for path in sorted(sweep_dir.rglob(SUMMARY_FILE)):
+        try:
+            summary = read_summary(path)
+        except (OSError, ValueError, UnicodeDecodeError):
+            continue
+        if summary.get("status") in FINISHED:
+            identity = summary.get("data_identity")
+            found.setdefault(identity.get("description", "unknown") if isinstance(identity, dict) else "unknown")
+    return list(found)
+
+
 def load_runs(sweep_dir: Path) -> pd.DataFrame:
     """One row per run: ``run`` (folder), ``status``, config columns, summary metrics.
 

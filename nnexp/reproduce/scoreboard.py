@@ -16,7 +16,7 @@ import pandas as pd
 
 from nnexp.report.document import Block, write_documents
 from nnexp.report.published import compare, key_columns, load_published
-from nnexp.report.runs import load_runs
+from nnexp.report.runs import data_descriptions, load_runs
 from nnexp.reproduce.presets import preset_of, published_tables
 from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
 
@@ -86,20 +86,6 @@ def score(sweeps: dict[str, Path], reports: dict[str, Path]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def data_identities(sweeps: dict[str, Path]) -> list[str]:
-    """What data the finished runs trained on, as their summaries describe it (each description once)."""
-    found: dict[str, None] = {}
-    for sweep in sweeps.values():
-        for path in sorted(sweep.glob(f"*/{SUMMARY_FILE}")):
-            try:
-                summary = read_summary(path)
-            except (OSError, ValueError):
-                continue
-            if summary.get("status") in FINISHED:
-                found.setdefault((summary.get("data_identity") or {}).get("description", "unknown data"))
-    return list(found)
-
-
 def compute_seconds(sweeps: dict[str, Path]) -> float:
     """The time the finished runs took, start to finish, added up (runs in parallel each count)."""
     total = 0.0
@@ -147,7 +133,8 @@ def write_scoreboard(board: pd.DataFrame, out: Path, sweeps: dict[str, Path], co
         Block(
             "list",
             items=[
-                "Data: " + ("; ".join(data_identities(sweeps)) or "no run finished"),
+                "Data: "
+                + ("; ".join(dict.fromkeys(d for s in sweeps.values() for d in data_descriptions(s))) or "none"),
                 f"Published values: {len(board)} ({', '.join(f'{n} {v}' for v, n in verdicts.items())})",
                 f"Compute: {seconds / 3600:.1f} h of runs ({seconds:.0f} s, runs in parallel each counted)",
                 f"Command: `{command}`",
