@@ -174,6 +174,9 @@ def execute(settings: Config, out_dir: Path) -> dict:
     SIGTERM or SIGINT is recorded as ``interrupted`` (its checkpoint kept) and :class:`Interrupted` raised.
     The folder is locked meanwhile: a concurrent run of the same configuration waits.
     """
+    # a log file that cannot be written (a full disk) must not print a traceback for every line: the run's
+    # status and the sweep's one line say what happened
+    logging.raiseExceptions = False
     with run_lock(out_dir):
         return _execute_locked(settings, out_dir)
 
