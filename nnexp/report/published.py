@@ -27,6 +27,7 @@ from nnexp.report.tables import METRICS
 META = ("source", "table", "metric", "unit", "protocol", "relation", "value", "note")
 UNIT_SCALE = {"%": 100.0, "s": 1.0, "": 1.0}
 SINGLE = "1 run: no CI"  # the verdict of a value with one run
+COLLAPSE = 0.5  # a run "collapsed" when its test accuracy ends below this: fewer than half of the images right
 
 
 def load_published(path: Path) -> pd.DataFrame:
@@ -77,6 +78,8 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
     Columns: the key columns, ``setting`` (the other varied settings, or empty),
     ``published``, ``ours``, ``ci95``, ``n``, ``delta`` (ours - published), ``verdict``,
+    ``at_or_below`` (runs whose value is at most the published one), ``collapsed`` (runs ending below
+    :data:`COLLAPSE` test accuracy),
     ``closest`` (the setting nearest the published value, for each published value).
     A published value with no matching run is kept, with verdict ``no run``.
     """
@@ -94,9 +97,9 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         groups = selected.groupby(extra, dropna=False, sort=False) if extra and len(selected) else [((), selected)]
         for setting, group in groups:
             setting = setting if isinstance(setting, tuple) else (setting,)
-            mean, half, n = (
-                t_interval(group[item["metric"]] * scale) if item["metric"] in group else (math.nan, math.nan, 0)
-            )
+            values = (group[item["metric"]] * scale).dropna() if item["metric"] in group else pd.Series(dtype=float)
+            mean, half, n = t_interval(values) if len(values) else (math.nan, math.nan, 0)
+            collapsed = int((group["test_acc"] < COLLAPSE).sum()) if "test_acc" in group else 0
             rows.append(
                 {
                     "item": index,
@@ -110,6 +113,8 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
                     "n": n,
                     "delta": mean - item["value"],
                     "verdict": _verdict(item["relation"], item["value"], mean, half, n),
+                    "at_or_below": int((values <= item["value"]).sum()),  # runs as low as the published value
+                    "collapsed": collapsed,  # runs below COLLAPSE test accuracy
                 }
             )
     table = pd.DataFrame(rows)

@@ -18,6 +18,17 @@ def t_half_width(std: np.ndarray | float, n: np.ndarray | int, level: float = LE
     return stdtrit(dof, (1 + level) / 2) * np.asarray(std, dtype=float) / np.sqrt(n)
 
 
+def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:
+    """The Wilson score interval of a proportion ``successes`` / ``n`` (NaN, NaN for n = 0)."""
+    if n == 0:
+        return math.nan, math.nan
+    z = float(stdtrit(np.inf, (1 + level) / 2))  # the normal quantile (t with infinite degrees of freedom)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def t_interval(values: np.ndarray | pd.Series, level: float = LEVEL) -> tuple[float, float, int]:
     """Mean, half-width of the two-sided ``level`` t-interval, and n (NaN values ignored).
 

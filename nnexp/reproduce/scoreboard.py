@@ -17,6 +17,7 @@ import pandas as pd
 from nnexp.report.document import Block, write_documents
 from nnexp.report.published import compare, key_columns, load_published
 from nnexp.report.runs import data_descriptions, load_runs
+from nnexp.report.stats import wilson_interval
 from nnexp.reproduce.presets import preset_of, published_tables
 from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
 
@@ -33,6 +34,11 @@ COLUMNS = [
     "n",
     "delta",
     "verdict",
+    "at_or_below",
+    "collapsed",
+    "collapse_p",
+    "collapse_low",
+    "collapse_high",
     "preset",
     "report",
 ]
@@ -63,12 +69,15 @@ def score(sweeps: dict[str, Path], reports: dict[str, Path]) -> pd.DataFrame:
                 n=0,
                 delta=math.nan,
                 verdict="not run",
+                at_or_below=0,
+                collapsed=0,
             )
         else:
             comparison = compare(table, runs)
             comparison = comparison[comparison["closest"] | (comparison["n"] == 0)]
             comparison.loc[comparison["n"] == 0, "verdict"] = "not run"
         for (_, item), (_, ours) in zip(table.iterrows(), comparison.iterrows()):
+            low, high = wilson_interval(int(ours["collapsed"]), int(ours["n"]))
             rows.append(
                 {
                     "writeup": item["source"],
@@ -78,7 +87,10 @@ def score(sweeps: dict[str, Path], reports: dict[str, Path]) -> pd.DataFrame:
                     "unit": item["unit"],
                     "relation": item["relation"],
                     "published": item["value"],
-                    **{k: ours[k] for k in ("ours", "ci95", "n", "delta", "verdict")},
+                    **{k: ours[k] for k in ("ours", "ci95", "n", "delta", "verdict", "at_or_below", "collapsed")},
+                    "collapse_p": ours["collapsed"] / ours["n"] if ours["n"] else math.nan,
+                    "collapse_low": low,
+                    "collapse_high": high,
                     "preset": preset if not runs.empty else "",
                     "report": str(reports.get(preset, "")) if preset and not runs.empty else "",
                 }
@@ -140,6 +152,9 @@ def write_scoreboard(board: pd.DataFrame, out: Path, sweeps: dict[str, Path], co
                 f"Command: `{command}`",
                 "ours: mean ± 95% CI over seeds (n runs); delta = ours − published; verdict: where the published"
                 " value lies relative to our CI (for a claim 'published ≥ x', whether our CI clears x).",
+                "runs ≤ published: how many of our runs end at or below the published value (could an unlucky run"
+                " give it?); collapsed: runs ending below 50% test accuracy, with the 95% (Wilson) interval of the"
+                " probability that a run collapses.",
             ],
         ),
     ]
@@ -155,6 +170,16 @@ def write_scoreboard(board: pd.DataFrame, out: Path, sweeps: dict[str, Path], co
             ],
             published=[f"{r} {p:g}" if r != "=" else f"{p:g}" for r, p in zip(rows["relation"], rows["published"])],
             delta=rows["delta"].map(_number),
-        )[["table", "setting", "metric", "unit", "published", "ours", "n", "delta", "verdict"]]
+            below=[f"{k}/{n}" if n else "–" for k, n in zip(rows["at_or_below"], rows["n"])],
+            collapse=[
+                f"{k}/{n} ({100 * lo:.0f}–{100 * hi:.0f}%)" if n else "–"
+                for k, n, lo, hi in zip(rows["collapsed"], rows["n"], rows["collapse_low"], rows["collapse_high"])
+            ],
+        ).rename(columns={"below": "runs ≤ published", "collapse": "collapsed (< 50%)"})
+        shown = shown[
+            ["table", "setting", "metric", "unit", "published", "ours", "n", "delta", "verdict"]
+            + ["runs ≤ published"]
+            + (["collapsed (< 50%)"] if (rows["metric"] == "test_acc").any() else [])
+        ]
         blocks.append(Block("table", table=shown.astype(str), links={"CSV": f"{SCOREBOARD}.csv"}))
     return write_documents(blocks, out, "Scoreboard", started, name=SCOREBOARD)
