@@ -16,6 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
 from nnexp.reproduce.presets import presets
 from nnexp.reproduce.scoreboard import score, write_scoreboard
 
@@ -34,15 +36,15 @@ def sweep_command(preset: str, args: argparse.Namespace) -> list[str]:
     return [*command, *args.override, f"hydra.sweep.dir={args.out / preset}", f"report.dir={args.out / 'reports'}"]
 
 
-def publish(out: Path, names: list[str]) -> None:
-    """Copy the scoreboard and the presets' reports into the curated ``reports/``."""
+def publish(out: Path, names: list[str], board: pd.DataFrame, sweeps: dict[str, Path], command: str) -> None:
+    """Copy the presets' reports into the curated ``reports/`` and write the scoreboard there, linking them."""
     CURATED.mkdir(exist_ok=True)
-    for suffix in ("md", "html", "csv"):
-        shutil.copy(out / f"scoreboard.{suffix}", CURATED / f"scoreboard.{suffix}")
     for name in names:
         if (out / "reports" / name).is_dir():
             shutil.rmtree(CURATED / name, ignore_errors=True)
             shutil.copytree(out / "reports" / name, CURATED / name)
+    linked = board.assign(report=[f"{preset}/index.html" if preset else "" for preset in board["preset"]])
+    write_scoreboard(linked, CURATED, sweeps, command)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     counts = ", ".join(f"{n} {verdict}" for verdict, n in board["verdict"].value_counts().items())
     print(f"reproduce: scoreboard {index} ({len(board)} published values: {counts})")
     if args.publish:
-        publish(args.out, names)
+        publish(args.out, names, board, sweeps, argv_text)
         print(f"reproduce: published into {CURATED}")
     if failed:
         print(
