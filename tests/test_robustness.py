@@ -108,7 +108,8 @@ def test_rerun_skips_finished_runs_and_retries_the_failed_one(failing_sweep) -> 
     output = again.stdout + again.stderr
     assert again.returncode == 1  # the data is still damaged
     assert f"sweep of {CASES} runs into multirun/s; {CASES - 1} finished already and are skipped" in output
-    assert output.count("skipped: finished already with this configuration") == CASES - 1
+    assert "skipped: finished already" not in output  # the launcher does not start them
+    assert "is launching 1 jobs" in output
     after = {p.parent.name: p.read_bytes() for p in sweep.glob("*/summary.json")}
     changed = {name for name in before if before[name] != after[name]}
     assert changed == {"+case=damaged,data=digits,epochs=3"}  # retried; the others untouched
@@ -200,7 +201,7 @@ def test_bad_value_in_a_sweep_list_stops_the_sweep_before_any_run(tmp_path) -> N
         (
             "data.split_seedd=1,2",
             "in the run data.split_seedd=1 data=digits: data.split_seedd is not a setting; did you mean"
-            " data.split_seed?",
+            " data.split_seed",
         ),
         (
             "+experiment=w000_tables,nope",

@@ -7,12 +7,13 @@ of a sweep (and later sweeps) look it up instead of decompressing the files agai
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from nnexp.data.idx import read_bytes
 
 DIGEST_INDEX = "digests.json"
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -87,14 +88,8 @@ def _write_index(cache: Path, index: dict[str, list]) -> None:
 
 
 def content_md5(path: Path) -> str:
-    """md5 of the file's content, decompressed if it is gzip-compressed (by its magic bytes)."""
-    with open(path, "rb") as raw:
-        compressed = raw.read(2) == b"\x1f\x8b"
-    digest = hashlib.md5(usedforsecurity=False)
-    with gzip.open(path, "rb") if compressed else open(path, "rb") as stream:
-        while block := stream.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
+    """md5 of the file's content, decompressed if it is gzip-compressed (a damaged one: DataFileError)."""
+    return hashlib.md5(read_bytes(path), usedforsecurity=False).hexdigest()
 
 
 def file_digests(paths: dict[str, Path], cache: Path) -> dict[str, str]:

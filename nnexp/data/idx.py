@@ -33,7 +33,8 @@ IDX_FILES = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path) -> bytes:
+    """The content of an IDX file, decompressed if it is gzip-compressed; a damaged file: DataFileError."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -103,7 +104,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> Path:
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file (optionally gzip-compressed) into a NumPy array of its shape."""
     path = Path(path)
-    raw = _read_bytes(path)
+    raw = read_bytes(path)
     dtype, shape, header_len = _header(raw, path)
     expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for any header
     found = len(raw) - header_len

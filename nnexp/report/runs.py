@@ -77,7 +77,6 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
             return {**row, "status": RunStatus.unreadable.value, "error": f"{SUMMARY_FILE} {problem} ({exc})"}
         config = summary.pop("config", {})
         summary.pop("versions", None)
-        summary.pop("data_cache", None)  # where the arrays were cached: not a setting, not an outcome
         row.update(config_columns(config))
         row.update({k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
         return row

@@ -76,5 +76,5 @@ class RunSummary:
 
 
 # The scalar fields: one column each in runs.csv and the report's tables.
-NOT_COLUMNS = ("layer_sizes", "data_identity", "data_cache", "versions", "config")
+NOT_COLUMNS = ("layer_sizes", "data_identity", "versions", "config")
 OUTCOME_COLUMNS = tuple(f.name for f in fields(RunSummary) if f.name not in NOT_COLUMNS)

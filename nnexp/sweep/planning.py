@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
+import logging
 import math
 import sys
 from pathlib import Path
@@ -37,6 +38,8 @@ from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
 from nnexp.results.files import finished_summary
 from nnexp.training.memory import MemoryEstimate, available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec
+
+log = logging.getLogger(__name__)
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
@@ -185,8 +188,15 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[dict[str, Any]] | No
     composer = JobComposer(config)
     composed = [(overrides, *compose_job(composer, overrides)) for overrides in jobs]
     data = {repr(settings.data): settings.data for _, _, settings in composed}  # distinct data settings
+    problems = []
     for data_config in data.values():
-        prepare_data(data_config)
+        try:
+            prepare_data(data_config)
+        except NnexpError as exc:  # the runs on this data fail, each with this error; the others go on
+            problems.append(exc)
+            log.warning("data %s cannot be prepared, its runs will fail: %s", data_config.name, exc)
+    if problems and len(problems) == len(data):
+        raise problems[0]
     planned = [plan_job(sweep_dir, *job) for job in composed]
     finished = finished_runs(sweep_dir, set().union(*(damaged_caches(d) for d in data.values())))
     first: dict[str, str] = {}

@@ -73,8 +73,7 @@ class RunSpec:
         _check_values(settings)
         record = config_record(settings)
         optimizer, schedule = record["optimizer"], record["lr_schedule"]
-        dataset = open_dataset(settings.data)
-        data_shape, identity = dataset.training_shape(), dataset.identity()
+        data_shape, identity = open_dataset(settings.data).training_shape(), data_identity(settings.data)
         spec = cls(
             activation=settings.activation.value,
             hidden=_hidden(settings.hidden),
