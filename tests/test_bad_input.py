@@ -133,3 +133,14 @@ def test_damaged_plan_and_saved_config_do_not_stop_a_sweep_or_its_report(tmp_pat
     output = again.stdout + again.stderr
     assert again.returncode == 0 and "Traceback" not in output, output[-2000:]
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
+
+
+def test_runs_on_data_that_cannot_be_prepared_fail_alone(tmp_path) -> None:
+    done = run_nnexp(
+        ["-m", "data=digits,mnist", f"data.root={tmp_path / 'nowhere'}", "epochs=1", "hidden=8", "hydra.sweep.dir=s"],
+        tmp_path,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output[-2000:]  # the digits run completed, the mnist run failed with its own error
+    assert "data mnist cannot be prepared, its runs will fail" in output
+    assert "sweep done: 1 completed, 1 failed" in output

@@ -249,3 +249,19 @@ def test_a_single_run_checks_cached_arrays_changed_since_their_last_check(tmp_pa
     assert second.returncode == 0 and "array cache damaged, built again" in second.stdout + second.stderr
     accuracy = [json.loads((tmp_path / d / SUMMARY_FILE).read_text())["test_acc"] for d in ("first", "second")]
     assert accuracy[0] == accuracy[1]
+
+
+def test_a_cache_entry_whose_metadata_is_damaged_is_rebuilt(tmp_path) -> None:
+    cache = tmp_path / "cache"
+    args = ["data=digits", "epochs=1", "hidden=8", f"data.cache_dir={cache}"]
+    assert run_nnexp([*args, "hydra.run.dir=first"], tmp_path).returncode == 0
+    (meta,) = cache.glob("arrays/digits-*/meta.json")
+    meta.write_text(meta.read_text()[:20])  # truncated: no longer JSON
+    single = run_nnexp([*args, "hydra.run.dir=second"], tmp_path)
+    assert single.returncode == 0, (single.stdout + single.stderr)[-2000:]  # loads without the cache meanwhile
+    sweep = run_nnexp(["-m", *args, "seed=0,1", "hydra.sweep.dir=sweep"], tmp_path)
+    output = sweep.stdout + sweep.stderr
+    assert (
+        sweep.returncode == 0 and "array cache damaged, built again" in output and "meta.json cannot be read" in output
+    )
+    assert json.loads(next(cache.glob("arrays/digits-*/meta.json")).read_text())["md5"]

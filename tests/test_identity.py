@@ -83,6 +83,7 @@ def test_two_grids_at_once_into_one_folder_each_count_their_runs_once(tmp_path) 
     ]
     outputs = [p.communicate(timeout=300)[0] for p in processes]
     assert [p.returncode for p in processes] == [0, 0], outputs
+    assert "sweep done: 3 completed" in outputs[0] and "sweep done: 2 completed" in outputs[1]  # each its own runs
     plan = read_plan(sweep)
     assert sorted(plan["runs"]) == _finished_folders(sweep) and len(plan["runs"]) == 4
     assert len(plan["sweeps"]) == 2

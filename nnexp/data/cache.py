@@ -110,11 +110,15 @@ def _mark_bad(folder: Path, generation: str) -> None:
 
 def verify(folder: Path, name: str, key: dict[str, Any]) -> str | None:
     """Check the entry for ``key`` against its checksums; a damaged one is recorded as bad and removed (the
-    next :func:`save_cached` builds it again). What was wrong, or None (no entry, or a whole one)."""
+    next :func:`save_cached` builds it again), and so is one whose metadata cannot be read. What was wrong,
+    or None (no entry, or a whole one)."""
     entry = entry_path(folder, name, key)
-    meta = _read_meta(entry)
-    if meta is None:
+    if not entry.exists():
         return None
+    meta = _read_meta(entry)
+    if meta is None:  # a folder without its metadata (damaged, or left by an interrupted removal)
+        shutil.rmtree(entry, ignore_errors=True)
+        return f"{entry}: {META_FILE} cannot be read"
     problem = damage(entry)
     if problem is None:
         with contextlib.suppress(OSError):

@@ -139,8 +139,8 @@ def load_dataset(cfg: DataConfig) -> Splits:
             except OSError as exc:
                 log.warning("array cache not written to %s (%s): loading without it", folder, exc.strerror or exc)
                 splits = built
-            else:
-                splits = load_cached(folder, cfg.name, key, dataset.n_classes)
+            else:  # the entry just written; if another process removed it meanwhile, the arrays built here
+                splits = load_cached(folder, cfg.name, key, dataset.n_classes) or built
     for part in ("train", "val", "test"):  # after a cache hit too: data.n_classes may differ from the cached run's
         labels = getattr(splits, f"y_{part}")
         if len(labels) and not 0 <= labels.min() <= labels.max() < dataset.n_classes:

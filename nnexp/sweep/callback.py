@@ -25,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.results import SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
-from nnexp.sweep.plan import merge_plan, read_plan
+from nnexp.sweep.plan import merge_plan, own_jobs, read_plan
 from nnexp.sweep.planning import check_memory, distinct_runs, plan_sweep
 from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
@@ -247,10 +247,11 @@ class SweepCallback(Callback):
 
         plan = read_plan(sweep_dir)
         runs = load_runs(sweep_dir)
-        if plan and plan["jobs"] is not None and not runs.empty:  # this sweep's runs
-            runs = runs[runs["run"].isin([job.get("same_as", job["dir"]) for job in plan["jobs"]])]
+        jobs = own_jobs(plan)
+        if jobs is not None and not runs.empty:  # this sweep's runs
+            runs = runs[runs["run"].isin([job.get("same_as", job["dir"]) for job in jobs])]
         statuses = runs["status"] if not runs.empty else pd.Series(dtype=str)
-        skipped = sum(job["finished_before"] for job in distinct_runs((plan or {}).get("jobs") or []))
+        skipped = sum(job["finished_before"] for job in distinct_runs(jobs or []))
         log.info(
             "sweep done: %s%s",
             status_counts(statuses) or "no runs",

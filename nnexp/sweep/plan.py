@@ -5,8 +5,8 @@
   another job or folder runs (see :mod:`nnexp.sweep.planning`); None when the sweeper plans as it goes.
 - ``runs``: every run folder any sweep into this folder planned, with its overrides: what a report
   expects to find (each run once, however many sweeps planned it).
-- ``sweeps``: each sweep's start and provenance, oldest first; ``started``, ``provenance`` and
-  ``total`` (its distinct runs) are the latest one's.
+- ``sweeps``: each sweep's start, provenance, process and jobs, oldest first; ``started``, ``provenance``
+  and ``total`` (its distinct runs) are the latest one's. A sweep reads its own jobs (:func:`own_jobs`).
 
 Sweeps into one folder, one after the other or at the same time, merge their plans under a lock.
 """
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,6 +34,15 @@ def read_plan(sweep_dir: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return plan if isinstance(plan, dict) else None
+
+
+def own_jobs(plan: dict[str, Any] | None) -> list[dict[str, Any]] | None:
+    """The jobs of the sweep running in this process (another sweep into the same folder may have planned
+    since); the latest sweep's when this process planned none."""
+    for sweep in reversed((plan or {}).get("sweeps") or []):
+        if sweep.get("pid") == os.getpid() and "jobs" in sweep:
+            return sweep["jobs"]
+    return (plan or {}).get("jobs")
 
 
 def planned_runs(plan: dict[str, Any] | None) -> dict[str, list[str]]:
@@ -66,7 +76,8 @@ def merge_plan(sweep_dir: Path, sweep: dict[str, Any]) -> dict[str, Any]:
         history = list((earlier or {}).get("sweeps") or [])
         if earlier and not history and "started" in earlier:  # an older plan: its one sweep
             history.append({"started": earlier["started"], "provenance": earlier.get("provenance")})
-        history.append({"started": sweep["started"], "provenance": sweep["provenance"]})
+        history.append({"started": sweep["started"], "provenance": sweep["provenance"], "pid": os.getpid()})
+        history[-1]["jobs"] = sweep["jobs"]
         plan = {**sweep, "runs": runs, "sweeps": history}
         write_json_atomic(sweep_dir / PLAN_FILE, plan)
     return plan

@@ -135,11 +135,20 @@ def compose_job(composer: JobComposer, overrides: list[str]) -> tuple[str, Confi
     return folder, OmegaConf.to_object(job)
 
 
-def plan_job(sweep_dir: Path, overrides: list[str], folder: str, settings: Config) -> dict[str, Any]:
-    """Validate one job's settings; return its folder, whether it finished already, and its work."""
+def plan_job(
+    sweep_dir: Path, overrides: list[str], folder: str, settings: Config, data_ok: bool = True
+) -> dict[str, Any]:
+    """Validate one job's settings; return its folder, whether it finished already, and its work.
+
+    On data that could not be prepared (``data_ok`` false) a job that cannot be checked is planned to run:
+    the run fails by itself, with the data's error, and the sweep goes on.
+    """
     try:
         spec = RunSpec.from_settings(settings)
     except NnexpError as exc:
+        if not data_ok:
+            unchecked = {"fingerprint": "", "finished_before": False, "work": None, "memory": None}
+            return {"overrides": overrides, "dir": folder, "force": bool(settings.force), **unchecked}
         raise ConfigError(f"in the run {' '.join(overrides)}: {exc}") from None
     bad_data = damaged_caches(spec.data)
     done = not settings.force and finished_summary(sweep_dir / folder, spec.fingerprint, bad_data) is not None
@@ -188,20 +197,22 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[dict[str, Any]] | No
     composer = JobComposer(config)
     composed = [(overrides, *compose_job(composer, overrides)) for overrides in jobs]
     data = {repr(settings.data): settings.data for _, _, settings in composed}  # distinct data settings
-    problems = []
-    for data_config in data.values():
+    problems = {}
+    for name, data_config in data.items():
         try:
             prepare_data(data_config)
         except NnexpError as exc:  # the runs on this data fail, each with this error; the others go on
-            problems.append(exc)
+            problems[name] = exc
             log.warning("data %s cannot be prepared, its runs will fail: %s", data_config.name, exc)
     if problems and len(problems) == len(data):
-        raise problems[0]
-    planned = [plan_job(sweep_dir, *job) for job in composed]
+        raise next(iter(problems.values()))
+    planned = [plan_job(sweep_dir, *job, data_ok=repr(job[2].data) not in problems) for job in composed]
     finished = finished_runs(sweep_dir, set().union(*(damaged_caches(d) for d in data.values())))
     first: dict[str, str] = {}
     for job in planned:
         fingerprint = job["fingerprint"]
+        if not fingerprint:  # not checked (its data could not be prepared): it runs, and fails, on its own
+            continue
         if fingerprint in first:
             job.update(same_as=first[fingerprint], work=0.0)
         elif not job["finished_before"] and not job["force"] and finished.get(fingerprint, job["dir"]) != job["dir"]:

@@ -113,8 +113,11 @@ class DeathWatch(threading.Thread):
                     opened.add(pid)
                     try:
                         fd = os.pidfd_open(pid)
-                    except OSError:  # ended before it could be watched (it had not started its job)
+                    except ProcessLookupError:  # ended before it could be watched (it had not started its job)
                         self._note_deaths([pid])
+                        continue
+                    except OSError:  # no pidfds here (old kernel, sandbox): deaths cannot be attributed
+                        (self.registry / WATCHED / str(pid)).touch()
                         continue
                     watched[fd] = pid
                     poller.register(fd, select.POLLIN)

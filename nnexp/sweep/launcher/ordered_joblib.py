@@ -50,10 +50,13 @@ from joblib import Parallel, delayed, effective_n_jobs
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nnexp.sweep.plan import read_plan
+from nnexp.sweep.plan import own_jobs, read_plan
 from nnexp.training.job import record_lost
 
 log = logging.getLogger(__name__)
+
+
+MAX_UNEXPLAINED = 3  # worker deaths with no run registered, after which the runs not done are failed
 
 
 class LaunchOrder(Enum):
@@ -144,7 +147,7 @@ class OrderedJoblibLauncher(JoblibLauncher):
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         plan = read_plan(sweep_dir)
-        planned = {tuple(job["overrides"]): job for job in (plan or {}).get("jobs") or []}
+        planned = {tuple(job["overrides"]): job for job in own_jobs(plan) or []}
         folders = {overrides: job["dir"] for overrides, job in planned.items()}
         results: dict[int, JobReturn] = {}
         for index, overrides in enumerate(job_overrides):  # finished, or another job's configuration: not run
@@ -170,21 +173,29 @@ class OrderedJoblibLauncher(JoblibLauncher):
         self._workers_starting = None
         registry = registry_of(sweep_dir)
         suspected: Counter[int] = Counter()
+        unexplained = 0  # rounds ended by a worker's death while no run was registered
         with _StopOnSignals(registry) as stopping:
             remaining = order
-            while remaining and not stopping.signum and not stopping.disk_full:
-                lost = self._run_round(remaining, job_overrides, initial_job_idx, joblib_cfg, stopping, results)
-                for index, reason in lost.items() if not stopping.signum else ():  # stopping: no fault of the run
-                    suspected[index] += 1
-                    if reason is not None or suspected[index] > 1:  # the killed job; or twice among the suspects
-                        error = f"worker process killed by {reason or 'a signal'} (out of memory?)"
-                        folder = folders.get(tuple(job_overrides[index]))
-                        if folder is not None:
-                            record_lost(sweep_dir / folder, error, self._job_config(job_overrides[index]))
-                        log.error("run #%d: %s", initial_job_idx + index, error)
-                        results[index] = _no_result(job_overrides[index])
-                remaining = [index for index in remaining if index not in results]
-        shutil.rmtree(registry, ignore_errors=True)
+            try:
+                while remaining and not stopping.signum and not stopping.disk_full:
+                    lost = self._run_round(remaining, job_overrides, initial_job_idx, joblib_cfg, stopping, results)
+                    if lost is None:  # a worker died before its run was registered: retry, but not forever
+                        unexplained += 1
+                        if unexplained < MAX_UNEXPLAINED:
+                            continue
+                        lost = dict.fromkeys([index for index in remaining if index not in results], "a signal")
+                    for index, reason in lost.items() if not stopping.signum else ():  # stopping: no fault of a run
+                        suspected[index] += 1
+                        if reason is not None or suspected[index] > 1:  # the killed job; or twice a suspect
+                            error = f"worker process killed by {reason or 'a signal'} (out of memory?)"
+                            self._record_lost(
+                                sweep_dir, folders.get(tuple(job_overrides[index])), error, job_overrides[index]
+                            )
+                            log.error("run #%d: %s", initial_job_idx + index, error)
+                            results[index] = _no_result(job_overrides[index])
+                    remaining = [index for index in remaining if index not in results]
+            finally:
+                shutil.rmtree(registry, ignore_errors=True)
         if stopping.disk_full:
             not_run = sum(1 for index in range(len(job_overrides)) if index not in results)
             log.error(
@@ -208,6 +219,15 @@ class OrderedJoblibLauncher(JoblibLauncher):
             sys.exit(128 + stopping.signum)
         return [results[index] for index in range(len(job_overrides))]
 
+    def _record_lost(self, sweep_dir: Path, folder: str | None, error: str, overrides: Sequence[str]) -> None:
+        """Record a run lost with its worker as failed, where it can be (no plan: no folder; a full disk)."""
+        if folder is None:
+            return
+        try:
+            record_lost(sweep_dir / folder, error, self._job_config(overrides))
+        except OSError as exc:
+            log.error("the failure of %s could not be recorded: %s", folder, exc)
+
     def _job_config(self, overrides: Sequence[str]) -> dict[str, Any]:
         """The configuration of a job as its run would have recorded it (empty if it cannot be composed)."""
         assert self.hydra_context is not None and self.config is not None
@@ -227,9 +247,10 @@ class OrderedJoblibLauncher(JoblibLauncher):
         joblib_cfg: dict[str, Any],
         stopping: _StopOnSignals,
         results: dict[int, JobReturn],
-    ) -> dict[int, str | None]:
+    ) -> dict[int, str | None] | None:
         """Run ``indices`` until they are done or a worker dies, filling ``results``; the jobs lost with the dead
-        worker: the one killed (with its signal), or, when it cannot be told, every job that was running (None)."""
+        worker: the one killed (with its signal), or, when it cannot be told, every job that was running (None);
+        None when a worker died and no job was running."""
         assert self.hydra_context is not None and self.task_function is not None
         registry = stopping.registry
         reset_registry(registry)
@@ -259,7 +280,8 @@ class OrderedJoblibLauncher(JoblibLauncher):
             killed = watch.stop()
             if killed is not None:
                 return {killed - initial_job_idx: killed_by(exc)}
-            return dict.fromkeys((number - initial_job_idx for number in running_jobs(registry).values()), None)
+            running = [number - initial_job_idx for number in running_jobs(registry).values()]
+            return dict.fromkeys(running, None) if running else None
         finally:
             watch.stop()
         return {}
