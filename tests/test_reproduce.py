@@ -35,7 +35,7 @@ def test_an_unknown_preset_is_one_line(tmp_path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "nnexp.reproduce", "w999"], capture_output=True, text=True, cwd=tmp_path
     )
-    assert done.returncode == 2 and "unknown preset w999; allowed: a000_collapse" in done.stderr
+    assert done.returncode == 2 and "unknown preset w999; allowed: a000_protocols" in done.stderr
     assert not (tmp_path / "reproduction").exists()
 
 
