@@ -10,7 +10,6 @@ with the planning's line, so both get the same line and status.
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -19,8 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from nnexp.errors import ConfigError
+from nnexp.resources import CONFIG_DIR
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 CONFIG_NAME = "config"
 MULTIRUN_FLAGS = ("-m", "--multirun")
 

@@ -3,7 +3,8 @@
 Each preset is a sweep into ``<out>/<preset>`` (resumable: the same command again runs only what is
 missing); its report goes to ``<out>/reports/<preset>``. The scoreboard (``<out>/scoreboard.{md,html,csv}``)
 puts every published number of ``experiments/`` beside ours. ``--publish`` copies the scoreboard and the
-reports into ``reports/`` (the curated reports under version control); nothing else writes there.
+reports into ``reports/`` of the current folder (run in the project folder: the curated reports under version
+control); nothing else writes there.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 from nnexp.reproduce.presets import presets
 from nnexp.reproduce.scoreboard import score, write_scoreboard
 
-CURATED = Path(__file__).resolve().parents[2] / "reports"
+CURATED = Path("reports")
 
 
 def sweep_command(preset: str, args: argparse.Namespace) -> list[str]:

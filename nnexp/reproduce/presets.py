@@ -6,10 +6,9 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from nnexp.command_line import CONFIG_DIR
+from nnexp.resources import CONFIG_DIR, PUBLISHED_DIR, published_table
 
 PRESET_DIR = CONFIG_DIR / "experiment"
-EXPERIMENTS = CONFIG_DIR.parent / "experiments"
 
 
 def presets() -> list[str]:
@@ -20,12 +19,12 @@ def presets() -> list[str]:
 def published_by(preset: str) -> list[Path]:
     """The published tables the preset's report compares with (``report.published``)."""
     node = OmegaConf.load(PRESET_DIR / f"{preset}.yaml")
-    return [EXPERIMENTS / Path(path).name for path in OmegaConf.select(node, "report.published", default=[]) or []]
+    return [published_table(path) for path in OmegaConf.select(node, "report.published", default=[]) or []]
 
 
 def published_tables() -> list[Path]:
-    """Every published table in ``experiments/``."""
-    return sorted(EXPERIMENTS.glob("*.csv"))
+    """Every published table of ``experiments/`` (each as :func:`~nnexp.resources.published_table` finds it)."""
+    return [published_table(Path("experiments", path.name)) for path in sorted(PUBLISHED_DIR.glob("*.csv"))]
 
 
 def preset_of(table: Path, among: list[str]) -> str | None:
