@@ -292,7 +292,9 @@ def check_batch_fits(spec: RunSpec, n_train: int) -> None:
     if spec.batch_size is not None and spec.batch_size > n_train:
         limit = spec.data.train_limit
         source = (
-            f"with data.train_limit={limit}" if limit is not None and n_train == limit else "after the validation split"
+            f"with data.train_limit={limit}"
+            if limit is not None and n_train == limit
+            else f"after the validation split, data.val_size={spec.data.val_size}"
         )
         raise ConfigError(
             f"batch_size={spec.batch_size} is larger than the training set ({n_train} images {source});"
