@@ -58,6 +58,7 @@ EXECUTION_ONLY = (
     "hydra.launcher.n_jobs",
     "blas_threads",
     "force",
+    "verbose",
     "data.cache_dir",
     "data.cache_arrays",
     "report.enabled",
@@ -82,7 +83,8 @@ class ReportConfig:
     """Layout of the comparison tables built at the end of a sweep."""
 
     enabled: bool = True
-    dir: str = "reports"
+    # The report goes to <dir>/<sweep folder name>; null: into the sweep folder, as <sweep folder>/report.
+    dir: Optional[str] = None
     rows: str = "hidden"
     cols: str = "activation"
     metrics: List[str] = field(default_factory=lambda: ["test_acc", "train_seconds"])
@@ -172,6 +174,8 @@ class Config:
     blas_threads: Optional[int] = None
     # Rerun runs that finished already (a sweep into an existing folder skips them otherwise).
     force: bool = False
+    # Per-epoch lines on the console too; they always go to the run's log file (<run folder>/run.log).
+    verbose: bool = False
     # Record per-layer saturation, dead units and weight/gradient norms every epoch.
     diagnostics: bool = True
     # Save the final weights (model.npz) for `python -m nnexp.predict`.

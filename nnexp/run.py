@@ -8,6 +8,7 @@ progress and the report (:mod:`nnexp.sweep`, :mod:`nnexp.report`).
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -17,14 +18,19 @@ from hydra.types import RunMode
 from hydra_plugins.nnexp_launcher import register as register_launcher
 from omegaconf import DictConfig, OmegaConf
 
-from nnexp.command_line import check_overrides
+from nnexp.command_line import CONFIG_NAME, check_overrides
 from nnexp.config import Config, store_schema
 from nnexp.errors import ConfigError, NnexpError
-from nnexp.results import RunStatus
+from nnexp.model.io import MODEL_FILE
+from nnexp.resources import CONFIG_DIR
+from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus
 from nnexp.sweep.naming import register_resolver
 from nnexp.sweep.planning import BASIC_SWEEPER
 from nnexp.training import execute
 from nnexp.training.interrupt import Interrupted
+from nnexp.training.loop import not_an_epoch_line
+
+log = logging.getLogger("nnexp.run")
 
 
 def register_configs() -> None:
@@ -37,12 +43,27 @@ def register_configs() -> None:
 register_configs()
 
 
+def show_epoch_lines(on_console: bool) -> None:
+    """Per-epoch lines on the console too (``verbose=true``), or in the run's log file only: a filter on the
+    console handlers Hydra has set up for this run."""
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler, logging.FileHandler):
+            handler.removeFilter(not_an_epoch_line)
+            if not on_console:
+                handler.addFilter(not_an_epoch_line)
+
+
+def shown(path: Path) -> Path:
+    """``path`` as the user sees it: relative to the current folder when it is below it."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
 def launcher_cpus() -> int:
     """CPUs the launcher gives each run (``hydra.launcher.cpus_per_task``, e.g. SLURM); 1 if it names none."""
     return int(HydraConfig.get().launcher.get("cpus_per_task") or 1)
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="config")
+@hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
 def main(cfg: DictConfig) -> float:
     """Hydra task: one training run; returns the final validation accuracy (for sweepers).
 
@@ -57,14 +78,19 @@ def main(cfg: DictConfig) -> float:
     settings: Config = OmegaConf.to_object(cfg)
     if settings.blas_threads is None:
         settings.blas_threads = launcher_cpus()
+    show_epoch_lines(on_console=settings.verbose)
+    out_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        summary = execute(settings, Path(hydra_cfg.runtime.output_dir))
+        summary = execute(settings, out_dir)
     except Exception as exc:
         if hydra_cfg.mode == RunMode.RUN:
             sys.exit(exc.exit_status if isinstance(exc, Interrupted) else 2 if isinstance(exc, NnexpError) else 1)
         if searching:
             raise
         return float("nan")
+    if hydra_cfg.mode == RunMode.RUN:
+        files = [METRICS_FILE, SUMMARY_FILE, MODEL_FILE, f"{hydra_cfg.job.name}.log"]
+        log.info("results in %s/ (%s)", shown(out_dir), ", ".join(name for name in files if (out_dir / name).exists()))
     if searching and summary["status"] != RunStatus.completed:
         raise RuntimeError(f"run {summary['status']}: no objective value for the search")
     return float(summary["val_acc"])

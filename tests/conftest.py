@@ -156,7 +156,7 @@ class SharedSweep:
 
     @property
     def report_dir(self) -> Path:
-        return self.root / "reports/grid"
+        return self.sweep_dir / "report"
 
 
 @pytest.fixture(scope="session")

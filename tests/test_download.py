@@ -10,7 +10,7 @@ import pytest
 from nnexp.data import DataConfig, DataUnavailableError, load_dataset
 from nnexp.data.download import fetch
 from nnexp.data.idx import IDX_FILES
-from tests.conftest import make_idx_dataset, md5
+from tests.conftest import make_idx_dataset, md5, run_nnexp
 
 
 def _serve_dataset(served, n_train=120, n_test=40):
@@ -108,3 +108,18 @@ def test_unreachable_server_is_a_clear_error(tmp_path) -> None:
     )
     with pytest.raises(DataUnavailableError, match=r"could not download train-images-idx3-ubyte.gz.*data=digits"):
         load_dataset(cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", [["-m", "activation=sigmoid,relu", "hidden=32,64"], []], ids=["sweep", "run"])
+def test_the_first_command_offline_is_one_short_message_and_writes_nothing(tmp_path, mode) -> None:
+    """No MNIST files and no network: where to put the files, data.root, data=digits; no sweep or run folder."""
+    cache = tmp_path / "cache"
+    offline = [f"data.cache_dir={cache}", "data.root=null", "data.urls=[http://127.0.0.1:9/a,http://127.0.0.1:9/b]"]
+    done = run_nnexp([*mode, *offline], tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 2, output[-2000:]
+    assert len(output.splitlines()) <= 3 and len(output) < 1500, output
+    assert "http://127.0.0.1:9/a: Connection refused; http://127.0.0.1:9/b: Connection refused" in output
+    assert f"in {cache}" in output and "data.root=" in output and "data=digits" in output
+    assert not (tmp_path / "multirun").exists() and not (tmp_path / "outputs").exists()

@@ -101,7 +101,7 @@ def test_a_killed_worker_fails_only_its_run_and_a_rerun_retries_it(tmp_path) -> 
     summary = json.loads((sweep / killed_dir / SUMMARY_FILE).read_text())
     assert summary["error"] == "worker process killed by signal 9 (out of memory?)"
     assert summary["config"]["seed"] in (0, 1)  # Hydra's saved config: the report can place the run
-    assert (tmp_path / "reports/sweep/index.md").exists()  # the report was built
+    assert (sweep / "report/index.md").exists()  # the report was built, into the sweep folder
     assert "sweep done: 3 completed, 1 failed" in output
     rerun = run_nnexp([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -92,10 +93,10 @@ def test_one_failure_and_one_divergence_do_not_stop_the_sweep(failing_sweep) -> 
 @pytest.mark.slow
 def test_report_of_the_failing_sweep_shows_the_failed_run(failing_sweep) -> None:
     root, _, _ = failing_sweep
-    index = (root / "reports/s/index.md").read_text()
+    index = (root / "multirun/s/report/index.md").read_text()
     assert f"{CASES} runs of {CASES} planned ({SEEDS} completed, 1 diverged, 1 failed)" in index
     assert "`+case=damaged,data=digits,epochs=3`: failed — " in index
-    runs = pd.read_csv(root / "reports/s/runs.csv")
+    runs = pd.read_csv(root / "multirun/s/report/runs.csv")
     assert set(runs["status"]) == {"completed", "failed", "diverged"}
 
 
@@ -171,8 +172,11 @@ def test_changed_config_file_reruns_the_same_folder(tmp_path) -> None:
     assert sorted(p.parent.name for p in (tmp_path / "multirun/f").glob("*/summary.json")) == folders
     for folder in folders:
         assert read_summary(tmp_path / "multirun/f" / folder / "summary.json")["epochs_completed"] == 2
-    again = run_nnexp(args, tmp_path)  # unchanged now: both runs are skipped
-    assert "sweep of 2 runs into multirun/f; 2 finished already and are skipped" in again.stdout + again.stderr
+    again = run_nnexp(args, tmp_path)  # unchanged now: both runs are skipped, said in one line, not one per run
+    output = again.stdout + again.stderr
+    assert "sweep of 2 runs into multirun/f; 2 finished already and are skipped" in output
+    assert output.count("finished already") == 1 and not re.search(r"run \d/2 ", output)
+    assert "sweep done: 2 completed (2 of them skipped as finished before)" in output
 
 
 @pytest.mark.slow
@@ -224,8 +228,8 @@ def test_batch_larger_than_the_training_set_is_refused_before_loading(tmp_path, 
     done = run_nnexp(["data=digits", "batch_size=5000", "hydra.run.dir=out"], tmp_path)
     assert done.returncode == 2
     assert (
-        f"error: batch_size=5000 is larger than the training set ({n_train} images after the validation split);"
-        f" allowed: 1 to {n_train}, or 'full'" in done.stdout + done.stderr
+        f"error: batch_size=5000 is larger than the training set ({n_train} images after the validation split,"
+        f" data.val_size=0.15); allowed: 1 to {n_train}, or 'full'" in done.stdout + done.stderr
     )
 
 
@@ -240,16 +244,16 @@ def test_the_batch_check_after_loading_names_the_cap_too(compose_config) -> None
 
     with pytest.raises(ConfigError, match=r"\(10 images with data.train_limit=10\); allowed: 1 to 10"):
         check_batch_fits(spec(10, 64), 10)
-    with pytest.raises(ConfigError, match=r"\(10 images after the validation split\)"):
+    with pytest.raises(ConfigError, match=r"\(10 images after the validation split, data.val_size=0.15\)"):
         check_batch_fits(spec(500, 64), 10)
     check_batch_fits(spec(10, None), 10)  # full batch fits any set
 
 
 def test_a_training_set_capped_below_the_batch_names_the_cap(compose_config) -> None:
-    """Found by hypothesis: data.train_limit=1 with the default batch of 64 must name data.train_limit."""
+    """Found by hypothesis: data.train_limit=1 with the digits default batch of 16 must name data.train_limit."""
     with pytest.raises(
         ConfigError,
-        match=r"batch_size=64 is larger than the training set \(1 images with "
+        match=r"batch_size=16 is larger than the training set \(1 images with "
         r"data.train_limit=1\); allowed: 1 to 1, or 'full'",
     ):
         RunSpec.from_settings(settings_of(compose_config(["data=digits", "data.train_limit=1"])))

@@ -46,7 +46,7 @@ def test_submitit_local_sweep_has_the_same_layout_and_pins_blas_to_cpus_per_task
         assert read_summary(run / "summary.json")["status"] == "completed"
         assert len(pd.read_csv(run / "metrics.csv")) == 2
         assert "BLAS threads: 2" in (run / "run.log").read_text()
-    assert (tmp_path / "reports/sub/test_acc_by_hidden_activation.csv").exists()
+    assert (tmp_path / "multirun/sub/report/test_acc_by_hidden_activation.csv").exists()
 
 
 def _study_states(root, name="nnexp_digits"):
@@ -65,10 +65,10 @@ def test_optuna_search_is_persistent_and_resumes(tmp_path) -> None:
     again = run_nnexp(args, tmp_path)
     assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     assert len(_study_states(tmp_path)) == 8
-    runs = pd.read_csv(tmp_path / "reports/search_digits/runs.csv")
+    runs = pd.read_csv(tmp_path / "multirun/search_digits/report/runs.csv")
     assert len(runs) >= 6 and set(runs["preset"]) == {"optuna_search"}  # new trials, new run folders
-    index = (tmp_path / "reports/search_digits/index.md").read_text()
-    assert "## Search" in index and (tmp_path / "reports/search_digits/search_history.png").exists()
+    index = (tmp_path / "multirun/search_digits/report/index.md").read_text()
+    assert "## Search" in index and (tmp_path / "multirun/search_digits/report/search_history.png").exists()
 
 
 @needs_optuna
@@ -118,4 +118,4 @@ def test_ray_local_sweep_has_the_same_layout(tmp_path) -> None:
         run = tmp_path / f"multirun/ray/activation={activation},data=digits,epochs=2"
         assert read_summary(run / "summary.json")["status"] == "completed"
         assert len(pd.read_csv(run / "metrics.csv")) == 2
-    assert (tmp_path / "reports/ray/index.html").exists()
+    assert (tmp_path / "multirun/ray/report/index.html").exists()

@@ -25,6 +25,8 @@ def test_sweep_runs_every_configuration_through_joblib(shared_sweep) -> None:
     assert f"sweep of {SHARED_RUNS} runs" in output
     assert re.search(rf"run {SHARED_RUNS}/{SHARED_RUNS} completed: ", output)  # one line per run that ended
     assert len(re.findall(rf"run \d+/{SHARED_RUNS} completed: ", output)) == SHARED_RUNS
+    assert "epoch 1/3" not in output  # per-epoch lines go to each run's log file only (verbose=false)
+    assert output.strip().splitlines()[-1].endswith("report: multirun/grid/report/index.md (and index.html beside it)")
     runs = sorted(shared_sweep.sweep_dir.glob("*/summary.json"))
     assert len(runs) == SHARED_RUNS
     names = {p.parent.name for p in runs}
@@ -176,7 +178,21 @@ def test_single_run_writes_its_folder(tmp_path) -> None:
     assert read_summary(folder / "summary.json")["layer_sizes"] == [64, 12, 6, 10]
     assert len(pd.read_csv(folder / "metrics.csv")) == 2
     assert "epoch 2/2" in (folder / "run.log").read_text()
-    assert not (tmp_path / "reports").exists()  # a single run builds no sweep report
+    assert not list(tmp_path.rglob("index.md"))  # a single run builds no sweep report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verbose", [False, True])
+def test_per_epoch_lines_reach_the_console_only_when_verbose(tmp_path, verbose) -> None:
+    args = ["data=digits", "epochs=2", f"verbose={str(verbose).lower()}", "hydra.run.dir=outputs/one"]
+    done = run_nnexp(args, tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert ("epoch 1/2" in output, "epoch 2/2" in output) == (verbose, verbose)
+    log = (tmp_path / "outputs/one/run.log").read_text()
+    assert "epoch 1/2" in log and "epoch 2/2" in log  # the run's log file has them either way
+    assert "data digits: " in output and "network [64, 128, 10]" in output and "completed after 2 epochs" in output
+    assert output.strip().splitlines()[-1].endswith("results in outputs/one/ (metrics.csv, summary.json, run.log)")
 
 
 @pytest.mark.slow

@@ -149,5 +149,4 @@ def load_dataset(cfg: DataConfig) -> Splits:
                 f" data.n_classes={dataset.n_classes}; allowed: labels 0..{dataset.n_classes - 1}"
                 " (set data.n_classes to the number of classes)"
             )
-    log.info("data %s: %s, %d features", cfg.name, splits.sizes(), splits.n_features)
     return splits

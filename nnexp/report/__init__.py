@@ -5,6 +5,6 @@ sweep folder -> tidy frames (runs) -> statistics (stats), tables (tables), publi
 """
 
 from nnexp.errors import ReportError
-from nnexp.report.build import build_comparison, build_report
+from nnexp.report.build import build_comparison, build_report, report_folder
 
-__all__ = ["ReportError", "build_comparison", "build_report"]
+__all__ = ["ReportError", "build_comparison", "build_report", "report_folder"]

@@ -7,7 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
-from nnexp.report import ReportError, build_comparison, build_report
+from nnexp.report import ReportError, build_comparison, build_report, report_folder
 from nnexp.report.tables import METRICS
 
 
@@ -18,7 +18,11 @@ def main(argv: list[str] | None = None) -> int:
         "sweep_dir", type=Path, nargs="+", help="a sweep folder (multirun/...) or a run folder; several with --compare"
     )
     parser.add_argument("--compare", action="store_true", help="compare the sweeps side by side in one report")
-    parser.add_argument("--out", type=Path, help="output folder (default: reports/<sweep folder name>)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="output folder (default: <sweep folder>/report; with --compare, compare_<a>_vs_<b> beside the first one)",
+    )
     parser.add_argument("--rows", default="hidden", help="config key shown as table rows (default: hidden)")
     parser.add_argument("--cols", default="activation", help="config key shown as table columns (default: activation)")
     parser.add_argument(
@@ -44,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     names = [d.resolve().name for d in args.sweep_dir]
     if len(names) > 1 and not args.compare:
         parser.error("several sweep folders: add --compare to compare them")
-    out = args.out or Path("reports") / ("compare_" + "_vs_".join(names) if args.compare else names[0])
+    if args.out:
+        out = args.out
+    elif args.compare:
+        out = args.sweep_dir[0].resolve().parent / ("compare_" + "_vs_".join(names))
+    else:
+        out = report_folder(args.sweep_dir[0])
     try:
         parallel = {"n_jobs": args.jobs} if args.jobs != 1 else None
         if args.compare:

@@ -1,4 +1,5 @@
-"""Hydra callback of a sweep: the plan (nnexp.sweep.planning) before it starts, progress, report and exit status.
+"""Hydra callback of a sweep: the plan (nnexp.sweep.planning) before it starts, progress, report and exit status;
+and of a single run: its settings and data checked before Hydra makes its folder.
 
 Everything here reads and writes files in the sweep folder, because Hydra passes
 ``on_multirun_end`` no job results and runs ``on_job_end`` inside the worker process.
@@ -22,6 +23,8 @@ from hydra_plugins.nnexp_launcher import JOBLIB_LAUNCHERS, parallel_settings
 from joblib import effective_n_jobs
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from nnexp.config import Config
+from nnexp.data.loading import prepare_data
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.results import SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
@@ -29,6 +32,7 @@ from nnexp.sweep.plan import merge_plan, own_jobs, read_plan
 from nnexp.sweep.planning import check_memory, distinct_runs, plan_sweep
 from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
+from nnexp.training.spec import RunSpec
 
 log = logging.getLogger(__name__)
 
@@ -102,22 +106,28 @@ def _check_sweep_folder(sweep_dir: Path) -> None:
         ) from None
 
 
+def run_settings(config: DictConfig) -> Config:
+    """The typed settings of a run: ``config`` without its hydra node."""
+    task = config.copy()
+    with open_dict(task):
+        del task["hydra"]
+    return OmegaConf.to_object(task)
+
+
 def _check_report(config: DictConfig) -> None:
     """The report's options (rows, cols, metrics, published tables) checked before any run."""
     from nnexp.report.build import check_options
     from nnexp.report.runs import config_columns
     from nnexp.training.spec import config_record
 
-    task = config.copy()
-    with open_dict(task):
-        del task["hydra"]
     report = config.report
-    names = list(config_columns(config_record(OmegaConf.to_object(task))))
+    names = list(config_columns(config_record(run_settings(config))))
     check_options(names, report.rows, report.cols, list(report.metrics), list(report.published))
 
 
 class SweepCallback(Callback):
-    """Validates every run and writes the sweep plan, logs progress, builds the report, sets the exit status."""
+    """Validates every run and writes the sweep plan, logs progress, builds the report, sets the exit status;
+    checks a single run before Hydra makes its folder."""
 
     # live in the sweep's own process only
     _progress: SweepProgress | None = None
@@ -129,6 +139,17 @@ class SweepCallback(Callback):
         state.pop("_progress", None)
         state.pop("_report_imports", None)
         return state
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """A single run: its settings checked and its data prepared (downloaded if need be) before Hydra makes its
+        folder, so that bad input, or data that cannot be had, writes nothing: one line, exit status 2."""
+        try:
+            settings = run_settings(config)
+            RunSpec.from_settings(settings)
+            prepare_data(settings.data)
+        except NnexpError as exc:
+            log.error("error: %s (no run was started)", exc)
+            sys.exit(2)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Check and plan the sweep; any failure ends it here, with one line (Hydra would only warn)."""
@@ -144,12 +165,12 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
             _check_launcher(config.hydra.launcher)
-            _check_sweep_folder(sweep_dir)
             if config.report.enabled:
                 _check_report(config)
             jobs = plan_sweep(config, sweep_dir)
             if jobs is not None and config.hydra.launcher.get("_target_") in JOBLIB_LAUNCHERS:
                 check_memory(jobs, effective_n_jobs(config.hydra.launcher.get("n_jobs")))
+            _check_sweep_folder(sweep_dir)  # made last: a sweep that cannot start leaves no folder behind
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)
@@ -204,27 +225,27 @@ class SweepCallback(Callback):
             thread.join()
             self._report_imports = None
         sweep_dir = Path(config.hydra.sweep.dir)
-        report_failed = False
-        if config.report.enabled:
-            report_failed = not self._build_report(config, sweep_dir)
         try:
-            failed = self._summarise(sweep_dir)
+            failed = self._summarise(sweep_dir) > 0
         except Exception as exc:  # the runs' files could not be read: say so, never report success
             log.error("error: the sweep's results could not be read: %s: %s", type(exc).__name__, exc)
-            sys.exit(1)
-        if failed or report_failed:
+            failed = True
+        report_built = self._build_report(config, sweep_dir) if config.report.enabled else True
+        if failed or not report_built:
             sys.exit(1)
 
     @staticmethod
     def _build_report(config: DictConfig, sweep_dir: Path) -> bool:
-        """Build the sweep's report; whether it was built (if not, one line says why)."""
-        from nnexp.report import build_report
+        """Build the sweep's report, and say where in the sweep's last line; whether it was built (if not, the
+        last line says why)."""
+        from nnexp.report import build_report, report_folder
 
         report = config.report
+        out_dir = Path(report.dir) / sweep_dir.name if report.dir else report_folder(sweep_dir)
         try:
             index = build_report(
                 sweep_dir,
-                Path(report.dir) / sweep_dir.name,
+                out_dir,
                 rows=report.rows,
                 cols=report.cols,
                 metrics=list(report.metrics),
@@ -233,9 +254,10 @@ class SweepCallback(Callback):
             )
         except Exception as exc:  # the runs are on disk; say why the report is missing
             reason = str(exc) if isinstance(exc, NnexpError) else f"{type(exc).__name__}: {exc}"
-            log.error("error: report not built: %s (rebuild with: python -m nnexp.report %s)", reason, sweep_dir)
+            rebuild = f"python -m nnexp.report {sweep_dir}" + (f" --out {out_dir}" if report.dir else "")
+            log.error("error: report not built: %s (rebuild with: %s)", reason, rebuild)
             return False
-        log.info("report: %s", index)
+        log.info("report: %s (and index.html beside it)", index)
         return True
 
     @staticmethod

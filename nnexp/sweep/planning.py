@@ -201,11 +201,12 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[dict[str, Any]] | No
     for name, data_config in data.items():
         try:
             prepare_data(data_config)
-        except NnexpError as exc:  # the runs on this data fail, each with this error; the others go on
+        except NnexpError as exc:
             problems[name] = exc
-            log.warning("data %s cannot be prepared, its runs will fail: %s", data_config.name, exc)
-    if problems and len(problems) == len(data):
+    if problems and len(problems) == len(data):  # no run has data: the sweep stops, with the (first) error
         raise next(iter(problems.values()))
+    for name, exc in problems.items():  # the runs on this data fail, each with this error; the others go on
+        log.warning("data %s cannot be prepared, its runs will fail: %s", data[name].name, exc)
     planned = [plan_job(sweep_dir, *job, data_ok=repr(job[2].data) not in problems) for job in composed]
     finished = finished_runs(sweep_dir, set().union(*(damaged_caches(d) for d in data.values())))
     first: dict[str, str] = {}

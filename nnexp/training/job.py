@@ -71,9 +71,9 @@ def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[
 
 def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
     threads = spec.blas_threads or 1
-    log.info("BLAS threads: %d", threads)
     with threadpool_limits(limits=threads, user_api="blas"):
         data = load_dataset(spec.data)
+        log.info("data %s: %s, %d features", spec.data.name, data.sizes(), data.n_features)
         if spec.task == "one_vs_all":
             data = data.one_vs_all(spec.positive_class)
         if spec.n_train is None:  # the files were not here to check it before
@@ -91,7 +91,7 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
             output=spec.output,
         )
         log.info(
-            "network %s, %s activation, %s output, %d parameters; %s, lr %g (%s schedule)",
+            "network %s, %s activation, %s output, %d parameters; %s, lr %g (%s schedule); BLAS threads: %d",
             model.layer_sizes,
             spec.activation,
             model.output.name,
@@ -99,6 +99,7 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
             spec.method.optimizer,
             spec.method.lr,
             spec.method.lr_schedule,
+            threads,
         )
         columns = [*EPOCH_COLUMNS, *(diagnostic_columns(model) if spec.diagnostics else [])]
         checkpoints = Checkpointer(out_dir / CHECKPOINT_FILE, spec.fingerprint)

@@ -22,6 +22,13 @@ from nnexp.training.stopping import EarlyStopping
 log = logging.getLogger(__name__)
 
 PROGRESS_STEPS = 64  # steps between two looks at the clock for a checkpoint within an epoch
+# Marks the per-epoch lines: the run's log file has them all, the console only with verbose=true (nnexp.run).
+EPOCH_LINE = {"epoch_line": True}
+
+
+def not_an_epoch_line(record: logging.LogRecord) -> bool:
+    """A logging filter that passes every line but the per-epoch ones."""
+    return not getattr(record, "epoch_line", False)
 
 
 @dataclass
@@ -244,4 +251,5 @@ def _log_epoch(row: dict, epochs: int) -> None:
         100 * row["val_acc"],
         100 * row["test_acc"],
         row["epoch_seconds"],
+        extra=EPOCH_LINE,
     )
