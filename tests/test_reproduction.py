@@ -13,6 +13,7 @@ import pytest
 from nnexp.data import DataConfig, load_dataset
 from nnexp.model import MLP
 from nnexp.predict import main as predict_main
+from nnexp.report.protocols import protocol_distances, verdict_text
 from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.stats import t_interval
 from nnexp.training import execute
@@ -100,6 +101,41 @@ def test_ablation_settings_each_get_a_row_and_the_closest_is_marked(tmp_path) ->
     assert list(table["setting"]) == ["init_scale=0.01", "init_scale=1.0"]
     assert list(table["closest"]) == [False, True]
     assert "init_scale=1.0" in summary_text(table, "w")
+
+
+def test_candidate_protocols_are_ranked_by_their_distance_to_the_table_with_epochs_from_the_curves(tmp_path) -> None:
+    published = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,32,50.0", "w,T1,test_acc,%,=,p,relu,64,90.0"])
+    # init_scale=1.0 reaches the table after 2 of its 3 epochs; init_scale=0.01 is far from it at every epoch
+    per_epoch = {
+        (1.0, 32): [[0.20, 0.49, 0.60], [0.21, 0.51, 0.61], [0.22, 0.50, 0.62]],
+        (1.0, 64): [[0.30, 0.89, 0.95], [0.31, 0.91, 0.96], [0.32, 0.90, 0.97]],
+        (0.01, 32): [[0.70, 0.80, 0.90]] * 3,
+        (0.01, 64): [[0.70, 0.80, 0.90]] * 3,
+    }
+    runs, curves = [], []
+    for (scale, hidden), seeds in per_epoch.items():
+        for seed, accs in enumerate(seeds):
+            run = f"s{scale}-h{hidden}-{seed}"
+            runs.append(
+                {"run": run, "activation": "relu", "hidden": hidden, "init_scale": scale, "seed": seed, "epochs": 3}
+                | {"lr_schedule": "constant", "test_acc": accs[-1], "status": "completed"}
+            )
+            curves += [{"run": run, "epoch": e + 1, "test_acc": acc} for e, acc in enumerate(accs)]
+    distances = protocol_distances(published, pd.DataFrame(runs), pd.DataFrame(curves))
+    assert len(distances) == 6  # 2 scales x 3 epoch counts
+    best = distances.iloc[0]
+    assert (best["init_scale"], best["epochs"]) == (1.0, 2)
+    assert best["within_ci"] == 2 and best["measured"] == 2 and best["runs_per_cell"] == 3
+    assert best["rms"] == pytest.approx(0.0, abs=1e-9)
+    third = distances[(distances["init_scale"] == 1.0) & (distances["epochs"] == 3)].iloc[0]
+    assert third["rms"] == pytest.approx(math.sqrt((11.0**2 + 6.0**2) / 2)) and third["within_ci"] == 0
+    assert "best explained by init_scale=1, epochs=2" in verdict_text(distances, "w, T1", "%")
+    # a schedule that depends on the total epochs: only the final value counts
+    scheduled = pd.DataFrame(runs).assign(lr_schedule="cosine")
+    assert set(protocol_distances(published, scheduled, pd.DataFrame(curves))["init_scale"]) == {0.01, 1.0}
+    assert "none of the 2 candidate protocols" in verdict_text(
+        protocol_distances(published, scheduled, pd.DataFrame(curves)), "w", "%"
+    )
 
 
 def test_published_tables_are_checked(tmp_path) -> None:

@@ -5,7 +5,6 @@ Usage: ``python -m nnexp.report <sweep folder>`` or :func:`build_report`.
 
 from __future__ import annotations
 
-import logging
 import re
 import shutil
 import time
@@ -18,6 +17,8 @@ from omegaconf import OmegaConf
 
 from nnexp.errors import ReportError
 from nnexp.report.document import Block, write_documents
+from nnexp.report.protocols import COLUMNS as PROTOCOL_COLUMNS
+from nnexp.report.protocols import protocol_distances, verdict_text
 from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.render import Figures
 from nnexp.report.runs import config_names, data_descriptions, load_curves, load_runs, varying
@@ -30,10 +31,9 @@ from nnexp.report.tables import (
     replicate_counts,
     write_table,
 )
+from nnexp.resources import PUBLISHED_DIR, published_table
 from nnexp.results import FINISHED, RunStatus, status_counts
 from nnexp.sweep.plan import planned_runs, read_plan
-
-log = logging.getLogger(__name__)
 
 RUNS_FILE = "runs.csv"
 SEARCH_RESULTS = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
@@ -53,12 +53,18 @@ def check_options(names: list[str], rows: str, cols: str, metrics: list[str], pu
     if unknown:
         raise ReportError(f"report.metrics: {', '.join(unknown)} unknown; allowed: {', '.join(METRICS)}")
     for path in published:
-        if not resolve_published(Path(path)).is_file():
-            known = sorted(p.name for p in resolve_published(Path("experiments")).glob("*.csv"))
+        if not published_table(path).is_file():
+            known = sorted(p.name for p in PUBLISHED_DIR.glob("*.csv"))
             raise ReportError(
                 f"report.published: {path} is not a file; allowed: published tables such as experiments/"
                 f"{{{','.join(known)}}}"
             )
+
+
+def report_folder(sweep_dir: Path) -> Path:
+    """Where the report of ``sweep_dir`` goes unless told otherwise: into the sweep folder, as ``report/``
+    (beside the runs, never into the project's curated ``reports/``)."""
+    return Path(sweep_dir) / "report"
 
 
 def build_report(
@@ -117,14 +123,13 @@ def build_report(
         metric = metrics[0] if metrics[0] in METRICS else "test_acc"
         blocks += _overall_figures(measured, rows, cols, metric, out_dir, figures)
     for path in published or []:
-        blocks += _published_section(resolve_published(Path(path)), measured, out_dir)
+        blocks += _published_section(published_table(path), measured, curves, out_dir)
     blocks += [
         Block("h2", "Runs"),
         Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE})."),
     ]
     figures.draw(parallel)
     index = write_documents(blocks, out_dir, f"Sweep report: {name}", started)
-    log.info("report of %d runs written to %s", len(runs), out_dir)
     return index
 
 
@@ -371,14 +376,7 @@ def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path, figure
     ]
 
 
-def resolve_published(path: Path) -> Path:
-    """``path`` as given, or relative to the project folder (where ``experiments/`` is)."""
-    if path.exists() or path.is_absolute():
-        return path
-    return Path(__file__).resolve().parents[2] / path
-
-
-def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[Block]:
+def _published_section(path: Path, runs: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> list[Block]:
     table = load_published(path)
     shutil.copy(path, out_dir / path.name)
     comparison = compare(table, runs)
@@ -415,6 +413,44 @@ def _published_section(path: Path, runs: pd.DataFrame, out_dir: Path) -> list[Bl
             " lies relative to our CI (for claims 'published ≥ x': whether our CI clears x).",
         ),
         Block("table", table=shown.astype(str), links={"CSV": f"published_{path.stem}.csv"}),
+        *_protocols_section(table, runs, curves, source, out_dir / f"protocols_{path.stem}.csv"),
+    ]
+
+
+SHOWN_PROTOCOLS = 10
+
+
+def _protocols_section(
+    table: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, source: str, path: Path
+) -> list[Block]:
+    """The candidate protocols ranked by their distance to a published table of accuracies (none when the runs
+    give only one protocol, or the table is of times: those compare only in ratio)."""
+    if runs.empty or (table["unit"] != "%").any():
+        return []
+    distances = protocol_distances(table, runs, curves)
+    if len(distances) < 2:
+        return []
+    distances.to_csv(path, index=False)
+    unit = " points"
+    shown = distances.head(SHOWN_PROTOCOLS).assign(
+        rms=distances["rms"].map(lambda v: f"{v:.2f}"),
+        max_abs_delta=distances["max_abs_delta"].map(lambda v: f"{v:.2f}"),
+    )
+    return [
+        Block("h3", f"Which protocol explains {source}?"),
+        Block(
+            "p",
+            f"Each candidate protocol is one combination of the settings the write-up leaves unstated and this sweep"
+            f" varies ({', '.join(c for c in distances.columns if c not in PROTOCOL_COLUMNS)}); the number of epochs"
+            " comes from each run's per-epoch metrics. rms: root mean square of ours − published over the values"
+            " with runs (for a claim '≥ x', only a shortfall counts); within_ci: values inside our 95% CI. "
+            + verdict_text(distances, source, unit),
+        ),
+        Block(
+            "table",
+            table=shown.astype(str),
+            links={"CSV (all protocols)": path.name},
+        ),
     ]
 
 

@@ -49,7 +49,7 @@ def key_columns(published: pd.DataFrame) -> list[str]:
     return [c for c in published.columns if c not in META]
 
 
-def _matches(column: pd.Series, wanted: str) -> pd.Series:
+def matches(column: pd.Series, wanted: str) -> pd.Series:
     """Whether run values equal a published key value (numbers compared as numbers)."""
     try:
         return pd.to_numeric(column, errors="coerce") == float(wanted)
@@ -92,7 +92,7 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     for index, item in published.iterrows():
         selected = runs
         for key in keys if not runs.empty else []:
-            selected = selected[_matches(selected[key], item[key])]
+            selected = selected[matches(selected[key], item[key])]
         scale = UNIT_SCALE.get(item["unit"], 1.0)
         groups = selected.groupby(extra, dropna=False, sort=False) if extra and len(selected) else [((), selected)]
         for setting, group in groups:

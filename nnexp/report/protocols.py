@@ -1,0 +1,143 @@
+"""Which of the candidate protocols explains a published table best.
+
+A write-up leaves settings unstated (epochs, initialisation scale, input scaling, ...). A sweep that varies
+them beside the table's own keys gives one *candidate protocol* per combination of those settings; and since
+every run records its metrics after each epoch, a run of E epochs also gives the protocols of 1..E epochs
+(when nothing in it depends on E: a constant learning rate and no early stopping).
+
+For each candidate protocol and each published value (a *cell*), our mean and 95% CI over seeds are set
+beside the published value; a protocol's distance to the table is the root mean square of ``ours −
+published`` over its cells (for a claim "≥ x", only a shortfall counts), with the number of cells whose
+published value lies within our CI (a claim: our CI reaches x).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from nnexp.report.published import UNIT_SCALE, key_columns, matches
+from nnexp.report.runs import varying
+from nnexp.report.stats import t_interval
+
+EPOCHS = "epochs"
+EXPLAINS = 0.75  # a protocol explains a table when at least this share of its cells lie within our CI
+COLUMNS = ("cells", "measured", "within_ci", "rms", "max_abs_delta", "runs_per_cell")
+
+
+def truncatable(runs: pd.DataFrame) -> pd.Series:
+    """Whether each run's state after epoch e is that of the same run trained for e epochs: a constant
+    learning rate and no early stopping (a cosine schedule or restored best weights depend on the total)."""
+    constant = runs.get("lr_schedule", pd.Series("constant", index=runs.index)).fillna("constant") == "constant"
+    patience = pd.to_numeric(runs.get("early_stopping.patience", pd.Series(0, index=runs.index))).fillna(0)
+    return constant & (patience == 0)
+
+
+def results_by_epochs(runs: pd.DataFrame, curves: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One row per run and epoch count: the run's settings with ``epochs`` set to that count and ``metric``
+    after it (from the per-epoch curves where the run is :func:`truncatable`, else its final value only)."""
+    settings = runs.drop(columns=[metric], errors="ignore")
+    cut = truncatable(runs)
+    per_epoch = pd.DataFrame()
+    if not curves.empty and metric in curves:
+        per_epoch = (
+            curves.loc[curves["run"].isin(runs.loc[cut, "run"]), ["run", "epoch", metric]]
+            .rename(columns={"epoch": EPOCHS})
+            .merge(settings.drop(columns=[EPOCHS], errors="ignore"), on="run")
+        )
+    final = runs[~runs["run"].isin(per_epoch["run"])] if not per_epoch.empty else runs
+    return pd.concat([per_epoch, final], ignore_index=True)
+
+
+def protocol_settings(published: pd.DataFrame, results: pd.DataFrame) -> list[str]:
+    """The settings that tell candidate protocols apart: those varying beside the table's keys and the seed
+    (the number of epochs last)."""
+    settings = varying(results, exclude=(*key_columns(published), "seed"))
+    return sorted(settings, key=lambda name: name == EPOCHS)
+
+
+def _cell(values: pd.Series, relation: str, published: float) -> tuple[float, bool, int]:
+    """(delta to the published value, whether it lies within our CI, n) of one cell's runs."""
+    mean, half, n = t_interval(values)
+    if n == 0:
+        return math.nan, False, 0
+    if relation == ">=":  # a lower bound: only a shortfall is a distance
+        return min(0.0, mean - published), (mean + (0 if math.isnan(half) else half)) >= published, n
+    return mean - published, not math.isnan(half) and abs(mean - published) <= half, n
+
+
+def protocol_distances(published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """One row per candidate protocol, closest first: its settings, then ``cells`` (published values),
+    ``measured`` (cells with runs), ``within_ci``, ``rms`` and ``max_abs_delta`` (in the table's unit,
+    over the measured cells) and ``runs_per_cell`` (the fewest)."""
+    metric = published["metric"].iloc[0]
+    scale = UNIT_SCALE.get(published["unit"].iloc[0], 1.0)
+    results = results_by_epochs(runs, curves, metric)
+    settings = protocol_settings(published, results)
+    keys = key_columns(published)
+    rows = []
+    groups = results.groupby(settings, dropna=False, sort=False) if settings else [((), results)]
+    for setting, group in groups:
+        setting = setting if isinstance(setting, tuple) else (setting,)
+        deltas, within, counts = [], 0, []
+        for _, item in published.iterrows():
+            selected = group
+            for key in keys:
+                selected = selected[matches(selected[key], item[key])]
+            delta, inside, n = _cell(selected[metric] * scale, item["relation"], item["value"])
+            if n:
+                deltas.append(delta)
+                within += inside
+                counts.append(n)
+        rows.append(
+            {
+                **dict(zip(settings, setting)),
+                "cells": len(published),
+                "measured": len(deltas),
+                "within_ci": within,
+                "rms": math.sqrt(sum(d * d for d in deltas) / len(deltas)) if deltas else math.nan,
+                "max_abs_delta": max(abs(d) for d in deltas) if deltas else math.nan,
+                "runs_per_cell": min(counts) if counts else 0,
+            }
+        )
+    table = pd.DataFrame(rows, columns=[*settings, *COLUMNS])
+    return table.sort_values(["rms", "within_ci"], ascending=[True, False], na_position="last").reset_index(drop=True)
+
+
+def describe(row: pd.Series, settings: list[str]) -> str:
+    """'init_scale=1.0, epochs=3' for one protocol row."""
+    return ", ".join(f"{name}={_plain(row[name])}" for name in settings) or "the only protocol run"
+
+
+def _plain(value: object) -> object:
+    """A whole float as an int (a row of a mixed frame turns ``3`` into ``3.0``)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def verdict_text(distances: pd.DataFrame, source: str, unit: str) -> str:
+    """Which protocol explains ``source`` best, or that none does, in a sentence or two."""
+    settings = [c for c in distances.columns if c not in COLUMNS]
+    measured = distances[distances["measured"] > 0]
+    if measured.empty:
+        return f"{source}: no candidate protocol has runs."
+    best = measured.iloc[0]
+    share = best["within_ci"] / best["cells"]
+    closest = (
+        f"{describe(best, settings)}: RMS distance {best['rms']:.2f}{unit} over {int(best['measured'])} of"
+        f" {int(best['cells'])} values, {int(best['within_ci'])} within our 95% CI"
+        f" (largest gap {best['max_abs_delta']:.2f}{unit})"
+    )
+    more = measured[measured["within_ci"] > best["within_ci"]]
+    most = (
+        f" The most values within CI, {int(more['within_ci'].max())}, come with"
+        f" {describe(more.loc[more['within_ci'].idxmax()], settings)}."
+        if len(more)
+        else ""
+    )
+    if share >= EXPLAINS:
+        return f"{source}: of {len(measured)} candidate protocols, the table is best explained by {closest}.{most}"
+    return (
+        f"{source}: none of the {len(measured)} candidate protocols explains the table (at least"
+        f" {EXPLAINS:.0%} of its values within CI); the closest is {closest}.{most}"
+    )
