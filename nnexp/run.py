@@ -28,7 +28,7 @@ from nnexp.sweep.naming import register_resolver
 from nnexp.sweep.planning import BASIC_SWEEPER
 from nnexp.training import execute
 from nnexp.training.interrupt import Interrupted
-from nnexp.training.loop import not_an_epoch_line
+from nnexp.training.loop import a_sweep_line, not_an_epoch_line
 
 log = logging.getLogger("nnexp.run")
 
@@ -43,14 +43,16 @@ def register_configs() -> None:
 register_configs()
 
 
-def show_epoch_lines(on_console: bool) -> None:
-    """Per-epoch lines on the console too (``verbose=true``), or in the run's log file only: a filter on the
-    console handlers Hydra has set up for this run."""
+def quiet_console(verbose: bool, in_sweep: bool) -> None:
+    """What the console shows of a run (a filter on the console handlers Hydra has set up for it): everything
+    with ``verbose=true``; else no per-epoch line, and in a sweep only the run's warnings and errors (the
+    sweep says in one line how each run ended). The run's log file has every line."""
     for handler in logging.getLogger().handlers:
         if not isinstance(handler, logging.FileHandler):
             handler.removeFilter(not_an_epoch_line)
-            if not on_console:
-                handler.addFilter(not_an_epoch_line)
+            handler.removeFilter(a_sweep_line)
+            if not verbose:
+                handler.addFilter(a_sweep_line if in_sweep else not_an_epoch_line)
 
 
 def shown(path: Path) -> Path:
@@ -78,7 +80,7 @@ def main(cfg: DictConfig) -> float:
     settings: Config = OmegaConf.to_object(cfg)
     if settings.blas_threads is None:
         settings.blas_threads = launcher_cpus()
-    show_epoch_lines(on_console=settings.verbose)
+    quiet_console(settings.verbose, in_sweep=hydra_cfg.mode == RunMode.MULTIRUN)
     out_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         summary = execute(settings, out_dir)

@@ -34,7 +34,7 @@ from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.interrupt import Interrupted, stop_on_signals
-from nnexp.training.loop import TrainResult, train
+from nnexp.training.loop import SWEEP_LINE, TrainResult, train
 from nnexp.training.memory import available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec, check_batch_fits, config_record, data_identity, fingerprint
 
@@ -112,7 +112,7 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
                 resume = None
         if resume is not None:
             within = f" (batch {resume.batch + 1})" if resume.batch else ""
-            log.info("resuming %s from epoch %d%s", out_dir.name, resume.epoch + 1, within)
+            log.info("resuming %s from epoch %d%s", out_dir.name, resume.epoch + 1, within, extra=SWEEP_LINE)
         with MetricsCSV(out_dir / METRICS_FILE, columns, kept) as metrics:
             history = list(metrics.kept)
 
