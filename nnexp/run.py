@@ -9,6 +9,7 @@ progress and the report (:mod:`nnexp.sweep`, :mod:`nnexp.report`).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -106,7 +107,10 @@ def cli() -> None:
     except ConfigError as exc:
         print(f"error: {exc} (no run was started)", file=sys.stderr)
         sys.exit(2)
-    main()
+    try:
+        main()
+    except BrokenPipeError:  # the output went to a pager or `head` that closed early: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from pathlib import Path
 
 import pooch
@@ -29,7 +30,8 @@ def short_reason(exc: Exception) -> str:
 
 
 def fetch(files_md5: dict[str, str], urls: list[str], cache_dir: Path) -> dict[str, Path]:
-    """Return the local path of every file, downloading the missing ones (one line says which).
+    """Return the local path of every file, downloading the missing ones (one line says which; in a terminal,
+    a progress bar each).
 
     Each file is tried at every mirror in ``urls`` in turn. A file already in
     ``cache_dir`` with the right md5 is not downloaded again; a download with a
@@ -44,6 +46,7 @@ def fetch(files_md5: dict[str, str], urls: list[str], cache_dir: Path) -> dict[s
     if missing:
         log.info("downloading %s into %s", ", ".join(missing), cache_dir)
     pooch.get_logger().setLevel(logging.WARNING)  # not a line per file and mirror: the line above says it
+    bar = sys.stderr.isatty()  # a progress bar per file in a terminal (tqdm), none in logs
     paths = {}
     for name, md5 in files_md5.items():
         errors = []
@@ -51,7 +54,7 @@ def fetch(files_md5: dict[str, str], urls: list[str], cache_dir: Path) -> dict[s
             url = base.rstrip("/") + "/" + name
             try:
                 paths[name] = Path(
-                    pooch.retrieve(url, known_hash=f"md5:{md5}", fname=name, path=cache_dir, progressbar=False)
+                    pooch.retrieve(url, known_hash=f"md5:{md5}", fname=name, path=cache_dir, progressbar=bar)
                 )
                 break
             except Exception as exc:  # network errors come in many types (requests, OSError, ...)
