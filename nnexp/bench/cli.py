@@ -34,9 +34,9 @@ batch-1 or full-batch rows: the batch-1 epochs alone would take minutes.
 
 It also measures the float32 matmul peak of the machine, the achieved GFLOP/s of every
 implementation, the targets nnexp is held to, and the peak memory of two worker processes
-that load the data. Results go to ``--out`` (default ``reports/bench/``): ``bench.csv``,
-``bench.png`` and ``bench.md`` (the printed summary). PyTorch is optional: without it the
-torch rows are skipped with a note.
+that load the data. Results go to ``--out`` (default ``outputs/bench/``; curated runs are copied
+to ``reports/bench/``): ``bench.csv``, ``bench.png`` and ``bench.md`` (the printed summary).
+PyTorch is optional: without it the torch rows are skipped with a note.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"batch 64, sgd at hidden 128,256, {','.join(OTHER_OPTIMIZERS['optimizer'])} at hidden 128;"
         " 2 timed epochs",
     )
-    parser.add_argument("--out", type=Path, default=Path("reports/bench"), help="output folder (default reports/bench)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench"), help="output folder (default outputs/bench)")
     parser.add_argument("--samples", type=int, default=60_000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL

@@ -47,14 +47,50 @@ def epochs_nnexp(data: Splits, hidden: int, batch: int | None, optimizer: str) -
         yield trainer.run_epoch(lr)
 
 
-def epochs_numpy_writeup(data: Splits, hidden: int, batch: int | None, optimizer: str) -> Iterator[float]:
+# the write-ups' hidden activations f(Z) and their derivatives f'(Z) given Z and A = f(Z), as they write them
+WRITEUP_ACTIVATIONS: dict[str, tuple[Callable, Callable]] = {
+    "sigmoid": (lambda Z: 1 / (1 + np.exp(-Z)), lambda Z, A: A * (1 - A)),
+    "relu": (lambda Z: np.maximum(Z, 0), lambda Z, A: Z > 0),
+    "tanh": (lambda Z: np.tanh(Z), lambda Z, A: 1 - A**2),
+}
+
+
+def writeup_gradients(W1, b1, W2, b2, Xb, Yb, activation: str = "sigmoid"):
+    """The write-up baseline's backpropagation: gradients of the mean cross-entropy of a batch.
+
+    Samples as columns: Xb : (784, m), Yb : (10, m) one-hot, W1 : (H, 784), b1 : (H, 1), W2 : (10, H),
+    b2 : (10, 1); returns dW1, db1, dW2, db2 of the same shapes.
+    """
+    f, df = WRITEUP_ACTIVATIONS[activation]
+    m = Xb.shape[1]
+    Z1 = W1 @ Xb + b1
+    A1 = f(Z1)
+    Z2 = W2 @ A1 + b2
+    E = np.exp(Z2 - Z2.max(axis=0, keepdims=True))
+    A2 = E / E.sum(axis=0, keepdims=True)
+    dZ2 = A2 - Yb
+    dW2 = dZ2 @ A1.T / m
+    db2 = dZ2.sum(axis=1, keepdims=True) / m
+    dZ1 = (W2.T @ dZ2) * df(Z1, A1)
+    dW1 = dZ1 @ Xb.T / m
+    db1 = dZ1.sum(axis=1, keepdims=True) / m
+    return dW1, db1, dW2, db2
+
+
+def epochs_numpy_writeup(
+    data: Splits, hidden: int, batch: int | None, optimizer: str, activation: str = "sigmoid"
+) -> Iterator[float]:
     """BASELINE: the blog write-ups' NumPy code, kept as they write it (plain SGD only).
 
     float64, samples as columns (X is features x samples, W is out x in, Z = W @ X + b),
-    one-hot targets, new arrays at every step, the data reshuffled every epoch (full batch too).
+    one-hot targets, new arrays at every step, the data reshuffled every epoch (full batch too);
+    ``activation`` is the hidden layer's (a key of :data:`WRITEUP_ACTIVATIONS`).
     """
     if optimizer != "sgd":
         raise ValueError(f"the write-up baseline has plain SGD only, not {optimizer}")
+    if activation not in WRITEUP_ACTIVATIONS:
+        allowed = ", ".join(WRITEUP_ACTIVATIONS)
+        raise ValueError(f"the write-up baseline has no activation {activation}; allowed: {allowed}")
     lr = LEARNING_RATES["sgd"]
     rng = np.random.default_rng(SEED)
     X = data.x_train.T.astype(np.float64)
@@ -71,18 +107,7 @@ def epochs_numpy_writeup(data: Splits, hidden: int, batch: int | None, optimizer
         X_shuffled, Y_shuffled = X[:, permutation], Y[:, permutation]
         for k in range(0, n, batch):
             Xb, Yb = X_shuffled[:, k : k + batch], Y_shuffled[:, k : k + batch]
-            m = Xb.shape[1]
-            Z1 = W1 @ Xb + b1
-            A1 = 1 / (1 + np.exp(-Z1))
-            Z2 = W2 @ A1 + b2
-            E = np.exp(Z2 - Z2.max(axis=0, keepdims=True))
-            A2 = E / E.sum(axis=0, keepdims=True)
-            dZ2 = A2 - Yb
-            dW2 = dZ2 @ A1.T / m
-            db2 = dZ2.sum(axis=1, keepdims=True) / m
-            dZ1 = (W2.T @ dZ2) * A1 * (1 - A1)
-            dW1 = dZ1 @ Xb.T / m
-            db1 = dZ1.sum(axis=1, keepdims=True) / m
+            dW1, db1, dW2, db2 = writeup_gradients(W1, b1, W2, b2, Xb, Yb, activation)
             W1, b1, W2, b2 = W1 - lr * dW1, b1 - lr * db1, W2 - lr * dW2, b2 - lr * db2
         yield time.perf_counter() - start
 

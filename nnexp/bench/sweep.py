@@ -167,14 +167,14 @@ def summary(sweeps: pd.DataFrame, runs: pd.DataFrame, command: str) -> str:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m nnexp.bench_sweep", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m nnexp.bench.sweep", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="further overrides of every run, e.g. data=fashion_mnist")
     parser.add_argument("--grid", default=GRID, help=f"the swept settings (default: {GRID})")
     parser.add_argument(
         "--workers", type=positive_ints, default=[1, 2], help="worker counts, comma-separated (default 1,2)"
     )
     parser.add_argument("--repeats", type=int, default=1, help="sweeps per worker count, taking turns (default 1)")
-    parser.add_argument("--out", type=Path, default=Path("reports/bench"), help="output folder (default reports/bench)")
+    parser.add_argument("--out", type=Path, default=Path("outputs/bench"), help="output folder (default outputs/bench)")
     args = parser.parse_args(argv)
     if len(args.workers) < 2:
         parser.error(f"--workers={','.join(map(str, args.workers))} is invalid; allowed: two or more positive ints")
