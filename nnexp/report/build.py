@@ -424,9 +424,9 @@ def _protocols_section(
     table: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, source: str, path: Path
 ) -> list[Block]:
     """The candidate protocols ranked by their distance to a published table of accuracies (none when the runs
-    give only one protocol, or the table is of times: those compare only in ratio)."""
-    if runs.empty or (table["unit"] != "%").any():
-        return []
+    give only one protocol, or the table holds times or only claims)."""
+    if runs.empty or (table["unit"] != "%").any() or (table["relation"] != "=").all():
+        return []  # times compare only in ratio; claims "≥ x" are met or not, whatever the protocol
     distances = protocol_distances(table, runs, curves)
     if len(distances) < 2:
         return []

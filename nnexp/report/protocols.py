@@ -135,6 +135,12 @@ def verdict_text(distances: pd.DataFrame, source: str, unit: str) -> str:
         if len(more)
         else ""
     )
+    ties = measured[
+        (measured["within_ci"] == best["within_ci"])
+        & ((measured["rms"] - best["rms"]).abs() <= 1e-9 + 1e-6 * best["rms"])
+    ]
+    if len(ties) > 1:
+        closest += f"; {len(ties) - 1} other protocols are as close"
     if share >= EXPLAINS:
         return f"{source}: of {len(measured)} candidate protocols, the table is best explained by {closest}.{most}"
     return (
