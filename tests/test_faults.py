@@ -255,13 +255,11 @@ def test_a_cache_entry_whose_metadata_is_damaged_is_rebuilt(tmp_path) -> None:
     cache = tmp_path / "cache"
     args = ["data=digits", "epochs=1", "hidden=8", f"data.cache_dir={cache}"]
     assert run_nnexp([*args, "hydra.run.dir=first"], tmp_path).returncode == 0
-    (meta,) = cache.glob("arrays/digits-*/meta.json")
-    meta.write_text(meta.read_text()[:20])  # truncated: no longer JSON
-    single = run_nnexp([*args, "hydra.run.dir=second"], tmp_path)
-    assert single.returncode == 0, (single.stdout + single.stderr)[-2000:]  # loads without the cache meanwhile
-    sweep = run_nnexp(["-m", *args, "seed=0,1", "hydra.sweep.dir=sweep"], tmp_path)
-    output = sweep.stdout + sweep.stderr
-    assert (
-        sweep.returncode == 0 and "array cache damaged, built again" in output and "meta.json cannot be read" in output
-    )
-    assert json.loads(next(cache.glob("arrays/digits-*/meta.json")).read_text())["md5"]
+    for command in (["hydra.run.dir=second"], ["-m", "seed=0,1", "hydra.sweep.dir=sweep"]):  # a run, a sweep
+        (meta,) = cache.glob("arrays/digits-*/meta.json")
+        meta.write_text(meta.read_text()[:20])  # truncated: no longer JSON
+        done = run_nnexp([*command, *args], tmp_path)
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output[-2000:]
+        assert "array cache damaged, built again" in output and "meta.json cannot be read" in output
+        assert json.loads(next(cache.glob("arrays/digits-*/meta.json")).read_text())["md5"]
