@@ -440,11 +440,11 @@ def _protocols_section(
         Block("h3", f"Which protocol explains {source}?"),
         Block(
             "p",
-            f"Each candidate protocol is one combination of the settings the write-up leaves unstated and this sweep"
-            f" varies ({', '.join(c for c in distances.columns if c not in PROTOCOL_COLUMNS)}); the number of epochs"
-            " comes from each run's per-epoch metrics. rms: root mean square of ours − published over the values"
-            " with runs (for a claim '≥ x', only a shortfall counts); within_ci: values inside our 95% CI. "
-            + verdict_text(distances, source, unit),
+            "Each candidate protocol is one combination of the settings this sweep varies beside the table's keys"
+            f" ({', '.join(c for c in distances.columns if c not in PROTOCOL_COLUMNS)}): those the write-up leaves"
+            " unstated, or a check of those it states; the number of epochs comes from each run's per-epoch metrics."
+            " rms: root mean square of ours − published over the values with runs (for a claim '≥ x', only a"
+            " shortfall counts); within_ci: values inside our 95% CI. " + verdict_text(distances, source, unit),
         ),
         Block(
             "table",
