@@ -28,8 +28,8 @@ from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus
 from nnexp.sweep.naming import register_resolver
 from nnexp.sweep.planning import BASIC_SWEEPER
 from nnexp.training import execute
+from nnexp.training.console import a_sweep_line, not_an_epoch_line
 from nnexp.training.interrupt import Interrupted
-from nnexp.training.loop import a_sweep_line, not_an_epoch_line
 
 log = logging.getLogger("nnexp.run")
 

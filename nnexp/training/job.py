@@ -32,9 +32,10 @@ from nnexp.results.files import (
 )
 from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
+from nnexp.training.console import SWEEP_LINE
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.interrupt import Interrupted, stop_on_signals
-from nnexp.training.loop import SWEEP_LINE, TrainResult, train
+from nnexp.training.loop import TrainResult, train
 from nnexp.training.memory import available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec, check_batch_fits, config_record, data_identity, fingerprint
 

@@ -14,6 +14,7 @@ from nnexp.data import Splits
 from nnexp.model import MLP
 from nnexp.results import RunStatus
 from nnexp.training.checkpoint import Checkpoint, Checkpointer
+from nnexp.training.console import EPOCH_LINE
 from nnexp.training.diagnostics import PROBE_SIZE, diagnose
 from nnexp.training.interrupt import Interrupted, requested
 from nnexp.training.method import Method, Stepper
@@ -22,23 +23,6 @@ from nnexp.training.stopping import EarlyStopping
 log = logging.getLogger(__name__)
 
 PROGRESS_STEPS = 64  # steps between two looks at the clock for a checkpoint within an epoch
-# Marks the per-epoch lines: the run's log file has them all, the console only with verbose=true (nnexp.run).
-EPOCH_LINE = {"epoch_line": True}
-# Marks the lines of a run that a sweep's console shows too (e.g. "resuming ..."): of its other lines, the
-# sweep's console shows the warnings and errors, and its own line per ended run (nnexp.sweep.progress).
-SWEEP_LINE = {"sweep_line": True}
-
-
-def not_an_epoch_line(record: logging.LogRecord) -> bool:
-    """A logging filter that passes every line but the per-epoch ones."""
-    return not getattr(record, "epoch_line", False)
-
-
-def a_sweep_line(record: logging.LogRecord) -> bool:
-    """A logging filter for a run in a sweep: its warnings and errors, lines marked :data:`SWEEP_LINE`, and the
-    lines of other loggers (Hydra's, the sweep's)."""
-    from_run = record.name.startswith("nnexp.") and not record.name.startswith("nnexp.sweep")
-    return not from_run or record.levelno >= logging.WARNING or getattr(record, "sweep_line", False)
 
 
 @dataclass

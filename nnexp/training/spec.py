@@ -19,6 +19,7 @@ from typing import Any
 from nnexp.config import DATA_SOURCE, Config, is_execution_only
 from nnexp.data import DataConfig, open_dataset, split_sizes
 from nnexp.data.content import DataIdentity
+from nnexp.data.dataset import Dataset
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.training.method import Method
@@ -73,7 +74,8 @@ class RunSpec:
         _check_values(settings)
         record = config_record(settings)
         optimizer, schedule = record["optimizer"], record["lr_schedule"]
-        data_shape, identity = open_dataset(settings.data).training_shape(), data_identity(settings.data)
+        dataset = open_dataset(settings.data)  # opened once: its headers and its content identity
+        data_shape, identity = dataset.training_shape(), identity_of(dataset)
         spec = cls(
             activation=settings.activation.value,
             hidden=_hidden(settings.hidden),
@@ -118,7 +120,16 @@ def data_identity(cfg: DataConfig) -> DataIdentity | None:
     """The content identity of the data ``cfg`` names; None when its files cannot be read (the run's own
     checks then say why)."""
     try:
-        return open_dataset(cfg).identity()
+        dataset = open_dataset(cfg)
+    except (NnexpError, OSError):
+        return None
+    return identity_of(dataset)
+
+
+def identity_of(dataset: Dataset) -> DataIdentity | None:
+    """The content identity of an opened data set; None when its files cannot be read."""
+    try:
+        return dataset.identity()
     except (NnexpError, OSError):
         return None
 
