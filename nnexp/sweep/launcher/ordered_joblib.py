@@ -326,11 +326,18 @@ class _StopOnSignals:
 def _end_workers() -> None:
     """End this process's worker processes (joblib keeps them for the next call; a stopped sweep has none)."""
     for child in multiprocessing.active_children():
-        child.terminate()
+        _signal_child(child, "terminate")
     for child in multiprocessing.active_children():
         child.join(timeout=5)
         if child.is_alive():
-            child.kill()
+            _signal_child(child, "kill")
+
+
+def _signal_child(child: multiprocessing.Process, how: str) -> None:
+    """``child.terminate()`` or ``child.kill()``, unless joblib's own shutdown thread has ended and released the
+    process meanwhile (its handle is then gone: AttributeError or ValueError, or the process: OSError)."""
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        getattr(child, how)()
 
 
 def _no_result(overrides: Sequence[str]) -> JobReturn:
