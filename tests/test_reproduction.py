@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from nnexp.data import DataConfig, load_dataset
 from nnexp.model import MLP
 from nnexp.predict import main as predict_main
+from nnexp.report import build_report
 from nnexp.report.protocols import protocol_distances, verdict_text
 from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.stats import t_interval
@@ -136,6 +138,50 @@ def test_candidate_protocols_are_ranked_by_their_distance_to_the_table_with_epoc
     assert "none of the 2 candidate protocols" in verdict_text(
         protocol_distances(published, scheduled, pd.DataFrame(curves)), "w", "%"
     )
+
+
+def test_published_test_accuracies_are_also_read_as_training_accuracies_when_the_report_shows_them(tmp_path) -> None:
+    # lr=0.5 reaches the published 90% / 99% only in training accuracy (after 2 epochs), never in test accuracy
+    sweep = tmp_path / "sweep"
+    header = "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,epoch_seconds,eval_seconds\n"
+    for lr, target in ((0.5, [0.90, 0.99]), (2.0, [0.90, 0.99])):
+        for hidden, published in zip((32, 64), target):
+            for seed in range(3):
+                run = sweep / f"lr={lr},hidden={hidden},seed={seed}"
+                run.mkdir(parents=True)
+                train = [published - 0.1, published + 0.001 * (seed - 1), published + 0.05]
+                if lr == 2.0:
+                    train = [t - 0.3 for t in train]
+                test = [t - 0.2 for t in train]
+                rows = [f"{e + 1},0.5,{a},0.5,{b},0.5,{b},0.1,0.01" for e, (a, b) in enumerate(zip(train, test))]
+                (run / "metrics.csv").write_text(header + "\n".join(rows) + "\n")
+                config = {"activation": "sigmoid", "hidden": hidden, "lr": lr, "seed": seed, "epochs": 3}
+                summary = {"status": "completed", "test_acc": test[-1], "train_acc": train[-1], "val_acc": test[-1]}
+                (run / "summary.json").write_text(json.dumps(summary | {"train_seconds": 0.3, "config": config}))
+    table = tmp_path / "table.csv"
+    table.write_text(
+        "source,table,metric,unit,relation,protocol,activation,hidden,value\n"
+        "w,V.D,test_acc,%,=,p,sigmoid,32,90\nw,V.D,test_acc,%,=,p,sigmoid,64,99\n"
+    )
+    out = tmp_path / "report"
+    index = build_report(
+        sweep, out, rows="hidden", cols="activation", metrics=["test_acc", "train_acc"], published=[table]
+    ).read_text()
+    assert "### Which protocol explains w, V.D?" in index
+    assert "### Which protocol explains w, V.D, read as training accuracies?" in index
+    as_train = pd.read_csv(out / "protocols_table_as_train_acc.csv")
+    best = as_train.iloc[0]
+    assert (best["lr"], best["epochs"], best["within_ci"]) == (0.5, 2, 2)
+    assert best["rms"] == pytest.approx(0.0, abs=1e-9)
+    assert (
+        "read as training accuracies: of 6 candidate protocols, the table is best explained by lr=0.5, epochs=2"
+        in index
+    )
+    as_test = pd.read_csv(out / "protocols_table.csv")
+    assert as_test["within_ci"].max() == 0 and as_test.iloc[0]["rms"] > 5
+    # only when the report shows training accuracy
+    plain = build_report(sweep, tmp_path / "plain", metrics=["test_acc"], published=[table]).read_text()
+    assert "read as" not in plain and not (tmp_path / "plain" / "protocols_table_as_train_acc.csv").exists()
 
 
 def test_published_tables_are_checked(tmp_path) -> None:

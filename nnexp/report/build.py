@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from nnexp.errors import ReportError
 from nnexp.report.document import Block, write_documents
 from nnexp.report.protocols import COLUMNS as PROTOCOL_COLUMNS
-from nnexp.report.protocols import protocol_distances, verdict_text
+from nnexp.report.protocols import READINGS, protocol_distances, readings, verdict_text
 from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.render import Figures
 from nnexp.report.runs import config_names, data_descriptions, load_curves, load_runs, varying
@@ -123,7 +123,7 @@ def build_report(
         metric = metrics[0] if metrics[0] in METRICS else "test_acc"
         blocks += _overall_figures(measured, rows, cols, metric, out_dir, figures)
     for path in published or []:
-        blocks += _published_section(published_table(path), measured, curves, out_dir)
+        blocks += _published_section(published_table(path), measured, curves, metrics, out_dir)
     blocks += [
         Block("h2", "Runs"),
         Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE})."),
@@ -376,7 +376,9 @@ def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path, figure
     ]
 
 
-def _published_section(path: Path, runs: pd.DataFrame, curves: pd.DataFrame, out_dir: Path) -> list[Block]:
+def _published_section(
+    path: Path, runs: pd.DataFrame, curves: pd.DataFrame, metrics: list[str], out_dir: Path
+) -> list[Block]:
     table = load_published(path)
     shutil.copy(path, out_dir / path.name)
     comparison = compare(table, runs)
@@ -414,6 +416,14 @@ def _published_section(path: Path, runs: pd.DataFrame, curves: pd.DataFrame, out
         ),
         Block("table", table=shown.astype(str), links={"CSV": f"published_{path.stem}.csv"}),
         *_protocols_section(table, runs, curves, source, out_dir / f"protocols_{path.stem}.csv"),
+        *(
+            block
+            for metric in readings(table, metrics)
+            if metric in runs
+            for block in _protocols_section(
+                table, runs, curves, source, out_dir / f"protocols_{path.stem}_as_{metric}.csv", metric
+            )
+        ),
     ]
 
 
@@ -421,13 +431,14 @@ SHOWN_PROTOCOLS = 10
 
 
 def _protocols_section(
-    table: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, source: str, path: Path
+    table: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, source: str, path: Path, reading: str | None = None
 ) -> list[Block]:
-    """The candidate protocols ranked by their distance to a published table of accuracies (none when the runs
-    give only one protocol, or the table holds times or only claims)."""
+    """The candidate protocols ranked by their distance to a published table of accuracies, read as the table's
+    own metric or as ``reading`` (one of READINGS); none when the runs give only one protocol, or the table holds
+    times or only claims."""
     if runs.empty or (table["unit"] != "%").any() or (table["relation"] != "=").all():
         return []  # times compare only in ratio; claims "≥ x" are met or not, whatever the protocol
-    distances = protocol_distances(table, runs, curves)
+    distances = protocol_distances(table, runs, curves, reading)
     if len(distances) < 2:
         return []
     distances.to_csv(path, index=False)
@@ -436,15 +447,23 @@ def _protocols_section(
         rms=distances["rms"].map(lambda v: f"{v:.2f}"),
         max_abs_delta=distances["max_abs_delta"].map(lambda v: f"{v:.2f}"),
     )
+    read_as = f", read as {READINGS[reading]}" if reading else ""
     return [
-        Block("h3", f"Which protocol explains {source}?"),
+        Block("h3", f"Which protocol explains {source}{read_as}?"),
         Block(
             "p",
             "Each candidate protocol is one combination of the settings this sweep varies beside the table's keys"
             f" ({', '.join(c for c in distances.columns if c not in PROTOCOL_COLUMNS)}): those the write-up leaves"
             " unstated, or a check of those it states; the number of epochs comes from each run's per-epoch metrics."
             " rms: root mean square of ours − published over the values with runs (for a claim '≥ x', only a"
-            " shortfall counts); within_ci: values inside our 95% CI. " + verdict_text(distances, source, unit),
+            " shortfall counts); within_ci: values inside our 95% CI. "
+            + (
+                f"Here the published values are set beside our {READINGS[reading]} ({reading}), in case the write-up"
+                " measured them on that split. "
+                if reading
+                else ""
+            )
+            + verdict_text(distances, source + read_as, unit),
         ),
         Block(
             "table",

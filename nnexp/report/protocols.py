@@ -23,6 +23,9 @@ from nnexp.report.stats import t_interval
 
 EPOCHS = "epochs"
 EXPLAINS = 0.75  # a protocol explains a table when at least this share of its cells lie within our CI
+# Published test accuracies may have been measured on another split: the per-epoch accuracies a report can
+# also read them as, with the words for them.
+READINGS = {"train_acc": "training accuracies", "val_acc": "validation accuracies"}
 COLUMNS = ("cells", "measured", "within_ci", "rms", "max_abs_delta", "runs_per_cell")
 
 
@@ -67,11 +70,21 @@ def _cell(values: pd.Series, relation: str, published: float) -> tuple[float, bo
     return mean - published, not math.isnan(half) and abs(mean - published) <= half, n
 
 
-def protocol_distances(published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+def readings(published: pd.DataFrame, metrics: list[str]) -> list[str]:
+    """The metrics among ``metrics`` (a report's) that a table of published test accuracies is also read as."""
+    if not published["metric"].eq("test_acc").all():
+        return []
+    return [metric for metric in metrics if metric in READINGS]
+
+
+def protocol_distances(
+    published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, metric: str | None = None
+) -> pd.DataFrame:
     """One row per candidate protocol, closest first: its settings, then ``cells`` (published values),
     ``measured`` (cells with runs), ``within_ci``, ``rms`` and ``max_abs_delta`` (in the table's unit,
-    over the measured cells) and ``runs_per_cell`` (the fewest)."""
-    metric = published["metric"].iloc[0]
+    over the measured cells) and ``runs_per_cell`` (the fewest). ``metric`` reads the published values as
+    another metric than the table's own (one of :data:`READINGS`)."""
+    metric = metric or published["metric"].iloc[0]
     scale = UNIT_SCALE.get(published["unit"].iloc[0], 1.0)
     results = results_by_epochs(runs, curves, metric)
     settings = protocol_settings(published, results)
