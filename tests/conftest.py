@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import subprocess
@@ -78,6 +79,21 @@ def make_idx_dataset(folder: Path, n_train: int = 120, n_test: int = 40, seed: i
     for role, array in arrays.items():
         write_idx(folder / IDX_FILES[role], array)
     return arrays
+
+
+def write_finished_run(folder: Path, config: dict, train_acc: list[float], test_acc: list[float]) -> None:
+    """A finished run's files as the trainer writes them (summary.json, metrics.csv), with the given per-epoch
+    training and test (= validation) accuracies: for report and scoreboard tests that need no training."""
+    folder.mkdir(parents=True)
+    rows = [
+        f"{epoch},0.5,{train},0.5,{test},0.5,{test},0.1,0.01"
+        for epoch, (train, test) in enumerate(zip(train_acc, test_acc), start=1)
+    ]
+    header = "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,epoch_seconds,eval_seconds"
+    (folder / "metrics.csv").write_text("\n".join([header, *rows]) + "\n")
+    summary = {"status": "completed", "train_acc": train_acc[-1], "val_acc": test_acc[-1], "test_acc": test_acc[-1]}
+    summary |= {"train_seconds": 0.1 * len(rows), "config": {**config, "epochs": len(rows)}}
+    (folder / "summary.json").write_text(json.dumps(summary))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -11,6 +11,8 @@ import pytest
 from nnexp.report.build import concurrency
 from nnexp.report.published import load_published
 from nnexp.reproduce.presets import published_tables
+from nnexp.reproduce.scoreboard import protocol_findings, score, write_scoreboard
+from tests.conftest import write_finished_run
 
 PRESETS = ["w003_single_neuron", "w003_multiclass"]
 
@@ -66,3 +68,48 @@ def test_reproduce_runs_presets_and_scores_every_published_value(tmp_path) -> No
         assert "One run gives no interval" in report
     again = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
     assert again.returncode == 0 and "finished already and are skipped" in again.stdout + again.stderr
+
+
+def test_the_scoreboard_names_the_protocol_that_explains_each_table_of_accuracies(tmp_path) -> None:
+    # w003_multiclass's table (lr 0.3 / 0.7 / 2.0: 92 / 94 / 99%): with init_scale=1.0 the training accuracy meets
+    # it after 2 of 3 epochs and the test accuracy stays 5 points below; init_scale=0.01 has runs at lr 0.3 only,
+    # which meet its test value exactly: closer, but on 1 of the 3 values
+    sweep = tmp_path / "w003_multiclass"
+    for lr, published in ((0.3, 0.92), (0.7, 0.94), (2.0, 0.99)):
+        for seed in range(3):
+            config = {"task": "multiclass", "hidden": 64, "activation": "sigmoid", "lr": lr, "seed": seed}
+            train = [published - 0.2, published + 0.001 * (seed - 1), published + 0.005]
+            write_finished_run(
+                sweep / f"lr={lr},init_scale=1.0,seed={seed}",
+                config | {"init_scale": 1.0},
+                train,
+                [published - 0.05] * 3,
+            )
+            if lr == 0.3:
+                write_finished_run(
+                    sweep / f"lr={lr},init_scale=0.01,seed={seed}",
+                    config | {"init_scale": 0.01},
+                    [0.5, 0.6, 0.7],
+                    [0.5, 0.7, published + 0.001 * (seed - 1)],
+                )
+    findings = protocol_findings({"w003_multiclass": sweep}).set_index("reading")
+    assert list(findings.index) == ["", "train_acc"] and (findings["table"] == "V.D multi-class").all()
+    as_test, as_train = findings.loc[""], findings.loc["train_acc"]
+    assert as_test["best"].startswith("init_scale=1") and as_test["within_ci"] == 0  # not the 1-value protocol
+    assert as_test["protocols"] == 6 and "none of the 6 candidate protocols" in as_test["verdict"]
+    assert (as_train["best"], as_train["within_ci"], as_train["cells"]) == ("init_scale=1, epochs=2", 3, 3)
+    assert as_train["rms"] == pytest.approx(0.0, abs=1e-9)
+    assert (
+        "read as training accuracies: of 6 candidate protocols, the table is best explained by" in as_train["verdict"]
+    )
+    board = score({"w003_multiclass": sweep}, {})
+    page = write_scoreboard(
+        board,
+        tmp_path / "out",
+        {"w003_multiclass": sweep},
+        "cmd",
+        findings.reset_index(),
+        {"w003_multiclass": "r.html"},
+    ).read_text()
+    assert f"- {as_train['verdict']} (`w003_multiclass`, [its report](r.html))" in page
+    assert len(pd.read_csv(tmp_path / "out" / "scoreboard_protocols.csv")) == 2

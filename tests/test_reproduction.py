@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -20,7 +19,7 @@ from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.stats import t_interval
 from nnexp.training import execute
 from nnexp.training.diagnostics import diagnose
-from tests.conftest import CONF_DIR, ROOT, run_nnexp, settings_of
+from tests.conftest import CONF_DIR, ROOT, run_nnexp, settings_of, write_finished_run
 
 PRESETS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
@@ -143,21 +142,14 @@ def test_candidate_protocols_are_ranked_by_their_distance_to_the_table_with_epoc
 def test_published_test_accuracies_are_also_read_as_training_accuracies_when_the_report_shows_them(tmp_path) -> None:
     # lr=0.5 reaches the published 90% / 99% only in training accuracy (after 2 epochs), never in test accuracy
     sweep = tmp_path / "sweep"
-    header = "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,epoch_seconds,eval_seconds\n"
-    for lr, target in ((0.5, [0.90, 0.99]), (2.0, [0.90, 0.99])):
-        for hidden, published in zip((32, 64), target):
+    for lr, shift in ((0.5, 0.0), (2.0, -0.3)):
+        for hidden, published in ((32, 0.90), (64, 0.99)):
             for seed in range(3):
-                run = sweep / f"lr={lr},hidden={hidden},seed={seed}"
-                run.mkdir(parents=True)
-                train = [published - 0.1, published + 0.001 * (seed - 1), published + 0.05]
-                if lr == 2.0:
-                    train = [t - 0.3 for t in train]
-                test = [t - 0.2 for t in train]
-                rows = [f"{e + 1},0.5,{a},0.5,{b},0.5,{b},0.1,0.01" for e, (a, b) in enumerate(zip(train, test))]
-                (run / "metrics.csv").write_text(header + "\n".join(rows) + "\n")
-                config = {"activation": "sigmoid", "hidden": hidden, "lr": lr, "seed": seed, "epochs": 3}
-                summary = {"status": "completed", "test_acc": test[-1], "train_acc": train[-1], "val_acc": test[-1]}
-                (run / "summary.json").write_text(json.dumps(summary | {"train_seconds": 0.3, "config": config}))
+                train = [published - 0.1 + shift, published + 0.001 * (seed - 1) + shift, published + 0.05 + shift]
+                config = {"activation": "sigmoid", "hidden": hidden, "lr": lr, "seed": seed}
+                write_finished_run(
+                    sweep / f"lr={lr},hidden={hidden},seed={seed}", config, train, [t - 0.2 for t in train]
+                )
     table = tmp_path / "table.csv"
     table.write_text(
         "source,table,metric,unit,relation,protocol,activation,hidden,value\n"

@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from nnexp.errors import ReportError
 from nnexp.report.document import Block, write_documents
 from nnexp.report.protocols import COLUMNS as PROTOCOL_COLUMNS
-from nnexp.report.protocols import READINGS, protocol_distances, readings, verdict_text
+from nnexp.report.protocols import READINGS, protocol_distances, rankable, readings, verdict_text
 from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.render import Figures
 from nnexp.report.runs import config_names, data_descriptions, load_curves, load_runs, varying
@@ -436,8 +436,8 @@ def _protocols_section(
     """The candidate protocols ranked by their distance to a published table of accuracies, read as the table's
     own metric or as ``reading`` (one of READINGS); none when the runs give only one protocol, or the table holds
     times or only claims."""
-    if runs.empty or (table["unit"] != "%").any() or (table["relation"] != "=").all():
-        return []  # times compare only in ratio; claims "≥ x" are met or not, whatever the protocol
+    if runs.empty or not rankable(table):
+        return []
     distances = protocol_distances(table, runs, curves, reading)
     if len(distances) < 2:
         return []

@@ -70,6 +70,12 @@ def _cell(values: pd.Series, relation: str, published: float) -> tuple[float, bo
     return mean - published, not math.isnan(half) and abs(mean - published) <= half, n
 
 
+def rankable(published: pd.DataFrame) -> bool:
+    """Whether candidate protocols can be ranked against a published table: accuracies with at least one exact
+    value (times compare only in ratio; a claim "≥ x" is met or not, whatever the protocol)."""
+    return bool((published["unit"] == "%").all() and (published["relation"] == "=").any())
+
+
 def readings(published: pd.DataFrame, metrics: list[str]) -> list[str]:
     """The metrics among ``metrics`` (a report's) that a table of published test accuracies is also read as."""
     if not published["metric"].eq("test_acc").all():
@@ -80,10 +86,10 @@ def readings(published: pd.DataFrame, metrics: list[str]) -> list[str]:
 def protocol_distances(
     published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, metric: str | None = None
 ) -> pd.DataFrame:
-    """One row per candidate protocol, closest first: its settings, then ``cells`` (published values),
-    ``measured`` (cells with runs), ``within_ci``, ``rms`` and ``max_abs_delta`` (in the table's unit,
-    over the measured cells) and ``runs_per_cell`` (the fewest). ``metric`` reads the published values as
-    another metric than the table's own (one of :data:`READINGS`)."""
+    """One row per candidate protocol, closest first among those measured on the most values: its settings,
+    then ``cells`` (published values), ``measured`` (cells with runs), ``within_ci``, ``rms`` and
+    ``max_abs_delta`` (in the table's unit, over the measured cells) and ``runs_per_cell`` (the fewest).
+    ``metric`` reads the published values as another metric than the table's own (one of :data:`READINGS`)."""
     metric = metric or published["metric"].iloc[0]
     scale = UNIT_SCALE.get(published["unit"].iloc[0], 1.0)
     results = results_by_epochs(runs, curves, metric)
@@ -115,7 +121,9 @@ def protocol_distances(
             }
         )
     table = pd.DataFrame(rows, columns=[*settings, *COLUMNS])
-    return table.sort_values(["rms", "within_ci"], ascending=[True, False], na_position="last").reset_index(drop=True)
+    # a protocol measured on fewer of the table's values (runs still missing) is not closer for it
+    order = ["measured", "rms", "within_ci"]
+    return table.sort_values(order, ascending=[False, True, False], na_position="last").reset_index(drop=True)
 
 
 def describe(row: pd.Series, settings: list[str]) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnexp.reproduce.presets import presets
-from nnexp.reproduce.scoreboard import score, write_scoreboard
+from nnexp.reproduce.scoreboard import protocol_findings, score, write_scoreboard
 
 CURATED = Path("reports")
 
@@ -37,15 +37,18 @@ def sweep_command(preset: str, args: argparse.Namespace) -> list[str]:
     return [*command, *args.override, f"hydra.sweep.dir={args.out / preset}", f"report.dir={args.out / 'reports'}"]
 
 
-def publish(out: Path, names: list[str], board: pd.DataFrame, sweeps: dict[str, Path], command: str) -> None:
+def publish(
+    out: Path, names: list[str], board: pd.DataFrame, sweeps: dict[str, Path], command: str, findings: pd.DataFrame
+) -> None:
     """Copy the presets' reports into the curated ``reports/`` and write the scoreboard there, linking them."""
     CURATED.mkdir(exist_ok=True)
     for name in names:
         if (out / "reports" / name).is_dir():
             shutil.rmtree(CURATED / name, ignore_errors=True)
             shutil.copytree(out / "reports" / name, CURATED / name)
-    linked = board.assign(report=[f"{preset}/index.html" if preset else "" for preset in board["preset"]])
-    write_scoreboard(linked, CURATED, sweeps, command)
+    links = {name: f"{name}/index.html" for name in names if (CURATED / name).is_dir()}
+    linked = board.assign(report=[links.get(preset, "") for preset in board["preset"]])
+    write_scoreboard(linked, CURATED, sweeps, command, findings, links)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,12 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     sweeps = {name: args.out / name for name in names}
     reports = {name: Path("reports") / name / "index.html" for name in names}
     board = score(sweeps, reports)
+    findings = protocol_findings(sweeps)
     argv_text = shlex.join(["python", "-m", "nnexp.reproduce", *(argv if argv is not None else sys.argv[1:])])
-    index = write_scoreboard(board, args.out, sweeps, argv_text)
+    links = {name: str(path) for name, path in reports.items() if (args.out / path).is_file()}
+    index = write_scoreboard(board, args.out, sweeps, argv_text, findings, links)
     counts = ", ".join(f"{n} {verdict}" for verdict, n in board["verdict"].value_counts().items())
     print(f"reproduce: scoreboard {index} ({len(board)} published values: {counts})")
     if args.publish:
-        publish(args.out, names, board, sweeps, argv_text)
+        publish(args.out, names, board, sweeps, argv_text, findings)
         print(f"reproduce: published into {CURATED}")
     if failed:
         print(

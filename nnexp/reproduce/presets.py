@@ -16,10 +16,20 @@ def presets() -> list[str]:
     return sorted(path.stem for path in PRESET_DIR.glob("*.yaml"))
 
 
+def _report_option(preset: str, name: str) -> list:
+    """A list option of the preset's report (``report.<name>``), empty when unset."""
+    node = OmegaConf.load(PRESET_DIR / f"{preset}.yaml")
+    return list(OmegaConf.select(node, f"report.{name}", default=[]) or [])
+
+
 def published_by(preset: str) -> list[Path]:
     """The published tables the preset's report compares with (``report.published``)."""
-    node = OmegaConf.load(PRESET_DIR / f"{preset}.yaml")
-    return [published_table(path) for path in OmegaConf.select(node, "report.published", default=[]) or []]
+    return [published_table(path) for path in _report_option(preset, "published")]
+
+
+def report_metrics(preset: str) -> list[str]:
+    """The metrics the preset's report tabulates (``report.metrics``)."""
+    return _report_option(preset, "metrics")
 
 
 def published_tables() -> list[Path]:

@@ -2,7 +2,8 @@
 
 One row per published value (``published``, ``ours`` as mean, ``ci95``, ``n``, ``delta``, ``verdict``),
 grouped by write-up, with the preset and the report it comes from; a value no run covers is listed as
-"not run". The page also says what data the runs used (their content identity) and their compute time.
+"not run". The page also says what data the runs used (their content identity) and their compute time, and
+for each published table of accuracies, which candidate protocol of each preset's runs explains it best.
 """
 
 from __future__ import annotations
@@ -15,10 +16,19 @@ from pathlib import Path
 import pandas as pd
 
 from nnexp.report.document import Block, write_documents
+from nnexp.report.protocols import COLUMNS as PROTOCOL_COLUMNS
+from nnexp.report.protocols import (
+    READINGS,
+    describe,
+    protocol_distances,
+    rankable,
+    readings,
+    verdict_text,
+)
 from nnexp.report.published import compare, key_columns, load_published
-from nnexp.report.runs import data_descriptions, load_runs
+from nnexp.report.runs import data_descriptions, load_curves, load_runs
 from nnexp.report.stats import wilson_interval
-from nnexp.reproduce.presets import preset_of, published_tables
+from nnexp.reproduce.presets import preset_of, published_by, published_tables, report_metrics
 from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
 
 COLUMNS = [
@@ -43,6 +53,7 @@ COLUMNS = [
     "report",
 ]
 SCOREBOARD = "scoreboard"
+FINDING_COLUMNS = ["writeup", "table", "preset", "reading", "protocols", "best", "rms", "within_ci", "cells", "verdict"]
 
 
 def _runs_of(sweep: Path) -> pd.DataFrame:
@@ -98,6 +109,48 @@ def score(sweeps: dict[str, Path], reports: dict[str, Path]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def protocol_findings(sweeps: dict[str, Path]) -> pd.DataFrame:
+    """One row per published table of accuracies, preset whose runs give candidate protocols for it (those of
+    the settings it varies beside the table's keys, and epochs), and reading of the values (``reading``: empty
+    for the table's own metric, else one of READINGS the preset's report shows): ``writeup``, ``table``,
+    ``preset``, ``reading``, ``protocols`` (how many), ``best`` (the closest one's settings), ``rms``,
+    ``within_ci``, ``cells`` and ``verdict`` (the sentence of :func:`~nnexp.report.protocols.verdict_text`)."""
+    rows = []
+    for path in published_tables():
+        table = load_published(path)
+        if not rankable(table):
+            continue
+        source = table["source"].iloc[0] + (f", {table['table'].iloc[0]}" if "table" in table else "")
+        for preset, sweep in sweeps.items():
+            runs = _runs_of(sweep)
+            if runs.empty or path.name not in {p.name for p in published_by(preset)}:
+                continue
+            curves, _ = load_curves(sweep, runs)
+            for reading in ["", *(m for m in readings(table, report_metrics(preset)) if m in runs)]:
+                distances = protocol_distances(table, runs, curves, reading or None)
+                measured = distances[distances["measured"] > 0]
+                if len(distances) < 2 or measured.empty:
+                    continue
+                settings = [c for c in distances.columns if c not in PROTOCOL_COLUMNS]
+                best = measured.iloc[0]
+                read_as = f", read as {READINGS[reading]}" if reading else ""
+                rows.append(
+                    {
+                        "writeup": table["source"].iloc[0],
+                        "table": table["table"].iloc[0] if "table" in table else "",
+                        "preset": preset,
+                        "reading": reading,
+                        "protocols": len(measured),
+                        "best": describe(best, settings),
+                        "rms": best["rms"],
+                        "within_ci": int(best["within_ci"]),
+                        "cells": int(best["cells"]),
+                        "verdict": verdict_text(distances, source + read_as, " points"),
+                    }
+                )
+    return pd.DataFrame(rows, columns=FINDING_COLUMNS)
+
+
 def compute_seconds(sweeps: dict[str, Path]) -> float:
     """The time the finished runs took, start to finish, added up (runs in parallel each count)."""
     total = 0.0
@@ -133,11 +186,20 @@ def writeup_summary(board: pd.DataFrame) -> str:
     return text
 
 
-def write_scoreboard(board: pd.DataFrame, out: Path, sweeps: dict[str, Path], command: str) -> Path:
-    """``scoreboard.csv``, ``scoreboard.md`` and ``scoreboard.html`` in ``out``; the Markdown path."""
+def write_scoreboard(
+    board: pd.DataFrame,
+    out: Path,
+    sweeps: dict[str, Path],
+    command: str,
+    findings: pd.DataFrame,
+    links: dict[str, str],
+) -> Path:
+    """``scoreboard.csv``, ``scoreboard_protocols.csv`` (``findings``), ``scoreboard.md`` and ``scoreboard.html``
+    in ``out``; the Markdown path. ``links``: each preset's report, relative to ``out``."""
     started = time.time()
     out.mkdir(parents=True, exist_ok=True)
     board.to_csv(out / f"{SCOREBOARD}.csv", index=False)
+    findings.to_csv(out / f"{SCOREBOARD}_protocols.csv", index=False)
     seconds = compute_seconds(sweeps)
     verdicts = board["verdict"].value_counts()
     blocks = [
@@ -182,4 +244,24 @@ def write_scoreboard(board: pd.DataFrame, out: Path, sweeps: dict[str, Path], co
             + (["collapsed (< 50%)"] if (rows["metric"] == "test_acc").any() else [])
         ]
         blocks.append(Block("table", table=shown.astype(str), links={"CSV": f"{SCOREBOARD}.csv"}))
+        found = findings[findings["writeup"] == writeup]
+        if len(found):
+            blocks += [
+                Block(
+                    "p",
+                    "Which protocol explains the published values? Each preset's runs give one candidate protocol"
+                    " per combination of the settings they vary beside a table's keys (epochs from the per-epoch"
+                    " metrics), ranked by the RMS distance to the table and the values within our 95% CI"
+                    f" ([CSV]({SCOREBOARD}_protocols.csv)):",
+                ),
+                Block(
+                    "list",
+                    items=[
+                        f"{item.verdict} (`{item.preset}`"
+                        + (f", [its report]({links[item.preset]})" if item.preset in links else "")
+                        + ")"
+                        for item in found.itertuples(index=False)
+                    ],
+                ),
+            ]
     return write_documents(blocks, out, "Scoreboard", started, name=SCOREBOARD)
