@@ -10,6 +10,7 @@ import pytest
 
 from nnexp.report.build import concurrency
 from nnexp.report.published import load_published
+from nnexp.reproduce.__main__ import main as reproduce_main
 from nnexp.reproduce.presets import published_tables
 from nnexp.reproduce.scoreboard import protocol_findings, score, write_scoreboard
 from tests.conftest import write_finished_run
@@ -70,11 +71,10 @@ def test_reproduce_runs_presets_and_scores_every_published_value(tmp_path) -> No
     assert again.returncode == 0 and "finished already and are skipped" in again.stdout + again.stderr
 
 
-def test_the_scoreboard_names_the_protocol_that_explains_each_table_of_accuracies(tmp_path) -> None:
-    # w003_multiclass's table (lr 0.3 / 0.7 / 2.0: 92 / 94 / 99%): with init_scale=1.0 the training accuracy meets
-    # it after 2 of 3 epochs and the test accuracy stays 5 points below; init_scale=0.01 has runs at lr 0.3 only,
-    # which meet its test value exactly: closer, but on 1 of the 3 values
-    sweep = tmp_path / "w003_multiclass"
+def _multiclass_sweep(sweep) -> None:
+    """Runs against w003_multiclass's table (lr 0.3 / 0.7 / 2.0: 92 / 94 / 99%): with init_scale=1.0 the training
+    accuracy meets it after 2 of 3 epochs and the test accuracy stays 5 points below; init_scale=0.01 has runs at
+    lr 0.3 only, which meet its test value exactly: closer, but on 1 of the 3 values."""
     for lr, published in ((0.3, 0.92), (0.7, 0.94), (2.0, 0.99)):
         for seed in range(3):
             config = {"task": "multiclass", "hidden": 64, "activation": "sigmoid", "lr": lr, "seed": seed}
@@ -92,6 +92,11 @@ def test_the_scoreboard_names_the_protocol_that_explains_each_table_of_accuracie
                     [0.5, 0.6, 0.7],
                     [0.5, 0.7, published + 0.001 * (seed - 1)],
                 )
+
+
+def test_the_scoreboard_names_the_protocol_that_explains_each_table_of_accuracies(tmp_path) -> None:
+    sweep = tmp_path / "w003_multiclass"
+    _multiclass_sweep(sweep)
     findings = protocol_findings({"w003_multiclass": sweep}).set_index("reading")
     assert list(findings.index) == ["", "train_acc"] and (findings["table"] == "V.D multi-class").all()
     as_test, as_train = findings.loc[""], findings.loc["train_acc"]
@@ -111,5 +116,21 @@ def test_the_scoreboard_names_the_protocol_that_explains_each_table_of_accuracie
         findings.reset_index(),
         {"w003_multiclass": "r.html"},
     ).read_text()
-    assert f"- {as_train['verdict']} (`w003_multiclass`, [its report](r.html))" in page
+    assert f"- `w003_multiclass` ([its report](r.html)) — {as_train['verdict']}" in page
     assert len(pd.read_csv(tmp_path / "out" / "scoreboard_protocols.csv")) == 2
+
+
+def test_published_scoreboard_links_each_ranking_to_the_copied_report(tmp_path, monkeypatch) -> None:
+    out = tmp_path / "rep"
+    _multiclass_sweep(out / "w003_multiclass")
+    (out / "reports" / "w003_multiclass").mkdir(parents=True)
+    (out / "reports" / "w003_multiclass" / "index.html").write_text("<html></html>")
+    monkeypatch.chdir(tmp_path)
+    assert reproduce_main(["--scoreboard-only", "--publish", "--out", str(out), "w003_multiclass"]) == 0
+    for page, link in (
+        (out / "scoreboard.md", "reports/w003_multiclass"),
+        (tmp_path / "reports/scoreboard.md", "w003_multiclass"),
+    ):
+        text = page.read_text()
+        assert f"`w003_multiclass` ([its report]({link}/index.html)) — 003, V.D multi-class, read as training" in text
+        assert len(pd.read_csv(page.with_name("scoreboard_protocols.csv"))) == 2

@@ -14,7 +14,7 @@ from nnexp.data import DataConfig, load_dataset
 from nnexp.model import MLP
 from nnexp.predict import main as predict_main
 from nnexp.report import build_report
-from nnexp.report.protocols import protocol_distances, verdict_text
+from nnexp.report.protocols import protocol_distances, rankable, rankings, readings, verdict_text
 from nnexp.report.published import compare, load_published, summary_text
 from nnexp.report.stats import t_interval
 from nnexp.training import execute
@@ -130,13 +130,47 @@ def test_candidate_protocols_are_ranked_by_their_distance_to_the_table_with_epoc
     assert best["rms"] == pytest.approx(0.0, abs=1e-9)
     third = distances[(distances["init_scale"] == 1.0) & (distances["epochs"] == 3)].iloc[0]
     assert third["rms"] == pytest.approx(math.sqrt((11.0**2 + 6.0**2) / 2)) and third["within_ci"] == 0
-    assert "best explained by init_scale=1, epochs=2" in verdict_text(distances, "w, T1", "%")
+    assert "best explained by init_scale=1, epochs=2" in verdict_text(distances, "w, T1")
     # a schedule that depends on the total epochs: only the final value counts
     scheduled = pd.DataFrame(runs).assign(lr_schedule="cosine")
     assert set(protocol_distances(published, scheduled, pd.DataFrame(curves))["init_scale"]) == {0.01, 1.0}
     assert "none of the 2 candidate protocols" in verdict_text(
-        protocol_distances(published, scheduled, pd.DataFrame(curves)), "w", "%"
+        protocol_distances(published, scheduled, pd.DataFrame(curves)), "w"
     )
+
+
+def test_a_diverged_run_counts_for_every_epoch_count_after_it_with_its_last_value(tmp_path) -> None:
+    published = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,32,50.0", "w,T1,test_acc,%,=,p,relu,64,90.0"])
+    runs, curves = [], []
+    for hidden, accs in ((32, [0.5, 0.5, 0.5]), (64, [0.9, 0.1])):  # at 64 units every seed diverges at epoch 2
+        for seed in range(3):
+            run = f"h{hidden}-{seed}"
+            status = "completed" if len(accs) == 3 else "diverged"
+            runs.append({"run": run, "activation": "relu", "hidden": hidden, "seed": seed, "epochs": 3})
+            runs[-1] |= {"lr_schedule": "constant", "test_acc": accs[-1], "status": status}
+            curves += [{"run": run, "epoch": e + 1, "test_acc": acc + 0.001 * seed} for e, acc in enumerate(accs)]
+    distances = protocol_distances(published, pd.DataFrame(runs), pd.DataFrame(curves)).set_index("epochs")
+    assert (distances["measured"] == 2).all()  # the diverged runs count at 3 epochs too, at 10%
+    assert distances.loc[1, "within_ci"] == 2 and distances.loc[1, "rms"] < 0.2
+    assert distances.loc[3, "rms"] == pytest.approx(distances.loc[2, "rms"])
+    assert distances.loc[3, "rms"] > 50
+    assert distances.index[0] == 1  # the closest: stopped before the divergence
+
+
+def test_only_tables_of_published_test_accuracies_with_exact_values_are_ranked_and_read_again(tmp_path) -> None:
+    exact = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,32,50.0"])
+    assert rankable(exact) and readings(exact, ["test_acc", "train_acc", "val_acc", "train_seconds"]) == [
+        "train_acc",
+        "val_acc",
+    ]
+    claims = _published(tmp_path, ["w,T1,test_acc,%,>=,p,relu,32,50.0"])
+    assert not rankable(claims)
+    runs = _runs({("relu", 32): [0.5, 0.6]}, extra={"lr": 0.1})
+    assert rankings(claims, pd.concat([runs, runs.assign(lr=0.2)]), pd.DataFrame(), ["train_acc"]) == []
+    times = _published(tmp_path, ["w,T2,train_seconds,s,=,p,relu,32,50.0"])
+    assert not rankable(times) and readings(times, ["train_acc"]) == []
+    on_train = _published(tmp_path, ["w,T1,train_acc,%,=,p,relu,32,50.0"])
+    assert rankable(on_train) and readings(on_train, ["val_acc"]) == []
 
 
 def test_published_test_accuracies_are_also_read_as_training_accuracies_when_the_report_shows_them(tmp_path) -> None:

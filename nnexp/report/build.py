@@ -17,9 +17,8 @@ from omegaconf import OmegaConf
 
 from nnexp.errors import ReportError
 from nnexp.report.document import Block, write_documents
-from nnexp.report.protocols import COLUMNS as PROTOCOL_COLUMNS
-from nnexp.report.protocols import READINGS, protocol_distances, rankable, readings, verdict_text
-from nnexp.report.published import compare, load_published, summary_text
+from nnexp.report.protocols import READINGS, protocol_columns, rankings, reading_label, verdict_text
+from nnexp.report.published import compare, load_published, source_of, summary_text
 from nnexp.report.render import Figures
 from nnexp.report.runs import config_names, data_descriptions, load_curves, load_runs, varying
 from nnexp.report.tables import (
@@ -383,7 +382,7 @@ def _published_section(
     shutil.copy(path, out_dir / path.name)
     comparison = compare(table, runs)
     comparison.to_csv(out_dir / f"published_{path.stem}.csv", index=False)
-    source = table["source"].iloc[0] + (f", {table['table'].iloc[0]}" if "table" in table else "")
+    source = source_of(table)
     shown = comparison.assign(
         ours=[
             ("–" if pd.isna(m) else f"{m:.2f}" + (f" ± {c:.2f}" if pd.notna(c) else ""))
@@ -415,14 +414,10 @@ def _published_section(
             " lies relative to our CI (for claims 'published ≥ x': whether our CI clears x).",
         ),
         Block("table", table=shown.astype(str), links={"CSV": f"published_{path.stem}.csv"}),
-        *_protocols_section(table, runs, curves, source, out_dir / f"protocols_{path.stem}.csv"),
         *(
             block
-            for metric in readings(table, metrics)
-            if metric in runs
-            for block in _protocols_section(
-                table, runs, curves, source, out_dir / f"protocols_{path.stem}_as_{metric}.csv", metric
-            )
+            for reading, distances in rankings(table, runs, curves, metrics)
+            for block in _protocols_section(distances, reading_label(source, reading), reading, out_dir, path.stem)
         ),
     ]
 
@@ -430,46 +425,34 @@ def _published_section(
 SHOWN_PROTOCOLS = 10
 
 
-def _protocols_section(
-    table: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, source: str, path: Path, reading: str | None = None
-) -> list[Block]:
-    """The candidate protocols ranked by their distance to a published table of accuracies, read as the table's
-    own metric or as ``reading`` (one of READINGS); none when the runs give only one protocol, or the table holds
-    times or only claims."""
-    if runs.empty or not rankable(table):
-        return []
-    distances = protocol_distances(table, runs, curves, reading)
-    if len(distances) < 2:
-        return []
+def _protocols_section(distances: pd.DataFrame, table: str, reading: str, out_dir: Path, stem: str) -> list[Block]:
+    """The candidate protocols ranked by their distance to a published table (named ``table``), its values read
+    as its own metric or as ``reading`` (one of READINGS); the ranking's CSV is written to ``out_dir``."""
+    path = out_dir / (f"protocols_{stem}_as_{reading}.csv" if reading else f"protocols_{stem}.csv")
     distances.to_csv(path, index=False)
-    unit = " points"
     shown = distances.head(SHOWN_PROTOCOLS).assign(
         rms=distances["rms"].map(lambda v: f"{v:.2f}"),
         max_abs_delta=distances["max_abs_delta"].map(lambda v: f"{v:.2f}"),
     )
-    read_as = f", read as {READINGS[reading]}" if reading else ""
     return [
-        Block("h3", f"Which protocol explains {source}{read_as}?"),
+        Block("h3", f"Which protocol explains {table}?"),
         Block(
             "p",
             "Each candidate protocol is one combination of the settings this sweep varies beside the table's keys"
-            f" ({', '.join(c for c in distances.columns if c not in PROTOCOL_COLUMNS)}): those the write-up leaves"
-            " unstated, or a check of those it states; the number of epochs comes from each run's per-epoch metrics."
-            " rms: root mean square of ours − published over the values with runs (for a claim '≥ x', only a"
-            " shortfall counts); within_ci: values inside our 95% CI. "
+            f" ({', '.join(protocol_columns(distances))}): those the write-up leaves unstated, or a check of those"
+            " it states; the number of epochs comes from each run's per-epoch metrics. They are ranked first by how"
+            " many of the table's values they have runs for (measured), then by rms: the root mean square of ours −"
+            " published over those values (for a claim '≥ x', only a shortfall counts); within_ci: values inside"
+            " our 95% CI. "
             + (
                 f"Here the published values are set beside our {READINGS[reading]} ({reading}), in case the write-up"
                 " measured them on that split. "
                 if reading
                 else ""
             )
-            + verdict_text(distances, source + read_as, unit),
+            + verdict_text(distances, table),
         ),
-        Block(
-            "table",
-            table=shown.astype(str),
-            links={"CSV (all protocols)": path.name},
-        ),
+        Block("table", table=shown.astype(str), links={"CSV (all protocols)": path.name}),
     ]
 
 

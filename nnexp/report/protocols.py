@@ -20,9 +20,11 @@ import pandas as pd
 from nnexp.report.published import UNIT_SCALE, key_columns, matches
 from nnexp.report.runs import varying
 from nnexp.report.stats import t_interval
+from nnexp.results import RunStatus
 
 EPOCHS = "epochs"
 EXPLAINS = 0.75  # a protocol explains a table when at least this share of its cells lie within our CI
+UNIT = " points"  # distances between accuracies in % (the only tables ranked: see rankable)
 # Published test accuracies may have been measured on another split: the per-epoch accuracies a report can
 # also read them as, with the words for them.
 READINGS = {"train_acc": "training accuracies", "val_acc": "validation accuracies"}
@@ -50,7 +52,23 @@ def results_by_epochs(runs: pd.DataFrame, curves: pd.DataFrame, metric: str) -> 
             .merge(settings.drop(columns=[EPOCHS], errors="ignore"), on="run")
         )
     final = runs[~runs["run"].isin(per_epoch["run"])] if not per_epoch.empty else runs
-    return pd.concat([per_epoch, final], ignore_index=True)
+    return pd.concat([_past_divergence(per_epoch, runs), final], ignore_index=True)
+
+
+def _past_divergence(per_epoch: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """``per_epoch`` with each diverged run's last row repeated for every epoch count after it up to the run's
+    own: trained for that many epochs, the run would have diverged all the same and ended there."""
+    if per_epoch.empty or "status" not in runs or EPOCHS not in runs:
+        return per_epoch
+    diverged = runs.loc[runs["status"] == RunStatus.diverged, ["run", EPOCHS]]
+    extra = []
+    for run, planned in diverged.itertuples(index=False):
+        rows = per_epoch[per_epoch["run"] == run]
+        if rows.empty or pd.isna(planned):
+            continue
+        last = rows.loc[rows[EPOCHS].idxmax()]
+        extra += [last.to_frame().T.assign(**{EPOCHS: e}) for e in range(int(last[EPOCHS]) + 1, int(planned) + 1)]
+    return pd.concat([per_epoch, *extra], ignore_index=True).astype(per_epoch.dtypes.to_dict()) if extra else per_epoch
 
 
 def protocol_settings(published: pd.DataFrame, results: pd.DataFrame) -> list[str]:
@@ -81,6 +99,35 @@ def readings(published: pd.DataFrame, metrics: list[str]) -> list[str]:
     if not published["metric"].eq("test_acc").all():
         return []
     return [metric for metric in metrics if metric in READINGS]
+
+
+def reading_label(source: str, reading: str = "") -> str:
+    """How a ranking names its table: '003, V.D' or '003, V.D, read as training accuracies'."""
+    return f"{source}, read as {READINGS[reading]}" if reading else source
+
+
+def rankings(
+    published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, metrics: list[str]
+) -> list[tuple[str, pd.DataFrame]]:
+    """The candidate protocols of ``runs`` ranked against ``published`` (:func:`protocol_distances`) for each
+    reading of its values: ``("", distances)`` for the table's own metric, then ``(reading, distances)`` for
+    each of :func:`readings` that the runs record. None when the table is not :func:`rankable` or the runs
+    give fewer than two candidate protocols (or none with runs)."""
+    if runs.empty or not rankable(published):
+        return []
+    ranked = []
+    for reading in ["", *readings(published, metrics)]:
+        if reading and reading not in runs and reading not in curves:
+            continue
+        distances = protocol_distances(published, runs, curves, reading or None)
+        if len(distances) >= 2 and (distances["measured"] > 0).any():
+            ranked.append((reading, distances))
+    return ranked
+
+
+def protocol_columns(distances: pd.DataFrame) -> list[str]:
+    """The settings that make up a protocol in a :func:`protocol_distances` frame."""
+    return [c for c in distances.columns if c not in COLUMNS]
 
 
 def protocol_distances(
@@ -136,35 +183,41 @@ def _plain(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def verdict_text(distances: pd.DataFrame, source: str, unit: str) -> str:
-    """Which protocol explains ``source`` best, or that none does, in a sentence or two."""
-    settings = [c for c in distances.columns if c not in COLUMNS]
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def verdict_text(distances: pd.DataFrame, table: str) -> str:
+    """Which protocol explains ``table`` (its :func:`reading_label`) best, or that none does, in a sentence or two."""
+    settings = protocol_columns(distances)
     measured = distances[distances["measured"] > 0]
     if measured.empty:
-        return f"{source}: no candidate protocol has runs."
+        return f"{table}: no candidate protocol has runs."
     best = measured.iloc[0]
     share = best["within_ci"] / best["cells"]
     closest = (
-        f"{describe(best, settings)}: RMS distance {best['rms']:.2f}{unit} over {int(best['measured'])} of"
+        f"{describe(best, settings)}: RMS distance {best['rms']:.2f}{UNIT} over {int(best['measured'])} of"
         f" {int(best['cells'])} values, {int(best['within_ci'])} within our 95% CI"
-        f" (largest gap {best['max_abs_delta']:.2f}{unit})"
-    )
-    more = measured[measured["within_ci"] > best["within_ci"]]
-    most = (
-        f" The most values within CI, {int(more['within_ci'].max())}, come with"
-        f" {describe(more.loc[more['within_ci'].idxmax()], settings)}."
-        if len(more)
-        else ""
+        f" (largest gap {best['max_abs_delta']:.2f}{UNIT})"
     )
     ties = measured[
         (measured["within_ci"] == best["within_ci"])
+        & (measured["measured"] == best["measured"])
         & ((measured["rms"] - best["rms"]).abs() <= 1e-9 + 1e-6 * best["rms"])
     ]
     if len(ties) > 1:
-        closest += f"; {len(ties) - 1} other protocols are as close"
+        closest += f"; {_count(len(ties) - 1, 'other protocol')} {'is' if len(ties) == 2 else 'are'} as close"
+    more = measured[measured["within_ci"] > best["within_ci"]]
+    if len(more):
+        most = more.loc[more["within_ci"].idxmax()]
+        closest += (
+            f". The most values within CI, {int(most['within_ci'])} of the {int(most['measured'])} it has runs for,"
+            f" come with {describe(most, settings)}"
+        )
     if share >= EXPLAINS:
-        return f"{source}: of {len(measured)} candidate protocols, the table is best explained by {closest}.{most}"
-    return (
-        f"{source}: none of the {len(measured)} candidate protocols explains the table (at least"
-        f" {EXPLAINS:.0%} of its values within CI); the closest is {closest}.{most}"
-    )
+        return f"{table}: of {_count(len(measured), 'candidate protocol')}, the table is best explained by {closest}."
+    criterion = f"(at least {EXPLAINS:.0%} of its values within CI)"
+    if len(measured) == 1:
+        return f"{table}: the only candidate protocol does not explain the table {criterion}: {closest}."
+    none = f"none of the {len(measured)} candidate protocols explains the table"
+    return f"{table}: {none} {criterion}; the closest is {closest}."

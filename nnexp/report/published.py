@@ -30,6 +30,11 @@ SINGLE = "1 run: no CI"  # the verdict of a value with one run
 COLLAPSE = 0.5  # a run "collapsed" when its test accuracy ends below this: fewer than half of the images right
 
 
+def source_of(published: pd.DataFrame) -> str:
+    """How a published table is named: its write-up and table, e.g. '003, V.D multi-class'."""
+    return published["source"].iloc[0] + (f", {published['table'].iloc[0]}" if "table" in published else "")
+
+
 def load_published(path: Path) -> pd.DataFrame:
     """A published table; its key columns are every column not in :data:`META`."""
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from nnexp.config import ReportConfig
 from nnexp.resources import CONFIG_DIR, PUBLISHED_DIR, published_table
 
 PRESET_DIR = CONFIG_DIR / "experiment"
@@ -28,8 +29,8 @@ def published_by(preset: str) -> list[Path]:
 
 
 def report_metrics(preset: str) -> list[str]:
-    """The metrics the preset's report tabulates (``report.metrics``)."""
-    return _report_option(preset, "metrics")
+    """The metrics the preset's report tabulates (``report.metrics``, else the report's default)."""
+    return _report_option(preset, "metrics") or ReportConfig().metrics
 
 
 def published_tables() -> list[Path]:

@@ -16,16 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from nnexp.report.document import Block, write_documents
-from nnexp.report.protocols import COLUMNS as PROTOCOL_COLUMNS
-from nnexp.report.protocols import (
-    READINGS,
-    describe,
-    protocol_distances,
-    rankable,
-    readings,
-    verdict_text,
-)
-from nnexp.report.published import compare, key_columns, load_published
+from nnexp.report.protocols import describe, protocol_columns, rankings, reading_label, verdict_text
+from nnexp.report.published import compare, key_columns, load_published, source_of
 from nnexp.report.runs import data_descriptions, load_curves, load_runs
 from nnexp.report.stats import wilson_interval
 from nnexp.reproduce.presets import preset_of, published_by, published_tables, report_metrics
@@ -53,7 +45,19 @@ COLUMNS = [
     "report",
 ]
 SCOREBOARD = "scoreboard"
-FINDING_COLUMNS = ["writeup", "table", "preset", "reading", "protocols", "best", "rms", "within_ci", "cells", "verdict"]
+FINDING_COLUMNS = [
+    "writeup",
+    "table",
+    "preset",
+    "reading",
+    "protocols",
+    "best",
+    "rms",
+    "within_ci",
+    "measured",
+    "cells",
+    "verdict",
+]
 
 
 def _runs_of(sweep: Path) -> pd.DataFrame:
@@ -113,39 +117,30 @@ def protocol_findings(sweeps: dict[str, Path]) -> pd.DataFrame:
     """One row per published table of accuracies, preset whose runs give candidate protocols for it (those of
     the settings it varies beside the table's keys, and epochs), and reading of the values (``reading``: empty
     for the table's own metric, else one of READINGS the preset's report shows): ``writeup``, ``table``,
-    ``preset``, ``reading``, ``protocols`` (how many), ``best`` (the closest one's settings), ``rms``,
-    ``within_ci``, ``cells`` and ``verdict`` (the sentence of :func:`~nnexp.report.protocols.verdict_text`)."""
-    rows = []
+    ``preset``, ``reading``, ``protocols`` (how many have runs), ``best`` (the closest one's settings),
+    ``rms``, ``within_ci``, ``measured``, ``cells`` and ``verdict`` (a sentence: :func:`verdict_text`)."""
+    rows, loaded = [], {}
     for path in published_tables():
         table = load_published(path)
-        if not rankable(table):
-            continue
-        source = table["source"].iloc[0] + (f", {table['table'].iloc[0]}" if "table" in table else "")
         for preset, sweep in sweeps.items():
-            runs = _runs_of(sweep)
-            if runs.empty or path.name not in {p.name for p in published_by(preset)}:
+            if path.name not in {p.name for p in published_by(preset)}:
                 continue
-            curves, _ = load_curves(sweep, runs)
-            for reading in ["", *(m for m in readings(table, report_metrics(preset)) if m in runs)]:
-                distances = protocol_distances(table, runs, curves, reading or None)
-                measured = distances[distances["measured"] > 0]
-                if len(distances) < 2 or measured.empty:
-                    continue
-                settings = [c for c in distances.columns if c not in PROTOCOL_COLUMNS]
-                best = measured.iloc[0]
-                read_as = f", read as {READINGS[reading]}" if reading else ""
+            if preset not in loaded:
+                runs = _runs_of(sweep)
+                loaded[preset] = (runs, load_curves(sweep, runs)[0] if not runs.empty else pd.DataFrame())
+            runs, curves = loaded[preset]
+            for reading, distances in rankings(table, runs, curves, report_metrics(preset)):
+                best = distances[distances["measured"] > 0].iloc[0]
                 rows.append(
                     {
                         "writeup": table["source"].iloc[0],
                         "table": table["table"].iloc[0] if "table" in table else "",
                         "preset": preset,
                         "reading": reading,
-                        "protocols": len(measured),
-                        "best": describe(best, settings),
-                        "rms": best["rms"],
-                        "within_ci": int(best["within_ci"]),
-                        "cells": int(best["cells"]),
-                        "verdict": verdict_text(distances, source + read_as, " points"),
+                        "protocols": int((distances["measured"] > 0).sum()),
+                        "best": describe(best, protocol_columns(distances)),
+                        **{k: best[k] for k in ("rms", "within_ci", "measured", "cells")},
+                        "verdict": verdict_text(distances, reading_label(source_of(table), reading)),
                     }
                 )
     return pd.DataFrame(rows, columns=FINDING_COLUMNS)
@@ -251,15 +246,15 @@ def write_scoreboard(
                     "p",
                     "Which protocol explains the published values? Each preset's runs give one candidate protocol"
                     " per combination of the settings they vary beside a table's keys (epochs from the per-epoch"
-                    " metrics), ranked by the RMS distance to the table and the values within our 95% CI"
-                    f" ([CSV]({SCOREBOARD}_protocols.csv)):",
+                    " metrics), ranked first by how many of the table's values they have runs for, then by the RMS"
+                    f" distance to them, with the values within our 95% CI ([CSV]({SCOREBOARD}_protocols.csv)):",
                 ),
                 Block(
                     "list",
                     items=[
-                        f"{item.verdict} (`{item.preset}`"
-                        + (f", [its report]({links[item.preset]})" if item.preset in links else "")
-                        + ")"
+                        f"`{item.preset}`"
+                        + (f" ([its report]({links[item.preset]}))" if item.preset in links else "")
+                        + f" — {item.verdict}"
                         for item in found.itertuples(index=False)
                     ],
                 ),
