@@ -35,7 +35,7 @@ def unknown_key_error(key: str, config: DictConfig) -> str:
         for name, value in (node.items() if isinstance(node, DictConfig) else [])
     ]
     near = difflib.get_close_matches(key, [name.removesuffix(".*") for name in known], n=3)
-    suggestion = f"; did you mean {' or '.join(near)}?" if near else ""
+    suggestion = f"; did you mean {' or '.join(near)}?" if near else "."
     return f"{key} is not a setting{suggestion} Settings: {', '.join(known)} (python -m nnexp.run --help)"
 
 
@@ -73,17 +73,18 @@ def first_values(args: list[str]) -> list[str] | None:
     return single
 
 
-def check_overrides(args: list[str]) -> None:
-    """Raise :class:`ConfigError` (one line) if the configuration ``args`` name does not compose."""
+def check_overrides(args: list[str]) -> DictConfig | None:
+    """Raise :class:`ConfigError` (one line) if the configuration ``args`` name does not compose; else return it
+    (each sweep at its first value), or None when ``args`` are left to Hydra (see :func:`first_values`)."""
     try:
         overrides = first_values(args)
     except HydraException:  # a line Hydra cannot parse: Hydra's own message says it best
-        return
+        return None
     if overrides is None:
-        return
+        return None
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         try:
-            compose(config_name=CONFIG_NAME, overrides=overrides)
+            return compose(config_name=CONFIG_NAME, overrides=overrides)
         except HydraException as exc:
             defaults = compose(config_name=CONFIG_NAME)
             OmegaConf.set_readonly(defaults, True)

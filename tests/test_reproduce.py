@@ -34,12 +34,28 @@ def test_the_help_names_every_preset() -> None:
     assert done.returncode == 0 and "w000_tables" in done.stdout and "--seeds" in done.stdout
 
 
-def test_an_unknown_preset_is_one_line(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["w999"], "unknown preset w999; allowed: a000_protocols"),
+        (["--jobs", "0", "w001_relu_128_64"], "--jobs=0 is invalid; allowed: an int >= 1"),
+        (
+            ["-o", "epochs=-1", "w002_deep_leaky", "w001_relu_128_64"],
+            "preset w002_deep_leaky: epochs=-1 is invalid; allowed: an int >= 1 (nothing was run)",
+        ),
+        (["-o", "hiden=3", "w001_relu_128_64"], "preset w001_relu_128_64: in the run +experiment=w001_relu_128_64"),
+        (["--out", "a_file/rep", "w001_relu_128_64"], "--out=a_file/rep cannot be created (Not a directory)"),
+    ],
+    ids=["preset", "jobs", "value", "key", "out"],
+)
+def test_bad_input_is_one_line_before_anything_is_run_or_written(tmp_path, args, error) -> None:
+    (tmp_path / "a_file").write_text("not a folder")
     done = subprocess.run(
-        [sys.executable, "-m", "nnexp.reproduce", "w999"], capture_output=True, text=True, cwd=tmp_path
+        [sys.executable, "-m", "nnexp.reproduce", *args], capture_output=True, text=True, cwd=tmp_path
     )
-    assert done.returncode == 2 and "unknown preset w999; allowed: a000_protocols" in done.stderr
-    assert not (tmp_path / "reproduction").exists()
+    assert done.returncode == 2 and error in done.stderr, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("python -m nnexp.reproduce: error: ")
+    assert done.stdout == "" and sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
 @pytest.mark.slow

@@ -18,9 +18,15 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
 
+from nnexp.command_line import check_overrides
+from nnexp.errors import ConfigError
 from nnexp.reproduce.presets import presets
 from nnexp.reproduce.scoreboard import protocol_findings, score, write_scoreboard
+from nnexp.run import register_configs
+from nnexp.training.spec import check_values
 
 CURATED = Path("reports")
 
@@ -32,9 +38,22 @@ def sweep_command(preset: str, args: argparse.Namespace) -> list[str]:
         command.append(f"seed=range({args.seeds})")
     if args.data_root:
         command.append(f"data.root={args.data_root.resolve()}")
-    if args.jobs:
+    if args.jobs is not None:
         command.append(f"hydra.launcher.n_jobs={args.jobs}")
     return [*command, *args.override, f"hydra.sweep.dir={args.out / preset}", f"report.dir={args.out / 'reports'}"]
+
+
+def check_presets(names: list[str], overrides: list[str]) -> None:
+    """Raise :class:`ConfigError` (one line naming the preset) if a preset's configuration with ``overrides``
+    does not compose or holds a bad value (sweeps at their first value; each sweep's planning checks the rest)."""
+    register_configs()
+    for name in names:
+        try:
+            config = check_overrides([f"+experiment={name}", *overrides])
+            if config is not None:
+                check_values(OmegaConf.to_object(config))
+        except (ConfigError, HydraException) as exc:
+            raise ConfigError(f"preset {name}: {str(exc).splitlines()[0]}") from None
 
 
 def publish(
@@ -79,7 +98,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--seeds={args.seeds} is invalid; allowed: an int >= 1")
     if args.data_root is not None and not args.data_root.is_dir():
         parser.error(f"--data-root={args.data_root} is not a folder; allowed: a folder holding the IDX files")
+    if args.jobs is not None and args.jobs < 1:
+        parser.error(f"--jobs={args.jobs} is invalid; allowed: an int >= 1")
     names = args.presets or known
+    if not args.scoreboard_only:
+        try:
+            check_presets(names, [*args.override, *([f"data.root={args.data_root}"] if args.data_root else [])])
+        except ConfigError as exc:
+            parser.error(f"{exc} (nothing was run)")
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        parser.error(f"--out={args.out} cannot be created ({exc.strerror}); allowed: a folder that can be written")
     failed = []
     if not args.scoreboard_only:
         for name in names:

@@ -71,7 +71,7 @@ class RunSpec:
 
         Raises :class:`ConfigError` with one line naming the key, the value and what is allowed.
         """
-        _check_values(settings)
+        check_values(settings)
         record = config_record(settings)
         optimizer, schedule = record["optimizer"], record["lr_schedule"]
         dataset = open_dataset(settings.data)  # opened once: its headers and its content identity
@@ -213,7 +213,7 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value} is invalid; allowed: {allowed}")
 
 
-def _check_values(cfg: Config) -> None:
+def check_values(cfg: Config) -> None:
     """The checks of single values and of values against each other (no files read)."""
     _require(math.isfinite(cfg.lr) and cfg.lr > 0, "lr", cfg.lr, "a finite number > 0")
     _require(cfg.epochs >= 1, "epochs", cfg.epochs, "an int >= 1")
