@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from nnexp.data import DataConfig, load_dataset
+from nnexp.errors import ReportError
 from nnexp.model import MLP
 from nnexp.predict import main as predict_main
 from nnexp.report import build_report
 from nnexp.report.protocols import protocol_distances, rankable, rankings, readings, verdict_text
-from nnexp.report.published import compare, load_published, summary_text
+from nnexp.report.published import compare, key_columns, load_published, summary_text
 from nnexp.report.stats import t_interval
 from nnexp.training import execute
 from nnexp.training.diagnostics import diagnose
@@ -210,6 +211,21 @@ def test_published_test_accuracies_are_also_read_as_training_accuracies_when_the
     assert "read as" not in plain and not (tmp_path / "plain" / "protocols_table_as_train_acc.csv").exists()
 
 
+def test_a_published_value_stands_for_the_interval_its_written_digits_allow(tmp_path) -> None:
+    runs = _runs({("relu", 32): [0.923, 0.924, 0.925]})  # 92.4 ± 0.25
+    whole = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,32,92"])  # 91.5 to 92.5
+    assert whole["rounding"].tolist() == [0.5]
+    assert compare(whole, runs)["verdict"].tolist() == ["within CI"]
+    tenths = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,32,92.0"])  # 91.95 to 92.05
+    assert tenths["rounding"].tolist() == [pytest.approx(0.05)]
+    assert compare(tenths, runs)["verdict"].tolist() == ["published below CI"]
+    assert protocol_distances(whole, pd.concat([runs.assign(lr=0.1), runs.assign(lr=0.2)]), pd.DataFrame())[
+        "within_ci"
+    ].tolist() == [1, 1]
+    with pytest.raises(ReportError, match="value 'about 92' is not a number"):
+        _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,32,about 92"])
+
+
 def test_published_tables_are_checked(tmp_path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("source,metric,value\nw,test_acc,1\n")
@@ -225,10 +241,9 @@ def test_experiments_tables_load_and_name_real_settings(compose_config) -> None:
     for path in sorted((ROOT / "experiments").glob("*.csv")):
         table = load_published(path)
         assert len(table) > 0 and table["source"].str.len().gt(0).all(), path
-        keys = [
-            c for c in table.columns if c not in ("source", "table", "metric", "unit", "protocol", "relation", "value")
-        ]
+        keys = key_columns(table)
         assert set(keys) <= settings, (path, set(keys) - settings)
+        assert {"metric", "value", "rounding"}.isdisjoint(keys)
 
 
 def test_published_numbers_are_typed_only_in_experiments() -> None:

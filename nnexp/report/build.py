@@ -411,7 +411,8 @@ def _published_section(
         Block(
             "p",
             "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
-            " lies relative to our CI (for claims 'published ≥ x': whether our CI clears x).",
+            " lies relative to our CI, read to the digits it was published with (92 stands for 91.5–92.5; for"
+            " claims 'published ≥ x': whether our CI clears x).",
         ),
         Block("table", table=shown.astype(str), links={"CSV": f"published_{path.stem}.csv"}),
         *(

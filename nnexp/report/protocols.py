@@ -17,7 +17,7 @@ import math
 
 import pandas as pd
 
-from nnexp.report.published import UNIT_SCALE, key_columns, matches
+from nnexp.report.published import UNIT_SCALE, key_columns, matches, within
 from nnexp.report.runs import varying
 from nnexp.report.stats import t_interval
 from nnexp.results import RunStatus
@@ -78,14 +78,14 @@ def protocol_settings(published: pd.DataFrame, results: pd.DataFrame) -> list[st
     return sorted(settings, key=lambda name: name == EPOCHS)
 
 
-def _cell(values: pd.Series, relation: str, published: float) -> tuple[float, bool, int]:
+def _cell(values: pd.Series, relation: str, published: float, rounding: float) -> tuple[float, bool, int]:
     """(delta to the published value, whether it lies within our CI, n) of one cell's runs."""
     mean, half, n = t_interval(values)
     if n == 0:
         return math.nan, False, 0
     if relation == ">=":  # a lower bound: only a shortfall is a distance
         return min(0.0, mean - published), (mean + (0 if math.isnan(half) else half)) >= published, n
-    return mean - published, not math.isnan(half) and abs(mean - published) <= half, n
+    return mean - published, within(mean, half, published, rounding), n
 
 
 def rankable(published: pd.DataFrame) -> bool:
@@ -151,7 +151,7 @@ def protocol_distances(
             selected = group
             for key in keys:
                 selected = selected[matches(selected[key], item[key])]
-            delta, inside, n = _cell(selected[metric] * scale, item["relation"], item["value"])
+            delta, inside, n = _cell(selected[metric] * scale, item["relation"], item["value"], item.get("rounding", 0))
             if n:
                 deltas.append(delta)
                 within += inside

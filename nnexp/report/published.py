@@ -7,6 +7,10 @@ any number of key columns named like run settings (``activation``, ``hidden``, `
 ...) that say which configuration the value belongs to. Lines starting with ``#`` are
 comments.
 
+A published value stands for the interval its written digits allow: "92" (a whole percent) for 91.5 to 92.5,
+"12.34" for 12.335 to 12.345 (the column ``rounding``: half a unit in the last written place). It lies
+within our CI when that interval and our CI overlap.
+
 Each published value is joined to the runs whose settings match its keys. When the
 runs also vary in settings the table does not name (an ablation, e.g. ``init``), each
 such setting gets its own row, and the one closest to the published value is marked.
@@ -15,6 +19,7 @@ such setting gets its own row, and the one closest to the published value is mar
 from __future__ import annotations
 
 import math
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pandas as pd
@@ -24,7 +29,7 @@ from nnexp.report.runs import natural_key, varying
 from nnexp.report.stats import t_interval
 from nnexp.report.tables import METRICS
 
-META = ("source", "table", "metric", "unit", "protocol", "relation", "value", "note")
+META = ("source", "table", "metric", "unit", "protocol", "relation", "value", "rounding", "note")
 UNIT_SCALE = {"%": 100.0, "s": 1.0, "": 1.0}
 SINGLE = "1 run: no CI"  # the verdict of a value with one run
 COLLAPSE = 0.5  # a run "collapsed" when its test accuracy ends below this: fewer than half of the images right
@@ -47,7 +52,38 @@ def load_published(path: Path) -> pd.DataFrame:
     unknown = set(table["metric"]) - set(METRICS)
     if unknown:
         raise ReportError(f"published table {path}: unknown metric(s) {sorted(unknown)}; allowed: {', '.join(METRICS)}")
-    return table.assign(value=pd.to_numeric(table["value"]), relation=table.get("relation", "=").replace("", "="))
+    try:
+        rounding = [_half_last_place(value) for value in table["value"]]
+    except InvalidOperation:
+        bad = next(v for v in table["value"] if not _is_number(v))
+        raise ReportError(f"published table {path}: value {bad!r} is not a number") from None
+    return table.assign(
+        value=pd.to_numeric(table["value"]),
+        rounding=rounding,
+        relation=table.get("relation", "=").replace("", "="),
+    )
+
+
+def _half_last_place(written: str) -> float:
+    """Half a unit in the last place of a number as written: '92' → 0.5, '12.34' → 0.005, '1.2e3' → 50."""
+    exponent = Decimal(written.strip()).as_tuple().exponent
+    if not isinstance(exponent, int):  # 'nan', 'inf'
+        raise InvalidOperation(written)
+    return 0.5 * 10.0**exponent
+
+
+def _is_number(written: str) -> bool:
+    try:
+        _half_last_place(written)
+    except InvalidOperation:
+        return False
+    return True
+
+
+def within(mean: float, half: float, published: float, rounding: float = 0.0) -> bool:
+    """Whether a published value (± ``rounding``, see :func:`load_published`) lies within our CI
+    ``mean ± half``: the two intervals overlap."""
+    return not math.isnan(half) and mean - half <= published + rounding and published - rounding <= mean + half
 
 
 def key_columns(published: pd.DataFrame) -> list[str]:
@@ -62,7 +98,7 @@ def matches(column: pd.Series, wanted: str) -> pd.Series:
         return column.astype(str) == wanted
 
 
-def _verdict(relation: str, published: float, mean: float, half: float, n: int) -> str:
+def _verdict(relation: str, published: float, mean: float, half: float, n: int, rounding: float = 0.0) -> str:
     if n == 0:
         return "no run"
     if relation == ">=":
@@ -73,7 +109,7 @@ def _verdict(relation: str, published: float, mean: float, half: float, n: int) 
         )
     if math.isnan(half):
         return SINGLE
-    if mean - half <= published <= mean + half:
+    if within(mean, half, published, rounding):
         return "within CI"
     return "published above CI" if published > mean + half else "published below CI"
 
@@ -117,7 +153,7 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
                     "ci95": half,
                     "n": n,
                     "delta": mean - item["value"],
-                    "verdict": _verdict(item["relation"], item["value"], mean, half, n),
+                    "verdict": _verdict(item["relation"], item["value"], mean, half, n, item.get("rounding", 0.0)),
                     "at_or_below": int((values <= item["value"]).sum()),  # runs as low as the published value
                     "collapsed": collapsed,  # runs below COLLAPSE test accuracy
                 }

@@ -208,7 +208,8 @@ def write_scoreboard(
                 f"Compute: {seconds / 3600:.1f} h of runs ({seconds:.0f} s, runs in parallel each counted)",
                 f"Command: `{command}`",
                 "ours: mean ± 95% CI over seeds (n runs); delta = ours − published; verdict: where the published"
-                " value lies relative to our CI (for a claim 'published ≥ x', whether our CI clears x).",
+                " value lies relative to our CI, read to the digits it was published with (92 stands for 91.5–92.5;"
+                " for a claim 'published ≥ x', whether our CI clears x).",
                 "runs ≤ published: how many of our runs end at or below the published value (could an unlucky run"
                 " give it?); collapsed: runs ending below 50% test accuracy, with the 95% (Wilson) interval of the"
                 " probability that a run collapses.",
