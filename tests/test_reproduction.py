@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -244,6 +245,23 @@ def test_experiments_tables_load_and_name_real_settings(compose_config) -> None:
         keys = key_columns(table)
         assert set(keys) <= settings, (path, set(keys) - settings)
         assert {"metric", "value", "rounding"}.isdisjoint(keys)
+
+
+SEEDS = ROOT.parent / "shared" / "seeds"
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="../shared/seeds is absent")
+def test_published_values_are_written_with_the_digits_of_their_write_up() -> None:
+    # "12.30", not "12.3": the digits say how precise the value is (its 'rounding'); an accuracy the write-up
+    # gives as a fraction (0.9919) is that fraction in percent, a whole percent appears as "92%" or "98%"
+    for path in sorted((ROOT / "experiments").glob("*.csv")):
+        table = pd.read_csv(path, comment="#", dtype=str, keep_default_na=False)
+        for source, written in zip(table["source"], table["value"]):
+            (writeup,) = SEEDS.glob(f"{source}_*.txt")
+            text = writeup.read_text()
+            fraction = str(Decimal(written) / 100)
+            found = re.search(rf"(?<![\d.]){re.escape(written)}(?:%|(?![\d.]))", text) or fraction in text
+            assert found, (path.name, written)
 
 
 def test_published_numbers_are_typed_only_in_experiments() -> None:
