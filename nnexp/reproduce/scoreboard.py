@@ -139,7 +139,8 @@ def protocol_findings(sweeps: dict[str, Path]) -> pd.DataFrame:
                         "reading": reading,
                         "protocols": int((distances["measured"] > 0).sum()),
                         "best": describe(best, protocol_columns(distances)),
-                        **{k: best[k] for k in ("rms", "within_ci", "measured", "cells")},
+                        "rms": float(best["rms"]),
+                        **{k: int(best[k]) for k in ("within_ci", "measured", "cells")},
                         "verdict": verdict_text(distances, reading_label(source_of(table), reading)),
                     }
                 )
