@@ -123,7 +123,7 @@ def test_the_scoreboard_names_the_protocol_that_explains_each_table_of_accuracie
     assert (
         "read as training accuracies: of 6 candidate protocols, the table is best explained by" in as_train["verdict"]
     )
-    board = score({"w003_multiclass": sweep}, {})
+    board = score({"w003_multiclass": sweep})
     page = write_scoreboard(
         board,
         tmp_path / "out",

@@ -151,7 +151,7 @@ def protocol_distances(
             selected = group
             for key in keys:
                 selected = selected[matches(selected[key], item[key])]
-            delta, inside, n = _cell(selected[metric] * scale, item["relation"], item["value"], item.get("rounding", 0))
+            delta, inside, n = _cell(selected[metric] * scale, item["relation"], item["value"], item["rounding"])
             if n:
                 deltas.append(delta)
                 within += inside

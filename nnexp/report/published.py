@@ -52,11 +52,12 @@ def load_published(path: Path) -> pd.DataFrame:
     unknown = set(table["metric"]) - set(METRICS)
     if unknown:
         raise ReportError(f"published table {path}: unknown metric(s) {sorted(unknown)}; allowed: {', '.join(METRICS)}")
-    try:
-        rounding = [_half_last_place(value) for value in table["value"]]
-    except InvalidOperation:
-        bad = next(v for v in table["value"] if not _is_number(v))
-        raise ReportError(f"published table {path}: value {bad!r} is not a number") from None
+    rounding = []
+    for written in table["value"]:
+        try:
+            rounding.append(_half_last_place(written))
+        except InvalidOperation:
+            raise ReportError(f"published table {path}: value {written!r} is not a number") from None
     return table.assign(
         value=pd.to_numeric(table["value"]),
         rounding=rounding,
@@ -72,15 +73,7 @@ def _half_last_place(written: str) -> float:
     return 0.5 * 10.0**exponent
 
 
-def _is_number(written: str) -> bool:
-    try:
-        _half_last_place(written)
-    except InvalidOperation:
-        return False
-    return True
-
-
-def within(mean: float, half: float, published: float, rounding: float = 0.0) -> bool:
+def within(mean: float, half: float, published: float, rounding: float) -> bool:
     """Whether a published value (± ``rounding``, see :func:`load_published`) lies within our CI
     ``mean ± half``: the two intervals overlap."""
     return not math.isnan(half) and mean - half <= published + rounding and published - rounding <= mean + half
@@ -98,7 +91,7 @@ def matches(column: pd.Series, wanted: str) -> pd.Series:
         return column.astype(str) == wanted
 
 
-def _verdict(relation: str, published: float, mean: float, half: float, n: int, rounding: float = 0.0) -> str:
+def _verdict(relation: str, published: float, mean: float, half: float, n: int, rounding: float) -> str:
     if n == 0:
         return "no run"
     if relation == ">=":
@@ -153,7 +146,7 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
                     "ci95": half,
                     "n": n,
                     "delta": mean - item["value"],
-                    "verdict": _verdict(item["relation"], item["value"], mean, half, n, item.get("rounding", 0.0)),
+                    "verdict": _verdict(item["relation"], item["value"], mean, half, n, item["rounding"]),
                     "at_or_below": int((values <= item["value"]).sum()),  # runs as low as the published value
                     "collapsed": collapsed,  # runs below COLLAPSE test accuracy
                 }

@@ -66,8 +66,7 @@ def publish(
             shutil.rmtree(CURATED / name, ignore_errors=True)
             shutil.copytree(out / "reports" / name, CURATED / name)
     links = {name: f"{name}/index.html" for name in names if (CURATED / name).is_dir()}
-    linked = board.assign(report=[links.get(preset, "") for preset in board["preset"]])
-    write_scoreboard(linked, CURATED, sweeps, command, findings, links)
+    write_scoreboard(board, CURATED, sweeps, command, findings, links)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,11 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             if subprocess.run(command, env=os.environ).returncode != 0:
                 failed.append(name)
     sweeps = {name: args.out / name for name in names}
-    reports = {name: Path("reports") / name / "index.html" for name in names}
-    board = score(sweeps, reports)
+    board = score(sweeps)
     findings = protocol_findings(sweeps)
     argv_text = shlex.join(["python", "-m", "nnexp.reproduce", *(argv if argv is not None else sys.argv[1:])])
-    links = {name: str(path) for name, path in reports.items() if (args.out / path).is_file()}
+    links = {name: f"reports/{name}/index.html" for name in names if (args.out / "reports" / name).is_dir()}
     index = write_scoreboard(board, args.out, sweeps, argv_text, findings, links)
     counts = ", ".join(f"{n} {verdict}" for verdict, n in board["verdict"].value_counts().items())
     print(f"reproduce: scoreboard {index} ({len(board)} published values: {counts})")

@@ -65,9 +65,10 @@ def _runs_of(sweep: Path) -> pd.DataFrame:
     return runs[runs["status"].isin(FINISHED)] if not runs.empty else runs
 
 
-def score(sweeps: dict[str, Path], reports: dict[str, Path]) -> pd.DataFrame:
+def score(sweeps: dict[str, Path]) -> pd.DataFrame:
     """One row per published value: ours from the sweep of the preset that reproduces its table (``sweeps`` by
-    preset), "not run" where there is none."""
+    preset), "not run" where there is none (``report``, the link to the preset's report, is filled in by
+    :func:`write_scoreboard`)."""
     rows = []
     for path in published_tables():
         table = load_published(path)
@@ -107,7 +108,7 @@ def score(sweeps: dict[str, Path], reports: dict[str, Path]) -> pd.DataFrame:
                     "collapse_low": low,
                     "collapse_high": high,
                     "preset": preset if not runs.empty else "",
-                    "report": str(reports.get(preset, "")) if preset and not runs.empty else "",
+                    "report": "",
                 }
             )
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -194,6 +195,7 @@ def write_scoreboard(
     in ``out``; the Markdown path. ``links``: each preset's report, relative to ``out``."""
     started = time.time()
     out.mkdir(parents=True, exist_ok=True)
+    board = board.assign(report=[links.get(preset, "") for preset in board["preset"]])
     board.to_csv(out / f"{SCOREBOARD}.csv", index=False)
     findings.to_csv(out / f"{SCOREBOARD}_protocols.csv", index=False)
     seconds = compute_seconds(sweeps)
