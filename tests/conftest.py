@@ -96,6 +96,55 @@ def write_finished_run(folder: Path, config: dict, train_acc: list[float], test_
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
+# Audit events of starting a process (https://docs.python.org/3/library/audit_events.html). Loky's workers start
+# through _posixsubprocess without an event: those are caught as child processes still alive after the test.
+PROCESS_EVENTS = frozenset(
+    {"subprocess.Popen", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "os.exec", "pty.spawn"}
+)
+_in_fast_test: str | None = None  # the node id of the running test not marked slow
+
+
+def _refuse_processes_in_fast_tests(event: str, args: tuple) -> None:
+    if _in_fast_test is not None and event in PROCESS_EVENTS:
+        raise RuntimeError(f"{_in_fast_test} starts a process ({event}) but is not marked slow (@pytest.mark.slow)")
+
+
+sys.addaudithook(_refuse_processes_in_fast_tests)
+
+
+def _children() -> set[int]:
+    """The pids of this process's live child processes (Linux: /proc/self/task/*/children)."""
+    pids: set[int] = set()
+    for children in Path("/proc/self/task").glob("*/children"):
+        pids.update(int(pid) for pid in children.read_text().split())
+    return pids
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """The fast tier (the README's ``pytest``) runs in this process only: a test that starts a process or a sweep
+    must be marked slow, else it fails where it starts one (set-up and teardown included)."""
+    global _in_fast_test
+    _in_fast_test = None if item.get_closest_marker("slow") else item.nodeid
+    try:
+        return (yield)
+    finally:
+        _in_fast_test = None
+
+
+@pytest.fixture(autouse=True)
+def no_child_process_outlives_a_fast_test(request):
+    """A fast test leaves no new child process behind (e.g. joblib's loky workers, which start without an audit
+    event)."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    before = _children()
+    yield
+    started = _children() - before
+    assert not started, f"{request.node.nodeid} started processes {sorted(started)} but is not marked slow"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def private_cache(tmp_path_factory):
     """Downloads and array caches of the tests go to a folder of their own, never the user's cache."""

@@ -18,6 +18,7 @@ def _error_lines(output: str) -> list[str]:
     return [line for line in output.splitlines() if "error:" in line]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [["hydra.run.dir=run"], ["-m", "hydra.sweep.dir=sweep"]])
 def test_a_bad_value_alone_or_in_a_list_gets_the_same_line_and_status(tmp_path, mode) -> None:
     flags, overrides = [arg for arg in mode if arg == "-m"], [arg for arg in mode if arg != "-m"]
@@ -35,6 +36,7 @@ def test_a_bad_value_alone_or_in_a_list_gets_the_same_line_and_status(tmp_path, 
     assert not (tmp_path / "run").exists() and not list(tmp_path.glob("sweep/*/metrics.csv"))
 
 
+@pytest.mark.slow
 def test_an_unknown_key_names_the_setting_it_is_near(tmp_path) -> None:
     done = run_nnexp(["data=digits", "hiden=64", "hydra.run.dir=run"], tmp_path)
     (line,) = _error_lines(done.stdout + done.stderr)
@@ -64,6 +66,7 @@ def _idx_folder(tmp_path, **replace: np.ndarray):
         ({"train_labels": np.linspace(0, 9, 120).astype(np.float32)}, "labels of type float32; expected integer"),
     ],
 )
+@pytest.mark.slow
 def test_bad_data_files_are_one_line_before_any_run(tmp_path, replace, expected) -> None:
     folder = _idx_folder(tmp_path, **replace)
     for mode in (["hydra.run.dir=run"], ["-m", "hidden=8,16", "hydra.sweep.dir=sweep"]):
@@ -85,6 +88,7 @@ def test_bad_data_files_are_one_line_before_any_run(tmp_path, replace, expected)
         ("hydra.launcher.n_jobs=0", "error: hydra.launcher.n_jobs=0 is invalid; allowed: a number of processes"),
     ],
 )
+@pytest.mark.slow
 def test_bad_sweep_options_are_one_line_before_any_run(tmp_path, option, expected) -> None:
     done = run_nnexp([*SWEEP, option, "hydra.sweep.dir=sweep"], tmp_path)
     output = done.stdout + done.stderr
@@ -94,6 +98,7 @@ def test_bad_sweep_options_are_one_line_before_any_run(tmp_path, option, expecte
     assert not list(tmp_path.glob("sweep/*/.hydra"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["read-only", "a file"])
 def test_a_sweep_folder_that_cannot_be_written_is_one_line(tmp_path, kind) -> None:
     target = tmp_path / "sweep"
@@ -111,6 +116,7 @@ def test_a_sweep_folder_that_cannot_be_written_is_one_line(tmp_path, kind) -> No
     assert f"hydra.sweep.dir={target} cannot be written" in line
 
 
+@pytest.mark.slow
 def test_an_unwritable_cache_folder_leaves_runs_loading_without_it(tmp_path) -> None:
     done = run_nnexp([*SWEEP, "data.cache_dir=/proc/nope", "hydra.sweep.dir=sweep"], tmp_path)
     output = done.stdout + done.stderr
@@ -118,6 +124,7 @@ def test_an_unwritable_cache_folder_leaves_runs_loading_without_it(tmp_path) -> 
     assert "array cache not written to /proc/nope/arrays" in output and "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_damaged_plan_and_saved_config_do_not_stop_a_sweep_or_its_report(tmp_path) -> None:
     first = run_nnexp([*SWEEP, "hydra.sweep.dir=sweep", "report.enabled=false"], tmp_path)
     assert first.returncode == 0
@@ -135,6 +142,7 @@ def test_damaged_plan_and_saved_config_do_not_stop_a_sweep_or_its_report(tmp_pat
     assert json.loads((run / "summary.json").read_text())["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_runs_on_data_that_cannot_be_prepared_fail_alone(tmp_path) -> None:
     done = run_nnexp(
         ["-m", "data=digits,mnist", f"data.root={tmp_path / 'nowhere'}", "epochs=1", "hidden=8", "hydra.sweep.dir=s"],

@@ -23,6 +23,7 @@ def no_waiting(monkeypatch):
     monkeypatch.setattr(grid, "POOL_IDLE", 0.0)
 
 
+@pytest.mark.slow
 def test_bench_tiny_grid_writes_expected_rows(tmp_path, monkeypatch):
     monkeypatch.setattr(machine, "QUIET_WAIT", 0.0)  # no waiting for, or retrying on, a quiet machine
     monkeypatch.setattr(machine, "RETRIES", 0)
@@ -139,6 +140,7 @@ def test_benchmark_grid_options_take_positive_ints_only(capsys):
     assert "'0' is invalid; allowed: positive ints, comma-separated" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_times_optimizers_and_batch_modes_skipping_what_an_implementation_lacks(
     tmp_path, monkeypatch, no_waiting, capsys
 ):

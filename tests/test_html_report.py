@@ -80,6 +80,7 @@ def test_provenance_is_in_the_page(shared_sweep) -> None:
     assert "Code (git)" in text and "numpy" in text and "Host" in text and "Sweep started" in text
 
 
+@pytest.mark.slow
 def test_code_revision_is_marked_changed_by_code_and_configs_not_by_generated_reports(tmp_path) -> None:
     def git(*args: str) -> None:
         subprocess.run(

@@ -21,6 +21,7 @@ def _finished_folders(sweep) -> list[str]:
     return sorted(p.parent.name for p in sweep.glob("*/summary.json"))
 
 
+@pytest.mark.slow
 def test_an_explicit_default_is_not_a_second_run(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     first = run_nnexp(["-m", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
@@ -34,6 +35,7 @@ def test_an_explicit_default_is_not_a_second_run(tmp_path) -> None:
     assert "2 runs of 2 planned" in report
 
 
+@pytest.mark.slow
 def test_spellings_and_copies_of_one_data_folder_are_one_configuration(tmp_path, compose_config) -> None:
     make_idx_dataset(tmp_path / "data" / "mnist")
     shutil.copytree(tmp_path / "data" / "mnist", tmp_path / "copy")
@@ -56,6 +58,7 @@ def test_spellings_and_copies_of_one_data_folder_are_one_configuration(tmp_path,
     assert rerun.returncode == 0 and "finished already" not in rerun.stdout + rerun.stderr
 
 
+@pytest.mark.slow
 def test_a_second_grid_into_a_sweep_folder_extends_its_plan(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     first = run_nnexp(["-m", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
@@ -72,6 +75,7 @@ def test_a_second_grid_into_a_sweep_folder_extends_its_plan(tmp_path) -> None:
     assert "4 runs of 4 planned" in report
 
 
+@pytest.mark.slow
 def test_two_grids_at_once_into_one_folder_each_count_their_runs_once(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     commands = [
@@ -89,6 +93,7 @@ def test_two_grids_at_once_into_one_folder_each_count_their_runs_once(tmp_path) 
     assert len(plan["sweeps"]) == 2
 
 
+@pytest.mark.slow
 def test_a_rebuilt_report_drops_the_files_of_its_earlier_build(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     done = run_nnexp(["-m", *QUICK, "lr=0.1,0.2", f"hydra.sweep.dir={sweep}", "report.enabled=false"], tmp_path)
@@ -104,6 +109,7 @@ def test_a_rebuilt_report_drops_the_files_of_its_earlier_build(tmp_path) -> None
     assert "index.md" in listed and "notes.txt" not in listed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("copies", [2])
 def test_the_report_counts_a_repeated_configuration_once(tmp_path, copies) -> None:
     sweep = tmp_path / "sweep"

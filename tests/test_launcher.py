@@ -6,6 +6,7 @@ import itertools
 import subprocess
 import sys
 
+import pytest
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.nnexp_launcher import OrderedJoblibLauncherConf, launch_order, parallel_settings, start_workers
 from hypothesis import given
@@ -44,6 +45,7 @@ def _imported(module: str) -> bool:
     return module in sys.modules
 
 
+@pytest.mark.slow
 def test_started_workers_have_the_run_code_loaded_and_serve_the_next_parallel_call() -> None:
     settings = parallel_settings(
         {
@@ -100,6 +102,7 @@ def _modules_after_importing(*modules: str) -> set[str]:
     return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
 
 
+@pytest.mark.slow
 def test_run_workers_load_no_report_code_and_the_sweeps_process_no_matplotlib() -> None:
     worker = _modules_after_importing("nnexp.run", "nnexp.sweep.callback")  # what a worker needs before its first run
     assert "pandas" not in worker and "matplotlib" not in worker

@@ -61,6 +61,7 @@ def test_runs_that_would_not_fit_together_are_refused_in_one_line() -> None:
     check_fits({"a": small}, at_once=4, available=None)  # unknown: not refused
 
 
+@pytest.mark.slow
 def test_a_sweep_too_large_for_this_machine_is_refused_before_any_run(tmp_path) -> None:
     done = run_nnexp(["-m", "data=digits", "hidden=8,50000000", "epochs=1", "hydra.sweep.dir=sweep"], tmp_path)
     output = done.stdout + done.stderr

@@ -29,6 +29,7 @@ def test_concurrent_runs_are_counted_from_their_times() -> None:
     assert concurrency(runs.iloc[[0, 2]]) == 1
 
 
+@pytest.mark.slow
 def test_the_help_names_every_preset() -> None:
     done = subprocess.run([sys.executable, "-m", "nnexp.reproduce", "--help"], capture_output=True, text=True)
     assert done.returncode == 0 and "w000_tables" in done.stdout and "--seeds" in done.stdout
@@ -48,6 +49,7 @@ def test_the_help_names_every_preset() -> None:
     ],
     ids=["preset", "jobs", "value", "key", "out"],
 )
+@pytest.mark.slow
 def test_bad_input_is_one_line_before_anything_is_run_or_written(tmp_path, args, error) -> None:
     (tmp_path / "a_file").write_text("not a folder")
     done = subprocess.run(

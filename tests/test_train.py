@@ -71,12 +71,32 @@ def test_full_batch_is_one_gradient_step_per_epoch(digits) -> None:
         np.testing.assert_allclose(w_loop, w_manual, rtol=1e-12)
 
 
-def test_pure_sgd_and_batches_larger_than_the_set(digits) -> None:
+def test_pure_sgd_steps_once_per_image_in_the_shuffled_order(digits) -> None:
     small = load_dataset(DataConfig(name="digits", loader="digits", train_limit=40))
-    _, rows, _ = _train(small, epochs=1, batch_size=1)
-    assert np.isfinite(rows[0]["train_loss"])
-    _, rows_full, _ = _train(small, epochs=1, batch_size=10_000)  # clipped to the set: full batch
-    assert np.isfinite(rows_full[0]["train_loss"])
+    model, _, result = _train(small, epochs=2, batch_size=1, dtype=np.float64)
+    manual = MLP.initialise([64, 16, 10], "tanh", "xavier", np.random.default_rng(0), np.float64)
+    shuffle, ws = np.random.default_rng(1), manual.workspace(1)  # _train's generators: seed, seed + 1
+    x = small.x_train.astype(np.float64)
+    for _ in range(2):
+        for i in shuffle.permutation(len(small.y_train)):
+            manual.sgd_step(x[i : i + 1], small.y_train[i : i + 1], 0.1, ws)
+    assert result.samples_seen == 2 * 40
+    for w_loop, w_manual in zip(model.weights, manual.weights):
+        np.testing.assert_allclose(w_loop, w_manual, rtol=1e-12)
+
+
+def test_a_batch_larger_than_the_set_is_full_batch_gradient_descent(digits) -> None:
+    small = load_dataset(DataConfig(name="digits", loader="digits", train_limit=40))
+    clipped, rows_clipped, _ = _train(small, epochs=2, batch_size=10_000)
+    full, rows_full, _ = _train(small, epochs=2, batch_size=None)
+    for w_clipped, w_full in zip(clipped.weights, full.weights):
+        np.testing.assert_array_equal(w_clipped, w_full)
+    drop = ("epoch_seconds", "eval_seconds")
+    assert [{k: v for k, v in r.items() if k not in drop} for r in rows_clipped] == [
+        {k: v for k, v in r.items() if k not in drop} for r in rows_full
+    ]
+    halves, _, _ = _train(small, epochs=2, batch_size=20)  # two steps an epoch: another descent
+    assert not np.array_equal(halves.weights[0], full.weights[0])
 
 
 def test_divergence_is_a_status_not_a_crash(digits) -> None:

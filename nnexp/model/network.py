@@ -22,7 +22,7 @@ import itertools
 import numpy as np
 
 from nnexp.model.activations import make_activation
-from nnexp.model.blas import subtract_at_b_
+from nnexp.model.blas import one_blas_thread, subtract_at_b_
 from nnexp.model.init import initial_weights
 from nnexp.model.loss import make_output
 
@@ -208,8 +208,10 @@ class MLP:
         return loss, grad_w, [g.copy() for g in ws.grad_b]
 
     def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
-        """The output of every layer for ``x`` (m, n_in): new arrays (m, n_l); the last are the logits."""
-        return [a.copy() for a in self._forward(x, self.workspace(len(x)))]
+        """The output of every layer for ``x`` (m, n_in): new arrays (m, n_l); the last are the logits. On one BLAS
+        thread, as :meth:`evaluate`."""
+        with one_blas_thread():
+            return [a.copy() for a in self._forward(x, self.workspace(len(x)))]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Output logits (m, n_out) for ``x`` (m, n_in), a new array."""
@@ -217,14 +219,16 @@ class MLP:
 
     def evaluate(self, x: np.ndarray, y: np.ndarray, chunk: int = 2048) -> tuple[float, float]:
         """Mean loss (without the penalty) and accuracy on ``x`` (m, n_in), ``y`` (m,), computed in chunks of
-        ``chunk`` rows (a chunk's activations stay in cache; docs/performance.md)."""
+        ``chunk`` rows (a chunk's activations stay in cache; docs/performance.md) on one BLAS thread: the same
+        figures to the last bit whatever the thread settings of the caller (training, a saved model)."""
         ws = self.workspace(min(chunk, len(x)))
         loss_sum, correct = 0.0, 0
-        for start in range(0, len(x), chunk):
-            xc, yc = x[start : start + chunk], y[start : start + chunk]
-            logits = self._forward(xc, ws)[-1]
-            loss_sum += self.output.loss_sum(logits, yc)
-            correct += int(np.count_nonzero(self.output.predict(logits) == yc))
+        with one_blas_thread():
+            for start in range(0, len(x), chunk):
+                xc, yc = x[start : start + chunk], y[start : start + chunk]
+                logits = self._forward(xc, ws)[-1]
+                loss_sum += self.output.loss_sum(logits, yc)
+                correct += int(np.count_nonzero(self.output.predict(logits) == yc))
         return loss_sum / len(x), correct / len(x)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
