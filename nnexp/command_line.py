@@ -17,11 +17,22 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
+from nnexp.config import store_schema
 from nnexp.errors import ConfigError
 from nnexp.resources import CONFIG_DIR
+from nnexp.sweep.launcher.config import store_configs as store_launcher_configs
+from nnexp.sweep.naming import register_resolver
 
 CONFIG_NAME = "config"
 MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def register_configs() -> None:
+    """Make the schema, the run-folder name resolver and the default launcher's configs known to Hydra (before
+    composing)."""
+    store_schema()
+    register_resolver()
+    store_launcher_configs()
 
 
 def unknown_key_error(key: str, config: DictConfig) -> str:

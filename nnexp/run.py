@@ -1,115 +1,60 @@
 """Entry point of one training run: ``python -m nnexp.run [overrides]`` (add ``-m`` for a sweep).
 
-Data flow: config (checked: :mod:`nnexp.training.spec`) -> data (:mod:`nnexp.data`) ->
-model (:mod:`nnexp.model`) -> training loop -> metrics.csv per epoch and summary.json
-(:mod:`nnexp.results`), all in the run's Hydra output folder. A sweep adds the plan,
-progress and the report (:mod:`nnexp.sweep`, :mod:`nnexp.report`).
+The command line is checked first (:mod:`nnexp.command_line`), then Hydra runs the task,
+:func:`nnexp.task.main`. ``--help`` is answered here, without importing the trainer, the
+launcher or the report: the page of ``conf/hydra/help/nnexp.yaml``, as Hydra prints it.
 """
 
 from __future__ import annotations
 
-import logging
 import os
+import string
 import sys
-from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from hydra_plugins.nnexp_launcher import register as register_launcher
-from omegaconf import DictConfig, OmegaConf
+from hydra import compose, initialize_config_dir
 
-from nnexp.command_line import CONFIG_NAME, check_overrides
-from nnexp.config import Config, store_schema
-from nnexp.errors import ConfigError, NnexpError
-from nnexp.model.io import MODEL_FILE
+from nnexp.command_line import CONFIG_NAME, MULTIRUN_FLAGS, check_overrides, register_configs
+from nnexp.console import QUIET_FLAGS, set_quiet
+from nnexp.errors import ConfigError
 from nnexp.resources import CONFIG_DIR
-from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus
-from nnexp.sweep.naming import register_resolver
-from nnexp.sweep.planning import BASIC_SWEEPER
-from nnexp.training import execute
-from nnexp.training.console import a_sweep_line, not_an_epoch_line
-from nnexp.training.interrupt import Interrupted
 
-log = logging.getLogger("nnexp.run")
+HELP_FLAGS = ("--help", "-h")
 
 
-def register_configs() -> None:
-    """Make the schema, the run-folder name resolver and the default launcher known to Hydra."""
-    store_schema()
-    register_resolver()
-    register_launcher()
-
-
-register_configs()
-
-
-def quiet_console(verbose: bool, in_sweep: bool) -> None:
-    """What the console shows of a run (a filter on the console handlers Hydra has set up for it): everything
-    with ``verbose=true``; else no per-epoch line, and in a sweep only the run's warnings and errors (the
-    sweep says in one line how each run ended). The run's log file has every line."""
-    for handler in logging.getLogger().handlers:
-        if not isinstance(handler, logging.FileHandler):
-            handler.removeFilter(not_an_epoch_line)
-            handler.removeFilter(a_sweep_line)
-            if not verbose:
-                handler.addFilter(a_sweep_line if in_sweep else not_an_epoch_line)
-
-
-def shown(path: Path) -> Path:
-    """``path`` as the user sees it: relative to the current folder when it is below it."""
-    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-
-
-def launcher_cpus() -> int:
-    """CPUs the launcher gives each run (``hydra.launcher.cpus_per_task``, e.g. SLURM); 1 if it names none."""
-    return int(HydraConfig.get().launcher.get("cpus_per_task") or 1)
-
-
-@hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
-def main(cfg: DictConfig) -> float:
-    """Hydra task: one training run; returns the final validation accuracy (for sweepers).
-
-    In a grid sweep, a failed run is recorded in its folder and the sweep goes on; a
-    single run exits with status 2 for bad input or data, 143 / 130 when SIGTERM / SIGINT stopped it
-    (with a checkpoint to resume from), 1 for any other error. A
-    searching sweeper (Optuna) is told of failed and diverged runs by an exception,
-    which it counts as a failed trial (a NaN objective would stop it).
-    """
-    hydra_cfg = HydraConfig.get()
-    searching = hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("_target_") != BASIC_SWEEPER
-    settings: Config = OmegaConf.to_object(cfg)
-    if settings.blas_threads is None:
-        settings.blas_threads = launcher_cpus()
-    quiet_console(settings.verbose, in_sweep=hydra_cfg.mode == RunMode.MULTIRUN)
-    out_dir = Path(hydra_cfg.runtime.output_dir)
-    try:
-        summary = execute(settings, out_dir)
-    except Exception as exc:
-        if hydra_cfg.mode == RunMode.RUN:
-            sys.exit(exc.exit_status if isinstance(exc, Interrupted) else 2 if isinstance(exc, NnexpError) else 1)
-        if searching:
-            raise
-        return float("nan")
-    if hydra_cfg.mode == RunMode.RUN:
-        files = [METRICS_FILE, SUMMARY_FILE, MODEL_FILE, f"{hydra_cfg.job.name}.log"]
-        log.info("results in %s/ (%s)", shown(out_dir), ", ".join(name for name in files if (out_dir / name).exists()))
-    if searching and summary["status"] != RunStatus.completed:
-        raise RuntimeError(f"run {summary['status']}: no objective value for the search")
-    return float(summary["val_acc"])
+def help_page(args: list[str]) -> str:
+    """The page ``--help`` prints: the help template of the config ``args`` compose (Hydra's ``$$`` escapes;
+    :func:`register_configs` first)."""
+    overrides = [arg for arg in args if arg not in HELP_FLAGS and arg not in MULTIRUN_FLAGS]
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+        config = compose(config_name=CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+    return string.Template(config.hydra.help.template).substitute()
 
 
 def cli() -> None:
-    """``python -m nnexp.run`` / ``nnexp-run``: the command line checked (one line and exit 2 for a bad value or
-    key, in a single run as in a sweep), then Hydra's :func:`main`."""
+    """``python -m nnexp.run`` / ``nnexp-run``: ``--help``; else the command line checked (one line and exit 2 for a
+    bad value or key, in a single run as in a sweep), then Hydra's :func:`nnexp.task.main`. ``-q`` / ``--quiet``:
+    only warnings and errors (on stderr)."""
+    args = [arg for arg in sys.argv[1:] if arg not in QUIET_FLAGS]
+    if len(args) < len(sys.argv) - 1:
+        set_quiet()
+        sys.argv[1:] = args  # Hydra reads the command line from sys.argv
+    register_configs()
     try:
-        check_overrides(sys.argv[1:])
+        if any(arg in HELP_FLAGS for arg in args) and not any(arg.startswith("--hydra") for arg in args):
+            print(help_page(args))
+            return
+        check_overrides(args)
     except ConfigError as exc:
         print(f"error: {exc} (no run was started)", file=sys.stderr)
         sys.exit(2)
+    except BrokenPipeError:  # the output went to a pager or `head` that closed early: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return
+    from nnexp.task import main
+
     try:
         main()
-    except BrokenPipeError:  # the output went to a pager or `head` that closed early: not an error of ours
+    except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 

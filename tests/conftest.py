@@ -14,17 +14,19 @@ from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import matplotlib
+import matplotlib.font_manager
 import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
+from nnexp.command_line import register_configs
 from nnexp.config import Config
 from nnexp.data import split_sizes
 from nnexp.data.idx import IDX_FILES, write_idx
 from nnexp.data.sets import digits
-from nnexp.run import register_configs
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -110,6 +112,10 @@ def _refuse_processes_in_fast_tests(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_refuse_processes_in_fast_tests)
+# matplotlib lists the system's fonts with fc-list (a process) when its font cache is new, as it is under the private
+# cache folder below: it is loaded here, once, before any test (the report's figures are drawn in-process)
+matplotlib.use("Agg")
+matplotlib.font_manager.findfont("DejaVu Sans")
 
 
 def _children() -> set[int]:

@@ -32,7 +32,7 @@ def test_a_preset_and_its_report_leave_a_checkout_unchanged(tmp_path) -> None:
     output = sweep.stdout + sweep.stderr
     assert sweep.returncode == 0, output[-3000:]
     last = output.strip().splitlines()[-1]
-    assert last.endswith("report: multirun/w000_tables/report/index.md (and index.html beside it)")
+    assert last.endswith("report: multirun/w000_tables/report/index.html (index.md beside it)")
     rebuilt = _python(["-m", "nnexp.report", "multirun/w000_tables"], checkout)  # its default folder: the same
     assert rebuilt.returncode == 0 and rebuilt.stdout.strip() == "multirun/w000_tables/report/index.md", rebuilt.stderr
     status = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True, check=True)

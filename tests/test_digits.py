@@ -3,8 +3,10 @@ README's grid gives a fair picture on it; the command line and presets still set
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from nnexp.data.sets.digits import read_digits
 from nnexp.results import read_summary
 from tests.conftest import run_nnexp
 
@@ -37,3 +39,13 @@ def test_the_readme_grid_on_digits_reaches_90_percent_in_every_cell(tmp_path) ->
     assert all(s["epochs_completed"] == 30 for s in summaries)
     table = "\n".join(f"{h:4} " + " ".join(f"{100 * accuracy[a, h]:5.1f}" for a in ACTIVATIONS) for h in HIDDEN)
     assert min(accuracy.values()) >= 0.9, f"test accuracy (%), rows hidden, columns {ACTIVATIONS}:\n{table}"
+
+
+def test_the_shipped_file_is_read_as_scikit_learn_loads_it() -> None:
+    from sklearn.datasets import load_digits
+
+    x, y = read_digits()
+    expected_x, expected_y = load_digits(return_X_y=True)
+    assert x.dtype == expected_x.dtype and y.dtype == expected_y.dtype
+    np.testing.assert_array_equal(x, expected_x)
+    np.testing.assert_array_equal(y, expected_y)

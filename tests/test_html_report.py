@@ -121,9 +121,14 @@ def test_figure_functions_take_tidy_frames(shared_sweep) -> None:
     }
     for name, fig in figures.items():
         assert fig.axes[0].get_title() or fig.get_suptitle(), name
-        assert any(ax.get_xlabel() for ax in fig.axes) or name == "parallel", name
-        assert any(ax.get_ylabel() for ax in fig.axes) or name == "parallel", name
+        assert any(ax.get_xlabel() for ax in fig.axes), name
+        assert any(ax.get_ylabel() for ax in fig.axes), name
         plt.close(fig)
+    # every axis of the parallel coordinates has its values written at its ticks, the result's axis too
+    shown = {text.get_text() for text in figures["parallel"].axes[0].texts}
+    accuracies = runs["test_acc"] * 100
+    assert {"relu", "sigmoid", "8", "16", "0.05", "0.5"} <= shown
+    assert {f"{accuracies.min():.2f}", f"{accuracies.max():.2f}"} <= shown
     heat = figures["heatmap"].axes[0]
     labels = [t.get_text() for t in heat.texts]
     assert len(labels) == 4 and all("±" in label for label in labels)  # 2 x 2 cells, 4 runs each

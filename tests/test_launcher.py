@@ -8,7 +8,8 @@ import sys
 
 import pytest
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
-from hydra_plugins.nnexp_launcher import OrderedJoblibLauncherConf, launch_order, parallel_settings, start_workers
+from hydra_plugins.nnexp_launcher import OrderedJoblibLauncherConf
+from hydra_plugins.nnexp_launcher.ordered_joblib import launch_order, parallel_settings, start_workers
 from hypothesis import given
 from hypothesis import strategies as st
 from joblib import Parallel, delayed

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from nnexp.run import register_configs
+from nnexp.command_line import register_configs
 from nnexp.sweep.planning import JobComposer, estimated_work
 from nnexp.training import RunSpec
 from tests.conftest import CONF_DIR, make_idx_dataset, settings_of

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf.errors import OmegaConfBaseException
 
+from nnexp.command_line import register_configs
 from nnexp.data import DataFileError, read_idx
 from nnexp.data.idx import idx_bytes, read_idx_shape
 from nnexp.errors import ConfigError
-from nnexp.run import register_configs
 from nnexp.training import RunSpec
 from tests.conftest import CONF_DIR, digits_n_train, settings_of
 

@@ -390,3 +390,20 @@ def test_seed_band_is_the_t_interval_per_epoch() -> None:
     assert band.loc[1, "high"] - band.loc[1, "low"] == pytest.approx(2 * half)
     assert band.loc[2, "low"] == band.loc[2, "high"] == pytest.approx(80.0)
     assert band.loc[3, "low"] == band.loc[3, "high"] == pytest.approx(90.0)  # one value (the other missing): no band
+
+
+@pytest.mark.parametrize("data", ["digits", "mnist"])
+def test_a_published_table_set_beside_runs_on_another_data_set_draws_one_warning(tmp_path, caplog, data) -> None:
+    published = ROOT / "experiments" / "000_table1_test_accuracy.csv"
+    for hidden in (32, 64):
+        config = {"activation": "sigmoid", "hidden": hidden, "lr": 0.1, "data": {"name": data}}
+        write_finished_run(tmp_path / "sweep" / f"hidden={hidden}", config, [0.9, 0.95], [0.88, 0.94])
+    with caplog.at_level("WARNING"):
+        index = build_report(tmp_path / "sweep", tmp_path / "report", published=[published])
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "published" in r.getMessage()]
+    if data == "mnist":
+        assert warnings == [] and "measured on" not in index.read_text()
+        return
+    expected = "the published values of 000, Table 1 were measured on mnist; these runs trained on digits"
+    assert warnings == [f"warning: {expected}: the comparison says nothing about the write-up"]
+    assert f"Warning: {expected}" in index.read_text()  # and in the report, above the comparison

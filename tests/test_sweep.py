@@ -26,7 +26,7 @@ def test_sweep_runs_every_configuration_through_joblib(shared_sweep) -> None:
     assert re.search(rf"run {SHARED_RUNS}/{SHARED_RUNS} completed: ", output)  # one line per run that ended
     assert len(re.findall(rf"run \d+/{SHARED_RUNS} completed: ", output)) == SHARED_RUNS
     assert "epoch 1/3" not in output  # per-epoch lines go to each run's log file only (verbose=false)
-    assert output.strip().splitlines()[-1].endswith("report: multirun/grid/report/index.md (and index.html beside it)")
+    assert output.strip().splitlines()[-1].endswith("report: multirun/grid/report/index.html (index.md beside it)")
     runs = sorted(shared_sweep.sweep_dir.glob("*/summary.json"))
     assert len(runs) == SHARED_RUNS
     names = {p.parent.name for p in runs}

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from nnexp.report import ReportError, build_comparison, build_report, report_folder
-from nnexp.report.tables import METRICS
+from nnexp.report.metrics import METRICS
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,6 +5,7 @@ Usage: ``python -m nnexp.report <sweep folder>`` or :func:`build_report`.
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import time
@@ -17,22 +18,24 @@ from omegaconf import OmegaConf
 
 from nnexp.errors import ReportError
 from nnexp.report.document import Block, write_documents
+from nnexp.report.metrics import KINDS, METRICS
+from nnexp.report.options import check_options
 from nnexp.report.protocols import READINGS, protocol_columns, rankings, reading_label, verdict_text
-from nnexp.report.published import compare, load_published, source_of, summary_text
+from nnexp.report.published import compare, load_published, other_data_warning, source_of, summary_text
 from nnexp.report.render import Figures
 from nnexp.report.runs import config_names, data_descriptions, load_curves, load_runs, varying
 from nnexp.report.tables import (
-    KINDS,
-    METRICS,
     comparison_table,
     format_cells,
     is_displayable,
     replicate_counts,
     write_table,
 )
-from nnexp.resources import PUBLISHED_DIR, published_table
+from nnexp.resources import published_table
 from nnexp.results import FINISHED, RunStatus, status_counts
 from nnexp.sweep.plan import planned_runs, read_plan
+
+log = logging.getLogger(__name__)
 
 RUNS_FILE = "runs.csv"
 SEARCH_RESULTS = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
@@ -40,24 +43,6 @@ SEARCH_RESULTS = "optimization_results.yaml"  # written by Hydra's Optuna sweepe
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=,-]+", "_", text)
-
-
-def check_options(names: list[str], rows: str, cols: str, metrics: list[str], published: list[str] = ()) -> None:
-    """The report's options checked against the setting names of its runs (``names``; before a sweep: those
-    of its configuration); raises :class:`ReportError` with one line."""
-    for option, value in (("rows", rows), ("cols", cols)):
-        if value not in names:
-            raise ReportError(f"report.{option}={value} is not a setting of these runs; allowed: {', '.join(names)}")
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ReportError(f"report.metrics: {', '.join(unknown)} unknown; allowed: {', '.join(METRICS)}")
-    for path in published:
-        if not published_table(path).is_file():
-            known = sorted(p.name for p in PUBLISHED_DIR.glob("*.csv"))
-            raise ReportError(
-                f"report.published: {path} is not a file; allowed: published tables such as experiments/"
-                f"{{{','.join(known)}}}"
-            )
 
 
 def report_folder(sweep_dir: Path) -> Path:
@@ -208,7 +193,7 @@ def _group_section(
             Block("p", f"{replicates}{spread}; rows: {rows}, columns: {cols}.{noisy}"),
             Block("table", table=shown, links=links),
         ]
-        if len(mean.index) * len(mean.columns) > 1:
+        if min(len(mean.index), len(mean.columns)) > 1:  # a single row or column reads best as the table itself
             blocks.append(
                 figures.add(Path(f"{stem}_heatmap"), caption, "plot_heatmap", group, rows, cols, metric, caption)
             )
@@ -404,8 +389,12 @@ def _published_section(
         if at_once > 1
         else ""
     )
+    warning = other_data_warning(table, runs)
+    if warning:
+        log.warning("warning: %s", warning)
     return [
         Block("h2", f"Published vs reproduced: {source}"),
+        *([Block("p", f"**Warning: {warning}.**")] if warning else []),
         Block("p", f"From [{path.name}]({path.name}). {protocol}".strip()),
         Block("p", summary_text(comparison, source) + noisy),
         Block(

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from nnexp.model.activations import ACTIVATIONS
+from nnexp.report.metrics import KINDS, METRICS
 from nnexp.report.runs import natural_key
 from nnexp.report.stats import cell_stats, t_half_width
-from nnexp.report.tables import KINDS, METRICS, comparison_table
+from nnexp.report.tables import comparison_table
 
 OTHER_COLORS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
@@ -204,18 +205,28 @@ def plot_parallel(runs: pd.DataFrame, params: list[str], metric: str = "test_acc
         if np.isfinite(ys[-1]):
             ax.plot(range(len(ys)), ys, color=colormap(ys[-1]), alpha=0.6, linewidth=1)
     for k, (ordered, _) in enumerate(axes_values):
-        ax.axvline(k, color="black", linewidth=0.8)
-        for v, label in enumerate(ordered):
-            ax.text(k + 0.03, v / max(len(ordered) - 1, 1), str(label), fontsize=8, va="center")
-    ax.axvline(len(params), color="black", linewidth=0.8)
+        _labelled_axis(ax, k, [(v / max(len(ordered) - 1, 1), str(label)) for v, label in enumerate(ordered)])
+    decimals = METRICS[metric].decimals
+    fractions = np.linspace(0, 1, 5) if high > low else [0.0]
+    _labelled_axis(ax, len(params), [(q, f"{low + q * span:.{decimals}f}") for q in fractions])
     ax.set_xticks(range(len(params) + 1), [*params, METRICS[metric].title])
     ax.set_yticks([])
+    ax.set_xlabel("swept settings, then the result")
+    ax.set_ylabel("each axis: its values, lowest at the bottom")
     ax.set_xlim(-0.2, len(params) + 0.2)
     mappable = plt.cm.ScalarMappable(cmap=colormap, norm=plt.Normalize(low, high))
     fig.colorbar(mappable, ax=ax, label=METRICS[metric].title)
     ax.set_title(f"Every run through its settings, coloured by {METRICS[metric].title.lower()}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def _labelled_axis(ax: plt.Axes, x: float, marks: list[tuple[float, str]]) -> None:
+    """A vertical axis at ``x`` with a tick and a label at each of ``marks`` (height in [0, 1], text)."""
+    ax.axvline(x, color="black", linewidth=0.8)
+    for y, text in marks:
+        ax.plot([x - 0.04, x], [y, y], color="black", linewidth=0.8)
+        ax.text(x + 0.03, y, text, fontsize=8, va="center")
 
 
 def plot_search_history(runs: pd.DataFrame, metric: str = "val_acc") -> plt.Figure:

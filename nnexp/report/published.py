@@ -25,11 +25,11 @@ from pathlib import Path
 import pandas as pd
 
 from nnexp.errors import ReportError
+from nnexp.report.metrics import METRICS
 from nnexp.report.runs import natural_key, varying
 from nnexp.report.stats import t_interval
-from nnexp.report.tables import METRICS
 
-META = ("source", "table", "metric", "unit", "protocol", "relation", "value", "rounding", "note")
+META = ("source", "table", "metric", "unit", "protocol", "relation", "value", "rounding", "note", "data")
 UNIT_SCALE = {"%": 100.0, "s": 1.0, "": 1.0}
 SINGLE = "1 run: no CI"  # the verdict of a value with one run
 COLLAPSE = 0.5  # a run "collapsed" when its test accuracy ends below this: fewer than half of the images right
@@ -38,6 +38,21 @@ COLLAPSE = 0.5  # a run "collapsed" when its test accuracy ends below this: fewe
 def source_of(published: pd.DataFrame) -> str:
     """How a published table is named: its write-up and table, e.g. '003, V.D multi-class'."""
     return published["source"].iloc[0] + (f", {published['table'].iloc[0]}" if "table" in published else "")
+
+
+def other_data_warning(published: pd.DataFrame, runs: pd.DataFrame) -> str | None:
+    """One line when ``runs`` trained on another data set than the ``published`` values were measured on
+    (its ``data`` column, e.g. ``mnist``); None when they match or either is not known."""
+    if "data" not in published or "data" not in runs:
+        return None
+    measured_on = sorted(set(published["data"]) - {""})
+    trained_on = sorted(set(runs["data"].dropna().astype(str)) - set(measured_on))
+    if not measured_on or not trained_on:
+        return None
+    return (
+        f"the published values of {source_of(published)} were measured on {', '.join(measured_on)};"
+        f" these runs trained on {', '.join(trained_on)}: the comparison says nothing about the write-up"
+    )
 
 
 def load_published(path: Path) -> pd.DataFrame:

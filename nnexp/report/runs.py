@@ -16,14 +16,13 @@ from typing import Any
 import pandas as pd
 from omegaconf import OmegaConf
 
-from nnexp.config import DATA_SOURCE, is_execution_only
+from nnexp.report.columns import config_columns
 from nnexp.results import FINISHED, METRICS_FILE, OUTCOME_COLUMNS, SUMMARY_FILE, RunStatus, read_summary
 from nnexp.sweep.plan import planned_runs, read_plan
 
 log = logging.getLogger(__name__)
 
 HYDRA_CONFIG = Path(".hydra") / "config.yaml"
-RENAMES = {"data.name": "data", "optimizer.name": "optimizer", "lr_schedule.name": "lr_schedule"}
 
 
 def find_run_dirs(sweep_dir: Path) -> list[Path]:
@@ -31,35 +30,6 @@ def find_run_dirs(sweep_dir: Path) -> list[Path]:
     found = {p.parent for name in (SUMMARY_FILE, METRICS_FILE) for p in sweep_dir.rglob(name)}
     found |= {p.parent.parent for p in sweep_dir.rglob(HYDRA_CONFIG.name) if p.parent.name == HYDRA_CONFIG.parent.name}
     return sorted(found)
-
-
-def _flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        name = f"{prefix}{key}"
-        if is_execution_only(name) or name in DATA_SOURCE:  # not what was run, or where the files are
-            continue
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{name}."))
-        else:
-            flat[RENAMES.get(name, name)] = value
-    return flat
-
-
-def hidden_label(hidden: Any) -> int | str:
-    """``128`` for one hidden layer, ``"128-64"`` for several, ``"none"`` for none."""
-    sizes = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden]
-    if len(sizes) == 1:
-        return sizes[0]
-    return "-".join(str(s) for s in sizes) or "none"
-
-
-def config_columns(config: dict[str, Any]) -> dict[str, Any]:
-    """A run's configuration as flat columns (``data.val_size``, ...), without file locations and execution settings."""
-    flat = _flatten(config)
-    if "hidden" in flat:
-        flat["hidden"] = hidden_label(flat["hidden"])
-    return flat
 
 
 def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:

@@ -21,11 +21,10 @@ import pandas as pd
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from nnexp.command_line import check_overrides
+from nnexp.command_line import check_overrides, register_configs
 from nnexp.errors import ConfigError
 from nnexp.reproduce.presets import presets
 from nnexp.reproduce.scoreboard import protocol_findings, score, write_scoreboard
-from nnexp.run import register_configs
 from nnexp.training.spec import check_values
 
 CURATED = Path("reports")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from hydra_plugins.nnexp_launcher import JOBLIB_LAUNCHERS, parallel_settings
+from hydra_plugins.nnexp_launcher.ordered_joblib import JOBLIB_LAUNCHERS, parallel_settings
 from joblib import effective_n_jobs
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -116,13 +116,10 @@ def run_settings(config: DictConfig) -> Config:
 
 def _check_report(config: DictConfig) -> None:
     """The report's options (rows, cols, metrics, published tables) checked before any run."""
-    from nnexp.report.build import check_options
-    from nnexp.report.runs import config_columns
+    from nnexp.report.options import check_sweep_options
     from nnexp.training.spec import config_record
 
-    report = config.report
-    names = list(config_columns(config_record(run_settings(config))))
-    check_options(names, report.rows, report.cols, list(report.metrics), list(report.published))
+    check_sweep_options(config_record(run_settings(config)), config.report)
 
 
 class SweepCallback(Callback):
@@ -257,7 +254,7 @@ class SweepCallback(Callback):
             rebuild = f"python -m nnexp.report {sweep_dir}" + (f" --out {out_dir}" if report.dir else "")
             log.error("error: report not built: %s (rebuild with: %s)", reason, rebuild)
             return False
-        log.info("report: %s (and index.html beside it)", index)
+        log.info("report: %s (index.md beside it)", index.with_name("index.html"))
         return True
 
     @staticmethod

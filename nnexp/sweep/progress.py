@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from nnexp.console import is_quiet
 from nnexp.results import SUMMARY_FILE, RunStatus, read_summary
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ def run_line(folder: str, summary: dict) -> str:
 
 class SweepProgress:
     """Follows the runs ``runs`` (folder names; None: every folder of ``sweep_dir``, for a search) of a sweep,
-    ``skipped`` of them finished before it started. The bar shows only when the output is a terminal."""
+    ``skipped`` of them finished before it started. The bar shows only when the output is a terminal, and not
+    with ``-q``."""
 
     def __init__(self, sweep_dir: Path, runs: list[str] | None, skipped: int = 0) -> None:
         self.sweep_dir = sweep_dir
@@ -53,7 +55,7 @@ class SweepProgress:
             desc="sweep",
             unit="run",
             dynamic_ncols=True,
-            disable=None,
+            disable=True if is_quiet() else None,  # None: shown in a terminal only
         )
         self._show_counts()
         self._stop = threading.Event()

@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 
 import nnexp
 from nnexp.config import Config
+from nnexp.console import SWEEP_LINE
 from nnexp.data import load_dataset
 from nnexp.data.loading import damaged_caches
 from nnexp.errors import NnexpError
@@ -32,7 +33,6 @@ from nnexp.results.files import (
 )
 from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
-from nnexp.training.console import SWEEP_LINE
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.loop import TrainResult, train

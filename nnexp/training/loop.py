@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnexp.console import EPOCH_LINE
 from nnexp.data import Splits
 from nnexp.model import MLP
 from nnexp.results import RunStatus
 from nnexp.training.checkpoint import Checkpoint, Checkpointer
-from nnexp.training.console import EPOCH_LINE
 from nnexp.training.diagnostics import PROBE_SIZE, diagnose
 from nnexp.training.interrupt import Interrupted, requested
 from nnexp.training.method import Method, Stepper

@@ -5,7 +5,8 @@ A fixed fifth of the images, drawn with ``data.split_seed``, is held out as the 
 
 from __future__ import annotations
 
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, distribution, version
+from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +18,24 @@ LOADER = "digits"
 N_IMAGES = 1797
 N_TEST = N_IMAGES // 5
 N_FEATURES = 64  # 8x8 images
+SHIPPED = "sklearn/datasets/data/digits.csv.gz"  # the file scikit-learn's load_digits reads, in its distribution
+
+
+def read_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The images (1797, 64) and labels (1797,) of ``sklearn.datasets.load_digits(return_X_y=True)``.
+
+    Read from the file scikit-learn ships (25 ms) instead of importing ``sklearn.datasets`` (2 s); through
+    ``load_digits`` itself when that file is not where scikit-learn has kept it, or not as it was.
+    """
+    try:
+        table = np.loadtxt(Path(distribution("scikit-learn").locate_file(SHIPPED)), delimiter=",")
+    except (OSError, ValueError, PackageNotFoundError):
+        table = None
+    if table is None or table.shape != (N_IMAGES, N_FEATURES + 1):
+        from sklearn.datasets import load_digits
+
+        return load_digits(return_X_y=True)
+    return table[:, :-1], table[:, -1].astype(int)
 
 
 class Reader:
@@ -38,9 +57,7 @@ class Reader:
         return DataIdentity(combined_digest({"sklearn_digits": release}), f"scikit-learn digits {release} ({counts})")
 
     def load(self) -> RawImages:
-        from sklearn.datasets import load_digits
-
-        x, y = load_digits(return_X_y=True)
+        x, y = read_digits()
         order = np.random.default_rng(self.cfg.split_seed).permutation(len(y))
         test, train = order[:N_TEST], order[N_TEST:]
         return RawImages(x[train], y[train], x[test], y[test], pixel_max=16.0)

@@ -2,7 +2,7 @@
 
 Installed as ``hydra_plugins.nnexp_launcher`` (``pyproject.toml`` maps this folder there):
 Hydra instantiates launchers only from the ``hydra_plugins`` namespace.
-``nnexp.run.register_configs`` registers it, since Hydra's plugin scan does not see the
+``nnexp.task`` registers it (:func:`register`), since Hydra's plugin scan does not see the
 packages of an editable install.
 
 Launchers start jobs in the grid's order, so in a grid whose last values are its largest
@@ -24,12 +24,9 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
@@ -37,6 +34,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
+from hydra_plugins.nnexp_launcher.config import LaunchOrder, OrderedJoblibLauncherConf, store_configs
 from hydra_plugins.nnexp_launcher.faults import (
     STOP_FILE,
     DeathWatch,
@@ -57,17 +55,6 @@ log = logging.getLogger(__name__)
 
 
 MAX_UNEXPLAINED = 3  # worker deaths with no run registered, after which the runs not done are failed
-
-
-class LaunchOrder(Enum):
-    longest_first = "longest_first"  # by the plan's estimated work; the grid's order without a plan
-    given = "given"  # the grid's order, as Hydra's launchers do
-
-
-@dataclass
-class OrderedJoblibLauncherConf(JobLibLauncherConf):
-    _target_: str = "hydra_plugins.nnexp_launcher.ordered_joblib.OrderedJoblibLauncher"
-    order: LaunchOrder = LaunchOrder.longest_first
 
 
 def launch_order(job_overrides: Sequence[Sequence[str]], plan: dict[str, Any] | None) -> list[int]:
@@ -159,15 +146,14 @@ class OrderedJoblibLauncher(JoblibLauncher):
             order = launch_order(job_overrides, plan)
         order = [index for index in order if index not in results]
         joblib_cfg = parallel_settings(self.joblib)
-        log.info(
-            "Joblib.Parallel(%s) is launching %d jobs%s",
+        log.debug(  # with hydra.verbose=true: what Hydra's joblib launcher says, and the order
+            "Joblib.Parallel(%s) is launching %d jobs%s into %s: %s",
             ",".join(f"{k}={v}" for k, v in joblib_cfg.items()),
             len(order),
             ", longest first" if order != sorted(order) else "",
+            sweep_dir,
+            "; ".join(f"#{initial_job_idx + i} {' '.join(filter_overrides(job_overrides[i]))}" for i in order),
         )
-        log.info("Launching jobs, sweep output dir : %s", sweep_dir)
-        for index in order:
-            log.info("\t#%d : %s", initial_job_idx + index, " ".join(filter_overrides(job_overrides[index])))
         for _ in self._workers_starting or ():  # wait: dropping the generator would stop the workers
             pass
         self._workers_starting = None
@@ -348,6 +334,4 @@ def _no_result(overrides: Sequence[str]) -> JobReturn:
 def register() -> None:
     """Make the launcher known to Hydra: its plugin registry and, as ``hydra/launcher=ordered_joblib``, its configs."""
     Plugins.instance().register(OrderedJoblibLauncher)
-    ConfigStore.instance().store(
-        group="hydra/launcher", name="ordered_joblib", node=OrderedJoblibLauncherConf, provider="nnexp"
-    )
+    store_configs()

@@ -1,0 +1,41 @@
+"""A run's configuration as the flat columns of the report's frames (``data.val_size``, ``optimizer``, ...).
+
+Plain Python (no pandas): the sweep names the report's possible rows and columns with it before any run starts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnexp.config import DATA_SOURCE, is_execution_only
+
+RENAMES = {"data.name": "data", "optimizer.name": "optimizer", "lr_schedule.name": "lr_schedule"}
+
+
+def _flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if is_execution_only(name) or name in DATA_SOURCE:  # not what was run, or where the files are
+            continue
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[RENAMES.get(name, name)] = value
+    return flat
+
+
+def hidden_label(hidden: Any) -> int | str:
+    """``128`` for one hidden layer, ``"128-64"`` for several, ``"none"`` for none."""
+    sizes = list(hidden) if isinstance(hidden, (list, tuple)) else [hidden]
+    if len(sizes) == 1:
+        return sizes[0]
+    return "-".join(str(s) for s in sizes) or "none"
+
+
+def config_columns(config: dict[str, Any]) -> dict[str, Any]:
+    """A run's configuration as flat columns (``data.val_size``, ...), without file locations and execution settings."""
+    flat = _flatten(config)
+    if "hidden" in flat:
+        flat["hidden"] = hidden_label(flat["hidden"])
+    return flat

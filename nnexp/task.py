@@ -1,0 +1,92 @@
+"""The Hydra task of ``python -m nnexp.run``: one training run in its output folder (:func:`main`).
+
+Data flow: config (checked: :mod:`nnexp.training.spec`) -> data (:mod:`nnexp.data`) ->
+model (:mod:`nnexp.model`) -> training loop -> metrics.csv per epoch and summary.json
+(:mod:`nnexp.results`), all in the run's Hydra output folder. A sweep adds the plan,
+progress and the report (:mod:`nnexp.sweep`, :mod:`nnexp.report`). The launcher's worker
+processes import this module (the task's) before their first run.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra_plugins.nnexp_launcher.ordered_joblib import register as register_launcher
+from omegaconf import DictConfig, OmegaConf
+
+from nnexp.command_line import CONFIG_NAME, register_configs
+from nnexp.config import Config
+from nnexp.console import a_sweep_line, not_an_epoch_line
+from nnexp.errors import NnexpError
+from nnexp.model.io import MODEL_FILE
+from nnexp.resources import CONFIG_DIR
+from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus
+from nnexp.sweep.planning import BASIC_SWEEPER
+from nnexp.training import execute
+from nnexp.training.interrupt import Interrupted
+
+log = logging.getLogger("nnexp.run")
+
+
+register_configs()
+register_launcher()  # the launcher's code: Hydra's plugin scan misses it in an editable install
+
+
+def quiet_console(verbose: bool, in_sweep: bool) -> None:
+    """What the console shows of a run (a filter on the console handlers Hydra has set up for it): everything
+    with ``verbose=true``; else no per-epoch line, and in a sweep only the run's warnings and errors (the
+    sweep says in one line how each run ended). The run's log file has every line."""
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler, logging.FileHandler):
+            handler.removeFilter(not_an_epoch_line)
+            handler.removeFilter(a_sweep_line)
+            if not verbose:
+                handler.addFilter(a_sweep_line if in_sweep else not_an_epoch_line)
+
+
+def shown(path: Path) -> Path:
+    """``path`` as the user sees it: relative to the current folder when it is below it."""
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
+def launcher_cpus() -> int:
+    """CPUs the launcher gives each run (``hydra.launcher.cpus_per_task``, e.g. SLURM); 1 if it names none."""
+    return int(HydraConfig.get().launcher.get("cpus_per_task") or 1)
+
+
+@hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
+def main(cfg: DictConfig) -> float:
+    """Hydra task: one training run; returns the final validation accuracy (for sweepers).
+
+    In a grid sweep, a failed run is recorded in its folder and the sweep goes on; a
+    single run exits with status 2 for bad input or data, 143 / 130 when SIGTERM / SIGINT stopped it
+    (with a checkpoint to resume from), 1 for any other error. A
+    searching sweeper (Optuna) is told of failed and diverged runs by an exception,
+    which it counts as a failed trial (a NaN objective would stop it).
+    """
+    hydra_cfg = HydraConfig.get()
+    searching = hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("_target_") != BASIC_SWEEPER
+    settings: Config = OmegaConf.to_object(cfg)
+    if settings.blas_threads is None:
+        settings.blas_threads = launcher_cpus()
+    quiet_console(settings.verbose, in_sweep=hydra_cfg.mode == RunMode.MULTIRUN)
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        summary = execute(settings, out_dir)
+    except Exception as exc:
+        if hydra_cfg.mode == RunMode.RUN:
+            sys.exit(exc.exit_status if isinstance(exc, Interrupted) else 2 if isinstance(exc, NnexpError) else 1)
+        if searching:
+            raise
+        return float("nan")
+    if hydra_cfg.mode == RunMode.RUN:
+        files = [METRICS_FILE, SUMMARY_FILE, MODEL_FILE, f"{hydra_cfg.job.name}.log"]
+        log.info("results in %s/ (%s)", shown(out_dir), ", ".join(name for name in files if (out_dir / name).exists()))
+    if searching and summary["status"] != RunStatus.completed:
+        raise RuntimeError(f"run {summary['status']}: no objective value for the search")
+    return float(summary["val_acc"])
