@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from joblib import Parallel, delayed
 from omegaconf import OmegaConf
 
-from nnexp.sweep.callback import idle_before_report, report_parallel
+from nnexp.sweep.callback import idle_before_report, worker_settings
 
 JOBS = [["hidden=8"], ["hidden=32"], ["hidden=16"], ["hidden=32", "seed=1"]]
 
@@ -74,16 +74,16 @@ def test_one_job_starts_no_workers() -> None:
 def test_the_report_draws_on_the_workers_of_joblib_launchers_only() -> None:
     ours = OmegaConf.structured(OrderedJoblibLauncherConf(n_jobs=2))
     assert (
-        report_parallel(ours) == parallel_settings(OmegaConf.to_container(ours))
-        and report_parallel(ours)["n_jobs"] == 2
+        worker_settings(ours) == parallel_settings(OmegaConf.to_container(ours))
+        and worker_settings(ours)["n_jobs"] == 2
     )
-    assert report_parallel(OmegaConf.create({"_target_": JobLibLauncherConf._target_, "n_jobs": 3}))["n_jobs"] == 3
+    assert worker_settings(OmegaConf.create({"_target_": JobLibLauncherConf._target_, "n_jobs": 3}))["n_jobs"] == 3
     assert (
-        report_parallel(OmegaConf.create({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}))
+        worker_settings(OmegaConf.create({"_target_": "hydra._internal.core_plugins.basic_launcher.BasicLauncher"}))
         is None
     )
     assert (
-        report_parallel(OmegaConf.structured(OrderedJoblibLauncherConf(n_jobs=1))) is None
+        worker_settings(OmegaConf.structured(OrderedJoblibLauncherConf(n_jobs=1))) is None
     )  # jobs run in this process
 
 

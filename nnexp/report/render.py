@@ -8,6 +8,7 @@ Matplotlib is imported only where figures are drawn.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +28,13 @@ class FigureJob:
 
 
 def prepare_drawing() -> None:
-    """Import the plotting code (matplotlib: ~0.3 s), e.g. in a worker process idle before the report."""
-    from nnexp.report import figures  # noqa: F401
+    """Import the plotting code (matplotlib: ~0.8 s) in a thread of this process, e.g. a worker that will idle
+    until the report: its job returns at once, and a figure drawn meanwhile waits for the import to end."""
+
+    def load() -> None:
+        from nnexp.report import figures  # noqa: F401
+
+    threading.Thread(target=load, name="nnexp-prepare-drawing", daemon=True).start()
 
 
 def draw(job: FigureJob) -> None:

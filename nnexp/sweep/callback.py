@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from hydra_plugins.nnexp_launcher.ordered_joblib import JOBLIB_LAUNCHERS, parallel_settings
+from hydra_plugins.nnexp_launcher.ordered_joblib import (
+    JOBLIB_LAUNCHERS,
+    end_workers,
+    parallel_settings,
+    start_workers_early,
+)
 from joblib import effective_n_jobs
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -37,10 +42,13 @@ from nnexp.training.spec import RunSpec
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.5
+# What a worker imports before its first run: the task's module, and this one (Hydra sends callbacks with every job)
+RUN_MODULES = ["nnexp.task", __name__]
 
 
-def report_parallel(launcher: DictConfig) -> dict[str, Any] | None:
-    """How the report draws its figures: on the joblib launcher's worker processes (None: in this one)."""
+def worker_settings(launcher: DictConfig) -> dict[str, Any] | None:
+    """``joblib.Parallel``'s settings of the joblib launcher's worker processes, which run the runs and draw the
+    report's figures (None: no worker processes, everything runs in this one)."""
     if launcher.get("_target_") not in JOBLIB_LAUNCHERS or effective_n_jobs(launcher.get("n_jobs")) == 1:
         return None
     return parallel_settings(OmegaConf.to_container(launcher, resolve=True))
@@ -153,8 +161,10 @@ class SweepCallback(Callback):
         try:
             self._start(config)
         except SystemExit:
+            end_workers()  # started while the sweep was planned
             raise
         except Exception as exc:
+            end_workers()
             log.error("error: the sweep could not be planned: %s: %s (no run was started)", type(exc).__name__, exc)
             sys.exit(1)
 
@@ -162,6 +172,9 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
             _check_launcher(config.hydra.launcher)
+            workers = worker_settings(config.hydra.launcher)
+            if workers is not None:  # they start while the sweep is planned
+                start_workers_early(workers, RUN_MODULES)
             if config.report.enabled:
                 _check_report(config)
             jobs = plan_sweep(config, sweep_dir)
@@ -184,7 +197,7 @@ class SweepCallback(Callback):
         skipped = sum(job["finished_before"] for job in runs or [])
         same = sum(1 for job in jobs or [] if "same_as" in job)
         self._progress = SweepProgress(sweep_dir, [job["dir"] for job in runs] if runs is not None else None, skipped)
-        if config.report.enabled and report_parallel(config.hydra.launcher) and jobs is not None:
+        if config.report.enabled and worker_settings(config.hydra.launcher) and jobs is not None:
             stop = threading.Event()
             thread = threading.Thread(target=_import_report_when_all_started, args=(sweep_dir, plan, stop), daemon=True)
             thread.start()
@@ -200,7 +213,7 @@ class SweepCallback(Callback):
             return
         if (
             config.report.enabled
-            and report_parallel(config.hydra.launcher)
+            and worker_settings(config.hydra.launcher)
             and idle_before_report(sweep_dir, plan, finished_in_sweep(sweep_dir, plan))
         ):
             from nnexp.report.render import prepare_drawing
@@ -228,6 +241,7 @@ class SweepCallback(Callback):
             log.error("error: the sweep's results could not be read: %s: %s", type(exc).__name__, exc)
             failed = True
         report_built = self._build_report(config, sweep_dir) if config.report.enabled else True
+        end_workers()
         if failed or not report_built:
             sys.exit(1)
 
@@ -247,7 +261,7 @@ class SweepCallback(Callback):
                 cols=report.cols,
                 metrics=list(report.metrics),
                 published=list(report.published),
-                parallel=report_parallel(config.hydra.launcher),
+                parallel=worker_settings(config.hydra.launcher),
             )
         except Exception as exc:  # the runs are on disk; say why the report is missing
             reason = str(exc) if isinstance(exc, NnexpError) else f"{type(exc).__name__}: {exc}"

@@ -104,6 +104,19 @@ def start_workers(joblib_cfg: dict[str, Any], modules: list[str]) -> Iterator[No
     )
 
 
+# Workers a sweep's callback started before Hydra set the launcher up: their settings and their start, for the
+# launcher to take over (one start per sweep; see start_workers_early)
+_started_early: tuple[dict[str, Any], Iterator[None] | None] | None = None
+
+
+def start_workers_early(joblib_cfg: dict[str, Any], modules: list[str]) -> None:
+    """Start the workers (:func:`start_workers`) before Hydra sets the launcher up, e.g. while the sweep is
+    planned: the launcher takes them over if its settings are these. :func:`end_workers` ends them if the sweep
+    does not start."""
+    global _started_early
+    _started_early = (joblib_cfg, start_workers(joblib_cfg, modules))
+
+
 class OrderedJoblibLauncher(JoblibLauncher):
     """The joblib launcher with a choice of the order in which jobs start (``hydra.launcher.order``)
     and worker processes started while Hydra still checks the sweep."""
@@ -115,9 +128,14 @@ class OrderedJoblibLauncher(JoblibLauncher):
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
-        # the task's module and the callbacks' (Hydra sends the callbacks with every job)
-        callbacks = [str(c._target_).rpartition(".")[0] for c in (config.hydra.callbacks or {}).values()]
-        self._workers_starting = start_workers(parallel_settings(self.joblib), [task_function.__module__, *callbacks])
+        global _started_early
+        settings = parallel_settings(self.joblib)
+        if _started_early is not None and _started_early[0] == settings:  # started while the sweep was planned
+            self._workers_starting = _started_early[1]
+        else:  # with the task's module and the callbacks' (Hydra sends the callbacks with every job)
+            callbacks = [str(c._target_).rpartition(".")[0] for c in (config.hydra.callbacks or {}).values()]
+            self._workers_starting = start_workers(settings, [task_function.__module__, *callbacks])
+        _started_early = None
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Run the jobs on joblib's loky processes in the chosen order; results in the given order.
@@ -189,10 +207,10 @@ class OrderedJoblibLauncher(JoblibLauncher):
                 stopping.disk_full,
                 not_run,
             )
-            _end_workers()
+            end_workers()
             sys.exit(1)
         if stopping.signum:
-            _end_workers()
+            end_workers()
             name = signal.Signals(stopping.signum).name
             running = {number - initial_job_idx for number in stopping.running}
             log.error(
@@ -309,8 +327,9 @@ class _StopOnSignals:
             signal.signal(signum, handler)
 
 
-def _end_workers() -> None:
-    """End this process's worker processes (joblib keeps them for the next call; a stopped sweep has none)."""
+def end_workers() -> None:
+    """End this process's worker processes (joblib keeps them for the next call; a stopped sweep has none, and an
+    ended one needs them no more: ending them is quicker than waiting for their interpreters to shut down)."""
     for child in multiprocessing.active_children():
         _signal_child(child, "terminate")
     for child in multiprocessing.active_children():
