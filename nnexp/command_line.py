@@ -14,13 +14,13 @@ import difflib
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
+from hydra_plugins.nnexp_launcher.config import store_configs as store_launcher_configs
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from nnexp.config import store_schema
 from nnexp.errors import ConfigError
 from nnexp.resources import CONFIG_DIR
-from nnexp.sweep.launcher.config import store_configs as store_launcher_configs
 from nnexp.sweep.naming import register_resolver
 
 CONFIG_NAME = "config"

@@ -33,6 +33,8 @@ CONF_DIR = ROOT / "conf"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 MNIST_5K = SHARED_DATA / "mnist-5k"
 
+# Shows the launcher's debug lines: its joblib settings, how many jobs it launches and in which order
+LAUNCHER_VERBOSE = "hydra.verbose=hydra_plugins.nnexp_launcher.ordered_joblib"
 # The sweep of test_sweep.py and test_html_report.py, run once per session (``shared_sweep``)
 SHARED_GRID = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]
 SHARED_RUNS = math.prod(len(override.split("=", 1)[1].split(",")) for override in SHARED_GRID)
@@ -234,7 +236,13 @@ class SharedSweep:
 def shared_sweep(tmp_path_factory) -> SharedSweep:
     """A real 16-run sweep on digits (2 joblib workers, 3 epochs), its report drawn at the end; once a session."""
     root = tmp_path_factory.mktemp("shared_sweep")
-    overrides = ["data=digits", "epochs=3", "hydra.sweep.dir=multirun/grid", "hydra.launcher.n_jobs=2"]
+    overrides = [
+        "data=digits",
+        "epochs=3",
+        "hydra.sweep.dir=multirun/grid",
+        "hydra.launcher.n_jobs=2",
+        LAUNCHER_VERBOSE,
+    ]
     done = run_nnexp(["-m", *SHARED_GRID, *overrides], root)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     return SharedSweep(root, done)

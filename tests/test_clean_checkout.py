@@ -31,8 +31,13 @@ def test_a_preset_and_its_report_leave_a_checkout_unchanged(tmp_path) -> None:
     sweep = _python(["-m", "nnexp.run", "-m", *PRESET], checkout)
     output = sweep.stdout + sweep.stderr
     assert sweep.returncode == 0, output[-3000:]
-    last = output.strip().splitlines()[-1]
+    last = sweep.stdout.strip().splitlines()[-1]
     assert last.endswith("report: multirun/w000_tables/report/index.html (index.md beside it)")
+    # on stderr, one line per published table, since the preset ran on digits, not on MNIST
+    assert [line.split(" were measured")[0] for line in sweep.stderr.splitlines()] == [
+        "warning: the published values of 000, Table 1",
+        "warning: the published values of 000, Table 2",
+    ]
     rebuilt = _python(["-m", "nnexp.report", "multirun/w000_tables"], checkout)  # its default folder: the same
     assert rebuilt.returncode == 0 and rebuilt.stdout.strip() == "multirun/w000_tables/report/index.md", rebuilt.stderr
     status = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True, check=True)

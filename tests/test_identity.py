@@ -12,7 +12,7 @@ import pytest
 from nnexp.report import build_report
 from nnexp.sweep.plan import read_plan
 from nnexp.training import RunSpec
-from tests.conftest import make_idx_dataset, run_nnexp, settings_of
+from tests.conftest import LAUNCHER_VERBOSE, make_idx_dataset, run_nnexp, settings_of
 
 QUICK = ["data=digits", "epochs=1", "hidden=8", "hydra.launcher.n_jobs=1"]
 
@@ -26,7 +26,9 @@ def test_an_explicit_default_is_not_a_second_run(tmp_path) -> None:
     sweep = tmp_path / "sweep"
     first = run_nnexp(["-m", *QUICK, "seed=0,1", f"hydra.sweep.dir={sweep}"], tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
-    again = run_nnexp(["-m", *QUICK, "seed=0,1", "lr=0.1", "init=xavier", f"hydra.sweep.dir={sweep}"], tmp_path)
+    again = run_nnexp(
+        ["-m", *QUICK, "seed=0,1", "lr=0.1", "init=xavier", f"hydra.sweep.dir={sweep}", LAUNCHER_VERBOSE], tmp_path
+    )
     output = again.stdout + again.stderr
     assert again.returncode == 0, output[-2000:]
     assert "2 finished already and are skipped" in output and "is launching 0 jobs" in output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import site
 import subprocess
 import sysconfig
@@ -89,6 +90,16 @@ def test_the_console_script_runs_a_sweep_in_the_current_folder(installed, tmp_pa
     assert [p.parent.name for p in summaries] == ["data=digits,epochs=1,hidden=16", "data=digits,epochs=1,hidden=8"]
     assert all(json.loads(p.read_text())["status"] == "completed" for p in summaries)
     assert all((p.parent / "metrics.csv").is_file() for p in summaries)
+    # the console of a tool: the plan, a line per run, the outcome and where the report is; nothing on stderr
+    lines = done.stdout.splitlines()
+    assert done.stderr == "" and len(lines) == 5, done.stdout
+    assert re.fullmatch(r"sweep of 2 runs into multirun/[-_\d]+", lines[0])
+    assert all(
+        re.match(r"run [12]/2 completed: data=digits,epochs=1,hidden=(8|16) — test accuracy", x) for x in lines[1:3]
+    )
+    assert lines[3] == "sweep done: 2 completed" and re.fullmatch(r"report: multirun/.+/index\.html \(.+\)", lines[4])
+    quiet = _run([installed["scripts"] / "nnexp-run", "-q", "-m", "data=digits", "hidden=8,16", "epochs=2"], tmp_path)
+    assert quiet.returncode == 0 and quiet.stdout == quiet.stderr == "", quiet.stdout + quiet.stderr
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from nnexp.sweep.naming import run_dir_name
 from nnexp.sweep.plan import read_plan
 from nnexp.training import RunSpec
 from nnexp.training.spec import check_batch_fits
-from tests.conftest import CONF_DIR, digits_n_train, make_idx_dataset, run_nnexp, settings_of
+from tests.conftest import CONF_DIR, LAUNCHER_VERBOSE, digits_n_train, make_idx_dataset, run_nnexp, settings_of
 
 SEEDS = 11
 CASES = SEEDS + 2  # the seeds, a run on damaged data and one that diverges
@@ -64,6 +64,7 @@ def failing_sweep(tmp_path_factory):
         f"hydra.searchpath=[file://{root / 'conf'}]",
         "hydra.sweep.dir=multirun/s",
         "hydra.launcher.n_jobs=2",
+        LAUNCHER_VERBOSE,  # the launcher says how many jobs it launches
     ]
     return root, args, run_nnexp(args, root)
 
@@ -325,6 +326,7 @@ def test_killed_sweep_resumes_with_only_the_missing_runs(tmp_path) -> None:
         "data.val_size=0.05",
         "hydra.sweep.dir=multirun/k",
         "hydra.launcher.n_jobs=2",
+        LAUNCHER_VERBOSE,  # the launcher says how many jobs it launches
     ]
     sweep = tmp_path / "multirun/k"
     process = subprocess.Popen(

@@ -164,14 +164,16 @@ class OrderedJoblibLauncher(JoblibLauncher):
             order = launch_order(job_overrides, plan)
         order = [index for index in order if index not in results]
         joblib_cfg = parallel_settings(self.joblib)
-        log.debug(  # with hydra.verbose=true: what Hydra's joblib launcher says, and the order
-            "Joblib.Parallel(%s) is launching %d jobs%s into %s: %s",
+        # what Hydra's joblib launcher says, and the order (hydra.verbose=hydra_plugins.nnexp_launcher.ordered_joblib)
+        log.debug(
+            "Joblib.Parallel(%s) is launching %d jobs%s",
             ",".join(f"{k}={v}" for k, v in joblib_cfg.items()),
             len(order),
             ", longest first" if order != sorted(order) else "",
-            sweep_dir,
-            "; ".join(f"#{initial_job_idx + i} {' '.join(filter_overrides(job_overrides[i]))}" for i in order),
         )
+        log.debug("Launching jobs, sweep output dir : %s", sweep_dir)
+        for index in order:
+            log.debug("\t#%d : %s", initial_job_idx + index, " ".join(filter_overrides(job_overrides[index])))
         for _ in self._workers_starting or ():  # wait: dropping the generator would stop the workers
             pass
         self._workers_starting = None
