@@ -132,7 +132,7 @@ def test_damaged_plan_and_saved_config_do_not_stop_a_sweep_or_its_report(tmp_pat
     (run,) = [p for p in (tmp_path / "sweep").iterdir() if p.is_dir() and "hidden=8" in p.name]
     (run / "summary.json").unlink()  # an unfinished run whose saved config is damaged
     (run / ".hydra/config.yaml").write_text("a: [unclosed\n")
-    from nnexp.report import build_report
+    from nnexp.report.build import build_report
 
     index = build_report(tmp_path / "sweep", tmp_path / "report").read_text()
     assert "unreadable" in index and ".hydra/config.yaml cannot be read" in index

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnexp.report import build_comparison
 from nnexp.report.__main__ import main as report_main
+from nnexp.report.build import build_comparison
 from nnexp.report.figures import plot_curves, plot_heatmap, plot_metric_vs_lr, plot_metric_vs_time, plot_parallel
 from nnexp.report.runs import load_curves, load_runs
 from nnexp.sweep.provenance import git_revision

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from nnexp.report import build_report
+from nnexp.report.build import build_report
 from nnexp.sweep.plan import read_plan
 from nnexp.training import RunSpec
 from tests.conftest import LAUNCHER_VERBOSE, make_idx_dataset, run_nnexp, settings_of

@@ -15,7 +15,7 @@ from nnexp.data import DataConfig, load_dataset
 from nnexp.errors import ReportError
 from nnexp.model import MLP
 from nnexp.predict import main as predict_main
-from nnexp.report import build_report
+from nnexp.report.build import build_report
 from nnexp.report.protocols import protocol_distances, rankable, rankings, readings, verdict_text
 from nnexp.report.published import compare, key_columns, load_published, summary_text
 from nnexp.report.stats import t_interval

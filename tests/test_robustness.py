@@ -19,7 +19,7 @@ import pytest
 
 from nnexp.data.idx import IDX_FILES
 from nnexp.errors import ConfigError
-from nnexp.report import build_report
+from nnexp.report.build import build_report
 from nnexp.results import read_summary
 from nnexp.sweep.naming import run_dir_name
 from nnexp.sweep.plan import read_plan

@@ -7,7 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from nnexp.report import ReportError, build_comparison, build_report, report_folder
+from nnexp.errors import ReportError
+from nnexp.report.build import build_comparison, build_report, report_folder
 from nnexp.report.metrics import METRICS
 
 

@@ -88,7 +88,7 @@ def _import_report_when_all_started(sweep_dir: Path, plan: dict[str, Any], stop:
     from then on a worker, and a core, is idle."""
     while not stop.wait(WATCH_SECONDS):
         if all_started(sweep_dir, plan):
-            import nnexp.report  # noqa: F401
+            import nnexp.report.build  # noqa: F401
 
             return
 
@@ -249,7 +249,7 @@ class SweepCallback(Callback):
     def _build_report(config: DictConfig, sweep_dir: Path) -> bool:
         """Build the sweep's report, and say where in the sweep's last line; whether it was built (if not, the
         last line says why)."""
-        from nnexp.report import build_report, report_folder
+        from nnexp.report.build import build_report, report_folder
 
         report = config.report
         out_dir = Path(report.dir) / sweep_dir.name if report.dir else report_folder(sweep_dir)
