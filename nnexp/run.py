@@ -12,8 +12,9 @@ import string
 import sys
 
 from hydra import compose, initialize_config_dir
+from hydra.errors import HydraException
 
-from nnexp.command_line import CONFIG_NAME, MULTIRUN_FLAGS, check_overrides, register_configs
+from nnexp.command_line import CONFIG_NAME, check_overrides, first_values, register_configs
 from nnexp.console import QUIET_FLAGS, set_quiet
 from nnexp.errors import ConfigError
 from nnexp.resources import CONFIG_DIR
@@ -21,13 +22,27 @@ from nnexp.resources import CONFIG_DIR
 HELP_FLAGS = ("--help", "-h")
 
 
-def help_page(args: list[str]) -> str:
-    """The page ``--help`` prints: the help template of the config ``args`` compose (Hydra's ``$$`` escapes;
-    :func:`register_configs` first)."""
-    overrides = [arg for arg in args if arg not in HELP_FLAGS and arg not in MULTIRUN_FLAGS]
+def help_page(args: list[str]) -> str | None:
+    """The page ``--help`` prints for the command line ``args`` (without ``--help``): the help template of the config
+    they compose (each sweep at its first value), as Hydra prints it. None when Hydra must answer: other options
+    (``--cfg``, ``-cn`` ...), a line Hydra cannot parse, or a template with Hydra's own placeholders
+    (``$FLAGS_HELP`` ...). A bad key or value raises :class:`ConfigError` (one line)."""
+    try:
+        overrides = first_values(args)
+    except HydraException:
+        return None
+    if overrides is None:
+        return None
+    check_overrides(args)
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
         config = compose(config_name=CONFIG_NAME, overrides=overrides, return_hydra_config=True)
-    return string.Template(config.hydra.help.template).substitute()
+    template = string.Template(config.hydra.help.template)
+    return None if template.get_identifiers() else template.substitute()
+
+
+def _stdout_closed() -> None:
+    """The output went to a pager or ``head`` that closed early: not an error of ours, and nothing more to say."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def cli() -> None:
@@ -40,22 +55,25 @@ def cli() -> None:
         sys.argv[1:] = args  # Hydra reads the command line from sys.argv
     register_configs()
     try:
-        if any(arg in HELP_FLAGS for arg in args) and not any(arg.startswith("--hydra") for arg in args):
-            print(help_page(args))
-            return
-        check_overrides(args)
+        if any(arg in HELP_FLAGS for arg in args):
+            page = help_page([arg for arg in args if arg not in HELP_FLAGS])
+            if page is not None:
+                print(page)
+                return
+        else:
+            check_overrides(args)
     except ConfigError as exc:
         print(f"error: {exc} (no run was started)", file=sys.stderr)
         sys.exit(2)
-    except BrokenPipeError:  # the output went to a pager or `head` that closed early: not an error of ours
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except BrokenPipeError:
+        _stdout_closed()
         return
     from nnexp.task import main
 
     try:
         main()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _stdout_closed()
 
 
 if __name__ == "__main__":

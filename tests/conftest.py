@@ -114,8 +114,8 @@ def _refuse_processes_in_fast_tests(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_refuse_processes_in_fast_tests)
-# matplotlib lists the system's fonts with fc-list (a process) when its font cache is new, as it is under the private
-# cache folder below: it is loaded here, once, before any test (the report's figures are drawn in-process)
+# matplotlib lists the system's fonts with fc-list (a process) when it has no font cache: its font manager is loaded
+# here, once, before any test (the report's figures are drawn in-process), with the user's cache folder
 matplotlib.use("Agg")
 matplotlib.font_manager.findfont("DejaVu Sans")
 

@@ -315,3 +315,15 @@ def test_targets_read_not_measured_when_nothing_was():
     lines = summary.evaluate_targets(empty)
     assert len(lines) == len(summary.SPEED_TARGETS) + 1
     assert all(line.endswith("SKIP (not measured)") for line in lines)
+
+
+@pytest.mark.slow
+def test_startup_bench_times_each_command_as_a_user_runs_it(tmp_path) -> None:
+    from nnexp.bench import startup
+
+    times = startup.main(["--repeats", "1", "--out", str(tmp_path)])
+    assert list(times["command"]) == list(startup.commands(grids=False, mnist_root=None))
+    assert (times["seconds"] > 0).all() and (times["repeat"] == 0).all()
+    written = pd.read_csv(tmp_path / "startup.csv")
+    assert written["seconds"].tolist() == pytest.approx(times["seconds"].tolist())
+    assert "| help " in (tmp_path / "startup.md").read_text()

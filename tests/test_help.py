@@ -181,3 +181,33 @@ def test_help_prints_the_page_and_runs_nothing(tmp_path, page) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.rstrip("\n") == page
     assert list(tmp_path.iterdir()) == []  # no outputs/ folder: nothing ran
+
+
+def test_help_is_answered_without_hydra_only_where_the_page_is_the_same(page) -> None:
+    from nnexp.errors import ConfigError
+    from nnexp.run import help_page
+
+    assert help_page([]) == page and help_page(["-m", "hidden=8,16", "data=digits"]) == page  # sweeps: first value
+    assert help_page(["--cfg", "job"]) is None  # other options: Hydra answers
+    assert help_page(["hydra/help=default"]) is None  # Hydra's own $FLAGS_HELP, $CONFIG ...: Hydra fills them
+    with pytest.raises(ConfigError, match="hiden is not a setting; did you mean hidden"):
+        help_page(["hiden=3"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "status", "first_line"),
+    [
+        (["--help", "--cfg", "job"], 0, "nnexp: NumPy MLPs"),
+        (["-q", "-m", "hidden=8,16", "--help"], 0, "nnexp: NumPy MLPs"),
+        (["hydra/help=default", "--help"], 0, "run is powered by Hydra."),
+        (["--help", "hiden=3"], 2, "error: in the run hiden=3: hiden is not a setting; did you mean hidden?"),
+    ],
+    ids=["cfg", "sweep", "hydra-template", "bad-key"],
+)
+def test_help_with_other_arguments_prints_a_page_or_one_line(tmp_path, args, status, first_line) -> None:
+    done = run_nnexp(args, tmp_path)
+    shown = done.stdout if status == 0 else done.stderr
+    assert done.returncode == status and shown.startswith(first_line), done.stdout + done.stderr
+    assert status == 0 or (done.stdout == "" and len(done.stderr.splitlines()) == 1)
+    assert list(tmp_path.iterdir()) == []

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from joblib import Parallel, delayed
 from omegaconf import OmegaConf
 
-from nnexp.sweep.callback import idle_before_report, worker_settings
+from nnexp.sweep.callback import RUN_MODULES, idle_before_report, worker_settings
 
 JOBS = [["hidden=8"], ["hidden=32"], ["hidden=16"], ["hidden=32", "seed=1"]]
 
@@ -60,15 +60,15 @@ def test_started_workers_have_the_run_code_loaded_and_serve_the_next_parallel_ca
         }
     )
     assert "order" not in settings and "_target_" not in settings and settings["backend"] == "loky"
-    starting = start_workers(settings, ["nnexp.run", "nnexp.sweep.callback"])
+    starting = start_workers(settings, RUN_MODULES)
     assert starting is not None
     list(starting)
     # the launcher's Parallel call runs on those processes: the run code is already imported there
-    assert all(Parallel(**settings)(delayed(_imported)("nnexp.run") for _ in range(8)))
+    assert all(Parallel(**settings)(delayed(_imported)("nnexp.task") for _ in range(8)))
 
 
 def test_one_job_starts_no_workers() -> None:
-    assert start_workers(parallel_settings({"n_jobs": 1}), ["nnexp.run"]) is None
+    assert start_workers(parallel_settings({"n_jobs": 1}), RUN_MODULES) is None
 
 
 def test_the_report_draws_on_the_workers_of_joblib_launchers_only() -> None:
@@ -105,6 +105,12 @@ def _modules_after_importing(*modules: str) -> set[str]:
 
 @pytest.mark.slow
 def test_run_workers_load_no_report_code_and_the_sweeps_process_no_matplotlib() -> None:
-    worker = _modules_after_importing("nnexp.run", "nnexp.sweep.callback")  # what a worker needs before its first run
-    assert "pandas" not in worker and "matplotlib" not in worker
-    assert "matplotlib" not in _modules_after_importing("nnexp.sweep.callback", "nnexp.report")  # the sweep's process
+    assert RUN_MODULES == ["nnexp.task", "nnexp.sweep.callback"]
+    worker = _modules_after_importing(*RUN_MODULES)  # what a worker needs before its first run
+    assert "nnexp.training.loop" in worker and "pandas" not in worker and "matplotlib" not in worker
+    # the sweep's process: the report's code (imported while the runs run) without its figures
+    sweep = _modules_after_importing("nnexp.run", *RUN_MODULES, "nnexp.report.build")
+    assert "pandas" in sweep and "matplotlib" not in sweep
+    # the command line alone (--help, a bad value): neither the trainer nor the launcher's joblib
+    cli = _modules_after_importing("nnexp.run")
+    assert not {"nnexp.training", "joblib", "pandas", "matplotlib"} & cli

@@ -392,18 +392,26 @@ def test_seed_band_is_the_t_interval_per_epoch() -> None:
     assert band.loc[3, "low"] == band.loc[3, "high"] == pytest.approx(90.0)  # one value (the other missing): no band
 
 
-@pytest.mark.parametrize("data", ["digits", "mnist"])
+@pytest.mark.parametrize("data", ["digits", "mnist", "mixed"])
 def test_a_published_table_set_beside_runs_on_another_data_set_draws_one_warning(tmp_path, caplog, data) -> None:
     published = ROOT / "experiments" / "000_table1_test_accuracy.csv"
     for hidden in (32, 64):
-        config = {"activation": "sigmoid", "hidden": hidden, "lr": 0.1, "data": {"name": data}}
+        on = "mnist" if data == "mixed" and hidden == 32 else data.replace("mixed", "digits")
+        config = {"activation": "sigmoid", "hidden": hidden, "lr": 0.1, "data": {"name": on}}
         write_finished_run(tmp_path / "sweep" / f"hidden={hidden}", config, [0.9, 0.95], [0.88, 0.94])
     with caplog.at_level("WARNING"):
         index = build_report(tmp_path / "sweep", tmp_path / "report", published=[published])
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "published" in r.getMessage()]
+    compared = pd.read_csv(tmp_path / "report" / "published_000_table1_test_accuracy.csv").dropna(subset=["ours"])
+    assert list(tmp_path.joinpath("report").glob("*_heatmap.png")) == []  # a table of one column: no heatmap
+    said = "the published values of 000, Table 1 were measured on mnist"
     if data == "mnist":
-        assert warnings == [] and "measured on" not in index.read_text()
-        return
-    expected = "the published values of 000, Table 1 were measured on mnist; these runs trained on digits"
-    assert warnings == [f"warning: {expected}: the comparison says nothing about the write-up"]
-    assert f"Warning: {expected}" in index.read_text()  # and in the report, above the comparison
+        assert warnings == [] and "measured on" not in index.read_text() and list(compared["hidden"]) == [32, 64]
+    elif data == "mixed":  # only the runs on MNIST are compared
+        assert warnings == [f"warning: {said}: 1 run on digits left out of the comparison"]
+        assert list(compared["hidden"]) == [32]
+    else:
+        assert warnings == [
+            f"warning: {said}; these runs trained on digits: the comparison says nothing about the write-up"
+        ]
+        assert f"Warning: {said}; these runs trained on digits" in index.read_text()  # above the comparison

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import platformdirs
 
+from nnexp.console import is_quiet
 from nnexp.data.settings import DataConfig
 from nnexp.errors import DataUnavailableError
 
@@ -48,7 +49,7 @@ def fetch(files_md5: dict[str, str], urls: list[str], cache_dir: Path) -> dict[s
     if missing:
         log.info("downloading %s into %s", ", ".join(missing), cache_dir)
     pooch.get_logger().setLevel(logging.WARNING)  # not a line per file and mirror: the line above says it
-    bar = sys.stderr.isatty()  # a progress bar per file in a terminal (tqdm), none in logs
+    bar = sys.stderr.isatty() and not is_quiet()  # a progress bar per file in a terminal (tqdm), none in logs or -q
     paths = {}
     for name, md5 in files_md5.items():
         errors = []

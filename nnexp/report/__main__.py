@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(index)
+    print(index.with_name("index.html"))  # the page to open (index.md beside it)
     return 0
 
 

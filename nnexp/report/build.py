@@ -21,7 +21,7 @@ from nnexp.report.document import Block, write_documents
 from nnexp.report.metrics import KINDS, METRICS
 from nnexp.report.options import check_options
 from nnexp.report.protocols import READINGS, protocol_columns, rankings, reading_label, verdict_text
-from nnexp.report.published import compare, load_published, other_data_warning, source_of, summary_text
+from nnexp.report.published import compare, load_published, on_published_data, source_of, summary_text
 from nnexp.report.render import Figures
 from nnexp.report.runs import config_names, data_descriptions, load_curves, load_runs, varying
 from nnexp.report.tables import (
@@ -364,6 +364,10 @@ def _published_section(
     path: Path, runs: pd.DataFrame, curves: pd.DataFrame, metrics: list[str], out_dir: Path
 ) -> list[Block]:
     table = load_published(path)
+    runs, warning = on_published_data(table, runs)
+    if warning:
+        log.warning("warning: %s", warning)
+        curves = curves[curves["run"].isin(runs["run"])] if not curves.empty else curves
     shutil.copy(path, out_dir / path.name)
     comparison = compare(table, runs)
     comparison.to_csv(out_dir / f"published_{path.stem}.csv", index=False)
@@ -389,9 +393,6 @@ def _published_section(
         if at_once > 1
         else ""
     )
-    warning = other_data_warning(table, runs)
-    if warning:
-        log.warning("warning: %s", warning)
     return [
         Block("h2", f"Published vs reproduced: {source}"),
         *([Block("p", f"**Warning: {warning}.**")] if warning else []),

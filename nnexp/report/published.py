@@ -40,19 +40,25 @@ def source_of(published: pd.DataFrame) -> str:
     return published["source"].iloc[0] + (f", {published['table'].iloc[0]}" if "table" in published else "")
 
 
-def other_data_warning(published: pd.DataFrame, runs: pd.DataFrame) -> str | None:
-    """One line when ``runs`` trained on another data set than the ``published`` values were measured on
-    (its ``data`` column, e.g. ``mnist``); None when they match or either is not known."""
+def on_published_data(published: pd.DataFrame, runs: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """The runs to set beside ``published``: those on the data set its values were measured on (its ``data``
+    column, e.g. ``mnist``), and one line saying what was left out; all runs, and the line saying the comparison
+    is void, when none is on that data set. No line when the data sets match or are not known."""
     if "data" not in published or "data" not in runs:
-        return None
+        return runs, None
     measured_on = sorted(set(published["data"]) - {""})
-    trained_on = sorted(set(runs["data"].dropna().astype(str)) - set(measured_on))
-    if not measured_on or not trained_on:
-        return None
-    return (
-        f"the published values of {source_of(published)} were measured on {', '.join(measured_on)};"
-        f" these runs trained on {', '.join(trained_on)}: the comparison says nothing about the write-up"
-    )
+    on_it = runs["data"].astype(str).isin(measured_on)
+    others = sorted(set(runs.loc[~on_it, "data"].dropna().astype(str)))
+    if not measured_on or not others:
+        return runs, None
+    said = f"the published values of {source_of(published)} were measured on {', '.join(measured_on)}"
+    if not on_it.any():
+        return (
+            runs,
+            f"{said}; these runs trained on {', '.join(others)}: the comparison says nothing about the write-up",
+        )
+    left = int((~on_it).sum())
+    return runs[on_it], f"{said}: {left} run{'s' * (left != 1)} on {', '.join(others)} left out of the comparison"
 
 
 def load_published(path: Path) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
+from hydra_plugins.nnexp_launcher import OrderedJoblibLauncherConf
 from hydra_plugins.nnexp_launcher.ordered_joblib import (
     JOBLIB_LAUNCHERS,
     end_workers,
@@ -173,8 +174,8 @@ class SweepCallback(Callback):
         try:
             _check_launcher(config.hydra.launcher)
             workers = worker_settings(config.hydra.launcher)
-            if workers is not None:  # they start while the sweep is planned
-                start_workers_early(workers, RUN_MODULES)
+            if workers is not None and config.hydra.launcher.get("_target_") == OrderedJoblibLauncherConf._target_:
+                start_workers_early(workers, RUN_MODULES)  # while the sweep is planned; nnexp's launcher takes them
             if config.report.enabled:
                 _check_report(config)
             jobs = plan_sweep(config, sweep_dir)

@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,7 +35,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
-from hydra_plugins.nnexp_launcher.config import LaunchOrder, OrderedJoblibLauncherConf, store_configs
+from hydra_plugins.nnexp_launcher.config import LaunchOrder, OrderedJoblibLauncherConf
 from hydra_plugins.nnexp_launcher.faults import (
     STOP_FILE,
     DeathWatch,
@@ -130,12 +131,15 @@ class OrderedJoblibLauncher(JoblibLauncher):
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         global _started_early
         settings = parallel_settings(self.joblib)
-        if _started_early is not None and _started_early[0] == settings:  # started while the sweep was planned
-            self._workers_starting = _started_early[1]
-        else:  # with the task's module and the callbacks' (Hydra sends the callbacks with every job)
-            callbacks = [str(c._target_).rpartition(".")[0] for c in (config.hydra.callbacks or {}).values()]
-            self._workers_starting = start_workers(settings, [task_function.__module__, *callbacks])
-        _started_early = None
+        early, _started_early = _started_early, None
+        if early is not None and early[0] == settings:  # started while the sweep was planned
+            self._workers_starting = early[1]
+            return
+        for _ in (early[1] or ()) if early is not None else ():  # other settings: let them finish (joblib would
+            pass  # kill the workers of a dropped call)
+        # with the task's module and the callbacks' (Hydra sends the callbacks with every job)
+        callbacks = [str(c._target_).rpartition(".")[0] for c in (config.hydra.callbacks or {}).values()]
+        self._workers_starting = start_workers(settings, [task_function.__module__, *callbacks])
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Run the jobs on joblib's loky processes in the chosen order; results in the given order.
@@ -332,6 +336,10 @@ class _StopOnSignals:
 def end_workers() -> None:
     """End this process's worker processes (joblib keeps them for the next call; a stopped sweep has none, and an
     ended one needs them no more: ending them is quicker than waiting for their interpreters to shut down)."""
+    global _started_early
+    with warnings.catch_warnings():  # workers started early for a sweep that did not start: joblib cancels their
+        warnings.simplefilter("ignore", UserWarning)  # imports when the call is dropped, and would say so
+        _started_early = None
     for child in multiprocessing.active_children():
         _signal_child(child, "terminate")
     for child in multiprocessing.active_children():
@@ -353,6 +361,5 @@ def _no_result(overrides: Sequence[str]) -> JobReturn:
 
 
 def register() -> None:
-    """Make the launcher known to Hydra: its plugin registry and, as ``hydra/launcher=ordered_joblib``, its configs."""
+    """Make the launcher's code known to Hydra's plugin registry (its configs: :func:`.config.store_configs`)."""
     Plugins.instance().register(OrderedJoblibLauncher)
-    store_configs()
