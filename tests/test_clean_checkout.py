@@ -39,6 +39,7 @@ def test_a_preset_and_its_report_leave_a_checkout_unchanged(tmp_path) -> None:
         "warning: the published values of 000, Table 2",
     ]
     rebuilt = _python(["-m", "nnexp.report", "multirun/w000_tables"], checkout)  # its default folder: the same
-    assert rebuilt.returncode == 0 and rebuilt.stdout.strip() == "multirun/w000_tables/report/index.html", rebuilt.stderr
+    page = rebuilt.stdout.strip()
+    assert rebuilt.returncode == 0 and page == "multirun/w000_tables/report/index.html", rebuilt.stderr
     status = subprocess.run(["git", "status", "--porcelain"], cwd=checkout, capture_output=True, text=True, check=True)
     assert status.stdout == ""
