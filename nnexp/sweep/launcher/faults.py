@@ -23,14 +23,42 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, run_job, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from hydra_plugins.hydra_joblib_launcher._core import execute_job
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 REGISTRY = ".workers"
 STOP_FILE = "stop"
 WATCHED = "watched"  # <registry>/watched/<pid>: the death watch holds a pidfd of that worker
 WATCH_WAIT_SECONDS = 5.0
+
+
+def execute_job(
+    number: int,
+    overrides: Sequence[str],
+    hydra_context: HydraContext,
+    config: DictConfig,
+    task_function: TaskFunction,
+    singleton_state: dict[Any, Any],
+) -> JobReturn:
+    """Run job ``number`` of the sweep in this (worker) process, as Hydra's launchers do, through Hydra's public
+    API: its config composed for ``overrides``, then :func:`hydra.core.utils.run_job` in its sweep sub-folder."""
+    setup_globals()
+    Singleton.set_state(singleton_state)
+    job = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+    with open_dict(job):
+        job.hydra.job.id = f"{job.hydra.job.name}_{number}"
+        job.hydra.job.num = number
+    HydraConfig.instance().set_config(job)
+    return run_job(
+        hydra_context=hydra_context,
+        config=job,
+        task_function=task_function,
+        job_dir_key="hydra.sweep.dir",
+        job_subdir_key="hydra.sweep.subdir",
+    )
 
 
 def registry_of(sweep_dir: Path) -> Path:

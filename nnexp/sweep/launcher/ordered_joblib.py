@@ -32,7 +32,6 @@ from hydra.core.plugins import Plugins
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
 from hydra.types import HydraContext, TaskFunction
-from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 from hydra_plugins.nnexp_launcher.config import LaunchOrder, OrderedJoblibLauncherConf
@@ -82,7 +81,10 @@ def parallel_settings(launcher: Mapping[str, Any]) -> dict[str, Any]:
     """
     settings = {key: value for key, value in launcher.items() if key not in ("_target_", "order")}
     settings["backend"] = "loky"  # Hydra's state cannot cross threads
-    process_joblib_cfg(settings)
+    for key in ("pre_dispatch", "batch_size", "max_nbytes"):  # numbers given as text become ints, as Hydra's
+        with contextlib.suppress(TypeError, ValueError):  # joblib launcher makes them ("2*n_jobs" stays as it is)
+            if settings.get(key):
+                settings[key] = int(settings[key])
     return settings
 
 
@@ -144,7 +146,7 @@ class OrderedJoblibLauncher(JoblibLauncher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         """Run the jobs on joblib's loky processes in the chosen order; results in the given order.
 
-        Hydra's ``hydra_joblib_launcher._core.launch`` with three changes: the order; a worker that
+        Hydra's joblib launcher's own ``launch`` with three changes: the order; a worker that
         dies fails only its job (:mod:`.faults`: joblib fails the whole batch, so the jobs that were
         not killed run again, resuming from their checkpoints); and SIGTERM / SIGINT stop the sweep:
         running runs checkpoint and end as ``interrupted``, no new one starts, the workers are ended
