@@ -10,7 +10,9 @@ with the planning's line, so both get the same line and status.
 from __future__ import annotations
 
 import difflib
+import textwrap
 
+import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException, MissingConfigException
@@ -20,19 +22,78 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from nnexp.config import store_schema
 from nnexp.errors import ConfigError
+from nnexp.optim import OPTIMIZERS
+from nnexp.resolvers import add_resolver
 from nnexp.resources import CONFIG_DIR
 from nnexp.sweep.naming import register_resolver
 
 CONFIG_NAME = "config"
 MULTIRUN_FLAGS = ("-m", "--multirun")
 
+HYDRA_1_4 = tuple(int(part) for part in hydra.__version__.split(".")[:2]) >= (1, 4)
+# Hydra's arguments to initialize_config_dir (COMPOSE_OPTIONS) and hydra.main (MAIN_OPTIONS) on this Hydra: 1.3
+# takes its current defaults with version_base=None; 1.4 deprecates version_base, and hydra.main names the code
+# its logging config may call (nnexp's console filters, the logging module's handlers)
+COMPOSE_OPTIONS: dict = {} if HYDRA_1_4 else {"version_base": None}
+MAIN_OPTIONS: dict = {"execution_whitelist": ("nnexp.*", "logging.*")} if HYDRA_1_4 else COMPOSE_OPTIONS
+
+
+HELP_INDENT, HELP_KEY_WIDTH = 2, 32  # a help page entry: "  KEY=DEFAULT" padded, then its text, up to 100 columns
+
+
+def help_entry(key: str, default: object, text: str) -> str:
+    """One entry of the help page: ``key=default`` and its description, continued under the description."""
+    head, margin = f"{key}={default}", " " * HELP_INDENT
+    lines = textwrap.wrap(text, 100 - HELP_INDENT - HELP_KEY_WIDTH)
+    if len(head) >= HELP_KEY_WIDTH:
+        lines.insert(0, "")
+    return "\n".join(
+        f"{margin}{head if i == 0 else '':{HELP_KEY_WIDTH}}{line}".rstrip() for i, line in enumerate(lines)
+    )
+
+
+def _listed(names: list[str]) -> str:
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def optimizer_help(part: str) -> str:
+    """The help page's entries on the optimizers, from their registry (``${nnexp_help:optimizer}``, ``...:lr``)."""
+    if part == "lr":
+        rates: dict[float, list[str]] = {}
+        for name, optimizer in OPTIMIZERS.items():
+            if optimizer.LR is not None:
+                rates.setdefault(optimizer.LR, []).append(name)
+        own = [f"{', '.join(names)}{' set' if i == 0 else ''} {lr:g}" for i, (lr, names) in enumerate(rates.items())]
+        return help_entry(
+            "lr", 0.1, f"> 0: learning rate (optimizer={'; '.join(own)}; lr=... on the command line wins)"
+        )
+    owners: dict[str, list[str]] = {}
+    for name, optimizer in OPTIMIZERS.items():
+        for key in optimizer.SETTINGS:
+            owners.setdefault(key, []).append(name)
+    entries = [help_entry("optimizer", "sgd", f"{' | '.join(OPTIMIZERS)} (torch.optim's rules)")]
+    for key, names in owners.items():
+        optimizer = OPTIMIZERS[names[0]]
+        allowed = optimizer.ALLOWED[key][1].removeprefix("a number ").removeprefix("a finite number ")
+        entries.append(
+            help_entry(f"optimizer.{key}", "null", f"{allowed}, {_listed(names)}; null: {optimizer.SETTINGS[key]:g}")
+        )
+    return "\n".join(entries)
+
+
+_registered = False
+
 
 def register_configs() -> None:
-    """Make the schema, the run-folder name resolver and the default launcher's configs known to Hydra (before
-    composing)."""
-    store_schema()
-    register_resolver()
-    store_launcher_configs()
+    """Make the schema, the folder name resolvers and the default launcher's and sweeper's configs known to Hydra
+    (before composing; once a process)."""
+    global _registered
+    if not _registered:
+        store_schema()
+        register_resolver()
+        add_resolver("nnexp_help", optimizer_help)
+        store_launcher_configs()
+        _registered = True
 
 
 def unknown_key_error(key: str, config: DictConfig) -> str:
@@ -93,7 +154,7 @@ def check_overrides(args: list[str]) -> DictConfig | None:
         return None
     if overrides is None:
         return None
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), **COMPOSE_OPTIONS):
         try:
             return compose(config_name=CONFIG_NAME, overrides=overrides)
         except HydraException as exc:

@@ -9,7 +9,7 @@ depends on other values (e.g. ``hidden`` sizes) are checked by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from enum import Enum
 from typing import Any, Iterable, List, Optional
 
@@ -58,6 +58,7 @@ EXECUTION_ONLY = (
     "hydra.launcher.n_jobs",
     "blas_threads",
     "force",
+    "fresh",
     "verbose",
     "data.cache_dir",
     "data.cache_arrays",
@@ -92,19 +93,21 @@ class ReportConfig:
     published: List[str] = field(default_factory=list)
 
 
-@dataclass
-class OptimizerConfig:
-    """The optimizer (``optimizer=<name>``, a config group) and its settings; null: the optimizer's default.
+def _optimizer_config() -> type:
+    """The optimizer's node: ``name`` (``optimizer=<name>``, a config group) and every registered optimizer's
+    settings, each null by default (the optimizer's own default; each takes its own only)."""
+    settings = dict.fromkeys(key for optimizer in OPTIMIZERS.values() for key in optimizer.SETTINGS)
+    node = make_dataclass(
+        "OptimizerConfig",
+        [("name", OptimizerName, field(default=OptimizerName.sgd))]
+        + [(key, Optional[float], field(default=None)) for key in settings],
+    )
+    node.__module__ = __name__
+    node.__doc__ = "The optimizer and its settings (nnexp.optim: SETTINGS of each optimizer); null: its default."
+    return node
 
-    Each optimizer takes its own settings only (nnexp.optim: ``SETTINGS`` of each class).
-    """
 
-    name: OptimizerName = OptimizerName.sgd
-    momentum: Optional[float] = None  # momentum, nesterov
-    beta1: Optional[float] = None  # adam
-    beta2: Optional[float] = None  # adam
-    eps: Optional[float] = None  # adam, rmsprop
-    alpha: Optional[float] = None  # rmsprop
+OptimizerConfig = _optimizer_config()
 
 
 @dataclass
@@ -174,6 +177,9 @@ class Config:
     blas_threads: Optional[int] = None
     # Rerun runs that finished already (a sweep into an existing folder skips them otherwise).
     force: bool = False
+    # A sweep's folder is named by its command, so the same command continues it (resumes, skips what finished);
+    # fresh=true sweeps into a new folder, named with the time.
+    fresh: bool = False
     # Per-epoch lines on the console too; they always go to the run's log file (<run folder>/run.log).
     verbose: bool = False
     # Record per-layer saturation, dead units and weight/gradient norms every epoch.
@@ -185,5 +191,10 @@ class Config:
 
 
 def store_schema() -> None:
-    """Register the schema as ``nnexp_schema``, which ``conf/config.yaml`` extends."""
-    ConfigStore.instance().store(name="nnexp_schema", node=Config)
+    """Register the schema as ``nnexp_schema``, which ``conf/config.yaml`` extends, and the config group
+    ``optimizer=<name>`` of every registered optimizer (its name, and the learning rate it sets, if any)."""
+    store = ConfigStore.instance()
+    store.store(name="nnexp_schema", node=Config)
+    for name, optimizer in OPTIMIZERS.items():
+        lr = {} if optimizer.LR is None else {"lr": optimizer.LR}
+        store.store(group="optimizer", name=name, node={"optimizer": {"name": name}, **lr}, package="_global_")

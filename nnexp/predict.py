@@ -22,7 +22,7 @@ from nnexp.data import DataConfig, load_dataset
 from nnexp.data.splits import Preprocess
 from nnexp.errors import DataFileError, NnexpError
 from nnexp.model import MLP
-from nnexp.model.io import MODEL_FILE, load_model
+from nnexp.results.model_file import MODEL_FILE, load_model
 
 NPY_MAGIC = b"\x93NUMPY"  # how a .npy file begins
 

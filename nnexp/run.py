@@ -14,7 +14,7 @@ import sys
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 
-from nnexp.command_line import CONFIG_NAME, check_overrides, first_values, register_configs
+from nnexp.command_line import COMPOSE_OPTIONS, CONFIG_NAME, check_overrides, first_values, register_configs
 from nnexp.console import QUIET_FLAGS, set_quiet
 from nnexp.errors import ConfigError
 from nnexp.resources import CONFIG_DIR
@@ -34,7 +34,7 @@ def help_page(args: list[str]) -> str | None:
     if overrides is None:
         return None
     check_overrides(args)
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base=None):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), **COMPOSE_OPTIONS):
         config = compose(config_name=CONFIG_NAME, overrides=overrides, return_hydra_config=True)
     template = string.Template(config.hydra.help.template)
     return None if template.get_identifiers() else template.substitute()

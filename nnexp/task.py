@@ -19,14 +19,14 @@ from hydra.types import RunMode
 from hydra_plugins.nnexp_launcher.ordered_joblib import register as register_launcher
 from omegaconf import DictConfig, OmegaConf
 
-from nnexp.command_line import CONFIG_NAME, register_configs
+from nnexp.command_line import CONFIG_NAME, MAIN_OPTIONS, register_configs
 from nnexp.config import Config
 from nnexp.console import a_sweep_line, not_an_epoch_line
 from nnexp.errors import NnexpError
-from nnexp.model.io import MODEL_FILE
 from nnexp.resources import CONFIG_DIR
 from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus
-from nnexp.sweep.planning import BASIC_SWEEPER
+from nnexp.results.model_file import MODEL_FILE
+from nnexp.sweep.grid import GRID_SWEEPERS
 from nnexp.training import execute
 from nnexp.training.interrupt import Interrupted
 
@@ -59,7 +59,7 @@ def launcher_cpus() -> int:
     return int(HydraConfig.get().launcher.get("cpus_per_task") or 1)
 
 
-@hydra.main(version_base=None, config_path=str(CONFIG_DIR), config_name=CONFIG_NAME)
+@hydra.main(config_path=str(CONFIG_DIR), config_name=CONFIG_NAME, **MAIN_OPTIONS)
 def main(cfg: DictConfig) -> float:
     """Hydra task: one training run; returns the final validation accuracy (for sweepers).
 
@@ -70,7 +70,7 @@ def main(cfg: DictConfig) -> float:
     which it counts as a failed trial (a NaN objective would stop it).
     """
     hydra_cfg = HydraConfig.get()
-    searching = hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("_target_") != BASIC_SWEEPER
+    searching = hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("_target_") not in GRID_SWEEPERS
     settings: Config = OmegaConf.to_object(cfg)
     if settings.blas_threads is None:
         settings.blas_threads = launcher_cpus()

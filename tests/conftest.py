@@ -22,11 +22,12 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
-from nnexp.command_line import register_configs
+from nnexp.command_line import COMPOSE_OPTIONS, register_configs
 from nnexp.config import Config
 from nnexp.data import split_sizes
 from nnexp.data.idx import IDX_FILES, write_idx
 from nnexp.data.sets import digits
+from nnexp.results.files import written_files
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
@@ -96,7 +97,8 @@ def write_finished_run(folder: Path, config: dict, train_acc: list[float], test_
     header = "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,epoch_seconds,eval_seconds"
     (folder / "metrics.csv").write_text("\n".join([header, *rows]) + "\n")
     summary = {"status": "completed", "train_acc": train_acc[-1], "val_acc": test_acc[-1], "test_acc": test_acc[-1]}
-    summary |= {"train_seconds": 0.1 * len(rows), "config": {**config, "epochs": len(rows)}}
+    summary |= {"epochs_completed": len(rows), "train_seconds": 0.1 * len(rows)}
+    summary |= {"files": written_files(folder, ["metrics.csv"]), "config": {**config, "epochs": len(rows)}}
     (folder / "summary.json").write_text(json.dumps(summary))
 
 
@@ -205,7 +207,7 @@ def compose_config():
 
     def _compose(overrides: list[str] = (), hydra: bool = False):
         GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        with initialize_config_dir(config_dir=str(CONF_DIR), **COMPOSE_OPTIONS):
             return compose("config", overrides=list(overrides), return_hydra_config=hydra)
 
     yield _compose

@@ -190,17 +190,17 @@ def test_each_setting_takes_turns_among_the_implementations_that_have_its_optimi
     args = cli.parse_args([*argv, "--optimizer", "sgd,adam", "--epochs", "2", "--warmup", "1"])
     monkeypatch.setattr(grid, "EPOCHS", {name: fake(name) for name in ("nnexp", "numpy_writeup", "sklearn")})
     frame = grid.run_grid(synthetic.synthetic_splits(samples=20), args, peaks={1: 1.0})
+    adam_rounds = [["nnexp", "sklearn"], ["sklearn", "nnexp"], ["nnexp", "sklearn"]]  # the baseline has no adam
     sgd_rounds = [["nnexp", "numpy_writeup", "sklearn"], ["numpy_writeup", "sklearn", "nnexp"]]
     sgd_rounds.append(["sklearn", "nnexp", "numpy_writeup"])
-    adam_rounds = [["nnexp", "sklearn"], ["sklearn", "nnexp"], ["nnexp", "sklearn"]]  # the baseline has no adam
     sgd_calls = [(name, "sgd", None) for order in sgd_rounds for name in order]  # full batch: batch_size None
-    assert calls == sgd_calls + [(name, "adam", None) for order in adam_rounds for name in order]
+    assert calls == [(name, "adam", None) for order in adam_rounds for name in order] + sgd_calls  # registry order
     assert list(zip(frame["impl"], frame["optimizer"], frame["batch"], frame["ratio_vs_nnexp"], strict=True)) == [
+        ("nnexp", "adam", "full", 1.0),
+        ("sklearn", "adam", "full", 4.0),
         ("nnexp", "sgd", "full", 1.0),
         ("numpy_writeup", "sgd", "full", 2.0),
         ("sklearn", "sgd", "full", 4.0),
-        ("nnexp", "adam", "full", 1.0),
-        ("sklearn", "adam", "full", 4.0),
     ]
     assert grid.lacking(args) == {"numpy_writeup": ["adam"]}
 
@@ -208,7 +208,7 @@ def test_each_setting_takes_turns_among_the_implementations_that_have_its_optimi
 def test_default_grids_add_optimizers_and_batch_modes_only_where_asked():
     full, quick = cli.parse_args([]), cli.parse_args(["--quick"])
     others = [name for name in OPTIMIZERS if name != "sgd"]
-    assert others == ["momentum", "nesterov", "adam", "rmsprop"]
+    assert others == ["adam", "momentum", "nesterov", "rmsprop"]
     for args in (full, quick):
         settings = grid.settings(args)
         assert len(settings) == len(set(settings))

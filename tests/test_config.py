@@ -66,7 +66,10 @@ def test_digits_runs_without_files(compose_config) -> None:
     [
         ("hiden=64", "Key 'hiden' not in 'Config'"),
         ("lr=fast", "Value 'fast' of type 'str' could not be converted to Float"),
-        ("activation=softplus", "Invalid value 'softplus', expected one of \\[sigmoid, tanh, relu, leaky_relu\\]"),
+        (
+            "activation=softplus",
+            "Invalid value 'softplus', expected one of \\[gelu, leaky_relu, relu, sigmoid, silu, tanh\\]",
+        ),
         ("init=glorot", "expected one of \\[normal, xavier, he, lecun\\]"),
         ("data=imagenet", "Could not find 'data/imagenet'"),
     ],

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from nnexp.results import SUMMARY_FILE
+from nnexp.sweep.naming import sweep_name
 from nnexp.training.checkpoint import CHECKPOINT_FILE
 from tests.conftest import run_nnexp
 
@@ -110,8 +111,9 @@ def test_a_killed_worker_fails_only_its_run_and_a_rerun_retries_it(tmp_path) -> 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_to_the_sweep_stops_it_with_checkpoints_and_no_process_left(tmp_path, signum, status) -> None:
-    sweep = tmp_path / "multirun/sweep"
-    process = _start([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    sweep = tmp_path / "multirun" / sweep_name(SWEEP[1:])  # the command's own folder
+    assert sweep.name == "batch_size=1,data=digits,epochs=120,hidden=16,32,seed=0,1"
+    process = _start(SWEEP, tmp_path)
     _registered_workers(sweep, 2)
     deadline = time.monotonic() + 120  # both runs a few epochs in: each has a checkpoint
     while time.monotonic() < deadline and sum(_epochs_done(p) >= 3 for p in sweep.glob("*/metrics.csv")) < 2:
@@ -130,9 +132,10 @@ def test_a_signal_to_the_sweep_stops_it_with_checkpoints_and_no_process_left(tmp
     while _alive(below) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(below), f"processes left behind: {_alive(below)}"
-    resumed = run_nnexp([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    resumed = run_nnexp(SWEEP, tmp_path)  # the same command continues the sweep
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert (resumed.stdout + resumed.stderr).count("resuming ") == 2
+    assert [p.name for p in (tmp_path / "multirun").iterdir()] == [sweep.name]
     assert sorted(_statuses(sweep).values()) == ["completed"] * 4
     assert not list(sweep.glob(f"*/{CHECKPOINT_FILE}"))
 

@@ -31,7 +31,7 @@ def test_an_explicit_default_is_not_a_second_run(tmp_path) -> None:
     )
     output = again.stdout + again.stderr
     assert again.returncode == 0, output[-2000:]
-    assert "2 finished already and are skipped" in output and "is launching 0 jobs" in output
+    assert "2 finished already and are skipped" in output and "is launching" not in output  # nothing launched
     assert len(_finished_folders(sweep)) == 2  # no second folder for lr=0.1 (the default)
     report = build_report(sweep, tmp_path / "report").read_text()
     assert "2 runs of 2 planned" in report
@@ -58,6 +58,76 @@ def test_spellings_and_copies_of_one_data_folder_are_one_configuration(tmp_path,
     assert spec(spellings[0]).fingerprint != spec(str(tmp_path / "copy")).fingerprint
     rerun = run_nnexp([*args, f"data.root={spellings[0]}"], tmp_path)
     assert rerun.returncode == 0 and "finished already" not in rerun.stdout + rerun.stderr
+    renamed = folder.replace(
+        spec(str(tmp_path / "copy")).data_identity.digest[:8], spec(spellings[0]).data_identity.digest[:8]
+    )
+    assert _finished_folders(sweep) == sorted([folder, renamed])  # the first data's run stays, beside the new one
+
+
+def _files(folder) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.slow
+def test_other_data_under_the_same_path_is_another_run_and_never_overwrites_a_result(tmp_path) -> None:
+    data, copy = tmp_path / "data", tmp_path / "copy"
+    make_idx_dataset(data)
+    shutil.copytree(data, copy)
+    env = {"NNEXP_DATA_DIR": str(data), "NNEXP_CACHE_DIR": str(tmp_path / "cache")}
+    command = ["-m", "epochs=1", "hidden=8", "batch_size=16", "seed=0,1", "hydra.launcher.n_jobs=1"]
+    first = run_nnexp(command, tmp_path, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (sweep,) = (tmp_path / "multirun").iterdir()
+    before = {name: _files(sweep / name) for name in _finished_folders(sweep)}
+    make_idx_dataset(data, seed=1)  # other files at the same path
+    second = run_nnexp(command, tmp_path, env=env)
+    assert second.returncode == 0, second.stderr[-2000:]
+    assert "finished already" not in second.stdout + second.stderr and "sweep done: 2 completed" in second.stdout
+    assert {name: _files(sweep / name) for name in before} == before  # the first data's results, untouched
+    assert len(_finished_folders(sweep)) == 4 and len(read_plan(sweep)["runs"]) == 4
+    moved = run_nnexp(command, tmp_path, env={**env, "NNEXP_DATA_DIR": str(copy)})  # the first data, elsewhere
+    assert moved.returncode == 0 and "2 finished already and are skipped" in moved.stdout, moved.stderr[-2000:]
+    assert {name: _files(sweep / name) for name in before} == before
+
+
+@pytest.mark.slow
+def test_a_run_keeps_its_folder_when_the_array_cache_is_rebuilt(tmp_path) -> None:
+    make_idx_dataset(tmp_path / "data")
+    env = {"NNEXP_DATA_DIR": str(tmp_path / "data"), "NNEXP_CACHE_DIR": str(tmp_path / "cache")}
+    command = ["-m", "epochs=1", "hidden=8", "batch_size=16", "seed=0", "hydra.launcher.n_jobs=1"]
+    first = run_nnexp([*command, "hydra.sweep.dir=sweep"], tmp_path, env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (folder,) = _finished_folders(tmp_path / "sweep")
+    arrays = sorted((tmp_path / "cache").rglob("*.npy"))
+    with open(arrays[0], "r+b") as handle:  # a real byte edit of the cached arrays
+        handle.seek(-1, 2)
+        last = handle.read(1)
+        handle.seek(-1, 2)
+        handle.write(bytes([last[0] ^ 0xFF]))
+    again = run_nnexp([*command, "lr=0.1", "hydra.sweep.dir=sweep"], tmp_path, env=env)  # a default spelled out
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output[-2000:]
+    assert "array cache damaged" in output and "finished already" not in output  # trained on damaged arrays: again
+    assert "sweep done: 1 completed" in output and "repeats the configuration" not in output
+    assert _finished_folders(tmp_path / "sweep") == [folder]  # in its own folder, not a second one
+    rerun = run_nnexp([*command, "hydra.sweep.dir=sweep"], tmp_path, env=env)
+    assert rerun.returncode == 0 and "1 finished already and are skipped" in rerun.stdout, rerun.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_rerun_that_adds_nothing_leaves_the_plan_and_the_report_as_they_are(tmp_path) -> None:
+    command = ["-m", *QUICK, "seed=0,1"]
+    first = run_nnexp(command, tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (sweep,) = (tmp_path / "multirun").iterdir()
+    plan, report = (sweep / "sweep_plan.json").read_bytes(), _files(sweep / "report")
+    again = run_nnexp(command, tmp_path)
+    assert again.returncode == 0 and "report: " in again.stdout and "(up to date)" in again.stdout
+    assert (sweep / "sweep_plan.json").read_bytes() == plan and _files(sweep / "report") == report
+    (sweep / _finished_folders(sweep)[0] / "metrics.csv").write_text("epoch\n")  # a damaged result: a changed input
+    third = run_nnexp(command, tmp_path)
+    assert third.returncode == 0 and "(up to date)" not in third.stdout, third.stderr[-2000:]
+    assert "1 finished already" in third.stdout
 
 
 @pytest.mark.slow

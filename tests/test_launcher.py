@@ -16,28 +16,20 @@ from joblib import Parallel, delayed
 from omegaconf import OmegaConf
 
 from nnexp.sweep.callback import RUN_MODULES, idle_before_report, worker_settings
-
-JOBS = [["hidden=8"], ["hidden=32"], ["hidden=16"], ["hidden=32", "seed=1"]]
-
-
-def _plan(work: list[float | None]) -> dict:
-    return {"jobs": [{"overrides": job, "work": w} for job, w in zip(JOBS, work)]}
+from nnexp.sweep.plan import PlannedJob
 
 
 def test_runs_start_longest_first_and_equal_ones_in_the_grid_order() -> None:
-    assert launch_order(JOBS, _plan([1.0, 4.0, 2.0, 4.0])) == [1, 3, 2, 0]
+    assert launch_order([1.0, 4.0, 2.0, 4.0]) == [1, 3, 2, 0]
 
 
 def test_the_grid_order_stays_without_an_estimate_for_every_job() -> None:
-    assert launch_order(JOBS, None) == [0, 1, 2, 3]
-    assert launch_order(JOBS, _plan([1.0, 4.0, None, 2.0])) == [0, 1, 2, 3]  # data not downloaded yet
-    assert launch_order([*JOBS, ["hidden=64"]], _plan([1.0, 4.0, 2.0, 3.0])) == [0, 1, 2, 3, 4]  # a job not planned
+    assert launch_order([1.0, 4.0, None, 2.0]) == [0, 1, 2, 3]  # data not downloaded yet, or a job not planned
 
 
 @given(st.lists(st.floats(min_value=0, max_value=1e12), min_size=1, max_size=30))
 def test_the_order_is_every_job_once_by_decreasing_work(work) -> None:
-    jobs = [[f"seed={i}"] for i in range(len(work))]
-    order = launch_order(jobs, {"jobs": [{"overrides": j, "work": w} for j, w in zip(jobs, work)]})
+    order = launch_order(work)
     assert sorted(order) == list(range(len(work)))
     assert all(work[a] > work[b] or (work[a] == work[b] and a < b) for a, b in itertools.pairwise(order))
 
@@ -88,14 +80,13 @@ def test_the_report_draws_on_the_workers_of_joblib_launchers_only() -> None:
 
 
 def test_a_worker_prepares_the_report_when_every_run_has_started_and_others_still_run(tmp_path) -> None:
-    plan = {"jobs": [{"dir": "hidden=8"}, {"dir": "hidden=16"}, {"dir": "hidden=32"}]}
+    plan = [PlannedJob((f"hidden={h}",), f"hidden={h}") for h in (8, 16, 32)]
     for started in ("hidden=8", "hidden=16"):
         (tmp_path / started / ".hydra").mkdir(parents=True)
     assert not idle_before_report(tmp_path, plan, finished=1)  # hidden=32 waits to start: this worker runs it
     (tmp_path / "hidden=32" / ".hydra").mkdir(parents=True)
     assert idle_before_report(tmp_path, plan, finished=2)
     assert not idle_before_report(tmp_path, plan, finished=3)  # the last run: the report starts now
-    assert not idle_before_report(tmp_path, {"jobs": None}, finished=1)  # a search: its runs are not known in advance
 
 
 def _modules_after_importing(*modules: str) -> set[str]:

@@ -39,9 +39,9 @@ SHAPES = [
 def test_the_estimate_is_within_30_percent_of_the_measured_peak(tmp_path, compose_config) -> None:
     data = [f"data.root={MNIST}", "epochs=1"]
     assert run_nnexp([*data, "hidden=8", "hydra.run.dir=warm"], tmp_path).returncode == 0  # the cache is built
-    for shape in SHAPES:
+    for i, shape in enumerate(SHAPES):  # a folder each: a folder holding another configuration's run is refused
         measured = subprocess.run(
-            [sys.executable, "-c", PEAK, *data, *shape, f"hydra.run.dir={tmp_path / 'run'}", "force=true"],
+            [sys.executable, "-c", PEAK, *data, *shape, f"hydra.run.dir={tmp_path / f'run{i}'}"],
             cwd=tmp_path,
             capture_output=True,
             text=True,

@@ -150,7 +150,7 @@ def test_bad_method_values_get_one_line(compose_config, overrides, message) -> N
 
 @pytest.mark.parametrize("loss", ["cross_entropy", "mse"])
 def test_a_saved_sigmoid_output_model_predicts_as_trained(compose_config, tmp_path, loss) -> None:
-    from nnexp.model.io import load_model
+    from nnexp.results.model_file import load_model
 
     overrides = ["data=digits", "epochs=3", "lr=0.5", "output=sigmoid", f"loss={loss}", "save_model=true"]
     summary = execute(settings_of(compose_config(overrides)), tmp_path)

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf.errors import OmegaConfBaseException
 
-from nnexp.command_line import register_configs
+from nnexp.command_line import COMPOSE_OPTIONS, register_configs
 from nnexp.data import DataFileError, read_idx
 from nnexp.data.idx import idx_bytes, read_idx_shape
 from nnexp.errors import ConfigError
@@ -105,7 +105,7 @@ def test_random_config_values_are_accepted_or_get_a_clear_error(key, value) -> N
     GlobalHydra.instance().clear()
     override = f"{key}={_value_text(value)}"
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+        with initialize_config_dir(config_dir=str(CONF_DIR), **COMPOSE_OPTIONS):
             cfg = compose("config", overrides=["data=digits", override])
     except (HydraException, OmegaConfBaseException):
         return  # Hydra's own message, naming the key and the expected type

@@ -150,8 +150,9 @@ def test_changed_configuration_is_not_counted_as_finished(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_changed_config_file_reruns_the_same_folder(tmp_path) -> None:
-    """Same command, same folder names, but a config file changed in between: nothing counts as finished."""
+def test_a_changed_config_file_is_another_configuration_beside_the_first(tmp_path) -> None:
+    """Same command, same folder names, but a config file changed in between: other runs, in folders of their own;
+    the first runs' results stay."""
     (tmp_path / "conf" / "case").mkdir(parents=True)
     case = tmp_path / "conf" / "case" / "small.yaml"
     args = [
@@ -165,14 +166,19 @@ def test_changed_config_file_reruns_the_same_folder(tmp_path) -> None:
     ]
     case.write_text("# @package _global_\nepochs: 1\n")
     assert run_nnexp(args, tmp_path).returncode == 0
-    folders = sorted(p.parent.name for p in (tmp_path / "multirun/f").glob("*/summary.json"))
+    sweep = tmp_path / "multirun/f"
+    folders = sorted(p.parent.name for p in sweep.glob("*/summary.json"))
+    first = {folder: (sweep / folder / "summary.json").read_bytes() for folder in folders}
     case.write_text("# @package _global_\nepochs: 2\n")  # the folders' names cannot see this
     changed = run_nnexp(args, tmp_path)
     output = changed.stdout + changed.stderr
     assert changed.returncode == 0 and "finished already" not in output
-    assert sorted(p.parent.name for p in (tmp_path / "multirun/f").glob("*/summary.json")) == folders
-    for folder in folders:
-        assert read_summary(tmp_path / "multirun/f" / folder / "summary.json")["epochs_completed"] == 2
+    assert {folder: (sweep / folder / "summary.json").read_bytes() for folder in folders} == first
+    new = sorted(set(p.parent.name for p in sweep.glob("*/summary.json")) - set(folders))
+    assert [name.partition("@")[0] for name in new] == folders  # the same names, each with its fingerprint
+    for folder in new:
+        summary = read_summary(sweep / folder / "summary.json")
+        assert summary["epochs_completed"] == 2 and folder.endswith(f"@{summary['fingerprint'][:8]}")
     again = run_nnexp(args, tmp_path)  # unchanged now: both runs are skipped, said in one line, not one per run
     output = again.stdout + again.stderr
     assert "sweep of 2 runs into multirun/f; 2 finished already and are skipped" in output
@@ -197,7 +203,7 @@ def test_bad_value_in_a_sweep_list_stops_the_sweep_before_any_run(tmp_path) -> N
         (
             "activation=relu,softplus",
             "in the run activation=softplus data=digits: activation: Invalid value 'softplus', expected one of"
-            " [sigmoid, tanh, relu, leaky_relu]",
+            " [gelu, leaky_relu, relu, sigmoid, silu, tanh]",
         ),
         (
             "lr=0.1,fast",
@@ -282,6 +288,7 @@ def _write_runs_with_problems(sweep: Path) -> None:
         (run / "metrics.csv").write_text(metrics if name != "bad_csv" else "\x00garbage,,\n1,2\n\xff")
         summary = {
             "status": "completed",
+            "epochs_completed": 1,
             "test_acc": 0.7,
             "val_acc": 0.7,
             "train_seconds": 0.1,
@@ -308,7 +315,7 @@ def test_report_says_what_it_skipped(tmp_path) -> None:
     assert "4 runs of 4 planned" in index
     assert "`bad_summary`: unreadable — summary.json is not valid JSON" in index
     assert "`never_started`: missing" in index
-    assert "bad_csv/metrics.csv" in index.split("Learning curves skipped")[1]
+    assert "`bad_csv`: damaged — metrics.csv does not hold the epochs its summary records (1..1)" in index
     table = pd.read_csv(tmp_path / "report" / "test_acc_by_hidden_activation.csv", index_col="hidden")
     assert table.loc[8, "relu"] == pytest.approx(70.0)
 

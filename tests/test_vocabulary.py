@@ -197,6 +197,29 @@ def test_no_import_cycle_lazy_imports_included() -> None:
     assert _cycle(graph) is None, " -> ".join(_cycle(graph))
 
 
+# What each stage may not import (imports inside functions included): the tree runs config -> data -> model ->
+# optim -> training -> results -> report, with the sweep above them all; nothing imports upwards.
+NOT_IMPORTED_BY = {
+    "nnexp.data": ("nnexp.model", "nnexp.optim", "nnexp.training", "nnexp.results", "nnexp.report", "nnexp.sweep"),
+    "nnexp.model": ("nnexp.data", "nnexp.optim", "nnexp.training", "nnexp.results", "nnexp.report", "nnexp.sweep"),
+    "nnexp.optim": ("nnexp.data", "nnexp.training", "nnexp.results", "nnexp.report", "nnexp.sweep"),
+    "nnexp.results": ("nnexp.report", "nnexp.sweep"),
+    "nnexp.report": ("nnexp.model", "nnexp.optim", "nnexp.training", "nnexp.sweep"),
+}
+
+
+@pytest.mark.parametrize("stage", NOT_IMPORTED_BY)
+def test_no_stage_imports_up_the_tree(stage: str) -> None:
+    upwards = {
+        f"{module} imports {target}"
+        for module, targets in _graph().items()
+        if module == stage or module.startswith(f"{stage}.")
+        for target in targets
+        if target.startswith(NOT_IMPORTED_BY[stage])
+    }
+    assert not upwards, sorted(upwards)
+
+
 @pytest.mark.parametrize("package", sorted(p.parent.name for p in PACKAGE.rglob("__init__.py")))
 def test_package_inits_only_re_export(package) -> None:
     path = next(p for p in PACKAGE.rglob("__init__.py") if p.parent.name == package)

@@ -33,7 +33,7 @@ import pandas as pd
 
 from nnexp.bench.cli import positive_ints
 from nnexp.results import read_summary
-from nnexp.sweep.plan import read_plan
+from nnexp.sweep.plan import latest_jobs
 
 GRID = "activation=sigmoid,relu,tanh hidden=32,64,128,256"
 SWEEP_COLUMNS = ["repeat", "workers", "runs", "wall_s", "before_runs_s", "runs_s", "after_runs_s", "work_s"]
@@ -76,17 +76,17 @@ def run_sweep(grid: list[str], overrides: list[str], workers: int, folder: Path)
 
 def run_times(sweep_dir: Path) -> pd.DataFrame:
     """One row per planned run, in the grid's order: its folder, start and finish (epoch seconds)."""
-    plan = read_plan(sweep_dir)
-    if plan is None:
+    jobs = latest_jobs(sweep_dir)
+    if jobs is None:
         raise SystemExit(
             f"error: {sweep_dir} has no sweep plan; the sweep benchmark needs Hydra's basic sweeper (a grid)"
         )
     rows = []
-    for job in plan["jobs"]:
-        summary = read_summary(sweep_dir / job["dir"] / "summary.json")
+    for job in jobs:
+        summary = read_summary(sweep_dir / job.dir / "summary.json")
         rows.append(
             {
-                "run": job["dir"],
+                "run": job.dir,
                 "start": datetime.fromisoformat(summary["started"]).timestamp(),
                 "finish": datetime.fromisoformat(summary["finished"]).timestamp(),
             }

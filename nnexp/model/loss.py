@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from nnexp.model.activations import sigmoid_
+from nnexp.model.activations.sigmoid import sigmoid_
 
 OUTPUTS = ("softmax", "sigmoid")
 LOSSES = ("cross_entropy", "mse")

@@ -31,7 +31,8 @@ Masks = list[np.ndarray] | None  # dropout masks of the hidden layers, (m, n_l) 
 
 class Workspace:
     """Buffers for batches of up to ``rows`` samples: activations ``acts[l]`` (rows, n_l), deltas and
-    scratch of the hidden layers, their outputs before dropout (``kept``), gradients shaped like the
+    scratch of the hidden layers, their outputs before dropout (``kept``) and, for an activation that uses
+    them, their pre-activations (``pre``), gradients shaped like the
     parameters (``grads`` lists them as :attr:`MLP.params` does), and the small arrays the output layer
     and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`)."""
 
@@ -41,6 +42,8 @@ class Workspace:
         self.deltas = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
         self.scratch = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
         self.kept = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
+        # the hidden layers' pre-activations, for an activation whose derivative needs them
+        self.pre = [np.empty((rows, n), dtype) for n in sizes[1:-1]] if model.activation_fn.uses_input else []
         self.grad_w = [np.empty_like(w) for w in model.weights]
         self.grad_b = [np.empty_like(b) for b in model.biases]
         self.ones = np.ones(rows, dtype)  # ones @ delta sums the rows: the bias gradient, as one BLAS call
@@ -75,7 +78,7 @@ class MLP:
         self.leaky_slope = leaky_slope
         self.loss = loss
         self.output_kind = output
-        self._act = make_activation(activation, leaky_slope)
+        self.activation_fn = make_activation(activation, leaky_slope)
         self.output = make_output(output, loss, weights[-1].shape[1])
 
     @classmethod
@@ -118,7 +121,8 @@ class MLP:
     def _forward(self, x: np.ndarray, ws: Workspace, masks: Masks = None) -> list[np.ndarray]:
         """Activations of every layer for batch ``x`` (m, n_in): views (m, n_l) into ``ws``; the last are the logits.
 
-        With dropout ``masks``, a hidden layer's output before its mask is kept in ``ws.kept``.
+        With dropout ``masks``, a hidden layer's output before its mask is kept in ``ws.kept``; for an activation
+        that uses them, its pre-activations in ``ws.pre``.
         """
         m, last = len(x), len(self.weights) - 1
         acts, a = [], x
@@ -127,7 +131,9 @@ class MLP:
             np.matmul(a, w, out=z)
             z += b
             if l < last:
-                self._act.forward_(z, ws.scratch[l][:m])
+                if ws.pre:
+                    ws.pre[l][:m] = z
+                self.activation_fn.forward_(z, ws.scratch[l][:m])
                 if masks is not None:
                     ws.kept[l][:m] = z
                     z *= masks[l]
@@ -162,8 +168,9 @@ class MLP:
             if l > 0:
                 below = ws.deltas[l - 1][:m]
                 np.matmul(delta, self.weights[l].T, out=below)
-                unmasked = acts[l - 1] if masks is None else ws.kept[l - 1][:m]
-                self._act.backprop_(below, unmasked, ws.scratch[l - 1][:m])
+                outputs = acts[l - 1] if masks is None else ws.kept[l - 1][:m]  # before dropout
+                saved = ws.pre[l - 1][:m] if ws.pre else outputs
+                self.activation_fn.backprop_(below, saved, ws.scratch[l - 1][:m])
                 if masks is not None:
                     below *= masks[l - 1]
             if update:

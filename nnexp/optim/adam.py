@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from nnexp.optim.base import Optimizer
+from nnexp.optim.base import A_FRACTION, POSITIVE, Allowed, Optimizer
 
 
 class Adam(Optimizer):
@@ -17,6 +17,8 @@ class Adam(Optimizer):
     name = "adam"
     BUFFERS = ("mean", "square")
     SETTINGS: ClassVar[dict[str, float]] = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8}
+    ALLOWED: ClassVar[dict[str, Allowed]] = {"beta1": A_FRACTION, "beta2": A_FRACTION, "eps": POSITIVE}
+    LR = 0.001  # its usual rate
 
     def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         beta1, beta2, eps = self.settings["beta1"], self.settings["beta2"], self.settings["eps"]
@@ -34,3 +36,6 @@ class Adam(Optimizer):
         np.divide(mean, grad, out=grad)
         grad *= lr / (1 - beta1**self.steps)
         param -= grad
+
+
+OPTIMIZER = Adam

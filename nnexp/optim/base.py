@@ -1,15 +1,24 @@
 """What an optimizer is to nnexp: it updates parameters in place from their gradients, keeping its own state.
 
-Each optimizer is one class in one module of :mod:`nnexp.optim`, following the update rules of
-``torch.optim`` (its docstring gives the formula). ``SETTINGS`` names the settings it takes
-(``optimizer.<name>`` in the config), with their defaults.
+Each optimizer is one class in one module of :mod:`nnexp.optim` that names it ``OPTIMIZER``, following the
+update rules of ``torch.optim`` (its docstring gives the formula). The registry (:mod:`nnexp.optim.registry`)
+finds it, and everything else reads its class attributes: ``SETTINGS`` names the settings it takes
+(``optimizer.<setting>`` in the config) with their defaults, ``ALLOWED`` their valid values, ``LR`` the
+learning rate its config group sets (None: the top-level default); the config schema, the config group
+``optimizer=<name>``, the checks and the help page follow.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
+
+# The valid values of a setting: a test and its description for the one-line error and the help page.
+Allowed = tuple[Callable[[float], bool], str]
+A_FRACTION: Allowed = (lambda value: 0 <= value < 1, "a number in [0, 1)")
+POSITIVE: Allowed = (lambda value: 0 < value < float("inf"), "a finite number > 0")
 
 
 class Optimizer:
@@ -21,6 +30,8 @@ class Optimizer:
 
     name: ClassVar[str]
     SETTINGS: ClassVar[dict[str, float]] = {}
+    ALLOWED: ClassVar[dict[str, Allowed]] = {}  # for each of SETTINGS
+    LR: ClassVar[float | None] = None  # the learning rate optimizer=<name> sets; None: the top-level default
     BUFFERS: ClassVar[tuple[str, ...]] = ()  # the kinds of state it keeps, each an array per parameter
 
     def __init__(self, params: list[np.ndarray], **settings: float) -> None:

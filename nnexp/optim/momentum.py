@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from nnexp.optim.base import Optimizer
+from nnexp.optim.base import A_FRACTION, Allowed, Optimizer
 
 
 class Momentum(Optimizer):
@@ -16,6 +16,8 @@ class Momentum(Optimizer):
     name = "momentum"
     BUFFERS = ("velocity",)
     SETTINGS: ClassVar[dict[str, float]] = {"momentum": 0.9}
+    ALLOWED: ClassVar[dict[str, Allowed]] = {"momentum": A_FRACTION}
+    LR = 0.01  # with momentum 0.9 the effective step is 10 times lr
 
     def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         velocity = self.buffers["velocity"][index]
@@ -23,3 +25,6 @@ class Momentum(Optimizer):
         velocity += grad
         np.multiply(velocity, lr, out=grad)
         param -= grad
+
+
+OPTIMIZER = Momentum

@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from nnexp.optim.base import Optimizer
+from nnexp.optim.base import A_FRACTION, Allowed, Optimizer
 
 
 class Nesterov(Optimizer):
@@ -15,6 +15,8 @@ class Nesterov(Optimizer):
     name = "nesterov"
     BUFFERS = ("velocity",)
     SETTINGS: ClassVar[dict[str, float]] = {"momentum": 0.9}
+    ALLOWED: ClassVar[dict[str, Allowed]] = {"momentum": A_FRACTION}
+    LR = 0.01  # with momentum 0.9 the effective step is 10 times lr
 
     def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         mu, velocity = self.settings["momentum"], self.buffers["velocity"][index]
@@ -24,3 +26,6 @@ class Nesterov(Optimizer):
         param -= grad
         np.multiply(velocity, lr * mu, out=grad)
         param -= grad
+
+
+OPTIMIZER = Nesterov

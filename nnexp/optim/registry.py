@@ -1,17 +1,27 @@
-"""The optimizers nnexp knows, by name: the config's ``optimizer=...`` choices come from here."""
+"""The optimizers nnexp knows, by name: every module of :mod:`nnexp.optim` that names an ``OPTIMIZER``."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import numpy as np
 
-from nnexp.optim.adam import Adam
+import nnexp.optim as optim
 from nnexp.optim.base import Optimizer
-from nnexp.optim.momentum import Momentum
-from nnexp.optim.nesterov import Nesterov
-from nnexp.optim.rmsprop import RMSprop
-from nnexp.optim.sgd import SGD
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {cls.name: cls for cls in (SGD, Momentum, Nesterov, Adam, RMSprop)}
+
+def _discover() -> dict[str, type[Optimizer]]:
+    found = {}
+    for info in sorted(pkgutil.iter_modules(optim.__path__), key=lambda info: info.name):
+        module = importlib.import_module(f"{optim.__name__}.{info.name}")
+        if hasattr(module, "OPTIMIZER"):
+            found[module.OPTIMIZER.name] = module.OPTIMIZER
+    return found
+
+
+# By name, alphabetical: the config's optimizer=... choices, its settings and the help page come from here.
+OPTIMIZERS: dict[str, type[Optimizer]] = _discover()
 
 
 def make_optimizer(name: str, params: list[np.ndarray], settings: dict[str, float]) -> Optimizer:

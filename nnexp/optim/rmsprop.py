@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from nnexp.optim.base import Optimizer
+from nnexp.optim.base import A_FRACTION, POSITIVE, Allowed, Optimizer
 
 
 class RMSprop(Optimizer):
@@ -16,6 +16,8 @@ class RMSprop(Optimizer):
     name = "rmsprop"
     BUFFERS = ("square",)
     SETTINGS: ClassVar[dict[str, float]] = {"alpha": 0.99, "eps": 1e-8}
+    ALLOWED: ClassVar[dict[str, Allowed]] = {"alpha": A_FRACTION, "eps": POSITIVE}
+    LR = 0.001
 
     def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         alpha, eps = self.settings["alpha"], self.settings["eps"]
@@ -29,3 +31,6 @@ class RMSprop(Optimizer):
         grad /= denominator
         grad *= lr
         param -= grad
+
+
+OPTIMIZER = RMSprop

@@ -21,3 +21,6 @@ class SGD(Optimizer):
 
     def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         param -= grad
+
+
+OPTIMIZER = SGD

@@ -33,7 +33,7 @@ from nnexp.report.tables import (
 )
 from nnexp.resources import published_table
 from nnexp.results import FINISHED, RunStatus, status_counts
-from nnexp.sweep.plan import planned_runs, read_plan
+from nnexp.results.plan_file import planned_runs, read_plan
 
 log = logging.getLogger(__name__)
 
@@ -449,7 +449,7 @@ def _protocols_section(distances: pd.DataFrame, table: str, reading: str, out_di
 
 def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[Block]:
     plan = read_plan(sweep_dir) or {}
-    planned = len(planned_runs(plan))
+    planned = len(planned_runs(sweep_dir))
     found = f"{len(runs)} runs" + (f" of {planned} planned" if planned else "")
     items = [
         f"Sweep folder: `{sweep_dir}`",

@@ -21,19 +21,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nnexp.model.activations import ACTIVATIONS
 from nnexp.report.metrics import KINDS, METRICS
 from nnexp.report.runs import natural_key
 from nnexp.report.stats import cell_stats, t_half_width
 from nnexp.report.tables import comparison_table
 
+# each activation its colour, the same in every figure; other values (an activation not listed here too) take
+# the colours of a fixed cycle by their place in the figure
+ACTIVATION_COLORS = {
+    "sigmoid": "tab:blue",
+    "tanh": "tab:green",
+    "relu": "tab:red",
+    "leaky_relu": "tab:purple",
+    "gelu": "tab:orange",
+    "silu": "tab:cyan",
+}
 OTHER_COLORS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
 
 
 def color_of(value: object, index: int = 0) -> str:
     """The colour of an activation (the same in every figure), or a fixed colour cycle for other values."""
-    kind = ACTIVATIONS.get(str(value))
-    return kind.color if kind else OTHER_COLORS[index % len(OTHER_COLORS)]
+    return ACTIVATION_COLORS.get(str(value)) or OTHER_COLORS[index % len(OTHER_COLORS)]
 
 
 def _ordered(values: pd.Series) -> list:

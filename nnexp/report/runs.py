@@ -1,8 +1,9 @@
 """Reading a sweep folder from disk into tidy pandas frames.
 
 A run folder is any folder holding a ``summary.json``, a ``metrics.csv`` or a
-Hydra ``.hydra/config.yaml``; its configuration comes from the summary (resolved
-at run time) or, for a run that did not finish, from Hydra's saved config.
+Hydra ``.hydra/config.yaml`` (not the ``damaged-*`` folders a damaged run's files were set aside in);
+its configuration comes from the summary (resolved at run time) or, for a run that did not finish,
+from Hydra's saved config.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from omegaconf import OmegaConf
 
 from nnexp.report.columns import config_columns
 from nnexp.results import FINISHED, METRICS_FILE, OUTCOME_COLUMNS, SUMMARY_FILE, RunStatus, read_summary
-from nnexp.sweep.plan import planned_runs, read_plan
+from nnexp.results.files import DAMAGED_PREFIX, damage
+from nnexp.results.plan_file import planned_runs
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +28,10 @@ HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 
 
 def find_run_dirs(sweep_dir: Path) -> list[Path]:
-    """Every run folder under (or equal to) ``sweep_dir``, sorted by path."""
+    """Every run folder under (or equal to) ``sweep_dir`` but those set aside as damaged, sorted by path."""
     found = {p.parent for name in (SUMMARY_FILE, METRICS_FILE) for p in sweep_dir.rglob(name)}
     found |= {p.parent.parent for p in sweep_dir.rglob(HYDRA_CONFIG.name) if p.parent.name == HYDRA_CONFIG.parent.name}
-    return sorted(found)
+    return sorted(d for d in found if not any(p.startswith(DAMAGED_PREFIX) for p in d.relative_to(sweep_dir).parts))
 
 
 def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
@@ -48,6 +50,9 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         config = summary.pop("config", {})
         summary.pop("versions", None)
         row.update(config_columns(config))
+        reason = damage(run_dir, summary) if summary.get("status") in FINISHED else None
+        if reason is not None:  # its metrics are not a result
+            return {**row, "status": RunStatus.damaged.value, "error": reason}
         row.update({k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
         return row
     if (run_dir / HYDRA_CONFIG).exists():
@@ -83,7 +88,7 @@ def load_runs(sweep_dir: Path) -> pd.DataFrame:
     """
     rows = [_read_run(d, sweep_dir) for d in find_run_dirs(sweep_dir)]
     found = {row["run"] for row in rows}
-    for folder in planned_runs(read_plan(sweep_dir)):
+    for folder in planned_runs(sweep_dir):
         if folder not in found:
             rows.append({"run": folder, "status": RunStatus.missing.value})
     return _one_per_configuration(pd.DataFrame(rows))

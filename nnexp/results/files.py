@@ -1,7 +1,7 @@
 """The files a run leaves in its folder: the per-epoch metrics CSV, the summary JSON, the traceback.
 
 ``summary.json`` is the completion marker: it is written last, atomically, and records the
-fingerprint of the configuration that produced it.
+fingerprint of the configuration that produced it and what the run wrote (:func:`damage` checks it).
 """
 
 from __future__ import annotations
@@ -9,11 +9,15 @@ from __future__ import annotations
 import csv
 import errno
 import fcntl
+import hashlib
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
 ERROR_FILE = "error.txt"
 LOCK_FILE = ".lock"
+DAMAGED_PREFIX = "damaged-"  # the folders a damaged run's files are set aside in (set_aside)
 
 
 class MetricsCSV:
@@ -146,17 +151,82 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def finished_summary(run_dir: Path, config_fingerprint: str, bad_data: set[str] = frozenset()) -> dict[str, Any] | None:
-    """The summary of a finished run of this exact configuration in ``run_dir``, else None (also when it trained on
-    arrays of a cache entry found damaged since: a generation in ``bad_data``)."""
+def read_finished(run_dir: Path) -> dict[str, Any] | None:
+    """The summary in ``run_dir`` if it is a finished run's (of any configuration, verified or not), else None."""
     try:
         summary = read_summary(run_dir / SUMMARY_FILE)
     except (OSError, ValueError):  # absent, or not a summary we wrote
         return None
+    return summary if summary.get("status") in FINISHED else None
+
+
+def finished_summary(run_dir: Path, config_fingerprint: str, bad_data: set[str] = frozenset()) -> dict[str, Any] | None:
+    """The summary of a finished run of this exact configuration in ``run_dir`` whose files are those it records,
+    else None (also when it trained on arrays of a cache entry found damaged since: a generation in ``bad_data``)."""
+    summary = read_finished(run_dir)
     if (
-        summary.get("status") in FINISHED
+        summary is not None
         and summary.get("fingerprint") == config_fingerprint
         and summary.get("data_cache") not in bad_data
+        and damage(run_dir, summary) is None
     ):
         return summary
     return None
+
+
+def _described(path: Path) -> dict[str, Any]:
+    content = path.read_bytes()
+    description = {"sha256": hashlib.sha256(content).hexdigest()}
+    if path.name == METRICS_FILE:  # its complete lines after the header
+        description = {"rows": max(content.count(b"\n") - 1, 0), **description}
+    return description
+
+
+def written_files(run_dir: Path, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """What a run wrote, for its summary to record: each file's SHA-256, and the rows of the metrics CSV."""
+    return {name: _described(run_dir / name) for name in names}
+
+
+def damage(run_dir: Path, summary: dict[str, Any]) -> str | None:
+    """Why the files in ``run_dir`` are not those its finished run's ``summary`` records (one line), or None.
+
+    A summary written before summaries recorded their files passes when its metrics CSV reads as the epochs
+    1..``epochs_completed`` (see :func:`read_epoch_rows`).
+    """
+    if "files" not in summary:
+        epochs = summary.get("epochs_completed")
+        if not isinstance(epochs, int):
+            return f"{SUMMARY_FILE} records neither the files nor the epochs of its run"
+        try:
+            read_epoch_rows(run_dir / METRICS_FILE, epochs)
+        except ValueError:
+            return f"{METRICS_FILE} does not hold the epochs its summary records (1..{epochs})"
+        return None
+    for name, recorded in summary["files"].items():
+        if not (run_dir / name).is_file():
+            return f"{name} is missing"
+        found = _described(run_dir / name)
+        if found.get("rows") != recorded.get("rows"):
+            return f"{name} has {found['rows']} row{'s' * (found['rows'] != 1)}, its summary records {recorded['rows']}"
+        if found["sha256"] != recorded.get("sha256"):
+            return f"{name} differs from the one its summary records (sha256)"
+    return None
+
+
+def set_aside(run_dir: Path, names: Iterable[str]) -> Path:
+    """Move the files ``names`` of ``run_dir`` (those present) into a new subfolder ``damaged-<UTC time>``, and
+    copy its ``*.log`` files there (a log handler may still be appending to them); the subfolder."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    aside = run_dir / f"{DAMAGED_PREFIX}{stamp}"
+    for n in count(2):
+        try:
+            aside.mkdir()
+            break
+        except FileExistsError:  # set aside twice within a second
+            aside = run_dir / f"{DAMAGED_PREFIX}{stamp}-{n}"
+    for name in names:
+        if (run_dir / name).exists():
+            os.replace(run_dir / name, aside / name)
+    for log_file in run_dir.glob("*.log"):
+        shutil.copy2(log_file, aside)
+    return aside

@@ -12,14 +12,16 @@ class RunStatus(StrEnum):
 
     ``completed`` and ``diverged`` are results (rerunning gives the same); ``failed`` has an
     error; ``interrupted`` stopped on a signal with a checkpoint (a rerun resumes it); the
-    others are seen from outside a run: a summary that cannot be read, a run that started and
-    did not finish, a planned run with no folder.
+    others are seen from outside a run: a finished run whose files are not those its summary
+    records (a rerun sets them aside and trains again), a summary that cannot be read, a run
+    that started and did not finish, a planned run with no folder.
     """
 
     completed = "completed"
     diverged = "diverged"
     failed = "failed"
     interrupted = "interrupted"
+    damaged = "damaged"
     unreadable = "unreadable"
     incomplete = "incomplete"
     missing = "missing"

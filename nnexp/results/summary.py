@@ -65,6 +65,8 @@ class RunSummary:
     host: str | None = None
     data_identity: dict[str, str] = field(default_factory=dict)  # the data's content digest and description
     data_cache: str | None = None  # the generation of the array cache entry the run trained on
+    # what the run wrote, to verify it by (nnexp.results.files.damage): each file's SHA-256, metrics.csv's rows
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -76,5 +78,5 @@ class RunSummary:
 
 
 # The scalar fields: one column each in runs.csv and the report's tables.
-NOT_COLUMNS = ("layer_sizes", "data_identity", "versions", "config")
+NOT_COLUMNS = ("layer_sizes", "data_identity", "files", "versions", "config")
 OUTCOME_COLUMNS = tuple(f.name for f in fields(RunSummary) if f.name not in NOT_COLUMNS)

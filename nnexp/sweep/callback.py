@@ -34,8 +34,9 @@ from nnexp.data.loading import prepare_data
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.results import SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
-from nnexp.sweep.plan import merge_plan, own_jobs, read_plan
-from nnexp.sweep.planning import check_memory, distinct_runs, plan_sweep
+from nnexp.results.plan_file import read_plan
+from nnexp.sweep.plan import PlannedJob, distinct_runs, latest_jobs, merge_plan, own_jobs, remember_jobs
+from nnexp.sweep.planning import check_memory, plan_sweep
 from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
 from nnexp.training.spec import RunSpec
@@ -55,40 +56,44 @@ def worker_settings(launcher: DictConfig) -> dict[str, Any] | None:
     return parallel_settings(OmegaConf.to_container(launcher, resolve=True))
 
 
-def runs_to_start(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    """The latest sweep's jobs that run: one per configuration, not finished before."""
-    return [job for job in distinct_runs(plan["jobs"] or []) if not job.get("finished_before")]
+def runs_to_start(jobs: list[PlannedJob]) -> list[PlannedJob]:
+    """The jobs of a sweep that run: one per configuration, not finished before."""
+    return [job for job in distinct_runs(jobs) if job.runs]
 
 
-def all_started(sweep_dir: Path, plan: dict[str, Any]) -> bool:
-    """Whether every run of the sweep has started (Hydra has written its folder's ``.hydra``)."""
-    return plan["jobs"] is not None and all((sweep_dir / job["dir"] / ".hydra").is_dir() for job in runs_to_start(plan))
+def all_started(sweep_dir: Path, runs: list[PlannedJob]) -> bool:
+    """Whether every one of ``runs`` has started (Hydra has written its folder's ``.hydra``)."""
+    return all((sweep_dir / job.dir / ".hydra").is_dir() for job in runs)
 
 
-def finished_in_sweep(sweep_dir: Path, plan: dict[str, Any]) -> int:
-    """How many of the sweep's runs have written their summary since it started."""
-    since = datetime.fromisoformat(plan["started"]).timestamp()
+def finished_since(sweep_dir: Path, runs: list[PlannedJob], since: float) -> int:
+    """How many of ``runs`` have written their summary since ``since`` (a timestamp)."""
     done = 0
-    for job in runs_to_start(plan):
+    for job in runs:
         with contextlib.suppress(OSError):
-            done += (sweep_dir / job["dir"] / SUMMARY_FILE).stat().st_mtime >= since
+            done += (sweep_dir / job.dir / SUMMARY_FILE).stat().st_mtime >= since
     return done
 
 
-def idle_before_report(sweep_dir: Path, plan: dict[str, Any], finished: int) -> bool:
-    """Whether a worker that has just finished a run will idle until the report: every run of the sweep
-    has started and some are still running (``finished`` of them are done).
+def latest_start(sweep_dir: Path) -> float:
+    """When the latest sweep that planned runs into ``sweep_dir`` started (a timestamp)."""
+    return datetime.fromisoformat((read_plan(sweep_dir) or {})["started"]).timestamp()
+
+
+def idle_before_report(sweep_dir: Path, runs: list[PlannedJob], finished: int) -> bool:
+    """Whether a worker that has just finished one of ``runs`` will idle until the report: every run has
+    started and some are still running (``finished`` of them are done).
 
     (The worker finishing the last run goes straight on to the report: it prepares nothing.)
     """
-    return plan["jobs"] is not None and finished < len(runs_to_start(plan)) and all_started(sweep_dir, plan)
+    return finished < len(runs) and all_started(sweep_dir, runs)
 
 
-def _import_report_when_all_started(sweep_dir: Path, plan: dict[str, Any], stop: threading.Event) -> None:
+def _import_report_when_all_started(sweep_dir: Path, runs: list[PlannedJob], stop: threading.Event) -> None:
     """(A thread of the sweep's process) import the report's modules once every run has started:
     from then on a worker, and a core, is idle."""
     while not stop.wait(WATCH_SECONDS):
-        if all_started(sweep_dir, plan):
+        if all_started(sweep_dir, runs):
             import nnexp.report.build  # noqa: F401
 
             return
@@ -190,17 +195,22 @@ class SweepCallback(Callback):
         total = len(runs) if runs is not None else None
         origin = provenance(list(config.hydra.overrides.hydra), list(config.hydra.overrides.task), started)
         try:
-            plan = merge_plan(sweep_dir, {"started": started, "total": total, "provenance": origin, "jobs": jobs})
+            merge_plan(sweep_dir, started, origin, jobs)
         except OSError as exc:
             reason = disk_full_message(exc, sweep_dir) if is_disk_full(exc) else f"{exc.strerror}: {exc.filename}"
             log.error("error: the sweep plan cannot be written (%s); no run was started", reason)
             sys.exit(1)
-        skipped = sum(job["finished_before"] for job in runs or [])
-        same = sum(1 for job in jobs or [] if "same_as" in job)
-        self._progress = SweepProgress(sweep_dir, [job["dir"] for job in runs] if runs is not None else None, skipped)
+        if jobs is not None:
+            remember_jobs(sweep_dir, jobs)
+            if not runs_to_start(jobs):  # nothing to run: the workers started while planning are not needed
+                end_workers()
+        skipped = sum(job.finished_before for job in runs or [])
+        same = sum(1 for job in jobs or [] if job.same_as is not None)
+        self._progress = SweepProgress(sweep_dir, [job.dir for job in runs] if runs is not None else None, skipped)
         if config.report.enabled and worker_settings(config.hydra.launcher) and jobs is not None:
             stop = threading.Event()
-            thread = threading.Thread(target=_import_report_when_all_started, args=(sweep_dir, plan, stop), daemon=True)
+            args = (sweep_dir, runs_to_start(jobs), stop)
+            thread = threading.Thread(target=_import_report_when_all_started, args=args, daemon=True)
             thread.start()
             self._report_imports = thread, stop
         resume = f"; {skipped} finished already and are skipped (force=true reruns them)" if skipped else ""
@@ -208,15 +218,15 @@ class SweepCallback(Callback):
         log.info("sweep of %s runs into %s%s%s", total or "?", sweep_dir, resume, twins)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
-        sweep_dir = Path(config.hydra.sweep.dir)
-        plan = read_plan(sweep_dir)
-        if plan is None:  # a single run, not a sweep
+        """(In a worker) prepare the report's drawing when this worker will idle until the report."""
+        if not config.report.enabled or not worker_settings(config.hydra.launcher):
             return
-        if (
-            config.report.enabled
-            and worker_settings(config.hydra.launcher)
-            and idle_before_report(sweep_dir, plan, finished_in_sweep(sweep_dir, plan))
-        ):
+        sweep_dir = Path(config.hydra.sweep.dir)
+        jobs = latest_jobs(sweep_dir)  # this process did not plan the sweep: the latest plan says what it runs
+        if jobs is None:  # a single run, or a searching sweeper's
+            return
+        runs = runs_to_start(jobs)
+        if idle_before_report(sweep_dir, runs, finished_since(sweep_dir, runs, latest_start(sweep_dir))):
             from nnexp.report.render import prepare_drawing
 
             prepare_drawing()
@@ -226,7 +236,10 @@ class SweepCallback(Callback):
 
         Hydra turns an exception raised here into a warning (and exit status 0), so every failure of
         this stage is said in one line and ends the sweep with ``sys.exit``; the results on disk stay.
+        When the sweep itself ended with an exception (Hydra >= 1.4 calls this on the way out), that exception
+        and its exit status stand: no report, no exit of this stage's own.
         """
+        ending_by = sys.exc_info()[1]
         if self._progress is not None:
             self._progress.close()
             self._progress = None
@@ -235,6 +248,9 @@ class SweepCallback(Callback):
             stop.set()
             thread.join()
             self._report_imports = None
+        if ending_by is not None:
+            end_workers()
+            return
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
             failed = self._summarise(sweep_dir) > 0
@@ -251,19 +267,23 @@ class SweepCallback(Callback):
         """Build the sweep's report, and say where in the sweep's last line; whether it was built (if not, the
         last line says why)."""
         from nnexp.report.build import build_report, report_folder
+        from nnexp.report.inputs import is_up_to_date, record_inputs, report_inputs
 
         report = config.report
         out_dir = Path(report.dir) / sweep_dir.name if report.dir else report_folder(sweep_dir)
+        options = {
+            "rows": report.rows,
+            "cols": report.cols,
+            "metrics": list(report.metrics),
+            "published": list(report.published),
+        }
+        digest = report_inputs(sweep_dir, out_dir, options)
+        if is_up_to_date(out_dir, digest):
+            log.info("report: %s (up to date)", out_dir / "index.html")
+            return True
         try:
-            index = build_report(
-                sweep_dir,
-                out_dir,
-                rows=report.rows,
-                cols=report.cols,
-                metrics=list(report.metrics),
-                published=list(report.published),
-                parallel=worker_settings(config.hydra.launcher),
-            )
+            index = build_report(sweep_dir, out_dir, **options, parallel=worker_settings(config.hydra.launcher))
+            record_inputs(out_dir, digest)
         except Exception as exc:  # the runs are on disk; say why the report is missing
             reason = str(exc) if isinstance(exc, NnexpError) else f"{type(exc).__name__}: {exc}"
             rebuild = f"python -m nnexp.report {sweep_dir}" + (f" --out {out_dir}" if report.dir else "")
@@ -279,13 +299,12 @@ class SweepCallback(Callback):
 
         from nnexp.report.runs import load_runs
 
-        plan = read_plan(sweep_dir)
         runs = load_runs(sweep_dir)
-        jobs = own_jobs(plan)
+        jobs = own_jobs(sweep_dir)
         if jobs is not None and not runs.empty:  # this sweep's runs
-            runs = runs[runs["run"].isin([job.get("same_as", job["dir"]) for job in jobs])]
+            runs = runs[runs["run"].isin([job.result_dir for job in jobs])]
         statuses = runs["status"] if not runs.empty else pd.Series(dtype=str)
-        skipped = sum(job["finished_before"] for job in distinct_runs(jobs or []))
+        skipped = sum(job.finished_before for job in distinct_runs(jobs or []))
         log.info(
             "sweep done: %s%s",
             status_counts(statuses) or "no runs",

@@ -1,33 +1,33 @@
-"""The plan of a sweep: every job of the grid composed and validated before the first run starts.
+"""The plan of a grid sweep: every job composed and checked before the first run starts, and given its folder.
 
-Hydra composes a job in two steps: it merges the configs its defaults list selects (config
-groups: ``data=fashion_mnist``, ``+experiment=...``), then applies the plain value overrides
-(``hidden=64``, ``lr=0.1``) to the result. The jobs of a grid usually differ in values only, so
-:class:`JobComposer` does the first step once per distinct set of group choices and the second
-per job, the way Hydra does it. That is what makes checking a sweep of hundreds of runs cheap
-(a full composition costs ~40 ms a job); a test checks that both give the same configs.
+Hydra composes a job in two steps: it merges the configs its defaults list selects (config groups:
+``data=fashion_mnist``, ``+experiment=...``), then applies the plain value overrides (``hidden=64``,
+``lr=0.1``) to the result. The jobs of a grid usually differ in values only, so :class:`JobComposer`
+does the first step once per distinct set of group choices (Hydra's Compose API) and the second per
+job, as Hydra applies them (``OmegaConf.update``); a test checks that both give the same configs.
+
+A run is known by its fingerprint (:func:`nnexp.training.spec.fingerprint`: its resolved settings and its
+data's content), never by spelling or path. One fingerprint has one folder in a sweep: the folder it already
+has, else its readable name (:mod:`nnexp.sweep.naming`), else, when another configuration holds that name,
+the name with the fingerprint's start.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import dataclasses
 import itertools
 import logging
 import math
-import sys
 from pathlib import Path
-from typing import Any
 
 from hydra import compose
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from nnexp.command_line import composition_error
 from nnexp.config import Config
@@ -36,41 +36,44 @@ from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
 from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
 from nnexp.results.files import finished_summary
-from nnexp.training.memory import MemoryEstimate, available_memory, check_fits, estimate_memory
+from nnexp.results.plan_file import planned_runs
+from nnexp.sweep.grid import grid_jobs, is_grid_sweep, sweep_arguments
+from nnexp.sweep.naming import override_dirname, run_dir_name
+from nnexp.sweep.plan import PlannedJob, distinct_runs
+from nnexp.training.memory import available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec
 
 log = logging.getLogger(__name__)
-
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 
 # The fixed cost of one SGD step (Python, small array ops; ~25 us measured at batch size 1)
 # in matmul FLOPs (the trainer's ~160 GFLOP/s at H=256, batch 64, one thread).
 STEP_COST_FLOPS = 4e6
 
 
-def planned_jobs(config: DictConfig) -> list[list[str]] | None:
-    """The override lists of every job the basic sweeper will launch (None for other sweepers)."""
-    if config.hydra.sweeper.get("_target_") != BASIC_SWEEPER:
-        return None
-    params = [f"{key}={value}" for key, value in (config.hydra.sweeper.get("params") or {}).items()]
-    overrides = OverridesParser.create().parse_overrides(params + list(config.hydra.overrides.task))
-    return [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-
-
 class JobComposer:
-    """Composes the jobs of a sweep as Hydra's sweeper does (the command line's Hydra overrides
-    first, then the job's own), merging each distinct set of config-group choices only once."""
+    """Composes the task config of each job of a sweep as Hydra does (the command line's Hydra overrides first,
+    then the job's own), merging each distinct set of config-group choices only once."""
 
     def __init__(self, config: DictConfig) -> None:
         self.config_name = config.hydra.job.config_name
         self.hydra_overrides = list(config.hydra.overrides.hydra)
-        loader = GlobalHydra.instance().config_loader()
-        # the config repository as Hydra sees it with these overrides (they may extend the search path)
-        _, self._repository = loader._parse_overrides_and_create_caching_repo(self.config_name, self.hydra_overrides)
-        self._parser = OverridesParser.create()
-        self._templates: dict[tuple[str, ...], DictConfig] = {}
+        self._parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+        self._templates: dict[tuple[str, ...], tuple[DictConfig, frozenset[str]]] = {}
 
-    def _is_value_change(self, override: Override) -> bool:
+    def _template(self, choices: tuple[str, ...]) -> tuple[DictConfig, frozenset[str]]:
+        """The task config the defaults list gives with ``choices``, and the config groups it has."""
+        if choices not in self._templates:
+            job = compose(
+                config_name=self.config_name, overrides=self.hydra_overrides + list(choices), return_hydra_config=True
+            )
+            groups = frozenset(job.hydra.runtime.choices)
+            with open_dict(job):
+                del job["hydra"]
+            self._templates[choices] = (job, groups)
+        return self._templates[choices]
+
+    @staticmethod
+    def _is_value_change(override: Override, groups: frozenset[str]) -> bool:
         """A plain ``key=value`` change of the job config, which Hydra applies after merging the defaults."""
         return not (
             override.is_hydra_override()
@@ -79,32 +82,39 @@ class JobComposer:
             or override.is_delete()
             or override.package is not None
             or isinstance(override.value(), dict)
-            or self._repository.group_exists(override.key_or_group)
+            or override.key_or_group in groups
         )
 
-    def compose(self, overrides: list[str]) -> DictConfig:
-        """The job's config, hydra node included: what ``compose`` gives for the same overrides."""
-        parsed = self._parser.parse_overrides(overrides)
-        is_change = [self._is_value_change(override) for override in parsed]
-        changes = [override for override, change in zip(parsed, is_change) if change]
-        choices = tuple(override.input_line for override, change in zip(parsed, is_change) if not change)
-        if choices not in self._templates:
-            self._templates[choices] = compose(
-                config_name=self.config_name, overrides=self.hydra_overrides + list(choices), return_hydra_config=True
-            )
-        job = copy.deepcopy(self._templates[choices])
-        try:
-            ConfigLoaderImpl._apply_overrides_to_config(changes, job)
-        except OmegaConfBaseException as exc:  # as Hydra's own composition reports it
-            raise ConfigCompositionException().with_traceback(sys.exc_info()[2]) from exc
-        task = [override for override in parsed if not override.is_hydra_override()]
-        names = job.hydra.job.config.override_dirname
-        with open_dict(job.hydra):
-            job.hydra.overrides.task = [override.input_line for override in task]
-            job.hydra.job.override_dirname = get_overrides_dirname(
-                task, exclude_keys=list(names.exclude_keys), item_sep=names.item_sep, kv_sep=names.kv_sep
-            )
+    def parse(self, overrides: list[str]) -> list[Override]:
+        """A job's overrides, parsed (Hydra's override grammar)."""
+        return self._parser.parse_overrides(overrides)
+
+    def compose(self, overrides: list[Override]) -> DictConfig:
+        """The job's task config (no hydra node): what ``compose`` gives for the same overrides."""
+        choices: tuple[str, ...] = ()
+        while True:  # the groups a choice brings in (an experiment's defaults) make more overrides choices
+            template, groups = self._template(choices)
+            regrouped = tuple(str(o.input_line) for o in overrides if not self._is_value_change(o, groups))
+            if regrouped == choices:
+                break
+            choices = regrouped
+        job = copy.deepcopy(template)
+        for override in overrides:
+            if self._is_value_change(override, groups):
+                _apply(job, override)
         return job
+
+
+def _apply(job: DictConfig, override: Override) -> None:
+    """Set a value as Hydra's composition does, failing with its errors."""
+    try:
+        OmegaConf.update(job, override.key_or_group, override.value(), merge=True)
+    except (ConfigAttributeError, ConfigKeyError) as exc:
+        raise ConfigCompositionException(
+            f"Could not override '{override.key_or_group}'.\nTo append to your config use +{override.input_line}"
+        ) from exc
+    except OmegaConfBaseException as exc:
+        raise ConfigCompositionException(f"Error merging override {override.input_line}") from exc
 
 
 def estimated_work(spec: RunSpec) -> float | None:
@@ -123,80 +133,49 @@ def estimated_work(spec: RunSpec) -> float | None:
     return float(spec.epochs * (6 * weights * n_train + steps * STEP_COST_FLOPS + 2 * weights * n_total))
 
 
-def compose_job(composer: JobComposer, overrides: list[str]) -> tuple[str, Config]:
-    """A job's run folder and its settings, as its run will see them; one line naming the run if they do not compose."""
+def _run_line(overrides: list[str]) -> str:
+    return " ".join(overrides) or "(the defaults)"
+
+
+def compose_job(composer: JobComposer, overrides: list[str]) -> tuple[list[Override], Config]:
+    """A job's parsed overrides and its settings, as its run will see them; one line naming the run if they do
+    not compose."""
     try:
-        job = composer.compose(overrides)
+        parsed = composer.parse(overrides)
+        return parsed, OmegaConf.to_object(composer.compose(parsed))
     except HydraException as exc:
-        raise ConfigError(f"in the run {' '.join(overrides)}: {composition_error(exc)}") from None
-    folder = str(OmegaConf.select(job, "hydra.sweep.subdir"))
-    with open_dict(job):
-        del job["hydra"]
-    return folder, OmegaConf.to_object(job)
+        raise ConfigError(f"in the run {_run_line(overrides)}: {composition_error(exc)}") from None
 
 
-def plan_job(
-    sweep_dir: Path, overrides: list[str], folder: str, settings: Config, data_ok: bool = True
-) -> dict[str, Any]:
-    """Validate one job's settings; return its folder, whether it finished already, and its work.
-
-    On data that could not be prepared (``data_ok`` false) a job that cannot be checked is planned to run:
-    the run fails by itself, with the data's error, and the sweep goes on.
-    """
-    try:
-        spec = RunSpec.from_settings(settings)
-    except NnexpError as exc:
-        if not data_ok:
-            unchecked = {"fingerprint": "", "finished_before": False, "work": None, "memory": None}
-            return {"overrides": overrides, "dir": folder, "force": bool(settings.force), **unchecked}
-        raise ConfigError(f"in the run {' '.join(overrides)}: {exc}") from None
-    bad_data = damaged_caches(spec.data)
-    done = not settings.force and finished_summary(sweep_dir / folder, spec.fingerprint, bad_data) is not None
-    memory = estimate_memory(spec)
-    return {
-        "overrides": overrides,
-        "dir": folder,
-        "fingerprint": spec.fingerprint,
-        "finished_before": done,
-        "force": bool(settings.force),
-        "work": 0.0 if done else estimated_work(spec),
-        "memory": dataclasses.asdict(memory) if memory else None,
-    }
+def readable_name(overrides: list[Override], spec: RunSpec | None) -> str:
+    """The folder name a job's overrides give (see :func:`nnexp.sweep.naming.run_dir_name`)."""
+    roots = [str(o.input_line).partition("=")[2] for o in overrides if o.key_or_group == "data.root"]
+    digest = spec.data_identity.digest if spec is not None and spec.data_identity is not None else None
+    return run_dir_name(override_dirname(overrides), roots[-1] if roots else None, digest)
 
 
-def finished_runs(sweep_dir: Path, bad_data: set[str]) -> dict[str, str]:
-    """The folder of each finished run in ``sweep_dir`` (not on damaged arrays, ``bad_data``), by the
-    fingerprint of its configuration."""
-    found: dict[str, str] = {}
-    for path in sorted(sweep_dir.glob(f"*/{SUMMARY_FILE}")):
-        try:
+def folder_fingerprints(sweep_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The configuration each run folder of ``sweep_dir`` holds, by folder: its summary's fingerprint, else the one a
+    plan gave it (folders with neither hold nothing that counts); and those of the folders that hold a finished run,
+    a result no other configuration may take the place of."""
+    held = {folder: run.fingerprint for folder, run in planned_runs(sweep_dir).items() if run.fingerprint}
+    results = {}
+    for path in sweep_dir.glob(f"*/{SUMMARY_FILE}"):
+        with contextlib.suppress(OSError, ValueError):
             summary = read_summary(path)
-        except (OSError, ValueError):
-            continue
-        if (
-            summary.get("status") in FINISHED
-            and summary.get("fingerprint")
-            and summary.get("data_cache") not in bad_data
-        ):
-            found.setdefault(summary["fingerprint"], path.parent.name)
-    return found
+            if summary.get("fingerprint"):
+                held[path.parent.name] = summary["fingerprint"]
+                if summary.get("status") in FINISHED:
+                    results[path.parent.name] = summary["fingerprint"]
+    return held, results
 
 
-def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[dict[str, Any]] | None:
-    """Every job of the sweep, checked, with its folder (None when the sweeper is not the basic one).
+def _prepare(settings: list[Config]) -> dict[str, NnexpError]:
+    """Prepare each distinct data set of the sweep once; the errors of those that cannot be, by data settings.
 
-    The data of the jobs is prepared first, once (:func:`nnexp.data.prepare_data`: downloaded, decoded,
-    its cached arrays verified), so a run finished on arrays found damaged is planned again.
-    One configuration is run once: a job with the configuration of a run finished in another folder of the
-    sweep (an explicit default, another spelling) gets that folder as its ``dir`` and ``finished_before``; a
-    job with the configuration of an earlier job of the grid gets ``same_as`` that job's folder. Neither runs.
+    Raises the (first) error when no run has its data.
     """
-    jobs = planned_jobs(config)
-    if jobs is None:
-        return None
-    composer = JobComposer(config)
-    composed = [(overrides, *compose_job(composer, overrides)) for overrides in jobs]
-    data = {repr(settings.data): settings.data for _, _, settings in composed}  # distinct data settings
+    data = {repr(s.data): s.data for s in settings}
     problems = {}
     for name, data_config in data.items():
         try:
@@ -207,36 +186,56 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[dict[str, Any]] | No
         raise next(iter(problems.values()))
     for name, exc in problems.items():  # the runs on this data fail, each with this error; the others go on
         log.warning("data %s cannot be prepared, its runs will fail: %s", data[name].name, exc)
-    planned = [plan_job(sweep_dir, *job, data_ok=repr(job[2].data) not in problems) for job in composed]
-    finished = finished_runs(sweep_dir, set().union(*(damaged_caches(d) for d in data.values())))
-    first: dict[str, str] = {}
-    for job in planned:
-        fingerprint = job["fingerprint"]
-        if not fingerprint:  # not checked (its data could not be prepared): it runs, and fails, on its own
-            continue
+    return problems
+
+
+def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
+    """Every job of the grid, checked, with its folder (None when a searching sweeper proposes the jobs).
+
+    The data of the jobs is prepared first, once (:func:`nnexp.data.prepare_data`: downloaded, decoded, its
+    cached arrays verified), so a run finished on arrays found damaged since is planned again, in its folder.
+    A job whose configuration has a verified finished run in the sweep is ``finished_before`` (in that run's
+    folder, whatever its name); a job with the configuration of an earlier job of the grid is ``same_as`` that
+    job's folder. Neither runs. On data that could not be prepared a job that cannot be checked is planned to
+    run: the run fails by itself, with the data's error, and the sweep goes on.
+    """
+    if not is_grid_sweep(config):
+        return None
+    composer = JobComposer(config)
+    composed = [(overrides, *compose_job(composer, overrides)) for overrides in grid_jobs(sweep_arguments(config))]
+    problems = _prepare([settings for _, _, settings in composed])
+    bad_data: dict[str, set[str]] = {}
+    held, taken = folder_fingerprints(sweep_dir)
+    # each configuration's folder: the one holding its result, else the one holding a run of it
+    folder_of = {fp: folder for known in (held, taken) for folder, fp in sorted(known.items(), reverse=True)}
+    planned, first = [], {}
+    for overrides, parsed, settings in composed:
+        try:
+            spec = RunSpec.from_settings(settings)
+        except NnexpError as exc:
+            if repr(settings.data) in problems:
+                planned.append(PlannedJob(tuple(overrides), readable_name(parsed, None)))
+                continue
+            raise ConfigError(f"in the run {_run_line(overrides)}: {exc}") from None
+        fingerprint = spec.fingerprint
         if fingerprint in first:
-            job.update(same_as=first[fingerprint], work=0.0)
-        elif not job["finished_before"] and not job["force"] and finished.get(fingerprint, job["dir"]) != job["dir"]:
-            job.update(dir=finished[fingerprint], finished_before=True, work=0.0)
-        first.setdefault(fingerprint, job["dir"])
+            planned.append(PlannedJob(tuple(overrides), first[fingerprint], fingerprint, same_as=first[fingerprint]))
+            continue
+        folder = folder_of.get(fingerprint) or readable_name(parsed, spec)
+        if taken.get(folder, fingerprint) != fingerprint:  # the name holds another configuration's result
+            folder = f"{folder}@{fingerprint[:8]}"
+        taken[folder] = fingerprint  # planned for this configuration now: no other one takes it
+        folder_of[fingerprint] = first[fingerprint] = folder
+        key = repr(settings.data)
+        if key not in bad_data:
+            bad_data[key] = damaged_caches(spec.data)
+        done = not settings.force and finished_summary(sweep_dir / folder, fingerprint, bad_data[key]) is not None
+        job = PlannedJob(tuple(overrides), folder, fingerprint, work=estimated_work(spec), memory=estimate_memory(spec))
+        planned.append(job.skipped(folder) if done else job)
     return planned
 
 
-def check_memory(jobs: list[dict[str, Any]], at_once: int) -> None:
+def check_memory(jobs: list[PlannedJob], at_once: int) -> None:
     """Refuse in one line a sweep whose ``at_once`` largest runs would not fit in the memory available now."""
-    estimates = {
-        " ".join(job["overrides"]) or job["dir"]: MemoryEstimate(**job["memory"])
-        for job in distinct_runs(jobs)
-        if job["memory"] and not job["finished_before"]
-    }
+    estimates = {_run_line(list(job.overrides)): job.memory for job in distinct_runs(jobs) if job.memory and job.runs}
     check_fits(estimates, at_once, available_memory())
-
-
-def distinct_runs(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The jobs that run (or ran) a configuration of their own, one per folder: the sweep's runs."""
-    seen, runs = set(), []
-    for job in jobs:
-        if "same_as" not in job and job["dir"] not in seen:
-            seen.add(job["dir"])
-            runs.append(job)
-    return runs

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnexp.model import ACTIVATIONS, MLP
+from nnexp.model import MLP
 
 PROBE_SIZE = 1000
 
@@ -31,10 +31,11 @@ def diagnostic_columns(model: MLP) -> list[str]:
 def diagnose(model: MLP, x_probe: np.ndarray, y_probe: np.ndarray) -> dict[str, float]:
     """The diagnostics of ``model`` on the probe: ``x_probe`` (m, n_in), ``y_probe`` (m,) (see the module docstring)."""
     row: dict[str, float] = {}
-    kind = ACTIVATIONS[model.activation]
+    activation = model.activation_fn
     for l, a in enumerate(model.layer_outputs(x_probe)[:-1], start=1):
-        row[f"h{l}_saturated"] = float(kind.saturated(a).mean()) if kind.saturated else float("nan")
-        row[f"h{l}_dead"] = float((a <= 0).all(axis=0).mean()) if kind.rectifier else float("nan")
+        saturated = activation.saturated(a)
+        row[f"h{l}_saturated"] = float(saturated.mean()) if saturated is not None else float("nan")
+        row[f"h{l}_dead"] = float((a <= 0).all(axis=0).mean()) if activation.rectifier else float("nan")
     _, grad_w, _ = model.loss_and_gradients(x_probe, y_probe)
     for l, (w, g) in enumerate(zip(model.weights, grad_w), start=1):
         row[f"w{l}_norm"] = float(np.linalg.norm(w))

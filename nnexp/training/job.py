@@ -18,19 +18,23 @@ from nnexp.config import Config
 from nnexp.console import SWEEP_LINE
 from nnexp.data import load_dataset
 from nnexp.data.loading import damaged_caches
-from nnexp.errors import NnexpError
+from nnexp.errors import ConfigError, NnexpError
 from nnexp.model import MLP
-from nnexp.model.io import MODEL_FILE, save_model
 from nnexp.model.loss import n_outputs
 from nnexp.results import EPOCH_COLUMNS, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, RunStatus, RunSummary
 from nnexp.results.files import (
+    damage,
     disk_full_message,
     finished_summary,
     is_disk_full,
     read_epoch_rows,
+    read_finished,
     run_lock,
+    set_aside,
     write_json_atomic,
+    written_files,
 )
+from nnexp.results.model_file import MODEL_FILE, save_model
 from nnexp.results.summary import FINAL_METRICS
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
@@ -40,6 +44,9 @@ from nnexp.training.memory import available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec, check_batch_fits, config_record, data_identity, fingerprint
 
 log = logging.getLogger("nnexp.run")
+
+# The files a run writes into its folder (besides Hydra's: its log and .hydra/)
+RUN_FILES = (SUMMARY_FILE, METRICS_FILE, MODEL_FILE, ERROR_FILE, CHECKPOINT_FILE)
 
 
 def _now() -> str:
@@ -136,7 +143,10 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
             )
         if spec.save_model:
             save_model(out_dir / MODEL_FILE, model, data.preprocess, spec.config)
-    return summarise(history, result, model, data.sizes(), **origin, data_cache=data.cache_generation, finished=_now())
+    files = written_files(out_dir, [METRICS_FILE, MODEL_FILE] if spec.save_model else [METRICS_FILE])
+    return summarise(
+        history, result, model, data.sizes(), **origin, data_cache=data.cache_generation, files=files, finished=_now()
+    )
 
 
 _disk_full: str | None = None  # what the last run of this process could not write for lack of space
@@ -158,12 +168,14 @@ def _record(out_dir: Path, summary: RunSummary, trace: str | None = None) -> Non
         log.error("the run's status (%s) could not be recorded: %s", summary.status, exc)
 
 
-def record_lost(out_dir: Path, error: str, config: dict[str, Any]) -> None:
-    """Record, from outside, that the run in ``out_dir`` (configuration ``config``) died with its process
-    (``error`` says how): status ``failed``; a rerun resumes it from its checkpoint."""
+def record_lost(out_dir: Path, error: str, config_fingerprint: str, config: dict[str, Any]) -> None:
+    """Record, from outside, that the run in ``out_dir`` (configuration ``config``, its fingerprint as planned) died
+    with its process (``error`` says how): status ``failed``; a rerun resumes it from its checkpoint."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / ERROR_FILE).write_text(error + "\n")
-    lost = RunSummary(status=RunStatus.failed, fingerprint="", error=error, config=config, finished=_now())
+    lost = RunSummary(
+        status=RunStatus.failed, fingerprint=config_fingerprint, error=error, config=config, finished=_now()
+    )
     write_json_atomic(out_dir / SUMMARY_FILE, lost.to_dict())
 
 
@@ -171,7 +183,9 @@ def execute(settings: Config, out_dir: Path) -> dict:
     """Check ``settings``, train, and write ``metrics.csv`` and ``summary.json`` into ``out_dir``; the summary.
 
     A folder that already holds a finished run of the same configuration is left
-    as it is (unless ``force``). Any error is recorded in the folder, as status
+    as it is (unless ``force``); if its files are not those its summary records, they are set aside
+    (:func:`nnexp.results.files.set_aside`) and the run trains again. A folder holding a finished run of
+    another configuration is not touched: :class:`ConfigError`. Any error is recorded in the folder, as status
     ``failed`` in ``summary.json`` and the traceback in ``error.txt``, then raised; a run stopped by
     SIGTERM or SIGINT is recorded as ``interrupted`` (its checkpoint kept) and :class:`Interrupted` raised.
     The folder is locked meanwhile: a concurrent run of the same configuration waits.
@@ -183,14 +197,39 @@ def execute(settings: Config, out_dir: Path) -> dict:
         return _execute_locked(settings, out_dir)
 
 
+def _clear_the_way(out_dir: Path, config_fingerprint: str) -> None:
+    """Before a run writes into ``out_dir``: refuse a finished run of another configuration there (ConfigError,
+    nothing touched), and set aside the files of a finished run of this one that are not what its summary records."""
+    previous = read_finished(out_dir)
+    if previous is None:
+        return
+    if previous.get("fingerprint") != config_fingerprint:
+        error = (
+            f"{out_dir} holds a finished run of another configuration (fingerprint {previous.get('fingerprint')}, "
+            f"this one {config_fingerprint}); nothing was overwritten: give this run another folder or move that "
+            "run's files away"
+        )
+        log.error("error: %s", error)
+        raise ConfigError(error)
+    reason = damage(out_dir, previous)
+    if reason is not None:
+        aside = set_aside(out_dir, RUN_FILES)
+        log.warning("the finished run is damaged (%s): its files are set aside in %s/, training again", reason, aside)
+
+
 def _execute_locked(settings: Config, out_dir: Path) -> dict:
-    record = config_record(settings)
-    identity = data_identity(settings.data)
-    config_fingerprint = fingerprint(record, identity)
+    try:
+        spec: RunSpec | None = RunSpec.from_settings(settings)
+    except Exception:  # raised again below, where a failure is recorded
+        spec = None
+    record = spec.config if spec else config_record(settings)
+    identity = spec.data_identity if spec else data_identity(settings.data)
+    config_fingerprint = spec.fingerprint if spec else fingerprint(record, identity)
     previous = finished_summary(out_dir, config_fingerprint, damaged_caches(settings.data))
     if previous is not None and not settings.force:
         log.info("skipped: finished already with this configuration (%s); force=true reruns it", previous["status"])
         return previous
+    _clear_the_way(out_dir, config_fingerprint)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in (SUMMARY_FILE, ERROR_FILE, MODEL_FILE):  # until this attempt finishes, the run counts as unfinished
         (out_dir / stale).unlink(missing_ok=True)
@@ -207,7 +246,7 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
     global _disk_full
     _disk_full = None
     try:
-        spec = RunSpec.from_settings(settings)
+        spec = spec or RunSpec.from_settings(settings)  # settings that do not check fail here, recorded
         estimate = estimate_memory(spec)
         if estimate is not None:
             check_fits({"the run": estimate}, 1, available_memory())

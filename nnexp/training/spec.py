@@ -275,15 +275,9 @@ def _check_method(cfg: Config) -> None:
         key: [n for n, c in OPTIMIZERS.items() if key in c.SETTINGS] for c in OPTIMIZERS.values() for key in c.SETTINGS
     }
     _foreign_settings("optimizer", optimizer, own, owners)
-    for key in ("momentum", "beta1", "beta2", "alpha"):
+    for key, (ok, allowed) in OPTIMIZERS[optimizer.name.value].ALLOWED.items():
         value = getattr(optimizer, key)
-        _require(value is None or 0 <= value < 1, f"optimizer.{key}", value, "a number in [0, 1)")
-    _require(
-        optimizer.eps is None or (math.isfinite(optimizer.eps) and optimizer.eps > 0),
-        "optimizer.eps",
-        optimizer.eps,
-        "a finite number > 0",
-    )
+        _require(value is None or ok(value), f"optimizer.{key}", value, allowed)
 
     schedule = cfg.lr_schedule
     kind = SCHEDULES[schedule.name.value]

@@ -48,7 +48,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nnexp.sweep.plan import own_jobs, read_plan
+from nnexp.sweep.plan import PlannedJob, own_jobs
 from nnexp.training.job import record_lost
 
 log = logging.getLogger(__name__)
@@ -57,17 +57,15 @@ log = logging.getLogger(__name__)
 MAX_UNEXPLAINED = 3  # worker deaths with no run registered, after which the runs not done are failed
 
 
-def launch_order(job_overrides: Sequence[Sequence[str]], plan: dict[str, Any] | None) -> list[int]:
-    """Indices of the jobs, longest first by the plan's estimated work (ties keep the grid's order).
+def launch_order(estimates: Sequence[float | None]) -> list[int]:
+    """Indices of the jobs, longest first by their estimated work (ties keep the grid's order).
 
-    The grid's order when there is no plan or it lacks the work of any of these jobs (a
-    searching sweeper proposes jobs the plan does not know).
+    The grid's order when the work of any job is not known (no plan, data not here yet, or a
+    searching sweeper's proposals, which no plan knows).
     """
-    work = {tuple(job["overrides"]): job.get("work") for job in (plan or {}).get("jobs") or []}
-    estimates = [work.get(tuple(overrides)) for overrides in job_overrides]
     if any(estimate is None for estimate in estimates):
-        return list(range(len(job_overrides)))
-    return sorted(range(len(job_overrides)), key=lambda index: -estimates[index])
+        return list(range(len(estimates)))
+    return sorted(range(len(estimates)), key=lambda index: -estimates[index])
 
 
 # Launchers that run jobs with joblib.Parallel(**parallel_settings(their config))
@@ -132,6 +130,9 @@ class OrderedJoblibLauncher(JoblibLauncher):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         global _started_early
+        planned = own_jobs(Path(str(config.hydra.sweep.dir)))
+        if planned is not None and not any(job.runs for job in planned):  # a rerun of a finished sweep
+            return
         settings = parallel_settings(self.joblib)
         early, _started_early = _started_early, None
         if early is not None and early[0] == settings:  # started while the sweep was planned
@@ -154,21 +155,18 @@ class OrderedJoblibLauncher(JoblibLauncher):
         """
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
         setup_globals()
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        # Hydra >= 1.4: the code the logging config may call, as the command line's hydra.main named it
+        whitelist = getattr(self.hydra_context, "execution_whitelist", None)
+        allowed = {} if whitelist is None else {"execution_whitelist": whitelist}
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose, **allowed)
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        plan = read_plan(sweep_dir)
-        planned = {tuple(job["overrides"]): job for job in own_jobs(plan) or []}
-        folders = {overrides: job["dir"] for overrides, job in planned.items()}
+        planned = {tuple(job.launch_overrides(sweep_dir)): job for job in own_jobs(sweep_dir) or []}
+        jobs = [planned.get(tuple(overrides)) for overrides in job_overrides]
         results: dict[int, JobReturn] = {}
-        for index, overrides in enumerate(job_overrides):  # finished, or another job's configuration: not run
-            job = planned.get(tuple(overrides), {})
-            if job.get("finished_before") or "same_as" in job:
-                results[index] = _no_result(overrides)
         order = list(range(len(job_overrides)))
         if self.order is LaunchOrder.longest_first:
-            order = launch_order(job_overrides, plan)
-        order = [index for index in order if index not in results]
+            order = launch_order([job.work if job else None for job in jobs])
         joblib_cfg = parallel_settings(self.joblib)
         # what Hydra's joblib launcher says, and the order (hydra.verbose=hydra_plugins.nnexp_launcher.ordered_joblib)
         log.debug(
@@ -200,9 +198,7 @@ class OrderedJoblibLauncher(JoblibLauncher):
                         suspected[index] += 1
                         if reason is not None or suspected[index] > 1:  # the killed job; or twice a suspect
                             error = f"worker process killed by {reason or 'a signal'} (out of memory?)"
-                            self._record_lost(
-                                sweep_dir, folders.get(tuple(job_overrides[index])), error, job_overrides[index]
-                            )
+                            self._record_lost(sweep_dir, jobs[index], error, job_overrides[index])
                             log.error("run #%d: %s", initial_job_idx + index, error)
                             results[index] = _no_result(job_overrides[index])
                     remaining = [index for index in remaining if index not in results]
@@ -231,14 +227,14 @@ class OrderedJoblibLauncher(JoblibLauncher):
             sys.exit(128 + stopping.signum)
         return [results[index] for index in range(len(job_overrides))]
 
-    def _record_lost(self, sweep_dir: Path, folder: str | None, error: str, overrides: Sequence[str]) -> None:
+    def _record_lost(self, sweep_dir: Path, job: PlannedJob | None, error: str, overrides: Sequence[str]) -> None:
         """Record a run lost with its worker as failed, where it can be (no plan: no folder; a full disk)."""
-        if folder is None:
+        if job is None:
             return
         try:
-            record_lost(sweep_dir / folder, error, self._job_config(overrides))
+            record_lost(sweep_dir / job.dir, error, job.fingerprint, self._job_config(overrides))
         except OSError as exc:
-            log.error("the failure of %s could not be recorded: %s", folder, exc)
+            log.error("the failure of %s could not be recorded: %s", job.dir, exc)
 
     def _job_config(self, overrides: Sequence[str]) -> dict[str, Any]:
         """The configuration of a job as its run would have recorded it (empty if it cannot be composed)."""
@@ -363,5 +359,9 @@ def _no_result(overrides: Sequence[str]) -> JobReturn:
 
 
 def register() -> None:
-    """Make the launcher's code known to Hydra's plugin registry (its configs: :func:`.config.store_configs`)."""
+    """Make the launcher's and the sweeper's code known to Hydra's plugin registry (their configs:
+    :func:`.config.store_configs`)."""
+    from hydra_plugins.nnexp_launcher.sweeper import GridSweeper
+
     Plugins.instance().register(OrderedJoblibLauncher)
+    Plugins.instance().register(GridSweeper)

@@ -1,4 +1,4 @@
-"""Saving a trained network with what is needed to use it again (``model.npz``)."""
+"""A trained network saved with what is needed to use it again (``model.npz``, in its run folder)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,17 @@
+"""OmegaConf resolvers: registered through the API of the installed OmegaConf."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import omegaconf
+from omegaconf import OmegaConf
+
+# OmegaConf 2.4 renames register_new_resolver (2.3's register_resolver is the legacy, string-only one)
+_NEW_API = tuple(int(part) for part in omegaconf.__version__.split(".")[:2]) >= (2, 4)
+
+
+def add_resolver(name: str, resolver: Callable[..., object], use_cache: bool = False) -> None:
+    """Make ``${name:...}`` call ``resolver`` (replacing an earlier one of that name)."""
+    register = OmegaConf.register_resolver if _NEW_API else OmegaConf.register_new_resolver
+    register(name, resolver, replace=True, use_cache=use_cache)

@@ -1,0 +1,136 @@
+"""Finished means verified: a run's summary records what it wrote; a finished run whose files disagree is reported
+damaged and trained again, its files set aside, never deleted; another configuration's finished run is never
+overwritten."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from nnexp.config import Config
+from nnexp.errors import ConfigError
+from nnexp.report.runs import load_runs
+from nnexp.results.files import damage, finished_summary
+from nnexp.training import execute
+from tests.conftest import make_idx_dataset, settings_of
+
+SETTINGS = ["epochs=3", "hidden=8", "batch_size=16", "save_model=true"]
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    """The bytes of every file below ``folder``, by relative path."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _cut_last_row(metrics: Path) -> None:
+    """Truncate the metrics CSV 5 bytes into its last row, as a disk that filled up would."""
+    content = metrics.read_bytes()
+    metrics.write_bytes(content[: content.rindex(b"\n", 0, -1) + 6])
+
+
+@pytest.fixture
+def run(tmp_path, compose_config) -> tuple[Config, Path, dict]:
+    """A run trained for real (3 epochs on a small MNIST-shaped data set, model saved) in ``<tmp>/sweep/run``:
+    its settings, folder and summary."""
+    make_idx_dataset(tmp_path / "data")
+    settings = settings_of(compose_config([f"data.root={tmp_path / 'data'}", *SETTINGS]))
+    folder = tmp_path / "sweep" / "run"
+    return settings, folder, execute(settings, folder)
+
+
+def test_an_intact_run_records_its_files_and_is_skipped(run, caplog) -> None:
+    settings, folder, summary = run
+    sha256 = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in ("metrics.csv", "model.npz")}
+    assert summary["files"] == {
+        "metrics.csv": {"rows": 3, "sha256": sha256["metrics.csv"]},
+        "model.npz": {"sha256": sha256["model.npz"]},
+    }
+    assert damage(folder, summary) is None and finished_summary(folder, summary["fingerprint"]) is not None
+    before = _files(folder)
+    with caplog.at_level(logging.INFO, logger="nnexp.run"):
+        assert execute(settings, folder)["finished"] == summary["finished"]
+    assert "skipped: finished already" in caplog.text and _files(folder) == before
+    assert list(load_runs(folder.parent)["status"]) == ["completed"]
+
+
+def test_a_truncated_metrics_csv_is_damaged_set_aside_and_trained_again(run, caplog) -> None:
+    settings, folder, summary = run
+    _cut_last_row(folder / "metrics.csv")
+    (folder / "run.log").write_text("the log of the first attempt\n")  # as Hydra's log handler would have it
+    assert finished_summary(folder, summary["fingerprint"]) is None
+    runs = load_runs(folder.parent)
+    assert list(runs["status"]) == ["damaged"]
+    assert runs["error"].iloc[0] == "metrics.csv has 2 rows, its summary records 3"
+    assert "test_acc" not in runs  # its metrics are not a result
+
+    damaged = _files(folder)
+    with caplog.at_level(logging.WARNING, logger="nnexp.run"):
+        again = execute(settings, folder)
+    (aside,) = folder.glob("damaged-*")
+    assert re.fullmatch(r"damaged-\d{8}T\d{6}Z", aside.name)  # its UTC time
+    assert _files(aside) == {name: data for name, data in damaged.items() if not name.startswith(".")}
+    assert (folder / "run.log").read_bytes() == damaged["run.log"]  # copied: its handler still appends to it
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning == (
+        "the finished run is damaged (metrics.csv has 2 rows, its summary records 3): "
+        f"its files are set aside in {aside}/, training again"
+    )
+    assert again["finished"] != summary["finished"] and damage(folder, again) is None
+    assert finished_summary(folder, summary["fingerprint"]) == json.loads((folder / "summary.json").read_text())
+    assert list(load_runs(folder.parent)["status"]) == ["completed"]  # the set-aside files are not a run
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        ("flip", "model.npz differs from the one its summary records (sha256)"),
+        ("delete", "model.npz is missing"),
+    ],
+)
+def test_a_changed_or_missing_model_makes_the_run_damaged(run, edit, reason) -> None:
+    settings, folder, summary = run
+    model = folder / "model.npz"
+    if edit == "flip":
+        content = bytearray(model.read_bytes())
+        content[len(content) // 2] ^= 0x01
+        model.write_bytes(content)
+    else:
+        model.unlink()
+    assert damage(folder, summary) == reason and finished_summary(folder, summary["fingerprint"]) is None
+    runs = load_runs(folder.parent)
+    assert list(runs["status"]) == ["damaged"] and runs["error"].iloc[0] == reason
+    execute(settings, folder)
+    (aside,) = folder.glob("damaged-*")
+    assert (aside / "model.npz").exists() == (edit == "flip") and finished_summary(folder, summary["fingerprint"])
+
+
+def test_a_summary_without_files_passes_only_with_all_its_epochs(run) -> None:
+    """A summary written before summaries recorded their files: its metrics.csv must hold its epochs."""
+    _, folder, summary = run
+    legacy = {key: value for key, value in summary.items() if key != "files"}
+    (folder / "summary.json").write_text(json.dumps(legacy))
+    assert finished_summary(folder, summary["fingerprint"]) == legacy
+    _cut_last_row(folder / "metrics.csv")
+    assert damage(folder, legacy) == "metrics.csv does not hold the epochs its summary records (1..3)"
+    assert finished_summary(folder, summary["fingerprint"]) is None
+
+
+@pytest.mark.parametrize("other", ["settings", "data"])
+def test_a_finished_run_of_another_configuration_is_never_overwritten(run, compose_config, tmp_path, other) -> None:
+    _, folder, summary = run
+    if other == "data":  # other files under the same data folder
+        make_idx_dataset(tmp_path / "data", seed=1)
+    overrides = [f"data.root={tmp_path / 'data'}", *SETTINGS, *(["hidden=16"] if other == "settings" else [])]
+    before = _files(folder)
+    with pytest.raises(ConfigError) as raised:
+        execute(settings_of(compose_config(overrides)), folder)
+    assert str(raised.value).startswith(
+        f"{folder} holds a finished run of another configuration (fingerprint {summary['fingerprint']}, this one "
+    )
+    assert "nothing was overwritten" in str(raised.value)
+    assert _files(folder) == before
