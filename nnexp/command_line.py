@@ -73,11 +73,14 @@ def optimizer_help(part: str) -> str:
             owners.setdefault(key, []).append(name)
     entries = [help_entry("optimizer", "sgd", f"{' | '.join(OPTIMIZERS)} (torch.optim's rules)")]
     for key, names in owners.items():
-        optimizer = OPTIMIZERS[names[0]]
-        allowed = optimizer.ALLOWED[key][1].removeprefix("a number ").removeprefix("a finite number ")
-        entries.append(
-            help_entry(f"optimizer.{key}", "null", f"{allowed}, {_listed(names)}; null: {optimizer.SETTINGS[key]:g}")
+        allowed = OPTIMIZERS[names[0]].ALLOWED[key][1].removeprefix("a number ").removeprefix("a finite number ")
+        defaults: dict[float, list[str]] = {}
+        for name in names:
+            defaults.setdefault(OPTIMIZERS[name].SETTINGS[key], []).append(name)
+        null = ", ".join(
+            f"{value:g}" + (f" ({', '.join(users)})" if len(defaults) > 1 else "") for value, users in defaults.items()
         )
+        entries.append(help_entry(f"optimizer.{key}", "null", f"{allowed}, {_listed(names)}; null: {null}"))
     return "\n".join(entries)
 
 

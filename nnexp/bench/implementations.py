@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from nnexp.bench.synthetic import N_CLASSES, N_FEATURES, SEED
+from nnexp.config import Config
 from nnexp.data import Splits
 from nnexp.model import MLP
 from nnexp.optim import OPTIMIZERS
@@ -24,11 +25,12 @@ from nnexp.training import Method, Trainer
 
 IMPLS = ("nnexp", "numpy_writeup", "torch", "sklearn")
 # sane rates for each optimizer: they do not change the time of an epoch, only keep the weights finite
-LEARNING_RATES = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adam": 0.001, "rmsprop": 0.001}
+# each optimizer's rate: the one its config group sets, else the config's default
+LEARNING_RATES = {name: optimizer.LR or Config.lr for name, optimizer in OPTIMIZERS.items()}
 OPTIMIZERS_OF = {
     "nnexp": tuple(OPTIMIZERS),
     "numpy_writeup": ("sgd",),
-    "torch": tuple(OPTIMIZERS),
+    "torch": ("sgd", "momentum", "nesterov", "adam", "rmsprop"),  # what torch_optimizer maps
     "sklearn": ("sgd", "adam"),
 }
 
