@@ -22,6 +22,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from nnexp.config import store_schema
 from nnexp.errors import ConfigError
+from nnexp.model import ACTIVATIONS
 from nnexp.optim import OPTIMIZERS
 from nnexp.resolvers import add_resolver
 from nnexp.resources import CONFIG_DIR
@@ -29,6 +30,19 @@ from nnexp.sweep.naming import register_resolver
 
 CONFIG_NAME = "config"
 MULTIRUN_FLAGS = ("-m", "--multirun")
+
+# nnexp's grid sweeper (nnexp.sweep.launcher.sweeper): chosen on the command line, where a sweep chooses none, so
+# that a config that chooses a sweeper of its own (+hparams_search=optuna) can (the primary config's choice
+# would win over it)
+GRID_SWEEPER_CHOICE = "hydra/sweeper=nnexp_grid"
+
+
+def with_grid_sweeper(args: list[str]) -> list[str]:
+    """``args``, and nnexp's grid sweeper if they start a sweep that chooses no sweeper (``hydra/sweeper=...``,
+    ``+hparams_search=...``)."""
+    chooses = any(arg.lstrip("+~").startswith(("hydra/sweeper=", "hparams_search=")) for arg in args)
+    return [*args, GRID_SWEEPER_CHOICE] if any(arg in MULTIRUN_FLAGS for arg in args) and not chooses else args
+
 
 HYDRA_1_4 = tuple(int(part) for part in hydra.__version__.split(".")[:2]) >= (1, 4)
 # Hydra's arguments to initialize_config_dir (COMPOSE_OPTIONS) and hydra.main (MAIN_OPTIONS) on this Hydra: 1.3
@@ -56,8 +70,13 @@ def _listed(names: list[str]) -> str:
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
-def optimizer_help(part: str) -> str:
-    """The help page's entries on the optimizers, from their registry (``${nnexp_help:optimizer}``, ``...:lr``)."""
+def registry_help(part: str) -> str:
+    """What the help page and the search space say of a registry: ``${nnexp_help:activation}`` (the help entry),
+    ``...:activation_choice`` (Optuna's ``choice(...)`` of every activation), ``...:optimizer`` and ``...:lr``."""
+    if part == "activation":
+        return help_entry("activation", "sigmoid", f"{' | '.join(ACTIVATIONS)}: hidden layers")
+    if part == "activation_choice":
+        return f"choice({', '.join(ACTIVATIONS)})"
     if part == "lr":
         rates: dict[float, list[str]] = {}
         for name, optimizer in OPTIMIZERS.items():
@@ -94,7 +113,7 @@ def register_configs() -> None:
     if not _registered:
         store_schema()
         register_resolver()
-        add_resolver("nnexp_help", optimizer_help)
+        add_resolver("nnexp_help", registry_help)
         store_launcher_configs()
         _registered = True
 

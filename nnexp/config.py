@@ -51,34 +51,6 @@ class DType(Enum):
     float64 = "float64"
 
 
-# Settings that never change a run's result. They do not name its folder (conf/config.yaml's
-# hydra.job.config.override_dirname.exclude_keys lists the same keys; a test checks), do not
-# enter its fingerprint, and are not columns of the report. A key below one of these counts too.
-EXECUTION_ONLY = (
-    "hydra.launcher.n_jobs",
-    "blas_threads",
-    "force",
-    "fresh",
-    "verbose",
-    "data.cache_dir",
-    "data.cache_arrays",
-    "report.enabled",
-    "report.dir",
-    "report.rows",
-    "report.cols",
-    "report.metrics",
-    "report.published",
-)
-# Settings that say where the data set's files come from: they enter the fingerprint (other files
-# can give other results) but are not columns of the report, where data.name names the data set.
-DATA_SOURCE = ("data.root", "data.urls", "data.md5", "data.files")
-
-
-def is_execution_only(key: str) -> bool:
-    """Whether the dotted ``key`` is, or lies below, one of :data:`EXECUTION_ONLY`."""
-    return any(key == name or key.startswith(f"{name}.") for name in EXECUTION_ONLY)
-
-
 @dataclass
 class ReportConfig:
     """Layout of the comparison tables built at the end of a sweep."""

@@ -14,7 +14,14 @@ import sys
 from hydra import compose, initialize_config_dir
 from hydra.errors import HydraException
 
-from nnexp.command_line import COMPOSE_OPTIONS, CONFIG_NAME, check_overrides, first_values, register_configs
+from nnexp.command_line import (
+    COMPOSE_OPTIONS,
+    CONFIG_NAME,
+    check_overrides,
+    first_values,
+    register_configs,
+    with_grid_sweeper,
+)
 from nnexp.console import QUIET_FLAGS, set_quiet
 from nnexp.errors import ConfigError
 from nnexp.resources import CONFIG_DIR
@@ -70,6 +77,7 @@ def cli() -> None:
         return
     from nnexp.task import main
 
+    sys.argv[1:] = with_grid_sweeper(args)
     try:
         main()
     except BrokenPipeError:

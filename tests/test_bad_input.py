@@ -86,6 +86,7 @@ def test_bad_data_files_are_one_line_before_any_run(tmp_path, replace, expected)
         ("report.published=[nope.csv]", "error: report.published: nope.csv is not a file; allowed: published"),
         ("report.metrics=[acc]", "error: report.metrics: acc unknown; allowed: test_acc"),
         ("hydra.launcher.n_jobs=0", "error: hydra.launcher.n_jobs=0 is invalid; allowed: a number of processes"),
+        ("fresh=true", "error: fresh=true does nothing here: hydra.sweep.dir=sweep names the sweep's folder"),
     ],
 )
 @pytest.mark.slow

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from omegaconf import DictConfig, OmegaConf
 
-from nnexp.config import DATA_SOURCE
 from nnexp.data.loading import readers
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.report.metrics import METRICS
+from nnexp.setting_kinds import DATA_SOURCE
 from tests.conftest import CONF_DIR, run_nnexp
 
 # "  KEY=DEFAULT   allowed: meaning", continued on lines indented to the description's column

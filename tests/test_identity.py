@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import sys
 import pytest
 
 from nnexp.report.build import build_report
-from nnexp.sweep.plan import read_plan
+from nnexp.results.plan_file import read_plan
 from nnexp.training import RunSpec
 from tests.conftest import LAUNCHER_VERBOSE, make_idx_dataset, run_nnexp, settings_of
 
@@ -192,3 +193,34 @@ def test_the_report_counts_a_repeated_configuration_once(tmp_path, copies) -> No
         shutil.copytree(original, sweep / f"copy{copy}")
     index = build_report(sweep, tmp_path / "report").read_text()
     assert "Runs: 1 runs" in index
+
+
+@pytest.mark.slow
+def test_two_sweeps_of_other_data_into_one_folder_at_once_never_take_each_others_result(tmp_path) -> None:
+    """Planned at the same time, both give the run the same folder; the second to train finds the first's result
+    there: it overwrites nothing, and its sweep says its run did not run and exits 1."""
+    for name, seed in (("a", 0), ("b", 1)):
+        make_idx_dataset(tmp_path / name, n_train=600, seed=seed)
+    command = [sys.executable, "-m", "nnexp.run", "-m", "epochs=30", "hidden=8", "batch_size=1", "hydra.sweep.dir=s"]
+    command.append("hydra.launcher.n_jobs=1")
+    processes = [
+        subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env={**os.environ, "NNEXP_DATA_DIR": str(tmp_path / name), "NNEXP_CACHE_DIR": str(tmp_path / "cache")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name in ("a", "b")
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in processes]
+    assert sorted(p.returncode for p in processes) == [0, 1], outputs  # both planned before either run finished
+    folders = _finished_folders(tmp_path / "s")
+    assert len(folders) == 1, folders
+    (refused,) = [out for p, out in zip(processes, outputs) if p.returncode == 1]
+    assert "1 runs did not run: another configuration's result holds their folder" in refused
+    assert "sweep done: 1 failed" in refused
+    summary = json.loads((tmp_path / "s" / folders[0] / "summary.json").read_text())
+    (winner,) = [name for p, name in zip(processes, "ab", strict=True) if p.returncode == 0]
+    assert summary["config"]["data"]["root"] == str(tmp_path / winner)  # the result is the winner's, whole

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -83,6 +85,20 @@ def test_a_grid_of_values_is_composed_as_hydra_composes_it_with_one_merge(hydra_
 )
 def test_any_job_is_composed_as_hydra_composes_it(hydra_app, job) -> None:
     assert _same(_ours(_composer(), list(job)), _as_hydra_composes(list(job)))
+
+
+@pytest.mark.parametrize(
+    "job",
+    [["lr=0.5", "++lr=0.2"], ["++lr=0.2", "lr=0.5"], ["data.val_size=100", "data={val_size:200}"], ["+foo=1", "foo=2"]],
+)
+def test_edits_and_values_of_one_key_are_applied_in_their_order_as_hydra_does(hydra_app, job) -> None:
+    try:
+        expected = _as_hydra_composes(job)
+    except ConfigCompositionException as hydra_says:
+        with pytest.raises(ConfigCompositionException, match=re.escape(str(hydra_says))):
+            _ours(_composer(), job)
+        return
+    assert _same(_ours(_composer(), job), expected)
 
 
 @pytest.mark.parametrize("bad", ["epochs=abc", "no_such_key=1", "data.no_such_key=1", "data=no_such_data"])

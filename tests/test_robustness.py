@@ -21,8 +21,8 @@ from nnexp.data.idx import IDX_FILES
 from nnexp.errors import ConfigError
 from nnexp.report.build import build_report
 from nnexp.results import read_summary
+from nnexp.results.plan_file import read_plan
 from nnexp.sweep.naming import run_dir_name
-from nnexp.sweep.plan import read_plan
 from nnexp.training import RunSpec
 from nnexp.training.spec import check_batch_fits
 from tests.conftest import CONF_DIR, LAUNCHER_VERBOSE, digits_n_train, make_idx_dataset, run_nnexp, settings_of

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from nnexp.report.__main__ import main as report_main
 from nnexp.results import read_summary
-from nnexp.sweep.plan import read_plan
+from nnexp.results.plan_file import read_plan
 from tests.conftest import SHARED_RUNS, run_nnexp
 
 # The sweep itself (activation=sigmoid,relu hidden=8,16 lr=0.05,0.5 seed=0,1 on digits, 3 epochs, 2 joblib workers)

@@ -134,3 +134,12 @@ def test_a_finished_run_of_another_configuration_is_never_overwritten(run, compo
     )
     assert "nothing was overwritten" in str(raised.value)
     assert _files(folder) == before
+
+
+@pytest.mark.parametrize("files", [None, [], {"metrics.csv": "abc"}])
+def test_a_summary_whose_files_record_is_malformed_is_damaged_not_a_crash(run, files) -> None:
+    _, folder, summary = run
+    edited = {**summary, "files": files}
+    (folder / "summary.json").write_text(json.dumps(edited))
+    assert damage(folder, edited) == "summary.json records its files in a form nnexp does not write"
+    assert finished_summary(folder, summary["fingerprint"]) is None

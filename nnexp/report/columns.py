@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnexp.config import DATA_SOURCE, is_execution_only
+from nnexp.setting_kinds import DATA_SOURCE, is_execution_only
 
 RENAMES = {"data.name": "data", "optimizer.name": "optimizer", "lr_schedule.name": "lr_schedule"}
 

@@ -36,7 +36,7 @@ ACTIVATION_COLORS = {
     "gelu": "tab:orange",
     "silu": "tab:cyan",
 }
-OTHER_COLORS = ("tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan", "tab:gray")
+OTHER_COLORS = ("tab:brown", "tab:pink", "tab:olive", "tab:gray", "gold", "navy")  # none an activation's
 
 
 def color_of(value: object, index: int = 0) -> str:

@@ -202,7 +202,10 @@ def damage(run_dir: Path, summary: dict[str, Any]) -> str | None:
         except ValueError:
             return f"{METRICS_FILE} does not hold the epochs its summary records (1..{epochs})"
         return None
-    for name, recorded in summary["files"].items():
+    files = summary["files"]
+    if not isinstance(files, dict) or not all(isinstance(recorded, dict) for recorded in files.values()):
+        return f"{SUMMARY_FILE} records its files in a form nnexp does not write"
+    for name, recorded in files.items():
         if not (run_dir / name).is_file():
             return f"{name} is missing"
         found = _described(run_dir / name)

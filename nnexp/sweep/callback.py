@@ -32,7 +32,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nnexp.config import Config
 from nnexp.data.loading import prepare_data
 from nnexp.errors import ConfigError, NnexpError
-from nnexp.results import SUMMARY_FILE, RunStatus, status_counts
+from nnexp.results import FINISHED, SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
 from nnexp.results.plan_file import read_plan
 from nnexp.sweep.plan import PlannedJob, distinct_runs, latest_jobs, merge_plan, own_jobs, remember_jobs
@@ -107,6 +107,17 @@ def _check_launcher(launcher: DictConfig) -> None:
         )
 
 
+def _check_fresh(config: DictConfig) -> None:
+    """``fresh=true`` makes a new folder only where the folder is named by the command (not by a preset, a search
+    or ``hydra.sweep.dir=``): elsewhere it would do nothing, and a second sweep would go into the first one's folder."""
+    named_by_command = "nnexp_sweep_name" in str(OmegaConf.to_container(config.hydra.sweep, resolve=False)["dir"])
+    if config.fresh and not named_by_command:
+        raise ConfigError(
+            f"fresh=true does nothing here: hydra.sweep.dir={config.hydra.sweep.dir} names the sweep's folder;"
+            " allowed: fresh=true with the default folder, or another hydra.sweep.dir for a new sweep"
+        )
+
+
 def _check_sweep_folder(sweep_dir: Path) -> None:
     """The sweep folder can be made and written: else one line naming it."""
     probe = sweep_dir / f".write_test.{os.getpid()}"
@@ -178,6 +189,7 @@ class SweepCallback(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
             _check_launcher(config.hydra.launcher)
+            _check_fresh(config)
             workers = worker_settings(config.hydra.launcher)
             if workers is not None and config.hydra.launcher.get("_target_") == OrderedJoblibLauncherConf._target_:
                 start_workers_early(workers, RUN_MODULES)  # while the sweep is planned; nnexp's launcher takes them
@@ -301,16 +313,29 @@ class SweepCallback(Callback):
 
         runs = load_runs(sweep_dir)
         jobs = own_jobs(sweep_dir)
+        taken: list[str] = []
         if jobs is not None and not runs.empty:  # this sweep's runs
             runs = runs[runs["run"].isin([job.result_dir for job in jobs])]
+            # a run that found its folder taken by another configuration's result (another sweep's, planned
+            # into the same folder at the same time) refused to overwrite it: that result is not this sweep's
+            results = runs[runs["status"].isin(FINISHED)]
+            held = dict(zip(results["run"], results["fingerprint"], strict=True)) if "fingerprint" in results else {}
+            taken = [job.dir for job in distinct_runs(jobs) if held.get(job.dir, job.fingerprint) != job.fingerprint]
+            runs = runs[~runs["run"].isin(taken)]
         statuses = runs["status"] if not runs.empty else pd.Series(dtype=str)
         skipped = sum(job.finished_before for job in distinct_runs(jobs or []))
         log.info(
             "sweep done: %s%s",
-            status_counts(statuses) or "no runs",
+            status_counts([*statuses, *[RunStatus.failed] * len(taken)]) or "no runs",
             f" ({skipped} of them skipped as finished before)" if skipped else "",
         )
         failed = runs[statuses == RunStatus.failed]
         if len(failed):
             log.error("%d runs failed; their error.txt says why: %s", len(failed), ", ".join(failed["run"]))
-        return len(failed)
+        if taken:
+            log.error(
+                "%d runs did not run: another configuration's result holds their folder: %s",
+                len(taken),
+                ", ".join(taken),
+            )
+        return len(failed) + len(taken)

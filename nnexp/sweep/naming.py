@@ -9,8 +9,8 @@ from urllib.parse import quote
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from nnexp.config import is_execution_only
 from nnexp.resolvers import add_resolver
+from nnexp.setting_kinds import is_execution_only
 
 MAX_DIR_NAME = 200
 
@@ -29,7 +29,7 @@ def data_folder_name(root: str, digest: str | None) -> str:
 
 def override_dirname(overrides: list[Override]) -> str:
     """``key=value,...`` of the task overrides that can change a result, sorted: Hydra's
-    ``hydra.job.override_dirname`` with :data:`nnexp.config.EXECUTION_ONLY` left out."""
+    ``hydra.job.override_dirname`` with :data:`nnexp.setting_kinds.EXECUTION_ONLY` left out."""
     return ",".join(sorted(str(o.input_line) for o in overrides if not is_execution_only(o.key_or_group)))
 
 
@@ -51,15 +51,17 @@ def run_dir_name(override_dirname: str, data_root: str | None = None, data_diges
     return name
 
 
-def sweep_name(task_overrides: list[str]) -> str:
-    """A sweep folder's name from its command's task overrides: the same command, the same folder (``key=a,b``
-    lists kept as typed; the settings that never change a result left out)."""
+def sweep_name(task_overrides: list[str], hydra_overrides: list[str] = ()) -> str:
+    """A sweep folder's name from its command: the same command, the same folder. Its task overrides (``key=a,b``
+    lists kept as typed; the settings that never change a result left out) and the grid it adds by
+    ``hydra.sweeper.params.<key>=...``."""
     kept = [o for o in task_overrides if not is_execution_only(o.partition("=")[0].lstrip("+~"))]
+    kept += [o for o in hydra_overrides if o.startswith("hydra.sweeper.params.")]
     return run_dir_name(",".join(sorted(kept)))
 
 
-def _sweep_folder(fresh: bool, now: str, task_overrides: ListConfig) -> str:
-    name = sweep_name(list(task_overrides))
+def _sweep_folder(fresh: bool, now: str, task_overrides: ListConfig, hydra_overrides: ListConfig) -> str:
+    name = sweep_name(list(task_overrides), list(hydra_overrides))
     return f"{name}@{now}" if fresh else name
 
 

@@ -34,7 +34,7 @@ from nnexp.config import Config
 from nnexp.data.loading import damaged_caches, prepare_data
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
-from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
+from nnexp.results import SUMMARY_FILE, RunStatus, read_summary
 from nnexp.results.files import finished_summary
 from nnexp.results.plan_file import planned_runs
 from nnexp.sweep.grid import grid_jobs, is_grid_sweep, sweep_arguments
@@ -98,11 +98,24 @@ class JobComposer:
             if regrouped == choices:
                 break
             choices = regrouped
+        changes = [o for o in overrides if self._is_value_change(o, groups)]
+        choices_made = [o for o in overrides if o.key_or_group in groups and not isinstance(o.value(), dict)]
+        edits = [o for o in overrides if not (o.is_hydra_override() or o in changes or o in choices_made)]
+        if any(_overlap(a.key_or_group, b.key_or_group) for a in changes for b in edits):
+            # Hydra applies +key / ++key / ~key and plain values in their order: one of each on the same key
+            # comes out as Hydra composes it only by composing it whole
+            return compose(
+                config_name=self.config_name, overrides=self.hydra_overrides + [str(o.input_line) for o in overrides]
+            )
         job = copy.deepcopy(template)
-        for override in overrides:
-            if self._is_value_change(override, groups):
-                _apply(job, override)
+        for override in changes:
+            _apply(job, override)
         return job
+
+
+def _overlap(key: str, other: str) -> bool:
+    """Whether two dotted keys name the same node, or one lies below the other."""
+    return key == other or key.startswith(f"{other}.") or other.startswith(f"{key}.")
 
 
 def _apply(job: DictConfig, override: Override) -> None:
@@ -155,19 +168,19 @@ def readable_name(overrides: list[Override], spec: RunSpec | None) -> str:
 
 
 def folder_fingerprints(sweep_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
-    """The configuration each run folder of ``sweep_dir`` holds, by folder: its summary's fingerprint, else the one a
-    plan gave it (folders with neither hold nothing that counts); and those of the folders that hold a finished run,
-    a result no other configuration may take the place of."""
+    """The configuration each run folder of ``sweep_dir`` holds, by folder (its summary's fingerprint, else the one a
+    plan gave it; folders with neither hold nothing that counts); and those no other configuration may take: all but
+    the folders of failed runs (a result, a run stopped with its checkpoint, a run planned or running now)."""
     held = {folder: run.fingerprint for folder, run in planned_runs(sweep_dir).items() if run.fingerprint}
-    results = {}
+    failed = set()
     for path in sweep_dir.glob(f"*/{SUMMARY_FILE}"):
         with contextlib.suppress(OSError, ValueError):
             summary = read_summary(path)
             if summary.get("fingerprint"):
                 held[path.parent.name] = summary["fingerprint"]
-                if summary.get("status") in FINISHED:
-                    results[path.parent.name] = summary["fingerprint"]
-    return held, results
+                if summary.get("status") == RunStatus.failed:
+                    failed.add(path.parent.name)
+    return held, {folder: fingerprint for folder, fingerprint in held.items() if folder not in failed}
 
 
 def _prepare(settings: list[Config]) -> dict[str, NnexpError]:
@@ -206,8 +219,8 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
     problems = _prepare([settings for _, _, settings in composed])
     bad_data: dict[str, set[str]] = {}
     held, taken = folder_fingerprints(sweep_dir)
-    # each configuration's folder: the one holding its result, else the one holding a run of it
-    folder_of = {fp: folder for known in (held, taken) for folder, fp in sorted(known.items(), reverse=True)}
+    # each configuration's folder: one that holds it (the first by name, if a copy made several)
+    folder_of = {fingerprint: folder for folder, fingerprint in sorted(held.items(), reverse=True)}
     planned, first = [], {}
     for overrides, parsed, settings in composed:
         try:
@@ -222,10 +235,10 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
             planned.append(PlannedJob(tuple(overrides), first[fingerprint], fingerprint, same_as=first[fingerprint]))
             continue
         folder = folder_of.get(fingerprint) or readable_name(parsed, spec)
-        if taken.get(folder, fingerprint) != fingerprint:  # the name holds another configuration's result
+        if taken.get(folder, fingerprint) != fingerprint:  # the name holds another configuration's run
             folder = f"{folder}@{fingerprint[:8]}"
         taken[folder] = fingerprint  # planned for this configuration now: no other one takes it
-        folder_of[fingerprint] = first[fingerprint] = folder
+        first[fingerprint] = folder
         key = repr(settings.data)
         if key not in bad_data:
             bad_data[key] = damaged_caches(spec.data)

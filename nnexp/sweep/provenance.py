@@ -9,6 +9,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from nnexp.command_line import GRID_SWEEPER_CHOICE
+
 PACKAGES = ("nnexp", "numpy", "pandas", "hydra-core", "hydra-joblib-launcher", "matplotlib", "scikit-learn")
 
 
@@ -47,8 +49,9 @@ def versions() -> dict[str, str]:
 
 
 def sweep_command(hydra_overrides: list[str], task_overrides: list[str]) -> str:
-    """The command line that reproduces a sweep from its overrides (``-m`` stands for Hydra's own ``hydra.mode``)."""
-    hydra_overrides = [o for o in hydra_overrides if not o.startswith("hydra.mode=")]
+    """The command line that reproduces a sweep from its overrides (``-m`` stands for Hydra's own ``hydra.mode``,
+    and implies the grid sweeper ``nnexp.run`` chooses)."""
+    hydra_overrides = [o for o in hydra_overrides if not o.startswith("hydra.mode=") and o != GRID_SWEEPER_CHOICE]
     return shlex.join(["python", "-m", "nnexp.run", "-m", *hydra_overrides, *task_overrides])
 
 

@@ -2,7 +2,7 @@
 
 :class:`RunSpec` is what everything below the run's entry point reads; nothing there
 reads Hydra's config. Its ``fingerprint`` hashes every setting that can change the
-result (all but :data:`nnexp.config.EXECUTION_ONLY`).
+result (all but :data:`nnexp.setting_kinds.EXECUTION_ONLY`).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from nnexp.config import DATA_SOURCE, Config, is_execution_only
+from nnexp.config import Config
 from nnexp.data import DataConfig, open_dataset, split_sizes
 from nnexp.data.content import DataIdentity
 from nnexp.data.dataset import Dataset
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.optim import OPTIMIZERS, SCHEDULES
+from nnexp.setting_kinds import DATA_SOURCE, is_execution_only
 from nnexp.training.method import Method
 
 
@@ -175,7 +176,7 @@ def _result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
     """A hash of every setting in ``record`` that can change the run's result, and of the data's content.
 
-    With the data's identity known, where its files are (:data:`nnexp.config.DATA_SOURCE`) does not count:
+    With the data's identity known, where its files are (:data:`nnexp.setting_kinds.DATA_SOURCE`) does not count:
     another spelling of the same folder, or a copy of the same files, is the same configuration, and files
     replaced under the same folder are another.
     """

@@ -124,7 +124,8 @@ class OrderedJoblibLauncher(JoblibLauncher):
 
     def __init__(self, order: LaunchOrder | str = LaunchOrder.longest_first, **joblib: Any) -> None:
         super().__init__(**joblib)
-        self.order = LaunchOrder(order)
+        # by value: Hydra's plugin scan may have loaded the config module again, with an enum class of its own
+        self.order = LaunchOrder(getattr(order, "value", order))
         self._workers_starting: Iterator[None] | None = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
