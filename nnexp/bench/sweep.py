@@ -79,7 +79,7 @@ def run_times(sweep_dir: Path) -> pd.DataFrame:
     jobs = latest_jobs(sweep_dir)
     if jobs is None:
         raise SystemExit(
-            f"error: {sweep_dir} has no sweep plan; the sweep benchmark needs Hydra's basic sweeper (a grid)"
+            f"error: {sweep_dir} has no sweep plan; the sweep benchmark needs a grid sweep (nnexp's grid sweeper)"
         )
     rows = []
     for job in jobs:

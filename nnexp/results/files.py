@@ -15,7 +15,7 @@ import math
 import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
@@ -135,20 +135,25 @@ def read_summary(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder exclusively: a second process running the same configuration waits here.
-
-    (A search can propose one configuration twice in a parallel batch; the second run then
-    finds the first one's result instead of writing into the same files.) The kernel
-    releases the lock when its holder exits, also on kill -9.
-    """
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / LOCK_FILE, "w") as handle:
+def locked(lock_file: Path) -> Iterator[None]:
+    """Hold ``lock_file`` exclusively (``flock``): another process asking for it waits here. The kernel releases
+    the lock when its holder exits, also on kill -9."""
+    with open(lock_file, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def run_lock(run_dir: Path) -> AbstractContextManager[None]:
+    """Hold the run folder exclusively: a second process running the same configuration waits here.
+
+    (A search can propose one configuration twice in a parallel batch; the second run then
+    finds the first one's result instead of writing into the same files.)
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return locked(run_dir / LOCK_FILE)
 
 
 def read_finished(run_dir: Path) -> dict[str, Any] | None:

@@ -12,20 +12,19 @@ The file holds:
 A rerun that plans no new run leaves the file as it is. Sweeps into one folder, one after the other or at the
 same time, merge their plans under a lock. The sweep's own process keeps its jobs in memory
 (:func:`remember_jobs`): the launcher and the end of the sweep read them from there, not from the file another
-sweep may have rewritten meanwhile.
+sweep may have rewritten meanwhile. Two sweeps planned at the same time may still give one folder to two
+configurations (folders are not reserved while a sweep plans): the run that finds its folder taken by the
+other's result writes nothing there and its sweep counts it as failed (:mod:`nnexp.sweep.callback`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from nnexp.results.files import write_json_atomic
+from nnexp.results.files import locked, write_json_atomic
 from nnexp.results.plan_file import PLAN_FILE, PlannedRun, read_plan, runs_of
 from nnexp.training.memory import MemoryEstimate
 
@@ -72,9 +71,9 @@ class PlannedJob:
         """What the launcher runs: the job's overrides, its sweep's folder and its planned folder."""
         return [*self.overrides, f"hydra.sweep.dir={quoted(str(sweep_dir))}", f"hydra.sweep.subdir={quoted(self.dir)}"]
 
-    def skipped(self, folder: str) -> PlannedJob:
-        """This job with the configuration of the finished run in ``folder``: not run."""
-        return replace(self, dir=folder, finished_before=True, work=0.0)
+    def skipped(self) -> PlannedJob:
+        """This job, whose folder holds its verified result already: not run."""
+        return replace(self, finished_before=True, work=0.0)
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -124,23 +123,13 @@ def latest_jobs(sweep_dir: Path) -> list[PlannedJob] | None:
     return [PlannedJob.from_dict(job) for job in jobs] if isinstance(jobs, list) else None
 
 
-@contextmanager
-def _plan_lock(sweep_dir: Path) -> Iterator[None]:
-    with open(sweep_dir / PLAN_LOCK, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def merge_plan(sweep_dir: Path, started: str, provenance: dict[str, Any], jobs: list[PlannedJob] | None) -> None:
     """Add a sweep (its start, provenance and jobs; None when its sweeper plans as it goes) to the folder's plan.
 
     A sweep whose jobs all finished before, into folders the plan knows, changes nothing.
     """
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    with _plan_lock(sweep_dir):
+    with locked(sweep_dir / PLAN_LOCK):
         earlier = read_plan(sweep_dir)
         runs = runs_of(earlier)
         if earlier and jobs is not None and all(not job.runs and job.result_dir in runs for job in jobs):

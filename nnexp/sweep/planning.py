@@ -203,7 +203,7 @@ def _prepare(settings: list[Config]) -> dict[str, NnexpError]:
 
 
 def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
-    """Every job of the grid, checked, with its folder (None when a searching sweeper proposes the jobs).
+    """Every job of the grid, checked, with its folder (None unless the sweeper is nnexp's grid sweeper).
 
     The data of the jobs is prepared first, once (:func:`nnexp.data.prepare_data`: downloaded, decoded, its
     cached arrays verified), so a run finished on arrays found damaged since is planned again, in its folder.
@@ -244,7 +244,7 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
             bad_data[key] = damaged_caches(spec.data)
         done = not settings.force and finished_summary(sweep_dir / folder, fingerprint, bad_data[key]) is not None
         job = PlannedJob(tuple(overrides), folder, fingerprint, work=estimated_work(spec), memory=estimate_memory(spec))
-        planned.append(job.skipped(folder) if done else job)
+        planned.append(job.skipped() if done else job)
     return planned
 
 

@@ -1,4 +1,4 @@
-"""The default sweeper: Hydra's basic grid sweeper, launching only the jobs nnexp's plan says to run.
+"""nnexp's grid sweeper: the grid Hydra's basic sweeper would run, launching only the jobs nnexp's plan says to run.
 
 The sweep's callback (:mod:`nnexp.sweep.callback`) plans the grid before the sweeper starts
 (:mod:`nnexp.sweep.planning`): every job composed and checked, given its folder, the finished ones marked.
