@@ -11,6 +11,7 @@ import sys
 import pytest
 
 from nnexp.report.build import build_report
+from nnexp.report.runs import load_runs, varying
 from nnexp.results.plan_file import read_plan
 from nnexp.training import RunSpec
 from tests.conftest import LAUNCHER_VERBOSE, make_idx_dataset, run_nnexp, settings_of
@@ -86,6 +87,8 @@ def test_other_data_under_the_same_path_is_another_run_and_never_overwrites_a_re
     assert "finished already" not in second.stdout + second.stderr and "sweep done: 2 completed" in second.stdout
     assert {name: _files(sweep / name) for name in before} == before  # the first data's results, untouched
     assert len(_finished_folders(sweep)) == 4 and len(read_plan(sweep)["runs"]) == 4
+    runs = load_runs(sweep)  # the report tells the two data sets apart: never pooled as seeds of one setting
+    assert runs["data.content"].nunique() == 2 and "data.content" in varying(runs)
     moved = run_nnexp(command, tmp_path, env={**env, "NNEXP_DATA_DIR": str(copy)})  # the first data, elsewhere
     assert moved.returncode == 0 and "2 finished already and are skipped" in moved.stdout, moved.stderr[-2000:]
     assert {name: _files(sweep / name) for name in before} == before

@@ -34,6 +34,10 @@ def find_run_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(d for d in found if not any(p.startswith(DAMAGED_PREFIX) for p in d.relative_to(sweep_dir).parts))
 
 
+# A column of the data's content (the start of its digest): runs on other data are never pooled as one setting's
+DATA_CONTENT = "data.content"
+
+
 def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
     row: dict[str, Any] = {"run": str(run_dir.relative_to(sweep_dir)) or "."}
     summary_path = run_dir / SUMMARY_FILE
@@ -50,6 +54,9 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         config = summary.pop("config", {})
         summary.pop("versions", None)
         row.update(config_columns(config))
+        identity = summary.get("data_identity")
+        if isinstance(identity, dict) and identity.get("digest"):  # other files under one path: other data
+            row[DATA_CONTENT] = str(identity["digest"])[:8]
         reason = damage(run_dir, summary) if summary.get("status") in FINISHED else None
         if reason is not None:  # its metrics are not a result
             return {**row, "status": RunStatus.damaged.value, "error": reason}
