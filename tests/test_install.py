@@ -93,7 +93,7 @@ def test_the_console_script_runs_a_sweep_in_the_current_folder(installed, tmp_pa
     # the console of a tool: the plan, a line per run, the outcome and where the report is; nothing on stderr
     lines = done.stdout.splitlines()
     assert done.stderr == "" and len(lines) == 5, done.stdout
-    assert re.fullmatch(r"sweep of 2 runs into multirun/[-_\d]+", lines[0])
+    assert lines[0] == "sweep of 2 runs into multirun/data=digits,epochs=1,hidden=8,16"  # named by the command
     assert all(
         re.match(r"run [12]/2 completed: data=digits,epochs=1,hidden=(8|16) — test accuracy", x) for x in lines[1:3]
     )
