@@ -127,7 +127,7 @@ def test_sweep_benchmark_rejects_a_single_worker_count(capsys):
 
 
 def test_sweep_benchmark_needs_a_grid_sweep_plan(tmp_path):
-    with pytest.raises(SystemExit, match="has no sweep plan; the sweep benchmark needs Hydra's basic sweeper"):
+    with pytest.raises(SystemExit, match="has no sweep plan; the sweep benchmark needs a grid sweep"):
         bench_sweep.run_times(tmp_path)
 
 
