@@ -26,7 +26,7 @@ from nnexp.errors import NnexpError
 from nnexp.resources import CONFIG_DIR
 from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus
 from nnexp.results.model_file import MODEL_FILE
-from nnexp.sweep.grid import GRID_SWEEPERS
+from nnexp.sweep.grid import runs_a_grid
 from nnexp.training import execute
 from nnexp.training.interrupt import Interrupted
 
@@ -70,7 +70,7 @@ def main(cfg: DictConfig) -> float:
     which it counts as a failed trial (a NaN objective would stop it).
     """
     hydra_cfg = HydraConfig.get()
-    searching = hydra_cfg.mode == RunMode.MULTIRUN and hydra_cfg.sweeper.get("_target_") not in GRID_SWEEPERS
+    searching = hydra_cfg.mode == RunMode.MULTIRUN and not runs_a_grid(str(hydra_cfg.sweeper.get("_target_")))
     settings: Config = OmegaConf.to_object(cfg)
     if settings.blas_threads is None:
         settings.blas_threads = launcher_cpus()

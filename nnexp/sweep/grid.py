@@ -12,8 +12,12 @@ from omegaconf import DictConfig
 from nnexp.errors import ConfigError
 
 GRID_SWEEPER = "hydra_plugins.nnexp_launcher.sweeper.GridSweeper"
-# The sweepers that run a whole grid (Hydra's basic one too, unplanned), as opposed to searching sweepers
-GRID_SWEEPERS = (GRID_SWEEPER, "hydra._internal.core_plugins.basic_sweeper.BasicSweeper")
+
+
+def runs_a_grid(sweeper_target: str) -> bool:
+    """Whether the sweeper of this ``_target_`` runs a whole grid (nnexp's, planned; Hydra's basic one, unplanned),
+    not the trials of a search."""
+    return sweeper_target.rpartition(".")[2] in ("GridSweeper", "BasicSweeper")
 
 
 def is_grid_sweep(config: DictConfig) -> bool:
