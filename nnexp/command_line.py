@@ -24,7 +24,7 @@ from nnexp.config import store_schema
 from nnexp.errors import ConfigError
 from nnexp.model import ACTIVATIONS
 from nnexp.optim import OPTIMIZERS
-from nnexp.resolvers import add_resolver
+from nnexp.resolvers import add_resolver, version_at_least
 from nnexp.resources import CONFIG_DIR
 from nnexp.sweep.naming import register_resolver
 
@@ -44,7 +44,7 @@ def with_grid_sweeper(args: list[str]) -> list[str]:
     return [*args, GRID_SWEEPER_CHOICE] if any(arg in MULTIRUN_FLAGS for arg in args) and not chooses else args
 
 
-HYDRA_1_4 = tuple(int(part) for part in hydra.__version__.split(".")[:2]) >= (1, 4)
+HYDRA_1_4 = version_at_least(hydra.__version__, 1, 4)
 # Hydra's arguments to initialize_config_dir (COMPOSE_OPTIONS) and hydra.main (MAIN_OPTIONS) on this Hydra: 1.3
 # takes its current defaults with version_base=None; 1.4 deprecates version_base, and hydra.main names the code
 # its logging config may call (nnexp's console filters, the logging module's handlers)

@@ -10,8 +10,10 @@ from enum import Enum
 from typing import Any
 
 import pytest
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from nnexp.command_line import register_configs
 from nnexp.data.loading import readers
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.report.metrics import METRICS
@@ -22,12 +24,14 @@ from tests.conftest import CONF_DIR, run_nnexp
 ENTRY = re.compile(r"^  (?P<key>[a-z0-9_./]+)=(?P<default>\S+)(?: +(?P<text>\S.*))?$")
 CONTINUATION = re.compile(r"^ {20,}(?P<text>\S.*)$")
 ENV_DEFAULT = re.compile(r"^\$\{oc\.env:(?P<var>\w+),null\}$")  # a default taken from the environment
-# every config group and its options: the folders of conf/, and optimizer=..., which the registry stores
+register_configs()
+# every config group and its options: the folders of conf/, and optimizer=..., which nnexp stores in Hydra's
+# ConfigStore (what Hydra accepts, not the registry the help page is written from)
 GROUP_OPTIONS = {
     str(d.relative_to(CONF_DIR)): sorted(p.stem for p in d.glob("*.yaml"))
     for d in CONF_DIR.rglob("*")
     if d.is_dir() and any(d.glob("*.yaml"))
-} | {"optimizer": sorted(OPTIMIZERS)}
+} | {"optimizer": sorted(name.removesuffix(".yaml") for name in ConfigStore.instance().list("optimizer"))}
 GROUPS = sorted(GROUP_OPTIONS)
 
 
