@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import time
 
 import pytest
 
 from nnexp.results import SUMMARY_FILE
-from tests.test_faults import _registered_workers, _start
+from tests.conftest import run_nnexp
+from tests.test_faults import _descendants, _epochs_done, _registered_workers, _start
 from tests.test_scaling_out import needs_optuna
 
 pytestmark = [pytest.mark.slow, needs_optuna]
@@ -55,3 +57,29 @@ def test_a_killed_worker_fails_only_its_trial_and_the_search_goes_on(tmp_path) -
     assert failed["error"] == KILLED and failed["fingerprint"] and failed["config"]["batch_size"] == 1
     assert "sweep done: 2 completed, 1 failed" in output
 
+
+def test_a_killed_search_resumes_from_its_study_and_retries_the_trials_it_left_running(tmp_path) -> None:
+    search = [*SEARCH, "hydra.sweeper.n_trials=2"]
+    process = _start(search, tmp_path)
+    folder = tmp_path / "multirun/search_digits"
+    _registered_workers(folder, 2)
+    deadline = time.monotonic() + 120  # both trials a few epochs in: each run has a checkpoint
+    while time.monotonic() < deadline and sum(_epochs_done(p) >= 2 for p in folder.glob("*/metrics.csv")) < 2:
+        time.sleep(0.05)
+    below = _descendants(process.pid)
+    for pid in [process.pid, *below]:  # the whole search at once, as a lost machine
+        os.kill(pid, signal.SIGKILL)
+    process.communicate(timeout=60)
+    left = {trial.number: trial.params for trial in _study(tmp_path).trials}
+    assert len(left) == 2 and not _summaries(tmp_path)
+    resumed = run_nnexp(search, tmp_path)
+    output = resumed.stdout + resumed.stderr
+    assert resumed.returncode == 0, output[-3000:]
+    assert "2 trials of a search that ended before they did (0, 1) are failed" in output, output[-3000:]
+    resuming = [line for line in output.splitlines() if line.startswith("resuming ")]
+    assert len(resuming) == 2, output[-3000:]  # from their checkpoints
+    trials = _study(tmp_path).trials
+    assert [trial.state.name for trial in trials] == ["FAIL", "FAIL", "COMPLETE", "COMPLETE"]
+    assert all("ended before it did" in trial.user_attrs["fail_reason"] for trial in trials[:2])
+    assert [trial.params for trial in trials[2:]] == [left[0], left[1]]  # the abandoned settings, tried again
+    assert sorted(s["status"] for s in _summaries(tmp_path)) == ["completed", "completed"]
