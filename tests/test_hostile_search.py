@@ -58,7 +58,8 @@ def test_a_killed_worker_fails_only_its_trial_and_the_search_goes_on(tmp_path) -
     assert "sweep done: 2 completed, 1 failed" in output
 
 
-def test_a_killed_search_resumes_from_its_study_and_retries_the_trials_it_left_running(tmp_path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_search_resumes_from_its_study_and_retries_the_trials_it_left_running(tmp_path, signum) -> None:
     search = [*SEARCH, "hydra.sweeper.n_trials=2"]
     process = _start(search, tmp_path)
     folder = tmp_path / "multirun/search_digits"
@@ -66,12 +67,12 @@ def test_a_killed_search_resumes_from_its_study_and_retries_the_trials_it_left_r
     deadline = time.monotonic() + 120  # both trials a few epochs in: each run has a checkpoint
     while time.monotonic() < deadline and sum(_epochs_done(p) >= 2 for p in folder.glob("*/metrics.csv")) < 2:
         time.sleep(0.05)
-    below = _descendants(process.pid)
-    for pid in [process.pid, *below]:  # the whole search at once, as a lost machine
-        os.kill(pid, signal.SIGKILL)
-    process.communicate(timeout=60)
+    # SIGKILL: the whole search at once, as a lost machine; SIGTERM: to the search, which stops its runs and exits
+    for pid in [process.pid, *_descendants(process.pid)] if signum == signal.SIGKILL else [process.pid]:
+        os.kill(pid, signum)
+    process.communicate(timeout=120)
     left = {trial.number: trial.params for trial in _study(tmp_path).trials}
-    assert len(left) == 2 and not _summaries(tmp_path)
+    assert len(left) == 2 and {s["status"] for s in _summaries(tmp_path)} <= {"interrupted"}
     resumed = run_nnexp(search, tmp_path)
     output = resumed.stdout + resumed.stderr
     assert resumed.returncode == 0, output[-3000:]
