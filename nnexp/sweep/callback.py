@@ -39,6 +39,7 @@ from nnexp.sweep.plan import PlannedJob, distinct_runs, latest_jobs, merge_plan,
 from nnexp.sweep.planning import check_memory, plan_sweep
 from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
+from nnexp.sweep.study import resume_study
 from nnexp.training.spec import RunSpec
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,7 @@ class SweepCallback(Callback):
             reason = disk_full_message(exc, sweep_dir) if is_disk_full(exc) else f"{exc.strerror}: {exc.filename}"
             log.error("error: the sweep plan cannot be written (%s); no run was started", reason)
             sys.exit(1)
+        resume_study(config)  # a search's study: the trials of a search that died are failed and retried first
         if jobs is not None:
             remember_jobs(sweep_dir, jobs)
             if not runs_to_start(jobs):  # nothing to run: the workers started while planning are not needed

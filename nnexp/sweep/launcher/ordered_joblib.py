@@ -48,8 +48,10 @@ from joblib import Parallel, delayed, effective_n_jobs
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from nnexp.sweep.grid import runs_a_grid
 from nnexp.sweep.plan import PlannedJob, own_jobs
 from nnexp.training.job import record_lost
+from nnexp.training.spec import config_record, data_identity, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +203,7 @@ class OrderedJoblibLauncher(JoblibLauncher):
                             error = f"worker process killed by {reason or 'a signal'} (out of memory?)"
                             self._record_lost(sweep_dir, jobs[index], error, job_overrides[index])
                             log.error("run #%d: %s", initial_job_idx + index, error)
-                            results[index] = _no_result(job_overrides[index])
+                            results[index] = self._lost_result(job_overrides[index], error)
                     remaining = [index for index in remaining if index not in results]
             finally:
                 shutil.rmtree(registry, ignore_errors=True)
@@ -229,24 +231,40 @@ class OrderedJoblibLauncher(JoblibLauncher):
         return [results[index] for index in range(len(job_overrides))]
 
     def _record_lost(self, sweep_dir: Path, job: PlannedJob | None, error: str, overrides: Sequence[str]) -> None:
-        """Record a run lost with its worker as failed, where it can be (no plan: no folder; a full disk)."""
+        """Record a run lost with its worker as failed, where it can be (no config to place it; a full disk)."""
+        job, config = self._lost_run(job, overrides)
         if job is None:
             return
         try:
-            record_lost(sweep_dir / job.dir, error, job.fingerprint, self._job_config(overrides))
+            record_lost(sweep_dir / job.dir, error, job.fingerprint, config)
         except OSError as exc:
             log.error("the failure of %s could not be recorded: %s", job.dir, exc)
 
-    def _job_config(self, overrides: Sequence[str]) -> dict[str, Any]:
-        """The configuration of a job as its run would have recorded it (empty if it cannot be composed)."""
+    def _lost_run(self, job: PlannedJob | None, overrides: Sequence[str]) -> tuple[PlannedJob | None, dict[str, Any]]:
+        """A lost job's run and its configuration as the run would have recorded it: its planned job, or for a job no
+        plan placed (a searching sweeper's trial) the folder Hydra gives it, with its fingerprint; with an empty
+        configuration (and no job if none was planned) when its config cannot be composed."""
         assert self.hydra_context is not None and self.config is not None
         try:
-            job = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            with open_dict(job):
-                del job["hydra"]
-            return OmegaConf.to_container(job, resolve=True, enum_to_str=True)
-        except Exception:  # the failure is recorded all the same
-            return {}
+            composed = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            folder = str(composed.hydra.sweep.subdir)
+            with open_dict(composed):
+                del composed["hydra"]
+            if job is None:
+                job = unplanned_job(overrides, folder, composed)
+            return job, OmegaConf.to_container(composed, resolve=True, enum_to_str=True)
+        except Exception:  # the failure is recorded all the same, where it can be
+            return job, {}
+
+    def _lost_result(self, overrides: Sequence[str], error: str) -> JobReturn:
+        """The result of a job whose worker died, as the task gives a failed run's: a searching sweeper is told of the
+        failure (a failed trial, with ``error``), a grid sweeper gets no result (NaN; the run's folder says why)."""
+        assert self.config is not None
+        if runs_a_grid(str(self.config.hydra.sweeper.get("_target_"))):
+            return _no_result(overrides)
+        lost = JobReturn(overrides=list(overrides), status=JobStatus.FAILED)
+        lost.return_value = RuntimeError(error)
+        return lost
 
     def _run_round(
         self,
@@ -352,6 +370,13 @@ def _signal_child(child: multiprocessing.Process, how: str) -> None:
     process meanwhile (its handle is then gone: AttributeError or ValueError, or the process: OSError)."""
     with contextlib.suppress(AttributeError, ValueError, OSError):
         getattr(child, how)()
+
+
+def unplanned_job(overrides: Sequence[str], folder: str, config: DictConfig) -> PlannedJob:
+    """A job no plan placed (a searching sweeper's trial), with the folder Hydra gives it and its configuration's
+    fingerprint, as its run computes it."""
+    settings = OmegaConf.to_object(config)
+    return PlannedJob(tuple(overrides), folder, fingerprint(config_record(settings), data_identity(settings.data)))
 
 
 def _no_result(overrides: Sequence[str]) -> JobReturn:
