@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from nnexp.errors import ReportError
+from nnexp.parent_watch import worker_options
 from nnexp.report.build import build_comparison, build_report, report_folder
 from nnexp.report.metrics import METRICS
 
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         out = report_folder(args.sweep_dir[0])
     try:
-        parallel = {"n_jobs": args.jobs} if args.jobs != 1 else None
+        parallel = {"n_jobs": args.jobs, **worker_options()} if args.jobs != 1 else None
         if args.compare:
             index = build_comparison(args.sweep_dir, out, args.rows, args.cols, metrics, parallel)
         else:

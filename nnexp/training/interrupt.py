@@ -1,8 +1,10 @@
-"""Stopping a run on request: SIGTERM (what a scheduler sends to preempt) or SIGINT (Ctrl-C).
+"""Stopping a run on request: SIGTERM (what a scheduler sends to preempt), SIGINT (Ctrl-C), SIGHUP (the terminal
+closed) or SIGQUIT (Ctrl-\\).
 
 Within :func:`stop_on_signals` the signals only set a flag. The training loop looks at it
 between steps (:func:`requested`): it saves a checkpoint and raises :class:`Interrupted`, so the
-run ends with status ``interrupted`` and a rerun continues where it stopped.
+run ends with status ``interrupted`` and a rerun continues where it stopped. A signal that is ignored when the
+run starts (SIGHUP under ``nohup``) stays ignored.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-SIGNALS = (signal.SIGTERM, signal.SIGINT)
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 _requested: int | None = None
 _current_handler: object = None  # the handler of the innermost stop_on_signals
@@ -27,7 +29,7 @@ class Interrupted(Exception):
 
     @property
     def exit_status(self) -> int:
-        """The shell's convention: 128 + the signal's number (143 for SIGTERM, 130 for SIGINT)."""
+        """The shell's convention: 128 + the signal's number (143 for SIGTERM, 130 for SIGINT, 129 for SIGHUP)."""
         return 128 + self.signum
 
 
@@ -36,9 +38,15 @@ def requested() -> int | None:
     return _requested
 
 
+def heeded_signals() -> list[int]:
+    """The :data:`SIGNALS` that stop work here: those not ignored (``nohup`` ignores SIGHUP)."""
+    return [signum for signum in SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Within: SIGTERM and SIGINT ask training to stop (in the main thread; elsewhere signals are as they were).
+    """Within: the :func:`heeded_signals` ask training to stop (in the main thread; elsewhere signals are as they
+    were).
 
     Nested, the outer one keeps the request: a signal before training begins stops it before its first step.
     """
@@ -47,7 +55,7 @@ def stop_on_signals() -> Iterator[None]:
         yield
         return
     outermost = signal.getsignal(signal.SIGTERM) is not _current_handler
-    previous = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    previous = {signum: signal.getsignal(signum) for signum in heeded_signals()}
 
     def request(signum: int, frame: object) -> None:
         global _requested
@@ -56,7 +64,7 @@ def stop_on_signals() -> Iterator[None]:
             previous[signum](signum, frame)  # e.g. the launcher's, when the run is in the sweep's own process
 
     outer_handler, _current_handler = _current_handler, request
-    for signum in SIGNALS:
+    for signum in previous:
         signal.signal(signum, request)
     try:
         yield

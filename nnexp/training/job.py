@@ -42,6 +42,7 @@ from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.loop import TrainResult, train
 from nnexp.training.memory import available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec, check_batch_fits, config_record, data_identity, fingerprint
+from nnexp.training.stopped_time import count_stopped_time
 
 log = logging.getLogger("nnexp.run")
 
@@ -187,7 +188,8 @@ def execute(settings: Config, out_dir: Path) -> dict:
     (:func:`nnexp.results.files.set_aside`) and the run trains again. A folder holding a finished run of
     another configuration is not touched: :class:`ConfigError`. Any error is recorded in the folder, as status
     ``failed`` in ``summary.json`` and the traceback in ``error.txt``, then raised; a run stopped by
-    SIGTERM or SIGINT is recorded as ``interrupted`` (its checkpoint kept) and :class:`Interrupted` raised.
+    a signal (:mod:`nnexp.training.interrupt`) is recorded as ``interrupted`` (its checkpoint kept) and
+    :class:`Interrupted` raised. Time the process spends stopped (SIGSTOP ... SIGCONT) is not training time.
     The folder is locked meanwhile: a concurrent run of the same configuration waits.
     """
     # a log file that cannot be written (a full disk) must not print a traceback for every line: the run's
@@ -250,7 +252,7 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
         estimate = estimate_memory(spec)
         if estimate is not None:
             check_fits({"the run": estimate}, 1, available_memory())
-        with stop_on_signals():
+        with stop_on_signals(), count_stopped_time():
             summary = _train(spec, out_dir, origin)
         write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
     except Interrupted as exc:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from nnexp.training.checkpoint import Checkpoint, Checkpointer
 from nnexp.training.diagnostics import PROBE_SIZE, diagnose
 from nnexp.training.interrupt import Interrupted, requested
 from nnexp.training.method import Method, Stepper
+from nnexp.training.stopped_time import active_time
 from nnexp.training.stopping import EarlyStopping
 
 log = logging.getLogger(__name__)
@@ -92,16 +92,16 @@ class Trainer:
 
     def run_epoch(self, lr: float, skip: int = 0, progress: Callable[[int], None] | None = None) -> float:
         """One pass over the training set with learning rate ``lr`` (its first ``skip`` batches done already);
-        its seconds (parameter updates only). ``progress(batches done)`` is called every
+        its seconds (parameter updates only, time stopped left out). ``progress(batches done)`` is called every
         :data:`PROGRESS_STEPS` steps."""
-        start = time.perf_counter()
+        start = active_time()
         done = skip
         for x_batch, y_batch in self.batches.epoch(skip):
             self.stepper.step(x_batch, y_batch, lr)
             done += 1
             if progress is not None and done % PROGRESS_STEPS == 0:
                 progress(done)
-        return time.perf_counter() - start
+        return active_time() - start
 
     def checkpoint(
         self, fingerprint: str, epoch: int, batch: int, stopping: EarlyStopping, seconds: tuple
@@ -195,14 +195,14 @@ def train(
             progress = mid_epoch if checkpoints is not None else None
             row = {"epoch": epoch, "learning_rate": lr, "epoch_seconds": trainer.run_epoch(lr, skip, progress)}
             skip = 0
-            start = time.perf_counter()
+            start = active_time()
             penalty = model.penalty(method.weight_decay)
             for split, (xs, ys) in splits.items():
                 loss, row[f"{split}_acc"] = model.evaluate(xs, ys)
                 row[f"{split}_loss"] = loss + penalty
             if diagnostics:
                 row.update(diagnose(model, *probe))
-            row["eval_seconds"] = time.perf_counter() - start
+            row["eval_seconds"] = active_time() - start
             train_seconds += row["epoch_seconds"]
             eval_seconds += row["eval_seconds"]
             epochs_done = epoch

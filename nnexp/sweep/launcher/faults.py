@@ -7,7 +7,7 @@ workers that end while running a job. When the OOM killer (or anybody) kills a w
 kills the other workers too and fails the whole batch; the first death noted names the job
 that was killed, and the launcher runs the others again (they resume from their checkpoints).
 
-A file ``stop`` in the registry tells the workers to start no new job (SIGTERM / SIGINT).
+A file ``stop`` in the registry tells the workers to start no new job (a stop signal came).
 """
 
 from __future__ import annotations
@@ -96,11 +96,12 @@ def run_registered(
         return index, None, None
     entry = registry / str(os.getpid())
     try:
-        entry.write_text(str(index))
-        deadline = time.monotonic() + WATCH_WAIT_SECONDS
-        while watched and not (registry / WATCHED / entry.name).exists() and time.monotonic() < deadline:
-            time.sleep(0.005)
-        with stop_on_signals():  # from now on SIGTERM stops the run cleanly, even before its training starts
+        # once registered, the sweep's stop signal stops the run cleanly, even before its training starts
+        with stop_on_signals():
+            entry.write_text(str(index))
+            deadline = time.monotonic() + WATCH_WAIT_SECONDS
+            while watched and not (registry / WATCHED / entry.name).exists() and time.monotonic() < deadline:
+                time.sleep(0.005)
             result = execute_job(index, overrides, hydra_context, config, task_function, singleton_state)
     except OSError as exc:  # Hydra's own files of the run (its folder, .hydra/*.yaml), or the registry
         if not is_disk_full(exc):

@@ -48,8 +48,10 @@ from joblib import Parallel, delayed, effective_n_jobs
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from nnexp.parent_watch import worker_options
 from nnexp.sweep.grid import runs_a_grid
 from nnexp.sweep.plan import PlannedJob, own_jobs
+from nnexp.training.interrupt import heeded_signals
 from nnexp.training.job import record_lost
 from nnexp.training.spec import config_record, data_identity, fingerprint
 
@@ -77,10 +79,12 @@ JOBLIB_LAUNCHERS = (OrderedJoblibLauncherConf._target_, JobLibLauncherConf._targ
 def parallel_settings(launcher: Mapping[str, Any]) -> dict[str, Any]:
     """``joblib.Parallel``'s arguments for a launcher config (as Hydra's joblib launcher makes them).
 
-    A ``Parallel`` call with the same arguments runs on the same worker processes.
+    A ``Parallel`` call with the same arguments runs on the same worker processes; they end with this process
+    (:mod:`nnexp.parent_watch`).
     """
     settings = {key: value for key, value in launcher.items() if key not in ("_target_", "order")}
     settings["backend"] = "loky"  # Hydra's state cannot cross threads
+    settings.update(worker_options())
     for key in ("pre_dispatch", "batch_size", "max_nbytes"):  # numbers given as text become ints, as Hydra's
         with contextlib.suppress(TypeError, ValueError):  # joblib launcher makes them ("2*n_jobs" stays as it is)
             if settings.get(key):
@@ -152,9 +156,9 @@ class OrderedJoblibLauncher(JoblibLauncher):
 
         Hydra's joblib launcher's own ``launch`` with three changes: the order; a worker that
         dies fails only its job (:mod:`.faults`: joblib fails the whole batch, so the jobs that were
-        not killed run again, resuming from their checkpoints); and SIGTERM / SIGINT stop the sweep:
-        running runs checkpoint and end as ``interrupted``, no new one starts, the workers are ended
-        and the process exits with status 143 / 130.
+        not killed run again, resuming from their checkpoints); and SIGTERM / SIGINT / SIGHUP / SIGQUIT stop the
+        sweep: running runs checkpoint and end as ``interrupted``, no new one starts, the workers are ended
+        and the process exits with status 128 + the signal's number (143 / 130 / 129 / 131).
         """
         assert self.config is not None and self.task_function is not None and self.hydra_context is not None
         setup_globals()
@@ -315,9 +319,10 @@ class OrderedJoblibLauncher(JoblibLauncher):
 
 
 class _StopOnSignals:
-    """Within: SIGTERM and SIGINT stop the sweep instead of killing this process: no new job starts (the
-    stop file) and the running ones are asked to stop (SIGTERM to their workers). A full disk stops the
-    sweep too: no new job starts, the running ones end as they will."""
+    """Within: SIGTERM, SIGINT, SIGHUP and SIGQUIT (:func:`~nnexp.training.interrupt.heeded_signals`) stop the
+    sweep instead of killing this process: no new job starts (the stop file) and the running ones are asked to
+    stop (the same signal to their workers, so that each run says which one came). A full disk stops the sweep
+    too: no new job starts, the running ones end as they will."""
 
     def __init__(self, registry: Path) -> None:
         self.registry = registry
@@ -339,10 +344,10 @@ class _StopOnSignals:
         for pid in running:
             if pid != os.getpid():
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGTERM)
+                    os.kill(pid, signum)
 
     def __enter__(self) -> _StopOnSignals:
-        self._previous = {signum: signal.signal(signum, self._stop) for signum in (signal.SIGTERM, signal.SIGINT)}
+        self._previous = {signum: signal.signal(signum, self._stop) for signum in heeded_signals()}
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,0 +1,171 @@
+"""Every process a sweep starts ends soon after the sweep ends, whatever ends it: SIGINT, SIGHUP, SIGQUIT (to the
+sweep's process or to its whole process group, as Ctrl-C, Ctrl-\\ and a closed terminal send them), or kill -9
+of the sweep's process, mid-sweep or while its report is drawn. Each stop names the signal that came. A run
+stopped (SIGSTOP ... SIGCONT) does not count the time stopped as training time.
+
+Provoked for real: signals to real sweeps and runs (``python -m nnexp.run``) in subprocesses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nnexp.results import SUMMARY_FILE
+from nnexp.training.checkpoint import CHECKPOINT_FILE
+from tests.test_faults import SWEEP, _alive, _descendants, _epochs_done, _registered_workers, _statuses
+
+pytestmark = pytest.mark.slow
+
+ENDS_WITHIN_SECONDS = 30  # the design is 5 s; generous for a loaded machine
+
+
+def _start_session(args: list[str], cwd: Path) -> subprocess.Popen:
+    """``python -m nnexp.run ARGS`` in a session (and process group) of its own, as a terminal starts a command;
+    its output goes to ``cwd/output.txt`` (a pipe would stay open as long as any process left behind)."""
+    with (cwd / "output.txt").open("w") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "nnexp.run", *args],
+            cwd=cwd,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def _output(process: subprocess.Popen, cwd: Path) -> str:
+    """What the process said, once it has ended."""
+    process.wait(timeout=120)
+    return (cwd / "output.txt").read_text()
+
+
+def _training(sweep: Path) -> None:
+    """Wait until two runs train in worker processes, an epoch done in each (each has a checkpoint)."""
+    _registered_workers(sweep, 2)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and sum(_epochs_done(p) >= 1 for p in sweep.glob("*/metrics.csv")) < 2:
+        time.sleep(0.02)
+
+
+def _assert_all_end(pids: set[int]) -> None:
+    deadline = time.monotonic() + ENDS_WITHIN_SECONDS
+    while _alive(pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _alive(pids)
+    commands = [_command(pid) for pid in left]
+    for pid in left:  # a failed test leaves nothing behind either
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left behind: {commands}"
+
+
+def _command(pid: int) -> str:
+    try:
+        return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:150]
+    except OSError:
+        return f"{pid}: (ended)"
+
+
+def _errors(sweep: Path) -> list[str]:
+    return sorted(json.loads(p.read_text()).get("error") or "" for p in sweep.glob(f"*/{SUMMARY_FILE}"))
+
+
+@pytest.mark.parametrize(
+    "signum, to_group",
+    [
+        (signal.SIGINT, True),  # Ctrl-C: the terminal sends it to every process of the command
+        (signal.SIGHUP, False),  # to the sweep's process only
+        (signal.SIGHUP, True),  # the terminal closed
+        (signal.SIGQUIT, False),
+    ],
+    ids=["SIGINT-group", "SIGHUP", "SIGHUP-group", "SIGQUIT"],
+)
+def test_a_stop_signal_is_named_checkpoints_the_runs_and_ends_every_process(tmp_path, signum, to_group) -> None:
+    sweep = tmp_path / "sweep"
+    process = _start_session([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    _training(sweep)
+    below = _descendants(process.pid)
+    assert below, "the sweep has worker processes"
+    if to_group:
+        os.killpg(process.pid, signum)
+    else:
+        os.kill(process.pid, signum)
+    output = _output(process, tmp_path)
+    name = signal.Signals(signum).name
+    assert process.returncode == 128 + signum, output[-3000:]
+    stop_lines = [line for line in output.splitlines() if f"sweep stopped by {name}:" in line]
+    assert len(stop_lines) == 1 and "2 running runs stopped where they were" in stop_lines[0], output[-3000:]
+    assert sorted(_statuses(sweep).values()) == ["interrupted", "interrupted"], output[-3000:]
+    assert all(error.startswith(f"interrupted by {name} ") for error in _errors(sweep)), _errors(sweep)
+    assert len(list(sweep.glob(f"*/{CHECKPOINT_FILE}"))) == 2
+    _assert_all_end(below)
+
+
+def test_kill_9_of_the_sweep_mid_sweep_ends_its_workers_with_checkpoints(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    process = _start_session([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    _training(sweep)
+    below = _descendants(process.pid)
+    process.kill()
+    process.wait(timeout=60)
+    _assert_all_end(below)
+    # the workers noticed their parent was gone: each stopped its run as on a hangup, with a checkpoint
+    assert sorted(_statuses(sweep).values()) == ["interrupted", "interrupted"]
+    assert all(error.startswith("interrupted by SIGHUP ") for error in _errors(sweep)), _errors(sweep)
+    assert len(list(sweep.glob(f"*/{CHECKPOINT_FILE}"))) == 2
+
+
+def test_kill_9_of_the_sweep_while_its_report_is_drawn_leaves_no_process(tmp_path) -> None:
+    sweep = tmp_path / "sweep"
+    args = ["-m", "data=digits", "epochs=2", "hidden=8,16", "seed=0,1", "hydra.launcher.n_jobs=2"]
+    process = _start_session([*args, f"hydra.sweep.dir={sweep}"], tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not list(sweep.glob("report/*.png")):  # the first figure drawn
+        time.sleep(0.01)
+    below = _descendants(process.pid)
+    process.kill()
+    process.wait(timeout=60)
+    assert below, "the report's figures are drawn by the sweep's worker processes"
+    assert not (sweep / "report/index.html").exists(), "the report was finished before the kill"
+    _assert_all_end(below)
+
+
+def _epoch_rows(metrics: Path) -> list[dict[str, str]]:
+    with metrics.open() as file:
+        return list(csv.DictReader(file))
+
+
+def test_the_time_a_run_is_stopped_is_not_training_time(tmp_path) -> None:
+    process = _start_session(["data=digits", "batch_size=1", "epochs=25", "hydra.run.dir=run"], tmp_path)
+    metrics = tmp_path / "run/metrics.csv"
+    deadline = time.monotonic() + 120
+    done = 0
+    while time.monotonic() < deadline and done < 2:
+        time.sleep(0.01)
+        done, written = _epochs_done(metrics), metrics.stat().st_mtime if metrics.exists() else 0.0
+        if _epochs_done(metrics) != done:  # a row came between the two looks: look again
+            done = 0
+    # the file changes at each row: ``written`` is when epoch ``done`` ended and the next began
+    process.send_signal(signal.SIGSTOP)
+    time.sleep(3)
+    process.send_signal(signal.SIGCONT)
+    output = _output(process, tmp_path)
+    window = time.time() - written  # the later epochs ran within it, and it holds 3 s stopped
+    assert process.returncode == 0, output[-3000:]
+    rows = _epoch_rows(metrics)
+    assert len(rows) == 25, "the run survives the stop"
+    measured = sum(float(row["epoch_seconds"]) + float(row["eval_seconds"]) for row in rows[done:])
+    assert measured < window - 3 + 0.5, (
+        f"epochs {done + 1}-25 measured {measured:.2f} s in a window of {window:.2f} s, 3 s of which stopped"
+    )
+    summary = json.loads((tmp_path / "run" / SUMMARY_FILE).read_text())
+    assert summary["train_seconds"] == pytest.approx(sum(float(row["epoch_seconds"]) for row in rows))
