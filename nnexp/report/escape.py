@@ -10,8 +10,9 @@ from urllib.parse import quote
 import pandas as pd
 
 # Characters with a meaning in (GitHub's) Markdown inline text or tables: escapes, code, emphasis, links and
-# images, raw HTML and entities, strikethrough, closing heading marks, math, table cells
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>!&~#$|])")
+# images, raw HTML and entities, strikethrough, closing heading marks, math, table cells; and an underscore but
+# between two letters or digits (where it never starts or ends emphasis: `init_scale` stays as it is)
+MARKDOWN_SPECIAL = re.compile(r"([\\`*\[\]<>!&~#$|]|(?<![^\W_])_|_(?![^\W_]))")
 LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
     "&": r"\&",
