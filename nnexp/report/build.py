@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from nnexp.errors import ReportError
 from nnexp.report.document import Block, write_documents
+from nnexp.report.escape import markdown_code, markdown_link, markdown_text
 from nnexp.report.metrics import KINDS, METRICS
 from nnexp.report.options import check_options
 from nnexp.report.protocols import READINGS, protocol_columns, rankings, reading_label, verdict_text
@@ -92,7 +93,12 @@ def build_report(
     name = sweep_name(sweep_dir, runs)
     blocks = [Block("h1", f"Sweep report: {name}"), *_overview(sweep_dir, runs, skipped)]
     if followers:
-        blocks.append(Block("p", f"{', '.join(followers)}: one value per {rows} and {cols}, so no section of its own."))
+        blocks.append(
+            Block(
+                "p",
+                markdown_text(f"{', '.join(followers)}: one value per {rows} and {cols}, so no section of its own."),
+            )
+        )
     if measured.empty:
         blocks.append(Block("p", "No run has finished yet: no tables or figures."))
         groups = []
@@ -110,7 +116,7 @@ def build_report(
         blocks += _published_section(published_table(path), measured, curves, metrics, out_dir)
     blocks += [
         Block("h2", "Runs"),
-        Block("p", f"One row per run, with its settings and final metrics: [{RUNS_FILE}]({RUNS_FILE})."),
+        Block("p", f"One row per run, with its settings and final metrics: {markdown_link(RUNS_FILE, RUNS_FILE)}."),
     ]
     figures.draw(parallel)
     index = write_documents(blocks, out_dir, f"Sweep report: {name}", started)
@@ -190,7 +196,7 @@ def _group_section(
         )
         blocks += [
             Block("h3", caption),
-            Block("p", f"{replicates}{spread}; rows: {rows}, columns: {cols}.{noisy}"),
+            Block("p", markdown_text(f"{replicates}{spread}; rows: {rows}, columns: {cols}.{noisy}")),
             Block("table", table=shown, links=links),
         ]
         if min(len(mean.index), len(mean.columns)) > 1:  # a single row or column reads best as the table itself
@@ -298,7 +304,7 @@ def build_comparison(
         Block(
             "list",
             items=[
-                f"`{name}`: {status_counts(frame['status'])} runs from `{d}`"
+                f"{markdown_code(name)}: {status_counts(frame['status'])} runs from {markdown_code(d)}"
                 for name, frame, d in zip(names, frames, sweep_dirs)
             ],
         ),
@@ -340,7 +346,7 @@ def build_comparison(
 def _search_section(results: Path, measured: pd.DataFrame, out_dir: Path, figures: Figures) -> list[Block]:
     """The best configuration found by a searching sweeper (Optuna) and the history of its trials."""
     found = OmegaConf.to_container(OmegaConf.load(results))
-    best = [f"`{key}` = {value}" for key, value in (found.get("best_params") or {}).items()]
+    best = [f"{markdown_code(key)} = {markdown_text(value)}" for key, value in (found.get("best_params") or {}).items()]
     value = found.get("best_value")
     return [
         Block("h2", "Search"),
@@ -395,9 +401,9 @@ def _published_section(
     )
     return [
         Block("h2", f"Published vs reproduced: {source}"),
-        *([Block("p", f"**Warning: {warning}.**")] if warning else []),
-        Block("p", f"From [{path.name}]({path.name}). {protocol}".strip()),
-        Block("p", summary_text(comparison, source) + noisy),
+        *([Block("p", f"**{markdown_text(f'Warning: {warning}.')}**")] if warning else []),
+        Block("p", f"From {markdown_link(path.name, path.name)}. {markdown_text(protocol)}".strip()),
+        Block("p", markdown_text(summary_text(comparison, source) + noisy)),
         Block(
             "p",
             "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
@@ -425,24 +431,24 @@ def _protocols_section(distances: pd.DataFrame, table: str, reading: str, out_di
         rms=distances["rms"].map(lambda v: f"{v:.2f}"),
         max_abs_delta=distances["max_abs_delta"].map(lambda v: f"{v:.2f}"),
     )
+    explained = (
+        "Each candidate protocol is one combination of the settings this sweep varies beside the table's keys"
+        f" ({', '.join(protocol_columns(distances))}): those the write-up leaves unstated, or a check of those"
+        " it states; the number of epochs comes from each run's per-epoch metrics. They are ranked first by how"
+        " many of the table's values they have runs for (measured), then by rms: the root mean square of ours −"
+        " published over those values (for a claim '≥ x', only a shortfall counts); within_ci: values inside"
+        " our 95% CI. "
+        + (
+            f"Here the published values are set beside our {READINGS[reading]} ({reading}), in case the write-up"
+            " measured them on that split. "
+            if reading
+            else ""
+        )
+        + verdict_text(distances, table)
+    )
     return [
         Block("h3", f"Which protocol explains {table}?"),
-        Block(
-            "p",
-            "Each candidate protocol is one combination of the settings this sweep varies beside the table's keys"
-            f" ({', '.join(protocol_columns(distances))}): those the write-up leaves unstated, or a check of those"
-            " it states; the number of epochs comes from each run's per-epoch metrics. They are ranked first by how"
-            " many of the table's values they have runs for (measured), then by rms: the root mean square of ours −"
-            " published over those values (for a claim '≥ x', only a shortfall counts); within_ci: values inside"
-            " our 95% CI. "
-            + (
-                f"Here the published values are set beside our {READINGS[reading]} ({reading}), in case the write-up"
-                " measured them on that split. "
-                if reading
-                else ""
-            )
-            + verdict_text(distances, table),
-        ),
+        Block("p", markdown_text(explained)),
         Block("table", table=shown.astype(str), links={"CSV (all protocols)": path.name}),
     ]
 
@@ -452,10 +458,10 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
     planned = len(planned_runs(sweep_dir))
     found = f"{len(runs)} runs" + (f" of {planned} planned" if planned else "")
     items = [
-        f"Sweep folder: `{sweep_dir}`",
+        f"Sweep folder: {markdown_code(sweep_dir)}",
         f"Runs: {found} ({status_counts(runs['status'])})",
-        f"Varied: {', '.join(varying(runs)) or 'nothing'}",
-        f"Data: {'; '.join(data_descriptions(sweep_dir)) or 'no run finished'}",
+        f"Varied: {markdown_text(', '.join(varying(runs)) or 'nothing')}",
+        f"Data: {markdown_text('; '.join(data_descriptions(sweep_dir)) or 'no run finished')}",
         f"Report built: {datetime.now(UTC).isoformat(timespec='seconds')}",
     ]
     provenance = plan.get("provenance") or {}
@@ -470,7 +476,7 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
         if key in provenance:
             value = provenance[key]
             value = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else value
-            items.append(f"{label}: `{value}`" if key in ("command", "git") else f"{label}: {value}")
+            items.append(f"{label}: " + (markdown_code(value) if key in ("command", "git") else markdown_text(value)))
     blocks = [Block("list", items=items)]
     not_done = runs[runs["status"] != RunStatus.completed]
     if not not_done.empty:
@@ -479,12 +485,15 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
             Block(
                 "list",
                 items=[
-                    f"`{run['run']}`: {run['status']}"
-                    + (f" — {run['error']}" if isinstance(run.get("error"), str) else "")
+                    f"{markdown_code(run['run'])}: {markdown_text(run['status'])}"
+                    + (f" — {markdown_text(run['error'])}" if isinstance(run.get("error"), str) else "")
                     for run in not_done.to_dict("records")
                 ],
             )
         )
     if skipped:
-        blocks += [Block("p", "Learning curves skipped (unreadable metrics.csv):"), Block("list", items=skipped)]
+        blocks += [
+            Block("p", "Learning curves skipped (unreadable metrics.csv):"),
+            Block("list", items=[markdown_text(item) for item in skipped]),
+        ]
     return blocks

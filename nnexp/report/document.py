@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -10,6 +9,9 @@ from pathlib import Path
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup, escape
+
+from nnexp.report.escape import file_url, is_file_url, markdown_link, markdown_table, markdown_text
 
 BUILD_FILES = ".report_files.json"  # the files the last build of a report wrote
 
@@ -19,10 +21,10 @@ class Block:
     """One element of the report: a heading, a paragraph, a bullet list, a table or a figure."""
 
     kind: str  # "h1", "h2", "h3", "p", "list", "table", "figure"
-    text: str = ""
-    items: list[str] = field(default_factory=list)
-    table: pd.DataFrame | None = None
-    links: dict[str, str] = field(default_factory=dict)  # label -> file, shown under a table
+    text: str = ""  # plain text (a heading, a figure's caption) or, in a paragraph, Markdown (see escape.py)
+    items: list[str] = field(default_factory=list)  # Markdown
+    table: pd.DataFrame | None = None  # plain text cells
+    links: dict[str, str] = field(default_factory=dict)  # label -> the report's own file, shown under a table
 
 
 def to_markdown(blocks: list[Block]) -> str:
@@ -30,29 +32,55 @@ def to_markdown(blocks: list[Block]) -> str:
     lines: list[str] = []
     for block in blocks:
         if block.kind in ("h1", "h2", "h3"):
-            lines += ["#" * int(block.kind[1]) + " " + block.text, ""]
+            lines += ["#" * int(block.kind[1]) + " " + markdown_text(block.text), ""]
         elif block.kind == "p":
             lines += [block.text, ""]
         elif block.kind == "list":
             lines += [f"- {item}" for item in block.items] + [""]
         elif block.kind == "table":
-            lines += [block.table.to_markdown(index=False, stralign="right", disable_numparse=True), ""]
+            lines += [markdown_table(block.table).to_markdown(index=False, stralign="right", disable_numparse=True), ""]
             if block.links:
-                lines += [" · ".join(f"[{label}]({path})" for label, path in block.links.items()), ""]
+                lines += [" · ".join(markdown_link(label, path) for label, path in block.links.items()), ""]
         elif block.kind == "figure":
-            lines += [f"![{block.text}]({block.links['png']})", ""]
+            lines += [f"!{markdown_link(block.text, block.links['png'])}", ""]
     return "\n".join(lines)
 
 
-def _inline(text: str) -> str:
-    """Markdown's `code` and [label](link) in a paragraph, as HTML; everything else escaped."""
-    escaped = html.escape(text)
-    escaped = re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
-    return re.sub(r"\[([^\]]+)\]\(([^)]+)\)", r'<a href="\2">\1</a>', escaped)
+# The Markdown of a paragraph, as escape.py writes it: a backslash escape, a code span, strong text, or a link
+INLINE_MARKDOWN = re.compile(
+    r"\\(?P<escaped>[!-/:-@\[-`{-~])"
+    r"|(?P<fence>`+)(?!`)(?P<code>.+?)(?<!`)(?P=fence)(?!`)"
+    r"|\*\*(?P<strong>(?:\\.|[^\\*])+)\*\*"
+    r"|\[(?P<label>(?:\\.|[^\\\]])*)\]\((?P<url>[^()\s]*)\)"
+)
 
 
-ENVIRONMENT = jinja2.Environment(autoescape=False)
+def _inline(text: str) -> Markup:
+    """A paragraph's Markdown as HTML: escapes, `code`, **strong** and [label](link) to one of the report's own
+    files; everything else is text (HTML-escaped)."""
+    parts, end = [], 0
+    for match in INLINE_MARKDOWN.finditer(text):
+        parts.append(escape(text[end : match.start()]))
+        end = match.end()
+        if match["escaped"]:
+            parts.append(escape(match["escaped"]))
+        elif match["fence"]:
+            code = match["code"]
+            code = code[1:-1] if code.strip(" ") and code[0] == code[-1] == " " else code  # CommonMark's padding
+            parts.append(Markup("<code>{}</code>").format(code))
+        elif match["strong"]:
+            parts.append(Markup("<strong>{}</strong>").format(_inline(match["strong"])))
+        elif is_file_url(match["url"]):
+            parts.append(Markup('<a href="{}">{}</a>').format(match["url"], _inline(match["label"])))
+        else:
+            parts.append(escape(match[0]))
+    parts.append(escape(text[end:]))
+    return Markup("").join(parts)
+
+
+ENVIRONMENT = jinja2.Environment(autoescape=True)
 ENVIRONMENT.filters["inline"] = _inline
+ENVIRONMENT.filters["file_url"] = file_url
 TEMPLATE = ENVIRONMENT.from_string(
     """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -69,12 +97,12 @@ figcaption { font-size: 0.85em; color: #555; } .links { font-size: 0.85em; }
 code { background: #f4f4f8; padding: 0 0.2em; }
 </style></head><body>
 {% for b in blocks %}
-{%- if b.kind in ("h1", "h2", "h3") %}<{{ b.kind }}>{{ b.text | e }}</{{ b.kind }}>
+{%- if b.kind in ("h1", "h2", "h3") %}<{{ b.kind }}>{{ b.text }}</{{ b.kind }}>
 {%- elif b.kind == "p" %}<p>{{ b.text | inline }}</p>
 {%- elif b.kind == "list" %}<ul>{% for item in b.items %}<li>{{ item | inline }}</li>{% endfor %}</ul>
-{%- elif b.kind == "table" %}{{ b.table.rename_axis(columns=None).to_html(index=False, escape=True, border=0) }}
-{%- if b.links %}<p class="links">{% for label, path in b.links.items() %}<a href="{{ path | e }}">{{ label | e }}</a>{% if not loop.last %} · {% endif %}{% endfor %}</p>{% endif %}
-{%- elif b.kind == "figure" %}<figure><a href="{{ b.links['svg'] | e }}"><img src="{{ b.links['png'] | e }}" alt="{{ b.text | e }}"></a><figcaption>{{ b.text | e }} (<a href="{{ b.links['svg'] | e }}">SVG</a>)</figcaption></figure>
+{%- elif b.kind == "table" %}{{ b.table.rename_axis(columns=None).to_html(index=False, escape=True, border=0) | safe }}
+{%- if b.links %}<p class="links">{% for label, path in b.links.items() %}<a href="{{ path | file_url }}">{{ label }}</a>{% if not loop.last %} · {% endif %}{% endfor %}</p>{% endif %}
+{%- elif b.kind == "figure" %}<figure><a href="{{ b.links['svg'] | file_url }}"><img src="{{ b.links['png'] | file_url }}" alt="{{ b.text }}"></a><figcaption>{{ b.text }} (<a href="{{ b.links['svg'] | file_url }}">SVG</a>)</figcaption></figure>
 {%- endif %}
 {% endfor %}
 </body></html>

@@ -38,10 +38,14 @@ def prepare_drawing() -> None:
 
 
 def draw(job: FigureJob) -> None:
-    """Draw one figure and save it as PNG and SVG."""
+    """Draw one figure and save it as PNG and SVG; its texts (names, settings) are shown as they are, never read
+    as mathtext (a ``$`` in a folder name would be)."""
+    import matplotlib
+
     from nnexp.report import figures
 
-    figures.save_figure(getattr(figures, job.plot)(*job.args), job.stem)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        figures.save_figure(getattr(figures, job.plot)(*job.args), job.stem)
 
 
 class Figures:

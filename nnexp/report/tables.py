@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nnexp.report.escape import latex_text, markdown_table
 from nnexp.report.metrics import METRICS
 from nnexp.report.runs import natural_key
 from nnexp.report.stats import cell_stats
@@ -53,12 +54,20 @@ def write_table(mean: pd.DataFrame, ci: pd.DataFrame, metric: str, stem: Path, c
     if ci.notna().any().any():
         paths["ci95"] = stem.parent / f"{stem.name}_ci95.csv"
         ci.round(decimals).to_csv(paths["ci95"])
-    paths["md"].write_text(format_cells(mean, ci, decimals).to_markdown(stralign="right") + "\n")
-    latex = format_cells(mean, ci, decimals, pm="$\\pm$").style.to_latex(
-        caption=caption.replace("%", r"\%"), hrules=True, position="ht", position_float="centering"
+    shown = format_cells(mean, ci, decimals)
+    paths["md"].write_text(markdown_table(shown.reset_index()).to_markdown(index=False, stralign="right") + "\n")
+    latex = _latex_labels(format_cells(mean, ci, decimals, pm="$\\pm$")).style.to_latex(
+        caption=latex_text(caption), hrules=True, position="ht", position_float="centering"
     )
     paths["tex"].write_text(latex)
     return paths
+
+
+def _latex_labels(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its row and column labels, and their names, as LaTeX text (its cells are numbers)."""
+    table = table.rename(index=latex_text, columns=latex_text)
+    table.index.name, table.columns.name = latex_text(table.index.name), latex_text(table.columns.name)
+    return table
 
 
 def replicate_counts(runs: pd.DataFrame, rows: str, cols: str) -> tuple[int, int]:

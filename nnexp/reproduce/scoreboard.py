@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnexp.report.document import Block, write_documents
+from nnexp.report.escape import markdown_code, markdown_link, markdown_text
 from nnexp.report.protocols import describe, protocol_columns, rankings, reading_label, verdict_text
 from nnexp.report.published import compare, key_columns, load_published, source_of
 from nnexp.report.runs import data_descriptions, load_curves, load_runs
@@ -206,10 +207,12 @@ def write_scoreboard(
             "list",
             items=[
                 "Data: "
-                + ("; ".join(dict.fromkeys(d for s in sweeps.values() for d in data_descriptions(s))) or "none"),
+                + markdown_text(
+                    "; ".join(dict.fromkeys(d for s in sweeps.values() for d in data_descriptions(s))) or "none"
+                ),
                 f"Published values: {len(board)} ({', '.join(f'{n} {v}' for v, n in verdicts.items())})",
                 f"Compute: {seconds / 3600:.1f} h of runs ({seconds:.0f} s, runs in parallel each counted)",
-                f"Command: `{command}`",
+                f"Command: {markdown_code(command)}",
                 "ours: mean ± 95% CI over seeds (n runs); delta = ours − published; verdict: where the published"
                 " value lies relative to our CI, read to the digits it was published with (92 stands for 91.5–92.5;"
                 " for a claim 'published ≥ x', whether our CI clears x).",
@@ -220,10 +223,11 @@ def write_scoreboard(
         ),
     ]
     for writeup, rows in board.groupby("writeup", sort=True):
-        blocks += [Block("h2", f"Write-up {writeup}"), Block("p", writeup_summary(rows))]
+        blocks += [Block("h2", f"Write-up {writeup}"), Block("p", markdown_text(writeup_summary(rows)))]
         for preset, report in rows[["preset", "report"]].drop_duplicates().itertuples(index=False):
             if preset:
-                blocks.append(Block("p", f"From the preset `{preset}`: [its report]({report})."))
+                link = f": {markdown_link('its report', report)}" if report else ""
+                blocks.append(Block("p", f"From the preset {markdown_code(preset)}{link}."))
         shown = rows.assign(
             ours=[
                 f"{_number(m)} ± {_number(c)}" if not pd.isna(c) else _number(m)
@@ -251,14 +255,15 @@ def write_scoreboard(
                     "Which protocol explains the published values? Each preset's runs give one candidate protocol"
                     " per combination of the settings they vary beside a table's keys (epochs from the per-epoch"
                     " metrics), ranked first by how many of the table's values they have runs for, then by the RMS"
-                    f" distance to them, with the values within our 95% CI ([CSV]({SCOREBOARD}_protocols.csv)):",
+                    " distance to them, with the values within our 95% CI"
+                    f" ({markdown_link('CSV', f'{SCOREBOARD}_protocols.csv')}):",
                 ),
                 Block(
                     "list",
                     items=[
-                        f"`{item.preset}`"
-                        + (f" ([its report]({links[item.preset]}))" if item.preset in links else "")
-                        + f" — {item.verdict}"
+                        markdown_code(item.preset)
+                        + (f" ({markdown_link('its report', links[item.preset])})" if item.preset in links else "")
+                        + f" — {markdown_text(item.verdict)}"
                         for item in found.itertuples(index=False)
                     ],
                 ),
