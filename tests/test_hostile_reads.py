@@ -79,7 +79,9 @@ def hostile_server(tmp_path: Path):
 
 
 @pytest.mark.slow
-def test_mirrors_that_drip_stall_or_lie_are_given_up_with_each_reason_and_nothing_left(hostile_server, tmp_path) -> None:
+def test_mirrors_that_drip_stall_or_lie_are_given_up_with_each_reason_and_nothing_left(
+    hostile_server, tmp_path
+) -> None:
     url, _ = hostile_server
     cache = tmp_path / "cache"
     mirrors = [f"{url}{kind}/" for kind in ("drip", "stall", "short")]
@@ -153,7 +155,8 @@ def test_a_gzip_bomb_in_data_root_is_refused_in_one_line_within_bounded_memory(t
     peak_kib = int(done.stdout.splitlines()[-1].removeprefix("peak "))
     assert peak_kib < 1 << 20, f"peak resident memory {peak_kib / 1024:.0f} MiB"
     (line,) = _error_lines(output)
-    assert f"{bomb}: IDX data has trailing bytes, longer than its header says: shape (120, 28, 28) needs 94080 bytes" in line
+    assert f"{bomb}: IDX data has trailing bytes, longer than its header says: shape (120, 28, 28)" in line
+    assert "needs 94080 bytes" in line
 
 
 @pytest.fixture
@@ -187,7 +190,9 @@ def test_a_single_run_in_a_read_only_folder_is_one_line_naming_it(read_only_fold
 
 @pytest.mark.slow
 def test_a_sweep_folder_on_a_read_only_filesystem_is_one_line_naming_it(read_only_folder, tmp_path) -> None:
-    done = run_nnexp(["-m", "data=digits", "epochs=1", "hidden=8,16", f"hydra.sweep.dir={read_only_folder}/sweep"], tmp_path)
+    done = run_nnexp(
+        ["-m", "data=digits", "epochs=1", "hidden=8,16", f"hydra.sweep.dir={read_only_folder}/sweep"], tmp_path
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 2 and "Traceback" not in output, output[-2000:]
     (line,) = _error_lines(output)
@@ -257,6 +262,6 @@ def test_a_temporary_checkpoint_left_by_a_killed_writer_is_removed_at_the_next_s
     done = run_nnexp(args, tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-2000:]
-    assert f"removed {left}, left by an interrupted checkpoint write" in output
+    assert f"removed {left}, left by an interrupted checkpoint write" in (tmp_path / "run/run.log").read_text()
     assert "resuming run from epoch" in output
     assert not left.exists() and not list((tmp_path / "run").glob(".*.tmp*"))
