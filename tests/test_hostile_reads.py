@@ -117,10 +117,24 @@ def test_a_download_killed_midway_leaves_a_partial_file_that_the_next_start_remo
     process.wait()
     left = sorted(path.name for path in cache.iterdir())
     assert left and NAME not in left  # the killed download's partial file, never under the file's own name
-    with caplog.at_level(logging.INFO, logger="nnexp.data.download"):
+    with caplog.at_level(logging.INFO, logger="nnexp.leftovers"):
         fetch({NAME: md5(served / NAME)}, [url + "good/"], cache)
     assert sorted(path.name for path in cache.iterdir()) == [NAME]
     assert f"removed {cache / left[0]}, the partial download of an interrupted process" in caplog.text
+
+
+@pytest.mark.slow
+def test_an_array_cache_entry_left_unfinished_by_a_killed_process_is_removed_at_the_next_start(tmp_path) -> None:
+    arrays = tmp_path / "cache/arrays"
+    # what a process killed while it wrote the arrays leaves (the writer's name for its folder; no such process)
+    left = arrays / f".digits-0123456789abcdef0123.{2**22 + 1}.tmp"
+    left.mkdir(parents=True)
+    (left / "x_train.npy").write_bytes(b"\x93NUMPY half an array")
+    done = run_nnexp([*RUN, "epochs=1", f"data.cache_dir={tmp_path / 'cache'}"], tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-2000:]
+    assert not left.exists() and list(arrays.glob("digits-*/x_train.npy"))  # the entry built in its place
+    assert f"removed {left}, the unfinished cache entry of an interrupted process" in output
 
 
 def _gzip_bomb(path: Path, shape: tuple[int, ...], zeros: int) -> None:

@@ -8,7 +8,6 @@ that was killed is removed at the next start.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -22,6 +21,7 @@ from nnexp.console import is_quiet
 from nnexp.data.cache import file_md5
 from nnexp.data.settings import DataConfig
 from nnexp.errors import ConfigError, DataUnavailableError
+from nnexp.leftovers import remove_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ def fetch(
     missing = [name for name, md5 in files_md5.items() if not _verified(cache_dir / name, md5)]
     if missing:
         _check_writable(cache_dir, made)
-        _remove_partials(cache_dir)
+        remove_leftovers(cache_dir, f".*{PARTIAL_SUFFIX}", "the partial download")
         log.info("downloading %s into %s", ", ".join(missing), cache_dir)
     bar = sys.stderr.isatty() and not is_quiet()  # a progress bar per file in a terminal (tqdm), none in logs or -q
     for name in missing:
@@ -155,26 +155,6 @@ def _check_writable(folder: Path, made: list[Path]) -> None:
             f"the download folder {folder} cannot be written ({exc.strerror}); allowed: a folder you can write to"
             " (data.cache_dir=<folder>, or NNEXP_CACHE_DIR)"
         ) from None
-
-
-def _remove_partials(folder: Path) -> None:
-    """Remove the partial downloads in ``folder`` of processes that are gone (killed mid-download), saying so."""
-    for partial in folder.glob(f".*{PARTIAL_SUFFIX}"):
-        pid = partial.name.removesuffix(PARTIAL_SUFFIX).rpartition(".")[2]
-        if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(OSError):
-                partial.unlink()
-                log.info("removed %s, the partial download of an interrupted process", partial)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def _missing_folders(folder: Path) -> list[Path]:
