@@ -117,7 +117,7 @@ def test_a_download_killed_midway_leaves_a_partial_file_that_the_next_start_remo
     process.wait()
     left = sorted(path.name for path in cache.iterdir())
     assert left and NAME not in left  # the killed download's partial file, never under the file's own name
-    with caplog.at_level(logging.INFO, logger="nnexp.leftovers"):
+    with caplog.at_level(logging.INFO, logger="nnexp.places"):
         fetch({NAME: md5(served / NAME)}, [url + "good/"], cache)
     assert sorted(path.name for path in cache.iterdir()) == [NAME]
     assert f"removed {cache / left[0]}, the partial download of an interrupted process" in caplog.text

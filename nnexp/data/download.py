@@ -21,7 +21,7 @@ from nnexp.console import is_quiet
 from nnexp.data.cache import file_md5
 from nnexp.data.settings import DataConfig
 from nnexp.errors import ConfigError, DataUnavailableError
-from nnexp.leftovers import remove_leftovers
+from nnexp.places import make_writable, remove_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +114,10 @@ def fetch(
     if not urls:
         raise DataUnavailableError(f"no download URL configured for {sorted(files_md5)}")
     made = _missing_folders(cache_dir)
+    remove_leftovers(cache_dir, f".*{PARTIAL_SUFFIX}", "the partial download")
     missing = [name for name, md5 in files_md5.items() if not _verified(cache_dir / name, md5)]
     if missing:
         _check_writable(cache_dir, made)
-        remove_leftovers(cache_dir, f".*{PARTIAL_SUFFIX}", "the partial download")
         log.info("downloading %s into %s", ", ".join(missing), cache_dir)
     bar = sys.stderr.isatty() and not is_quiet()  # a progress bar per file in a terminal (tqdm), none in logs or -q
     for name in missing:
@@ -144,11 +144,8 @@ def _verified(path: Path, md5: str) -> bool:
 
 def _check_writable(folder: Path, made: list[Path]) -> None:
     """``folder`` exists and can be written; else one line naming it (and the folders made for it removed)."""
-    probe = folder / f".write_test.{os.getpid()}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.touch()
-        probe.unlink()
+        make_writable(folder)
     except OSError as exc:
         _remove_if_empty(made)
         raise ConfigError(

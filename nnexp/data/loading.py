@@ -16,7 +16,7 @@ from nnexp.data.download import cache_folder
 from nnexp.data.settings import DataConfig, Scaling
 from nnexp.data.splits import Preprocess, Splits, split_sizes
 from nnexp.errors import ConfigError, DataFileError
-from nnexp.leftovers import remove_leftovers
+from nnexp.places import remove_leftovers
 
 log = logging.getLogger(__name__)
 

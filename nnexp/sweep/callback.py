@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nnexp.config import Config
 from nnexp.data.loading import prepare_data
 from nnexp.errors import ConfigError, NnexpError
+from nnexp.places import make_writable
 from nnexp.results import FINISHED, SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
 from nnexp.results.plan_file import read_plan
@@ -121,11 +122,8 @@ def _check_fresh(config: DictConfig) -> None:
 def _check_folder(folder: Path, key: str) -> None:
     """The output folder that ``key`` (``hydra.sweep.dir``, ``hydra.run.dir``) names can be made and written: else
     one line naming it."""
-    probe = folder / f".write_test.{os.getpid()}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe.touch()
-        probe.unlink()
+        make_writable(folder)
     except OSError as exc:
         raise ConfigError(
             f"{key}={folder.absolute()} cannot be written ({exc.strerror}); allowed: a folder you can write to"

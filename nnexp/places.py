@@ -1,5 +1,5 @@
-"""What a killed process leaves half-written: files and folders named with their writer's process id, removed at
-the next start once that process is gone."""
+"""The folders nnexp writes into: checked before any work, and cleared of what killed processes left half-written
+(files and folders named with their writer's process id, removed at the next start once that process is gone)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ import shutil
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+
+def make_writable(folder: Path) -> None:
+    """Make ``folder`` (and its parents) if need be and check that a file can be written there; OSError if not."""
+    probe = folder / f".write_test.{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    probe.touch()
+    probe.unlink()
 
 
 def process_alive(pid: int) -> bool:
