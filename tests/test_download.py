@@ -1,4 +1,4 @@
-"""The real download path (pooch, md5-verified) against a file server on 127.0.0.1."""
+"""The real download path (md5-verified, through a partial file) against a file server on 127.0.0.1."""
 
 from __future__ import annotations
 

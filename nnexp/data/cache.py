@@ -50,7 +50,8 @@ def memory_map(path: Path) -> np.memmap:
     return array
 
 
-def _md5(path: Path) -> str:
+def file_md5(path: Path) -> str:
+    """The md5 of a file's bytes, read in blocks."""
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as handle:
         while block := handle.read(1 << 22):
@@ -78,7 +79,7 @@ def damage(entry: Path) -> str | None:
         return f"{META_FILE} has no checksums"
     for name, expected in checksums.items():
         try:
-            if _md5(entry / name) != expected:
+            if file_md5(entry / name) != expected:
                 return f"{name} does not match its checksum (changed, truncated or overwritten)"
         except OSError as exc:
             return f"{name} cannot be read ({exc.strerror})"
@@ -165,7 +166,7 @@ def save_cached(folder: Path, splits: Splits, key: dict[str, Any]) -> None:
             "pixel_max": prep.pixel_max,
             "key": key,
             "generation": uuid.uuid4().hex,
-            "md5": {path.name: _md5(path) for path in _array_files(tmp)},
+            "md5": {path.name: file_md5(path) for path in _array_files(tmp)},
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
         (tmp / VERIFIED_FILE).touch()

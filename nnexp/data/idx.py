@@ -10,6 +10,7 @@ import gzip
 import math
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -24,6 +25,7 @@ IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 GZIP_MAGIC = b"\x1f\x8b"
+BLOCK = 1 << 22  # bytes read at a time
 # The four files of an MNIST-format data set, by role, as the official sites name them.
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -33,22 +35,51 @@ IDX_FILES = {
 }
 
 
-def read_bytes(path: Path) -> bytes:
-    """The content of an IDX file, decompressed if it is gzip-compressed; a damaged file: DataFileError."""
+def read_bytes(path: Path) -> bytearray:
+    """The content of an IDX file (header and data), decompressed if it is gzip-compressed.
+
+    Read in blocks up to the length its header gives, and refused past it: memory stays within the data's
+    real size, whatever the file decompresses to. A damaged file, or one shorter or longer than its header
+    says: DataFileError.
+    """
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as handle:
+            opener = gzip.open if handle.read(2) == GZIP_MAGIC else open
     except FileNotFoundError:
         raise DataFileError(f"{path}: file not found") from None
-    if raw[:2] != GZIP_MAGIC:
-        return raw
     try:
-        return gzip.decompress(raw)
+        with opener(path, "rb") as handle:
+            content = bytearray(_read_header(handle))
+            dtype, shape, header_len = _header(content, path)
+            expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for any header
+            while len(content) < header_len + expected and (
+                block := handle.read(min(BLOCK, header_len + expected - len(content)))
+            ):
+                content += block
+            longer = bool(handle.read(1))
     except EOFError:
         raise DataFileError(
             f"{path}: truncated gzip file (incomplete download?); delete it and download it again"
         ) from None
     except (gzip.BadGzipFile, zlib.error) as exc:
         raise DataFileError(f"{path}: corrupt gzip file ({exc}); delete it and download it again") from None
+    found = len(content) - header_len
+    if found < expected:
+        raise DataFileError(
+            f"{path}: IDX data truncated: shape {shape} needs {expected} bytes, found {found}; download the file again"
+        )
+    if longer:
+        raise DataFileError(
+            f"{path}: IDX data has trailing bytes, longer than its header says: shape {shape} needs {expected} bytes;"
+            " download the file again"
+        )
+    return content
+
+
+def _read_header(handle: BinaryIO) -> bytes:
+    """The header bytes of an open IDX file (fewer where the file is shorter): magic, then one uint32 per dimension."""
+    head = handle.read(4)
+    return head + handle.read(4 * head[3]) if len(head) == 4 else head
 
 
 def _header(raw: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], int]:
@@ -76,8 +107,7 @@ def read_idx_shape(path: str | Path) -> tuple[int, ...]:
         raise DataFileError(f"{path}: file not found") from None
     try:
         with opener(path, "rb") as handle:
-            head = handle.read(4)
-            raw = head + handle.read(4 * head[3]) if len(head) == 4 else head
+            raw = _read_header(handle)
     except (EOFError, OSError, zlib.error) as exc:
         raise DataFileError(f"{path}: unreadable ({exc}); delete it and download it again") from None
     return _header(raw, path)[1]
@@ -106,13 +136,6 @@ def read_idx(path: str | Path) -> np.ndarray:
     path = Path(path)
     raw = read_bytes(path)
     dtype, shape, header_len = _header(raw, path)
-    expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow for any header
-    found = len(raw) - header_len
-    if found != expected:
-        problem = "truncated" if found < expected else "has trailing bytes"
-        raise DataFileError(
-            f"{path}: IDX data {problem}: shape {shape} needs {expected} bytes, found {found}; download the file again"
-        )
     try:
         data = np.frombuffer(raw, dtype=dtype, offset=header_len).reshape(shape)
     except ValueError:  # e.g. (2**31, 2**32, 0): no bytes, but dimensions no array can have

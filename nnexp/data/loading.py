@@ -16,6 +16,7 @@ from nnexp.data.download import cache_folder
 from nnexp.data.settings import DataConfig, Scaling
 from nnexp.data.splits import Preprocess, Splits, split_sizes
 from nnexp.errors import ConfigError, DataFileError
+from nnexp.places import remove_leftovers
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,8 @@ def load_dataset(cfg: DataConfig) -> Splits:
     With ``cfg.cache_arrays`` the splits are built once, saved as ``.npy`` files in
     the cache folder and memory-mapped from then on, so parallel runs share one copy
     in the page cache instead of each decoding the files into memory of its own. Arrays
-    changed since their last check are verified first; a cache that cannot be written
-    (a full disk) leaves the run loading without it.
+    changed since their last check are verified first, and entries that killed processes left unfinished
+    removed; a cache that cannot be written (a full disk) leaves the run loading without it.
     """
     dataset = open_dataset(cfg)
     location = cache_location(cfg)
@@ -130,6 +131,7 @@ def load_dataset(cfg: DataConfig) -> Splits:
         splits = build_splits(cfg, dataset)
     else:
         folder, key = location
+        remove_leftovers(folder, ".*.tmp", "the unfinished cache entry")
         check_cache(cfg, always=False)
         splits = load_cached(folder, cfg.name, key, dataset.n_classes)
         if splits is None:

@@ -28,7 +28,7 @@ class DataConfig:
     n_classes: int = 10
     # A folder that already holds the four IDX files (no checksum: local files are trusted).
     root: Optional[str] = None
-    # Where downloads are cached; default: the OS cache folder (pooch.os_cache("nnexp")).
+    # Where downloads are cached; default: the OS cache folder (platformdirs: ~/.cache/nnexp on Linux).
     cache_dir: Optional[str] = None
     # Mirrors tried in order; each is a base URL the file names are appended to.
     urls: List[str] = field(default_factory=list)

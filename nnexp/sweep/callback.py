@@ -32,6 +32,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nnexp.config import Config
 from nnexp.data.loading import prepare_data
 from nnexp.errors import ConfigError, NnexpError
+from nnexp.places import make_writable
 from nnexp.results import FINISHED, SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
 from nnexp.results.plan_file import read_plan
@@ -119,16 +120,14 @@ def _check_fresh(config: DictConfig) -> None:
         )
 
 
-def _check_sweep_folder(sweep_dir: Path) -> None:
-    """The sweep folder can be made and written: else one line naming it."""
-    probe = sweep_dir / f".write_test.{os.getpid()}"
+def _check_folder(folder: Path, key: str) -> None:
+    """The output folder that ``key`` (``hydra.sweep.dir``, ``hydra.run.dir``) names can be made and written: else
+    one line naming it."""
     try:
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        probe.touch()
-        probe.unlink()
+        make_writable(folder)
     except OSError as exc:
         raise ConfigError(
-            f"hydra.sweep.dir={sweep_dir} cannot be written ({exc.strerror}); allowed: a folder you can write to"
+            f"{key}={folder.absolute()} cannot be written ({exc.strerror}); allowed: a folder you can write to"
         ) from None
 
 
@@ -165,11 +164,13 @@ class SweepCallback(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         """A single run: its settings checked and its data prepared (downloaded if need be) before Hydra makes its
-        folder, so that bad input, or data that cannot be had, writes nothing: one line, exit status 2."""
+        folder, so that bad input, or data that cannot be had, writes nothing: one line, exit status 2 (so does a run
+        folder that cannot be written)."""
         try:
             settings = run_settings(config)
             RunSpec.from_settings(settings)
             prepare_data(settings.data)
+            _check_folder(Path(config.hydra.run.dir), "hydra.run.dir")
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)
@@ -199,7 +200,7 @@ class SweepCallback(Callback):
             jobs = plan_sweep(config, sweep_dir)
             if jobs is not None and config.hydra.launcher.get("_target_") in JOBLIB_LAUNCHERS:
                 check_memory(jobs, effective_n_jobs(config.hydra.launcher.get("n_jobs")))
-            _check_sweep_folder(sweep_dir)  # made last: a sweep that cannot start leaves no folder behind
+            _check_folder(sweep_dir, "hydra.sweep.dir")  # made last: a sweep that cannot start leaves no folder behind
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)

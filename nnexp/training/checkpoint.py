@@ -62,7 +62,7 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "train_seconds": checkpoint.train_seconds,
         "eval_seconds": checkpoint.eval_seconds,
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    tmp = _temporary_path(path, os.getpid())
     try:
         with open(tmp, "wb") as handle:  # no fsync: a killed process loses nothing the kernel holds
             np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
@@ -71,9 +71,22 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _temporary_path(path: Path, pid: int | str) -> Path:
+    """Where :func:`save_checkpoint` writes before its rename (``pid``: the writer's process, or ``*``: any)."""
+    return path.with_name(f".{path.name}.{pid}.tmp.npz")
+
+
+def remove_temporary(path: Path) -> None:
+    """Remove the temporary files that interrupted writes of ``path`` left (a process killed mid-write), each said
+    in one log line. For a run's start: it holds its folder (``run_lock``), so no writer of it is at work."""
+    for left in path.parent.glob(_temporary_path(path, "*").name):
+        left.unlink(missing_ok=True)
+        log.info("removed %s, left by an interrupted checkpoint write", left)
+
+
 def load_checkpoint(path: Path, fingerprint: str) -> Checkpoint | None:
     """The checkpoint at ``path`` if it belongs to ``fingerprint``; None if there is none, it is another
-    configuration's, or it cannot be read (then it is said in one line and ignored)."""
+    configuration's, or it cannot be read, empty or truncated (then it is said in one line and ignored)."""
     if not path.exists():
         return None
     try:
@@ -87,8 +100,8 @@ def load_checkpoint(path: Path, fingerprint: str) -> Checkpoint | None:
                 for kind, count in meta["optimizer_buffers"].items()
             }
             best = [archive[f"best{i}"] for i in range(meta["n_best"])]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError) as exc:
-        log.warning("ignoring the unreadable checkpoint %s (%s): the run starts from epoch 1", path, exc)
+    except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # JSON errors: ValueError
+        log.warning("checkpoint %s unreadable (%s): starting over", path, exc)
         return None
     return Checkpoint(
         fingerprint=fingerprint,
@@ -121,4 +134,6 @@ class Checkpointer:
         self._last = time.monotonic()
 
     def load(self) -> Checkpoint | None:
+        """The run's checkpoint (see :func:`load_checkpoint`), after removing what interrupted writes left."""
+        remove_temporary(self.path)
         return load_checkpoint(self.path, self.fingerprint)
