@@ -170,9 +170,9 @@ def save_cached(folder: Path, splits: Splits, key: dict[str, Any]) -> None:
             np.save(tmp / "std.npy", prep.std)
         meta = {
             "pixel_max": prep.pixel_max,
+            "image_warnings": list(splits.image_warnings),
             "key": key,
             "generation": uuid.uuid4().hex,
-            "image_warnings": list(splits.image_warnings),
             "md5": {path.name: _md5(path) for path in _array_files(tmp)},
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1))
