@@ -29,7 +29,7 @@ ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 META_FILE = "meta.json"
 VERIFIED_FILE = "verified"  # its time: when the arrays last matched their checksums
 BAD_GENERATIONS = "bad_generations.json"
-FORMAT = 2
+FORMAT = 3  # 3: meta.json records the image warnings
 
 
 def entry_path(folder: Path, name: str, key: dict[str, Any]) -> Path:
@@ -140,7 +140,14 @@ def load_cached(folder: Path, name: str, key: dict[str, Any], n_classes: int) ->
     arrays = {field: memory_map(entry / f"{field}.npy") for field in ARRAYS}
     scaling = {field: np.load(entry / f"{field}.npy") for field in ("mean", "std") if (entry / f"{field}.npy").exists()}
     preprocess = Preprocess(meta["pixel_max"], **scaling)
-    return Splits(name, **arrays, preprocess=preprocess, n_classes=n_classes, cache_generation=str(meta["generation"]))
+    return Splits(
+        name,
+        **arrays,
+        preprocess=preprocess,
+        n_classes=n_classes,
+        cache_generation=str(meta["generation"]),
+        image_warnings=tuple(meta["image_warnings"]),
+    )
 
 
 def save_cached(folder: Path, splits: Splits, key: dict[str, Any]) -> None:
@@ -164,6 +171,7 @@ def save_cached(folder: Path, splits: Splits, key: dict[str, Any]) -> None:
             np.save(tmp / "std.npy", prep.std)
         meta = {
             "pixel_max": prep.pixel_max,
+            "image_warnings": list(splits.image_warnings),
             "key": key,
             "generation": uuid.uuid4().hex,
             "md5": {path.name: file_md5(path) for path in _array_files(tmp)},

@@ -12,6 +12,7 @@ import numpy as np
 
 from nnexp.data.cache import bad_generations, entry_path, load_cached, needs_check, save_cached, verify
 from nnexp.data.dataset import Dataset
+from nnexp.data.degenerate import constant_images
 from nnexp.data.download import cache_folder
 from nnexp.data.settings import DataConfig, Scaling
 from nnexp.data.splits import Preprocess, Splits, split_sizes
@@ -45,20 +46,22 @@ def build_splits(cfg: DataConfig, dataset: Dataset) -> Splits:
     """Read ``dataset``, split off the validation set and preprocess the images.
 
     The split is a seeded shuffle (``cfg.split_seed``), so files ordered by class
-    still give a representative validation set.
+    still give a representative validation set. Constant images are found here, on the raw pixels, once
+    (the array cache keeps what was found).
     """
     raw = dataset.load()
     n_val, n_train = split_sizes(len(raw.y_train), cfg.val_size, cfg.train_limit)
     order = np.random.default_rng(cfg.split_seed).permutation(len(raw.y_train))
     val, train = order[:n_val], order[n_val : n_val + n_train]
-    prepare = Preprocess.fit(Scaling(cfg.scaling).value, raw.pixel_max, raw.x_train[train])
+    train_images = raw.x_train[train]
+    prepare = Preprocess.fit(Scaling(cfg.scaling).value, raw.pixel_max, train_images)
 
     def labels(y: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(y, dtype=np.intp)
 
     return Splits(
         name=cfg.name,
-        x_train=prepare(raw.x_train[train]),
+        x_train=prepare(train_images),
         y_train=labels(raw.y_train[train]),
         x_val=prepare(raw.x_train[val]),
         y_val=labels(raw.y_train[val]),
@@ -66,6 +69,7 @@ def build_splits(cfg: DataConfig, dataset: Dataset) -> Splits:
         y_test=labels(raw.y_test),
         preprocess=prepare,
         n_classes=dataset.n_classes,
+        image_warnings=(*constant_images(train_images, "training"), *constant_images(raw.x_test, "test")),
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from nnexp.data.degenerate import class_coverage
 from nnexp.errors import ConfigError
 
 
@@ -54,10 +55,16 @@ class Splits:
     preprocess: Preprocess
     n_classes: int
     cache_generation: str | None = None  # the array cache entry the arrays are mapped from (None: not cached)
+    image_warnings: tuple[str, ...] = ()  # splits whose images are all constant (nnexp.data.degenerate)
 
     @property
     def n_features(self) -> int:
         return self.x_train.shape[1]
+
+    def warnings(self) -> list[str]:
+        """What the network can learn little or nothing from (:mod:`nnexp.data.degenerate`): constant images, found
+        when the data was split, and the classes of the training and test sets."""
+        return [*self.image_warnings, *class_coverage(self.y_train, self.y_test, self.n_classes)]
 
     def sizes(self) -> dict[str, int]:
         return {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
@@ -76,8 +83,9 @@ class Splits:
 def split_sizes(n_total: int, val_size: float, train_limit: int | None) -> tuple[int, int]:
     """Validation and training set sizes carved from ``n_total`` training images.
 
-    ``val_size`` is a fraction (< 1) or a count (>= 1); ``train_limit`` caps the training
-    part. Raises :class:`ConfigError` for an impossible split.
+    ``val_size`` is a fraction (< 1) or a count (>= 1), in its domain (:data:`nnexp.training.spec.DOMAINS`);
+    ``train_limit`` caps the training part. Raises :class:`ConfigError` for an impossible split: a validation or
+    training set without an image, or a ``train_limit`` beyond the images left.
     """
     n_val = round(val_size * n_total) if val_size < 1 else int(val_size)
     if not 0 < n_val < n_total:
@@ -86,4 +94,9 @@ def split_sizes(n_total: int, val_size: float, train_limit: int | None) -> tuple
             f" allowed: a fraction in (0, 1) or a count from 1 to {n_total - 1}"
         )
     n_train = n_total - n_val
-    return n_val, n_train if train_limit is None else min(train_limit, n_train)
+    if train_limit is not None and train_limit > n_train:
+        raise ConfigError(
+            f"data.train_limit={train_limit} is more than the {n_train} training images left after the validation"
+            f" split (data.val_size={val_size}); allowed: null (all of them) or a count from 1 to {n_train}"
+        )
+    return n_val, n_train if train_limit is None else train_limit

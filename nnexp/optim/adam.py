@@ -7,7 +7,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from nnexp.optim.base import A_FRACTION, POSITIVE, Allowed, Optimizer
+from nnexp.domains import A_FRACTION, POSITIVE, Allowed
+from nnexp.optim.base import Optimizer
 
 
 class Adam(Optimizer):

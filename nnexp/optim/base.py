@@ -3,22 +3,18 @@
 Each optimizer is one class in one module of :mod:`nnexp.optim` that names it ``OPTIMIZER``, following the
 update rules of ``torch.optim`` (its docstring gives the formula). The registry (:mod:`nnexp.optim.registry`)
 finds it, and everything else reads its class attributes: ``SETTINGS`` names the settings it takes
-(``optimizer.<setting>`` in the config) with their defaults, ``ALLOWED`` their valid values, ``LR`` the
-learning rate its config group sets (None: the top-level default); the config schema, the config group
-``optimizer=<name>``, the checks and the help page follow.
+(``optimizer.<setting>`` in the config) with their defaults, ``ALLOWED`` their valid values (in the vocabulary
+of :mod:`nnexp.domains`), ``LR`` the learning rate its config group sets (None: the top-level default); the config
+schema, the config group ``optimizer=<name>``, the checks and the help page follow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-# The valid values of a setting: a test and its description for the one-line error and the help page.
-Allowed = tuple[Callable[[float], bool], str]
-A_FRACTION: Allowed = (lambda value: 0 <= value < 1, "a number in [0, 1)")
-POSITIVE: Allowed = (lambda value: 0 < value < float("inf"), "a finite number > 0")
+from nnexp.domains import Allowed
 
 
 class Optimizer:

@@ -6,7 +6,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from nnexp.optim.base import A_FRACTION, Allowed, Optimizer
+from nnexp.domains import A_FRACTION, Allowed
+from nnexp.optim.base import Optimizer
 
 
 class Nesterov(Optimizer):

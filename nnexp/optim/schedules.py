@@ -14,6 +14,8 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from nnexp.domains import A_COUNT, A_FACTOR, NON_NEGATIVE, Allowed, noted, nullable
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -21,7 +23,7 @@ class Schedule:
 
     name: str
     settings: dict[str, float | int | None]
-    allowed: dict[str, tuple[Callable[[float], bool], str]]
+    allowed: dict[str, Allowed]  # in the vocabulary of nnexp.domains
     rate: Callable[..., float]  # rate(lr, epoch, epochs, **settings)
 
 
@@ -30,9 +32,6 @@ def _cosine(lr: float, epoch: int, epochs: int, t_max: int | None, eta_min: floa
     return eta_min + (lr - eta_min) * (1 + math.cos(math.pi * min(epoch, period) / period)) / 2
 
 
-_POSITIVE_INT = (lambda v: isinstance(v, int) and v >= 1, "an int >= 1")
-_FRACTION = (lambda v: 0 < v <= 1, "a number in (0, 1]")
-
 SCHEDULES: dict[str, Schedule] = {
     s.name: s
     for s in (
@@ -40,28 +39,22 @@ SCHEDULES: dict[str, Schedule] = {
         Schedule(
             "step",
             {"step_size": 5, "gamma": 0.5},
-            {"step_size": _POSITIVE_INT, "gamma": _FRACTION},
+            {"step_size": A_COUNT, "gamma": A_FACTOR},
             lambda lr, epoch, epochs, step_size, gamma: lr * gamma ** (epoch // step_size),
         ),
         Schedule(
-            "exponential", {"gamma": 0.9}, {"gamma": _FRACTION}, lambda lr, epoch, epochs, gamma: lr * gamma**epoch
+            "exponential", {"gamma": 0.9}, {"gamma": A_FACTOR}, lambda lr, epoch, epochs, gamma: lr * gamma**epoch
         ),
         Schedule(
             "inverse_time",
             {"decay": 0.5},
-            {"decay": (lambda v: v >= 0 and math.isfinite(v), "a finite number >= 0")},
+            {"decay": NON_NEGATIVE},
             lambda lr, epoch, epochs, decay: lr / (1 + decay * epoch),
         ),
         Schedule(
             "cosine",
             {"t_max": None, "eta_min": 0.0},
-            {
-                "t_max": (
-                    lambda v: v is None or (isinstance(v, int) and v >= 1),
-                    "null (the run's epochs) or an int >= 1",
-                ),
-                "eta_min": (lambda v: v >= 0 and math.isfinite(v), "a finite number >= 0, below lr"),
-            },
+            {"t_max": nullable(A_COUNT, "the run's epochs"), "eta_min": noted(NON_NEGATIVE, "below lr")},
             _cosine,
         ),
     )

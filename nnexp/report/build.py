@@ -491,6 +491,10 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
                 ],
             )
         )
+    if "warnings" in runs:
+        warned = runs[runs["warnings"].notna()]
+        blocks.append(Block("p", "Runs on data the network can learn little or nothing from (data warnings):"))
+        blocks.append(Block("list", items=[f"`{run['run']}`: {run['warnings']}" for run in warned.to_dict("records")]))
     if skipped:
         blocks += [
             Block("p", "Learning curves skipped (unreadable metrics.csv):"),

@@ -61,6 +61,9 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         if reason is not None:  # its metrics are not a result
             return {**row, "status": RunStatus.damaged.value, "error": reason}
         row.update({k: v for k, v in summary.items() if not isinstance(v, (list, dict))})
+        warnings = summary.get("warnings")
+        if isinstance(warnings, list) and warnings:  # the data's (nnexp.data.degenerate): one column, "; " between
+            row["warnings"] = "; ".join(str(warning) for warning in warnings)
         return row
     if (run_dir / HYDRA_CONFIG).exists():
         try:

@@ -65,6 +65,8 @@ class RunSummary:
     host: str | None = None
     data_identity: dict[str, str] = field(default_factory=dict)  # the data's content digest and description
     data_cache: str | None = None  # the generation of the array cache entry the run trained on
+    # what the data gave the network little or nothing to learn from (nnexp.data.degenerate), one sentence each
+    warnings: list[str] = field(default_factory=list)
     # what the run wrote, to verify it by (nnexp.results.files.damage): each file's SHA-256, metrics.csv's rows
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)

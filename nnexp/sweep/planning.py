@@ -31,6 +31,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from nnexp.command_line import composition_error
 from nnexp.config import Config
+from nnexp.data import DataConfig
 from nnexp.data.loading import damaged_caches, prepare_data
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
@@ -41,7 +42,7 @@ from nnexp.sweep.grid import grid_jobs, is_grid_sweep, sweep_arguments
 from nnexp.sweep.naming import override_dirname, run_dir_name
 from nnexp.sweep.plan import PlannedJob, distinct_runs
 from nnexp.training.memory import available_memory, check_fits, estimate_memory
-from nnexp.training.spec import RunSpec
+from nnexp.training.spec import RunSpec, check_values
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +153,17 @@ def _run_line(overrides: list[str]) -> str:
 
 def compose_job(composer: JobComposer, overrides: list[str]) -> tuple[list[Override], Config]:
     """A job's parsed overrides and its settings, as its run will see them; one line naming the run if they do
-    not compose."""
+    not compose or a value is outside its domain (before any data is prepared)."""
     try:
         parsed = composer.parse(overrides)
-        return parsed, OmegaConf.to_object(composer.compose(parsed))
+        settings = OmegaConf.to_object(composer.compose(parsed))
     except HydraException as exc:
         raise ConfigError(f"in the run {_run_line(overrides)}: {composition_error(exc)}") from None
+    try:
+        check_values(settings)
+    except ConfigError as exc:
+        raise ConfigError(f"in the run {_run_line(overrides)}: {exc}") from None
+    return parsed, settings
 
 
 def readable_name(overrides: list[Override], spec: RunSpec | None) -> str:
@@ -183,22 +189,28 @@ def folder_fingerprints(sweep_dir: Path) -> tuple[dict[str, str], dict[str, str]
     return held, {folder: fingerprint for folder, fingerprint in held.items() if folder not in failed}
 
 
-def _prepare(settings: list[Config]) -> dict[str, NnexpError]:
-    """Prepare each distinct data set of the sweep once; the errors of those that cannot be, by data settings.
+def _prepare(jobs: list[tuple[list[str], Config]]) -> dict[str, NnexpError]:
+    """Prepare each distinct data set of the sweep's jobs (overrides, settings) once; the errors of those that
+    cannot be, by data settings.
 
-    Raises the (first) error when no run has its data.
+    Raises the (first) error when no run has its data, and a :class:`ConfigError` naming the run whose data
+    settings the data does not allow (a count beyond its images).
     """
-    data = {repr(s.data): s.data for s in settings}
+    data: dict[str, tuple[list[str], DataConfig]] = {}
+    for overrides, settings in jobs:
+        data.setdefault(repr(settings.data), (overrides, settings.data))
     problems = {}
-    for name, data_config in data.items():
+    for name, (overrides, data_config) in data.items():
         try:
             prepare_data(data_config)
+        except ConfigError as exc:
+            raise ConfigError(f"in the run {_run_line(overrides)}: {exc}") from None
         except NnexpError as exc:
             problems[name] = exc
     if problems and len(problems) == len(data):  # no run has data: the sweep stops, with the (first) error
         raise next(iter(problems.values()))
     for name, exc in problems.items():  # the runs on this data fail, each with this error; the others go on
-        log.warning("data %s cannot be prepared, its runs will fail: %s", data[name].name, exc)
+        log.warning("data %s cannot be prepared, its runs will fail: %s", data[name][1].name, exc)
     return problems
 
 
@@ -216,7 +228,7 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
         return None
     composer = JobComposer(config)
     composed = [(overrides, *compose_job(composer, overrides)) for overrides in grid_jobs(sweep_arguments(config))]
-    problems = _prepare([settings for _, _, settings in composed])
+    problems = _prepare([(overrides, settings) for overrides, _, settings in composed])
     bad_data: dict[str, set[str]] = {}
     held, taken = folder_fingerprints(sweep_dir)
     # each configuration's folder: one that holds it (the first by name, if a copy made several)

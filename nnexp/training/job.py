@@ -85,6 +85,9 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
         log.info("data %s: %s, %d features", spec.data.name, data.sizes(), data.n_features)
         if spec.task == "one_vs_all":
             data = data.one_vs_all(spec.positive_class)
+        warnings = data.warnings()
+        for warning in warnings:
+            log.warning("data warning: %s", warning)
         if spec.n_train is None:  # the files were not here to check it before
             check_batch_fits(spec, len(data.y_train))
         init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(spec.seed).spawn(3)
@@ -146,7 +149,15 @@ def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
             save_model(out_dir / MODEL_FILE, model, data.preprocess, spec.config)
     files = written_files(out_dir, [METRICS_FILE, MODEL_FILE] if spec.save_model else [METRICS_FILE])
     return summarise(
-        history, result, model, data.sizes(), **origin, data_cache=data.cache_generation, files=files, finished=_now()
+        history,
+        result,
+        model,
+        data.sizes(),
+        **origin,
+        data_cache=data.cache_generation,
+        warnings=warnings,
+        files=files,
+        finished=_now(),
     )
 
 

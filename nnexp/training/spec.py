@@ -8,9 +8,9 @@ result (all but :data:`nnexp.setting_kinds.EXECUTION_ONLY`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
@@ -20,6 +20,21 @@ from nnexp.config import Config
 from nnexp.data import DataConfig, open_dataset, split_sizes
 from nnexp.data.content import DataIdentity
 from nnexp.data.dataset import Dataset
+from nnexp.domains import (
+    A_COUNT,
+    A_PROBABILITY,
+    A_SEED,
+    FRACTION_OR_COUNT,
+    NON_NEGATIVE,
+    OPEN_FRACTION,
+    POSITIVE,
+    Allowed,
+    at_least,
+    check,
+    is_int,
+    noted,
+    nullable,
+)
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.setting_kinds import DATA_SOURCE, is_execution_only
@@ -187,13 +202,9 @@ def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _hidden(value: Any) -> tuple[int, ...]:
     sizes = list(value) if isinstance(value, (list, tuple)) else [value]
-    if not all(_is_int(s) and s >= 1 for s in sizes):
+    if not all(is_int(s) and s >= 1 for s in sizes):
         raise ConfigError(
             f"hidden={value} is invalid; allowed: a positive int or a list of positive ints,"
             " e.g. hidden=128 or hidden=[128,64] ([] for no hidden layer)"
@@ -204,7 +215,7 @@ def _hidden(value: Any) -> tuple[int, ...]:
 def _batch_size(value: Any) -> int | None:
     if value == "full":
         return None
-    if _is_int(value) and value >= 1:
+    if is_int(value) and value >= 1:
         return value
     raise ConfigError(f"batch_size={value} is invalid; allowed: an int >= 1 (1 = pure SGD) or 'full'")
 
@@ -214,28 +225,40 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value} is invalid; allowed: {allowed}")
 
 
+# The domain of every setting of Config that is a number, by its dotted key. The others: enums and booleans have
+# their type (Hydra refuses the rest); hidden, batch_size, positive_class (below data.n_classes) and the
+# optimizer's and schedule's settings (their ALLOWED) are checked by check_values; data.loader names a reader;
+# the data's folders, files, mirrors and checksums are checked when they are read; preset is a label.
+DOMAINS: dict[str, Allowed] = {
+    "lr": POSITIVE,
+    "epochs": A_COUNT,
+    "init_scale": POSITIVE,
+    "leaky_slope": OPEN_FRACTION,
+    "blas_threads": nullable(A_COUNT, "the launcher's cpus_per_task"),
+    "seed": A_SEED,
+    "weight_decay": noted(NON_NEGATIVE, "0: off"),
+    "dropout": noted(A_PROBABILITY, "0: off"),
+    "early_stopping.patience": noted(A_SEED, "0: off"),
+    "early_stopping.min_delta": NON_NEGATIVE,
+    "data.n_classes": at_least(2),
+    "data.val_size": FRACTION_OR_COUNT,  # a count within the data: split_sizes, once its size is known
+    "data.split_seed": A_SEED,
+    "data.train_limit": nullable(A_COUNT),  # within the data: split_sizes
+}
+
+
+def setting(cfg: Config, key: str) -> Any:
+    """The value of the dotted ``key`` in ``cfg``."""
+    return functools.reduce(getattr, key.split("."), cfg)
+
+
 def check_values(cfg: Config) -> None:
-    """The checks of single values and of values against each other (no files read)."""
-    _require(math.isfinite(cfg.lr) and cfg.lr > 0, "lr", cfg.lr, "a finite number > 0")
-    _require(cfg.epochs >= 1, "epochs", cfg.epochs, "an int >= 1")
-    _require(math.isfinite(cfg.init_scale) and cfg.init_scale > 0, "init_scale", cfg.init_scale, "a finite number > 0")
-    _require(0 < cfg.leaky_slope < 1, "leaky_slope", cfg.leaky_slope, "a number in (0, 1)")
-    threads = cfg.blas_threads
-    _require(
-        threads is None or threads >= 1, "blas_threads", threads, "null (the launcher's cpus_per_task) or an int >= 1"
-    )
-    _require(cfg.seed >= 0, "seed", cfg.seed, "an int >= 0")
-    data = cfg.data
-    _require(data.n_classes >= 2, "data.n_classes", data.n_classes, "an int >= 2")
-    classes = data.n_classes
+    """The checks of single values (:data:`DOMAINS`) and of values against each other (no files read)."""
+    for key, allowed in DOMAINS.items():
+        check(key, setting(cfg, key), allowed)
+    classes = cfg.data.n_classes
     _require(
         0 <= cfg.positive_class < classes, "positive_class", cfg.positive_class, f"a class from 0 to {classes - 1}"
-    )
-    valid_size = math.isfinite(data.val_size) and data.val_size > 0
-    _require(valid_size, "data.val_size", data.val_size, "a fraction in (0, 1) or a count >= 1")
-    _require(data.split_seed >= 0, "data.split_seed", data.split_seed, "an int >= 0")
-    _require(
-        data.train_limit is None or data.train_limit >= 1, "data.train_limit", data.train_limit, "null or an int >= 1"
     )
     _hidden(cfg.hidden)
     _batch_size(cfg.batch_size)
@@ -254,9 +277,6 @@ def _foreign_settings(group: str, node: Any, own: Iterable[str], owners: dict[st
 
 def _check_method(cfg: Config) -> None:
     """The training method: optimizer, schedule, regularisation, outputs, early stopping."""
-    wd, dropout = cfg.weight_decay, cfg.dropout
-    _require(math.isfinite(wd) and wd >= 0, "weight_decay", wd, "a finite number >= 0 (0: off)")
-    _require(0 <= dropout < 1, "dropout", dropout, "a probability in [0, 1) (0: off)")
     if cfg.task.value == "one_vs_all":
         _require(
             cfg.output.value == "softmax", "output", cfg.output.value, "softmax (task=one_vs_all has one sigmoid unit)"
@@ -265,10 +285,6 @@ def _check_method(cfg: Config) -> None:
         _require(
             cfg.output.value == "sigmoid", "loss", "mse", "cross_entropy with output=softmax (mse needs output=sigmoid)"
         )
-    stopping = cfg.early_stopping
-    _require(stopping.patience >= 0, "early_stopping.patience", stopping.patience, "an int >= 0 (0: off)")
-    delta = stopping.min_delta
-    _require(math.isfinite(delta) and delta >= 0, "early_stopping.min_delta", delta, "a finite number >= 0")
 
     optimizer = cfg.optimizer
     own = OPTIMIZERS[optimizer.name.value].SETTINGS
@@ -276,9 +292,9 @@ def _check_method(cfg: Config) -> None:
         key: [n for n, c in OPTIMIZERS.items() if key in c.SETTINGS] for c in OPTIMIZERS.values() for key in c.SETTINGS
     }
     _foreign_settings("optimizer", optimizer, own, owners)
-    for key, (ok, allowed) in OPTIMIZERS[optimizer.name.value].ALLOWED.items():
-        value = getattr(optimizer, key)
-        _require(value is None or ok(value), f"optimizer.{key}", value, allowed)
+    for key, allowed in OPTIMIZERS[optimizer.name.value].ALLOWED.items():
+        if getattr(optimizer, key) is not None:  # null: the optimizer's default
+            check(f"optimizer.{key}", getattr(optimizer, key), allowed)
 
     schedule = cfg.lr_schedule
     kind = SCHEDULES[schedule.name.value]
@@ -286,9 +302,9 @@ def _check_method(cfg: Config) -> None:
         key: [n for n, s in SCHEDULES.items() if key in s.settings] for s in SCHEDULES.values() for key in s.settings
     }
     _foreign_settings("lr_schedule", schedule, kind.settings, owners)
-    for key, (ok, allowed) in kind.allowed.items():
-        value = getattr(schedule, key)
-        _require(value is None or ok(value), f"lr_schedule.{key}", value, allowed)
+    for key, allowed in kind.allowed.items():
+        if getattr(schedule, key) is not None:  # null: the schedule's default
+            check(f"lr_schedule.{key}", getattr(schedule, key), allowed)
     if schedule.eta_min is not None:
         _require(schedule.eta_min < cfg.lr, "lr_schedule.eta_min", schedule.eta_min, f"a number >= 0 below lr={cfg.lr}")
 
