@@ -491,10 +491,11 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
                 ],
             )
         )
-    if "warnings" in runs:
-        warned = runs[runs["warnings"].notna()]
+    warned = runs[runs["warnings"].notna()] if "warnings" in runs else runs.iloc[:0]
+    if not warned.empty:
         blocks.append(Block("p", "Runs on data the network can learn little or nothing from (data warnings):"))
-        blocks.append(Block("list", items=[f"`{run['run']}`: {run['warnings']}" for run in warned.to_dict("records")]))
+        items = [f"{markdown_code(run['run'])}: {markdown_text(run['warnings'])}" for run in warned.to_dict("records")]
+        blocks.append(Block("list", items=items))
     if skipped:
         blocks += [
             Block("p", "Learning curves skipped (unreadable metrics.csv):"),
