@@ -8,6 +8,7 @@ as domain (Hydra refuses the rest); counts that depend on the data are checked a
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -46,6 +47,11 @@ POSITIVE: Allowed = (lambda value: 0 < value < math.inf, "a finite number > 0")
 NON_NEGATIVE: Allowed = (lambda value: 0 <= value < math.inf, "a finite number >= 0")
 A_COUNT = at_least(1)
 A_SEED = at_least(0)
+# A name that is used as a file or folder name (the data set's cache folder, its files): never a path
+A_NAME: Allowed = (
+    lambda value: isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value) is not None,
+    "a name of letters, digits, '_', '.' and '-' (not a path)",
+)
 # A part of a set: a fraction of it, or a whole number of its items (1.5 is neither)
 FRACTION_OR_COUNT: Allowed = (
     lambda value: 0 < value < 1 or (1 <= value < math.inf and value == int(value)),

@@ -29,12 +29,11 @@ CHECKED_ELSEWHERE = {
     "batch_size": "spec._batch_size, and against the training set",
     "positive_class": "below data.n_classes",
     "data.loader": "a reader of nnexp.data.sets",
-    "data.name": "names the data set's cache entries",
+    "data.files": "each a name (A_NAME), in check_values",
     "data.root": "its files are read (bad data files: one line)",
     "data.cache_dir": "written to (or runs load without a cache, with one line)",
     "data.urls": "downloaded from (each mirror's failure said)",
     "data.md5": "checked after each download",
-    "data.files": "read (a missing file: one line)",
     "preset": "a label, recorded",
     "report.dir": "a folder path, where the report is written",
     "report.rows": "a setting of the runs, before any run",
@@ -89,6 +88,10 @@ EDGES = [
     (f"data.train_limit={DIGITS_TRAIN}", True),
     (f"data.train_limit={DIGITS_TRAIN + 1}", False),  # more than the data has
     ("data.train_limit=0", False),
+    ("data.name=digits-2", True),
+    ("data.name=../../elsewhere", False),  # a path: the cache folder would be outside the cache
+    ("data.name=.hidden", False),
+    ("data.files.train_images=../../../etc/passwd", False),  # a download would be written outside its folder
     ("data.split_seed=0", True),
     ("data.split_seed=-1", False),
     ("data.n_classes=2", True),

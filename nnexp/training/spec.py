@@ -22,6 +22,7 @@ from nnexp.data.content import DataIdentity
 from nnexp.data.dataset import Dataset
 from nnexp.domains import (
     A_COUNT,
+    A_NAME,
     A_PROBABILITY,
     A_SEED,
     FRACTION_OR_COUNT,
@@ -240,6 +241,7 @@ DOMAINS: dict[str, Allowed] = {
     "dropout": noted(A_PROBABILITY, "0: off"),
     "early_stopping.patience": noted(A_SEED, "0: off"),
     "early_stopping.min_delta": NON_NEGATIVE,
+    "data.name": A_NAME,  # the data set's cache folder
     "data.n_classes": at_least(2),
     "data.val_size": FRACTION_OR_COUNT,  # a count within the data: split_sizes, once its size is known
     "data.split_seed": A_SEED,
@@ -248,14 +250,18 @@ DOMAINS: dict[str, Allowed] = {
 
 
 def setting(cfg: Config, key: str) -> Any:
-    """The value of the dotted ``key`` in ``cfg``."""
-    return functools.reduce(getattr, key.split("."), cfg)
+    """The value of the dotted ``key`` in ``cfg`` (through settings and mappings: ``data.files.train_images``)."""
+    return functools.reduce(
+        lambda node, part: node[part] if isinstance(node, dict) else getattr(node, part), key.split("."), cfg
+    )
 
 
 def check_values(cfg: Config) -> None:
     """The checks of single values (:data:`DOMAINS`) and of values against each other (no files read)."""
     for key, allowed in DOMAINS.items():
         check(key, setting(cfg, key), allowed)
+    for role, name in cfg.data.files.items():  # files of data.root or of the download folder, by name
+        check(f"data.files.{role}", name, A_NAME)
     classes = cfg.data.n_classes
     _require(
         0 <= cfg.positive_class < classes, "positive_class", cfg.positive_class, f"a class from 0 to {classes - 1}"
