@@ -15,10 +15,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote
 
+import matplotlib
+import matplotlib.text
+import pandas as pd
 import pytest
 from markdown_it import MarkdownIt
 
 from nnexp.report.build import build_report
+from nnexp.report.render import TEXT_AS_IS
 from nnexp.results import SUMMARY_FILE
 from tests.conftest import write_finished_run
 
@@ -244,3 +248,19 @@ def test_a_paragraphs_links_to_anything_but_the_reports_own_files_stay_text() ->
     page = _Markup(to_html([Block("p", text)], "links"))
     assert page.targets == ["runs.csv"]
     assert "[a](javascript:alert(1)) [b](../../etc/passwd) [c](https://example.org/) [d](/etc) e" in "".join(page.text)
+
+
+def test_a_log_axis_drawn_with_texts_as_they_are_shows_plain_numbers() -> None:
+    """Figures never parse mathtext (a ``$`` in a name stays a ``$``): a log axis's ticks must not need it either
+    (matplotlib's default ticks there are ``$\\mathdefault{10^{-3}}$``, shown as that source text)."""
+    from nnexp.report import figures
+
+    runs = pd.DataFrame(
+        {"lr": [0.001, 0.01, 0.5] * 2, "activation": ["relu"] * 3 + ["tanh"] * 3, "test_acc": [0.9, 0.8, 0.7] * 2}
+    )
+    with matplotlib.rc_context(TEXT_AS_IS):
+        figure = figures.plot_metric_vs_lr(runs)
+        figure.canvas.draw()
+        texts = [text.get_text() for text in figure.findobj(matplotlib.text.Text) if text.get_text()]
+    assert not [text for text in texts if "$" in text], texts
+    assert {"0.001", "0.01", "0.5"} <= set(texts)

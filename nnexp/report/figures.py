@@ -18,6 +18,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
@@ -187,7 +188,10 @@ def plot_metric_vs_lr(runs: pd.DataFrame, metric: str = "test_acc", by: str = "a
             capsize=3,
             label=f"{by}={value}",
         )
-    ax.set_xscale("log")
+    ax.set_xscale("log")  # ticks at the learning rates swept, as plain text (figures never parse mathtext)
+    ax.set_xticks(sorted(runs["lr"].unique()))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     return _finish(
         fig,
         ax,

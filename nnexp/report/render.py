@@ -37,6 +37,10 @@ def prepare_drawing() -> None:
     threading.Thread(target=load, name="nnexp-prepare-drawing", daemon=True).start()
 
 
+# Every figure is drawn with its texts as they are: none is mathtext (a log axis's ticks are plain numbers)
+TEXT_AS_IS = {"text.parse_math": False}
+
+
 def draw(job: FigureJob) -> None:
     """Draw one figure and save it as PNG and SVG; its texts (names, settings) are shown as they are, never read
     as mathtext (a ``$`` in a folder name would be)."""
@@ -44,7 +48,7 @@ def draw(job: FigureJob) -> None:
 
     from nnexp.report import figures
 
-    with matplotlib.rc_context({"text.parse_math": False}):
+    with matplotlib.rc_context(TEXT_AS_IS):
         figures.save_figure(getattr(figures, job.plot)(*job.args), job.stem)
 
 
