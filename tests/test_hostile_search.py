@@ -84,3 +84,37 @@ def test_a_killed_search_resumes_from_its_study_and_retries_the_trials_it_left_r
     assert all("ended before it did" in trial.user_attrs["fail_reason"] for trial in trials[:2])
     assert [trial.params for trial in trials[2:]] == [left[0], left[1]]  # the abandoned settings, tried again
     assert sorted(s["status"] for s in _summaries(tmp_path)) == ["completed", "completed"]
+
+
+def test_trials_of_a_search_running_from_another_sweep_folder_are_left_running(tmp_path) -> None:
+    """Two searches may share one study (``hydra.sweeper.storage``) from different sweep folders: the lock that
+    says a search is running is the study's (beside its SQLite file), so a search starting elsewhere leaves the
+    running one's trials alone; once no search holds it, they are failed, with their reason, and tried again."""
+    import fcntl
+
+    import optuna
+    from omegaconf import OmegaConf
+
+    from nnexp.sweep import study as studies
+
+    storage = f"sqlite:///{tmp_path / 'shared/optuna.db'}"
+    (tmp_path / "shared").mkdir()
+    running = optuna.create_study(study_name="s", storage=storage).ask(
+        {"lr": optuna.distributions.UniformDistribution(0, 1)}
+    )
+    other = open(studies.study_lock(storage), "a")  # noqa: SIM115 (the other search, alive)
+    fcntl.flock(other, fcntl.LOCK_SH)
+    sweeper = {"_target_": studies.OPTUNA_SWEEPER, "storage": storage, "study_name": "s"}
+    config = OmegaConf.create({"hydra": {"sweeper": sweeper, "sweep": {"dir": str(tmp_path / "another_folder")}}})
+    studies.resume_study(config)
+    assert _state(storage, running.number) == "RUNNING"
+    other.close()  # the other search ended
+    studies.resume_study(config)  # the next search of this process
+    trial = optuna.load_study(study_name="s", storage=storage).trials[running.number]
+    assert trial.state.name == "FAIL" and trial.user_attrs["fail_reason"] == studies.ABANDONED
+
+
+def _state(storage: str, number: int) -> str:
+    import optuna
+
+    return optuna.load_study(study_name="s", storage=storage).trials[number].state.name

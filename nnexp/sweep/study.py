@@ -5,8 +5,10 @@ leaves the trials it was running ``RUNNING`` for ever. Before a search starts (:
 search of the study runs, those trials are marked failed, with why in their ``fail_reason`` user attribute, and
 their settings are enqueued: the search tries them first, and their runs resume from their checkpoints.
 
-Every search holds its sweep folder's ``.search.lock`` shared while it runs; the kernel releases it when the
-process ends, however it ends. Whoever gets it exclusively knows that no other search is running.
+Every search of a study in an SQLite file holds the lock file beside it (``<file>.search.lock``) shared while it
+runs; the kernel releases it when the process ends, however it ends. Whoever gets it exclusively knows that no
+other search of the study is running, whatever its sweep folder. A study on a database server may have searches
+on other machines, which no lock here sees: its running trials are left as they are.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from omegaconf import DictConfig
 log = logging.getLogger(__name__)
 
 OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper"
-SEARCH_LOCK = ".search.lock"
+SEARCH_LOCK_SUFFIX = ".search.lock"
 ABANDONED = "its search ended before it did (killed, or stopped by a signal); its settings are tried again"
 
 _running: TextIO | None = None  # this process's shared hold on its search's lock, for as long as it lives
@@ -36,7 +38,13 @@ def resume_study(config: DictConfig) -> None:
     sweeper = config.hydra.sweeper
     if sweeper.get("_target_") != OPTUNA_SWEEPER or not sweeper.get("storage"):
         return
-    _running = open(Path(config.hydra.sweep.dir) / SEARCH_LOCK, "a")  # noqa: SIM115 (held until the process ends)
+    lock = study_lock(str(sweeper.storage))
+    if lock is None:
+        return
+    if _running is not None:  # an earlier search of this process has ended
+        _running.close()
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    _running = open(lock, "a")  # noqa: SIM115 (held until the process ends)
     try:
         fcntl.flock(_running, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:  # another search runs: its trials are running indeed
@@ -44,6 +52,16 @@ def resume_study(config: DictConfig) -> None:
     else:
         retry_abandoned_trials(str(sweeper.storage), str(sweeper.study_name))
     fcntl.flock(_running, fcntl.LOCK_SH)
+
+
+def study_lock(storage_url: str) -> Path | None:
+    """The lock file of the searches of a study stored in an SQLite file (beside it); None for other storages."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(storage_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database).with_name(Path(url.database).name + SEARCH_LOCK_SUFFIX)
 
 
 def retry_abandoned_trials(storage_url: str, study_name: str) -> int:
