@@ -46,7 +46,7 @@ OPEN_FRACTION: Allowed = (lambda value: 0 < value < 1, "a number in (0, 1)")
 POSITIVE: Allowed = (lambda value: 0 < value < math.inf, "a finite number > 0")
 NON_NEGATIVE: Allowed = (lambda value: 0 <= value < math.inf, "a finite number >= 0")
 A_COUNT = at_least(1)
-A_SEED = at_least(0)
+A_NON_NEGATIVE_INT = at_least(0)
 # A name that is used as a file or folder name (the data set's cache folder, its files): never a path
 A_NAME: Allowed = (
     lambda value: isinstance(value, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value) is not None,
@@ -59,8 +59,13 @@ FRACTION_OR_COUNT: Allowed = (
 )
 
 
+def invalid(key: str, value: Any, words: str) -> ConfigError:
+    """The one-line error of a setting whose value is not allowed: its key, its value and what is allowed."""
+    return ConfigError(f"{key}={value} is invalid; allowed: {words}")
+
+
 def check(key: str, value: Any, allowed: Allowed) -> None:
-    """Raise :class:`ConfigError` naming ``key``, ``value`` and what is allowed unless ``value`` is."""
+    """Raise :func:`invalid` unless ``value`` is ``allowed``."""
     ok, words = allowed
     if not ok(value):
-        raise ConfigError(f"{key}={value} is invalid; allowed: {words}")
+        raise invalid(key, value, words)

@@ -66,7 +66,9 @@ def write_table(mean: pd.DataFrame, ci: pd.DataFrame, metric: str, stem: Path, c
 def _latex_labels(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with its row and column labels, and their names, as LaTeX text (its cells are numbers)."""
     table = table.rename(index=latex_text, columns=latex_text)
-    table.index.name, table.columns.name = latex_text(table.index.name), latex_text(table.columns.name)
+    table.index.name, table.columns.name = (
+        None if name is None else latex_text(name) for name in (table.index.name, table.columns.name)
+    )
     return table
 
 

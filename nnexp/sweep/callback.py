@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnexp.config import Config
 from nnexp.data.loading import prepare_data
+from nnexp.domains import invalid
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.places import make_writable
 from nnexp.results import FINISHED, SUMMARY_FILE, RunStatus, status_counts
@@ -104,9 +105,7 @@ def _import_report_when_all_started(sweep_dir: Path, runs: list[PlannedJob], sto
 def _check_launcher(launcher: DictConfig) -> None:
     n_jobs = launcher.get("n_jobs")
     if n_jobs is not None and (not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -os.cpu_count()):
-        raise ConfigError(
-            f"hydra.launcher.n_jobs={n_jobs} is invalid; allowed: a number of processes >= 1, or -1 for one per core"
-        )
+        raise invalid("hydra.launcher.n_jobs", n_jobs, "a number of processes >= 1, or -1 for one per core")
 
 
 def _check_fresh(config: DictConfig) -> None:

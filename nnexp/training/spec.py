@@ -23,8 +23,8 @@ from nnexp.data.dataset import Dataset
 from nnexp.domains import (
     A_COUNT,
     A_NAME,
+    A_NON_NEGATIVE_INT,
     A_PROBABILITY,
-    A_SEED,
     FRACTION_OR_COUNT,
     NON_NEGATIVE,
     OPEN_FRACTION,
@@ -32,6 +32,7 @@ from nnexp.domains import (
     Allowed,
     at_least,
     check,
+    invalid,
     is_int,
     noted,
     nullable,
@@ -206,9 +207,10 @@ def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
 def _hidden(value: Any) -> tuple[int, ...]:
     sizes = list(value) if isinstance(value, (list, tuple)) else [value]
     if not all(is_int(s) and s >= 1 for s in sizes):
-        raise ConfigError(
-            f"hidden={value} is invalid; allowed: a positive int or a list of positive ints,"
-            " e.g. hidden=128 or hidden=[128,64] ([] for no hidden layer)"
+        raise invalid(
+            "hidden",
+            value,
+            "a positive int or a list of positive ints, e.g. hidden=128 or hidden=[128,64] ([] for no hidden layer)",
         )
     return tuple(sizes)
 
@@ -218,12 +220,7 @@ def _batch_size(value: Any) -> int | None:
         return None
     if is_int(value) and value >= 1:
         return value
-    raise ConfigError(f"batch_size={value} is invalid; allowed: an int >= 1 (1 = pure SGD) or 'full'")
-
-
-def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(f"{key}={value} is invalid; allowed: {allowed}")
+    raise invalid("batch_size", value, "an int >= 1 (1 = pure SGD) or 'full'")
 
 
 # The domain of every setting of Config that is a number, by its dotted key. The others: enums and booleans have
@@ -236,15 +233,15 @@ DOMAINS: dict[str, Allowed] = {
     "init_scale": POSITIVE,
     "leaky_slope": OPEN_FRACTION,
     "blas_threads": nullable(A_COUNT, "the launcher's cpus_per_task"),
-    "seed": A_SEED,
+    "seed": A_NON_NEGATIVE_INT,
     "weight_decay": noted(NON_NEGATIVE, "0: off"),
     "dropout": noted(A_PROBABILITY, "0: off"),
-    "early_stopping.patience": noted(A_SEED, "0: off"),
+    "early_stopping.patience": noted(A_NON_NEGATIVE_INT, "0: off"),
     "early_stopping.min_delta": NON_NEGATIVE,
     "data.name": A_NAME,  # the data set's cache folder
     "data.n_classes": at_least(2),
     "data.val_size": FRACTION_OR_COUNT,  # a count within the data: split_sizes, once its size is known
-    "data.split_seed": A_SEED,
+    "data.split_seed": A_NON_NEGATIVE_INT,
     "data.train_limit": nullable(A_COUNT),  # within the data: split_sizes
 }
 
@@ -263,9 +260,8 @@ def check_values(cfg: Config) -> None:
     for role, name in cfg.data.files.items():  # files of data.root or of the download folder, by name
         check(f"data.files.{role}", name, A_NAME)
     classes = cfg.data.n_classes
-    _require(
-        0 <= cfg.positive_class < classes, "positive_class", cfg.positive_class, f"a class from 0 to {classes - 1}"
-    )
+    if not 0 <= cfg.positive_class < classes:
+        raise invalid("positive_class", cfg.positive_class, f"a class from 0 to {classes - 1}")
     _hidden(cfg.hidden)
     _batch_size(cfg.batch_size)
     _check_method(cfg)
@@ -284,13 +280,10 @@ def _foreign_settings(group: str, node: Any, own: Iterable[str], owners: dict[st
 def _check_method(cfg: Config) -> None:
     """The training method: optimizer, schedule, regularisation, outputs, early stopping."""
     if cfg.task.value == "one_vs_all":
-        _require(
-            cfg.output.value == "softmax", "output", cfg.output.value, "softmax (task=one_vs_all has one sigmoid unit)"
-        )
-    elif cfg.loss.value == "mse":
-        _require(
-            cfg.output.value == "sigmoid", "loss", "mse", "cross_entropy with output=softmax (mse needs output=sigmoid)"
-        )
+        if cfg.output.value != "softmax":
+            raise invalid("output", cfg.output.value, "softmax (task=one_vs_all has one sigmoid unit)")
+    elif cfg.loss.value == "mse" and cfg.output.value != "sigmoid":
+        raise invalid("loss", "mse", "cross_entropy with output=softmax (mse needs output=sigmoid)")
 
     optimizer = cfg.optimizer
     own = OPTIMIZERS[optimizer.name.value].SETTINGS
@@ -311,8 +304,8 @@ def _check_method(cfg: Config) -> None:
     for key, allowed in kind.allowed.items():
         if getattr(schedule, key) is not None:  # null: the schedule's default
             check(f"lr_schedule.{key}", getattr(schedule, key), allowed)
-    if schedule.eta_min is not None:
-        _require(schedule.eta_min < cfg.lr, "lr_schedule.eta_min", schedule.eta_min, f"a number >= 0 below lr={cfg.lr}")
+    if schedule.eta_min is not None and not schedule.eta_min < cfg.lr:
+        raise invalid("lr_schedule.eta_min", schedule.eta_min, f"a number >= 0 below lr={cfg.lr}")
 
 
 def check_batch_fits(spec: RunSpec, n_train: int) -> None:
