@@ -1,7 +1,8 @@
 """Every process a sweep starts ends soon after the sweep ends, whatever ends it: SIGINT, SIGHUP, SIGQUIT (to the
 sweep's process or to its whole process group, as Ctrl-C, Ctrl-\\ and a closed terminal send them), or kill -9
 of the sweep's process, mid-sweep (also when started under ``nohup``) or while its report is drawn. Each stop
-names the signal that came. A run stopped (SIGSTOP ... SIGCONT) does not count the time stopped as training time.
+names the signal that came. A run stopped (SIGSTOP ... SIGCONT) does not count the time stopped as training time,
+however many SIGCONTs come.
 
 Provoked for real: signals to real sweeps and runs (``python -m nnexp.run``) in subprocesses, each in a session
 of its own that the test ends (SIGKILL to its process group) whatever happens.
@@ -24,6 +25,7 @@ import pytest
 
 from nnexp.results import SUMMARY_FILE
 from nnexp.training.checkpoint import CHECKPOINT_FILE
+from nnexp.training.stopped_time import active_time, count_stopped_time
 from tests.test_faults import SWEEP, _alive, _descendants, _epochs_done, _registered_workers, _statuses
 
 ENDS_WITHIN_SECONDS = 30  # the design is 5 s; generous for a loaded machine
@@ -208,3 +210,31 @@ def test_the_time_a_run_is_stopped_is_not_training_time(tmp_path, start_session)
     )
     summary = json.loads((tmp_path / "run" / SUMMARY_FILE).read_text())
     assert summary["train_seconds"] == pytest.approx(sum(float(row["epoch_seconds"]) for row in rows))
+
+
+def test_a_sigcont_at_any_line_of_the_handling_of_another_is_counted_without_error() -> None:
+    """Two SIGCONTs close together (two ``kill -CONT``, or a stop and continue while the first is handled): the
+    second one's handler runs between two lines of the first one's. Here it does, once at each line."""
+    with count_stopped_time():
+        handler = signal.getsignal(signal.SIGCONT)
+        interrupted_lines: set[int] = set()
+
+        def at_each_line(frame, event: str, arg: object) -> object:
+            if event == "line" and frame.f_lineno not in interrupted_lines:
+                interrupted_lines.add(frame.f_lineno)
+                signal.raise_signal(signal.SIGCONT)  # handled before raise_signal returns, as a nested call
+            return at_each_line
+
+        def trace_the_first_call(frame, event: str, arg: object) -> object:
+            if frame.f_code is not handler.__code__ or interrupted_lines:
+                return None
+            return at_each_line
+
+        sys.settrace(trace_the_first_call)
+        try:
+            before = time.perf_counter() - active_time()
+            signal.raise_signal(signal.SIGCONT)
+        finally:
+            sys.settrace(None)
+        assert len(interrupted_lines) >= 4, "each line of the handler had a SIGCONT handled within it"
+        assert time.perf_counter() - active_time() >= before
