@@ -259,10 +259,14 @@ def _kill_when_checkpointed(args: list[str], cwd: Path) -> None:
     """Start a run and kill it (SIGKILL) once it has written a checkpoint and two epochs."""
     process = subprocess.Popen([sys.executable, "-m", "nnexp.run", *args], cwd=cwd, stdout=subprocess.DEVNULL)
     metrics, deadline = cwd / "run/metrics.csv", time.monotonic() + 120
-    while time.monotonic() < deadline and (not metrics.exists() or len(metrics.read_text().splitlines()) < 3):
-        time.sleep(0.01)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    try:
+        while not metrics.exists() or len(metrics.read_text().splitlines()) < 3:
+            assert process.poll() is None, f"the run ended (status {process.returncode}) before two epochs"
+            assert time.monotonic() < deadline, f"two epochs never written to {metrics} in 120 s"
+            time.sleep(0.01)
+    finally:
+        process.kill()
+        process.wait()
     assert (cwd / "run" / CHECKPOINT_FILE).exists()
 
 

@@ -4,7 +4,7 @@ closed) or SIGQUIT (Ctrl-\\).
 Within :func:`stop_on_signals` the signals only set a flag. The training loop looks at it
 between steps (:func:`requested`): it saves a checkpoint and raises :class:`Interrupted`, so the
 run ends with status ``interrupted`` and a rerun continues where it stopped. A signal that is ignored when the
-run starts (SIGHUP under ``nohup``) stays ignored.
+run starts (SIGHUP under ``nohup``) stays ignored; :func:`request` asks for a stop without any signal.
 """
 
 from __future__ import annotations
@@ -38,6 +38,16 @@ def requested() -> int | None:
     return _requested
 
 
+def request(signum: int) -> bool:
+    """Ask the training within :func:`stop_on_signals` to stop as ``signum`` would, whatever that signal's
+    disposition (from any thread); say whether a :func:`stop_on_signals` was there to take the request."""
+    global _requested
+    if _current_handler is None:
+        return False
+    _requested = signum
+    return True
+
+
 def heeded_signals() -> list[int]:
     """The :data:`SIGNALS` that stop work here: those not ignored (``nohup`` ignores SIGHUP)."""
     return [signum for signum in SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
@@ -57,15 +67,14 @@ def stop_on_signals() -> Iterator[None]:
     outermost = signal.getsignal(signal.SIGTERM) is not _current_handler
     previous = {signum: signal.getsignal(signum) for signum in heeded_signals()}
 
-    def request(signum: int, frame: object) -> None:
-        global _requested
-        _requested = signum
+    def handle(signum: int, frame: object) -> None:
+        request(signum)
         if callable(previous[signum]) and previous[signum] is not signal.default_int_handler:
             previous[signum](signum, frame)  # e.g. the launcher's, when the run is in the sweep's own process
 
-    outer_handler, _current_handler = _current_handler, request
+    outer_handler, _current_handler = _current_handler, handle
     for signum in previous:
-        signal.signal(signum, request)
+        signal.signal(signum, handle)
     try:
         yield
     finally:

@@ -30,6 +30,10 @@ def active_time() -> float:
     return time.perf_counter() - _stopped_seconds
 
 
+def _recent_ticks(first: float) -> collections.deque[float]:
+    return collections.deque([first], maxlen=RECENT_TICKS)
+
+
 @contextmanager
 def count_stopped_time() -> Iterator[None]:
     """Within: the time the process spends stopped is left out of :func:`active_time` (in the main thread, where
@@ -37,7 +41,7 @@ def count_stopped_time() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    ticks: collections.deque[float] = collections.deque([time.perf_counter()], maxlen=RECENT_TICKS)
+    ticks = _recent_ticks(time.perf_counter())
     done = threading.Event()
 
     def tick() -> None:
@@ -45,12 +49,14 @@ def count_stopped_time() -> Iterator[None]:
             ticks.append(time.perf_counter())
 
     def continued(signum: int, frame: object) -> None:
+        # A second SIGCONT can be handled between any two lines of this (a nested call): the ticks are replaced in
+        # one assignment, so the nested call finds them never empty, either the old or the new ones.
+        nonlocal ticks
         global _stopped_seconds
         now = time.perf_counter()
-        gap = max(later - earlier for earlier, later in itertools.pairwise([*ticks, now]))
+        earlier_ticks, ticks = ticks, _recent_ticks(now)
+        gap = max(later - earlier for earlier, later in itertools.pairwise([*earlier_ticks, now]))
         _stopped_seconds += max(0.0, gap - TICK_SECONDS)
-        ticks.clear()
-        ticks.append(now)
 
     previous = signal.signal(signal.SIGCONT, continued)
     ticker = threading.Thread(target=tick, name="nnexp-stopped-time", daemon=True)

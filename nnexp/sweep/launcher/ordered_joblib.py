@@ -52,6 +52,7 @@ from nnexp.parent_watch import worker_options
 from nnexp.sweep.grid import runs_a_grid
 from nnexp.sweep.plan import PlannedJob, own_jobs
 from nnexp.training.interrupt import heeded_signals
+from nnexp.training.interrupt import request as request_stop
 from nnexp.training.job import record_lost
 from nnexp.training.spec import config_record, data_identity, fingerprint
 
@@ -84,7 +85,7 @@ def parallel_settings(launcher: Mapping[str, Any]) -> dict[str, Any]:
     """
     settings = {key: value for key, value in launcher.items() if key not in ("_target_", "order")}
     settings["backend"] = "loky"  # Hydra's state cannot cross threads
-    settings.update(worker_options())
+    settings.update(worker_options(stop_work=request_stop))
     for key in ("pre_dispatch", "batch_size", "max_nbytes"):  # numbers given as text become ints, as Hydra's
         with contextlib.suppress(TypeError, ValueError):  # joblib launcher makes them ("2*n_jobs" stays as it is)
             if settings.get(key):
