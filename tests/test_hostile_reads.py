@@ -19,13 +19,14 @@ import numpy as np
 import pytest
 
 from nnexp.data import DataUnavailableError
-from nnexp.data.download import fetch
+from nnexp.data.download import MAX_FILE_BYTES, fetch
 from nnexp.data.idx import IDX_FILES
 from nnexp.training.checkpoint import CHECKPOINT_FILE
 from tests.conftest import make_idx_dataset, md5, run_nnexp
 
 NAME = IDX_FILES["train_labels"]
 CLAIMED_LENGTH = 1000  # what the hostile mirrors announce (Content-Length)
+HUGE_LENGTH = 10**12  # what the mirror of a terabyte announces
 RUN = ["data=digits", "hydra.run.dir=run"]
 
 
@@ -37,7 +38,8 @@ def _error_lines(output: str) -> list[str]:
 def hostile_server(tmp_path: Path):
     """A server on 127.0.0.1; yields (base URL, served folder). ``good/<file>`` serves the folder's file,
     ``drip/<file>`` announces 1000 bytes and sends one a second, ``stall/<file>`` sends its headers and then
-    nothing, ``short/<file>`` sends 10 of its 1000 bytes and closes."""
+    nothing, ``short/<file>`` sends 10 of its 1000 bytes and closes, ``huge/<file>`` announces a terabyte and
+    ``endless/<file>`` announces nothing, and both send zeros until the client goes."""
     served = tmp_path / "served"
     served.mkdir()
     stop = threading.Event()
@@ -50,10 +52,14 @@ def hostile_server(tmp_path: Path):
             kind, _, name = self.path.strip("/").partition("/")
             body = (served / name).read_bytes() if kind == "good" else b"\0" * CLAIMED_LENGTH
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            if kind != "endless":  # no length: the body ends when the connection does
+                self.send_header("Content-Length", str(HUGE_LENGTH if kind == "huge" else len(body)))
             self.end_headers()
             try:
-                if kind == "drip":
+                if kind in ("huge", "endless"):
+                    while not stop.is_set():
+                        self.wfile.write(bytes(1 << 16))
+                elif kind == "drip":
                     for byte in range(len(body)):
                         self.wfile.write(body[byte : byte + 1])
                         self.wfile.flush()
@@ -95,6 +101,23 @@ def test_mirrors_that_drip_stall_or_lie_are_given_up_with_each_reason_and_nothin
     assert f"{url}stall: no data for 2 s (read timeout)" in message
     assert f"{url}short: incomplete (10 of {CLAIMED_LENGTH} bytes)" in message
     assert not cache.exists()  # no partial file, no folder made for it
+
+
+def test_a_mirror_of_a_huge_or_endless_file_is_given_up_at_the_size_bound_and_nothing_left(
+    hostile_server, tmp_path
+) -> None:
+    url, _ = hostile_server
+    cache, bound = tmp_path / "cache", 1 << 20
+    with pytest.raises(DataUnavailableError) as info:
+        fetch({NAME: "0" * 32}, [f"{url}huge/", f"{url}endless/"], cache, deadline=60, max_bytes=bound)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{url}huge: larger than {bound} bytes: not the file ({HUGE_LENGTH} bytes announced)" in message
+    assert f"{url}endless: larger than {bound} bytes: not the file (more than {bound} bytes sent)" in message
+    assert not cache.exists()  # no partial file, no folder made for it
+    with pytest.raises(DataUnavailableError, match=f"larger than {MAX_FILE_BYTES} bytes: not the file"):
+        fetch({NAME: "0" * 32}, [f"{url}huge/"], cache)  # the bound a download has unless told otherwise
+    assert not cache.exists()
 
 
 @pytest.mark.slow
