@@ -1,9 +1,9 @@
 """Download of the official IDX files into a local cache, verified by md5, with deadlines.
 
-A file is streamed from a mirror into a partial file beside its place (``.<name>.<pid>.part``), with a
+A file is streamed from a mirror into a partial file beside its place (``.<name>.<host>-<pid>.part``), with a
 timeout on every read (``READ_TIMEOUT``), one on the whole file (``DEADLINE``) and a bound on its size
 (``MAX_FILE_BYTES``), and renamed into place only when it is complete and its md5 is the expected one. A partial
-file left by a process that was killed is removed at the next start.
+file left by a process of this host that was killed is removed at the next start.
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from nnexp.console import is_quiet
 from nnexp.data.cache import file_md5
 from nnexp.data.settings import DataConfig
 from nnexp.errors import ConfigError, DataUnavailableError
-from nnexp.places import make_writable, remove_leftovers
+from nnexp.places import make_writable, remove_leftovers, temporary_path
 
 log = logging.getLogger(__name__)
 
 READ_TIMEOUT = 30.0  # seconds a mirror may send nothing before it is given up
 DEADLINE = 600.0  # seconds one file may take from one mirror (MNIST's largest, 9.9 MB: at least 17 kB/s)
 MAX_FILE_BYTES = 256 << 20  # bytes a file may have (Fashion-MNIST's largest: 26 MB): more is not the file
-PARTIAL_SUFFIX = ".part"
+PARTIAL_SUFFIX = "part"
 CHUNK = 1 << 16
 
 
@@ -105,7 +105,7 @@ def _stream(url: str, target: Path, limits: Limits, bar: bool) -> None:
 
 def _download(url: str, target: Path, md5: str, limits: Limits, bar: bool) -> None:
     """``url`` into ``target``, through a partial file renamed into place once its md5 is ``md5``."""
-    partial = target.with_name(f".{target.name}.{os.getpid()}{PARTIAL_SUFFIX}")
+    partial = temporary_path(target, PARTIAL_SUFFIX)
     try:
         _stream(url, partial, limits, bar)
         found = file_md5(partial)
@@ -137,7 +137,7 @@ def fetch(
     if not urls:
         raise DataUnavailableError(f"no download URL configured for {sorted(files_md5)}")
     made = _missing_folders(cache_dir)
-    remove_leftovers(cache_dir, f".*{PARTIAL_SUFFIX}", "the partial download")
+    remove_leftovers(cache_dir)
     missing = [name for name, md5 in files_md5.items() if not _verified(cache_dir / name, md5)]
     if missing:
         _check_writable(cache_dir, made)
