@@ -7,7 +7,9 @@ from __future__ import annotations
 import gzip
 import logging
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,13 +21,24 @@ import numpy as np
 import pytest
 
 from nnexp.data import DataUnavailableError
-from nnexp.data.download import fetch
+from nnexp.data.download import MAX_FILE_BYTES, fetch
 from nnexp.data.idx import IDX_FILES
 from nnexp.training.checkpoint import CHECKPOINT_FILE
 from tests.conftest import make_idx_dataset, md5, run_nnexp
 
 NAME = IDX_FILES["train_labels"]
 CLAIMED_LENGTH = 1000  # what the hostile mirrors announce (Content-Length)
+HUGE_LENGTH = 10**12  # what the mirror of a terabyte announces
+DEAD_PID = 2**22 + 1  # above the kernel's largest process id (pid_max): no such process, ever
+HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname())  # this host as temporary names hold it
+
+
+def _temporary(path: Path, suffix: str, host: str = HOST, pid: int = DEAD_PID) -> Path:
+    """The name a writer (``host``, ``pid``: a dead process of this host by default) gives ``path`` until it is
+    complete."""
+    return path.with_name(f".{path.name}.{host}-{pid}.{suffix}")
+
+
 RUN = ["data=digits", "hydra.run.dir=run"]
 
 
@@ -37,7 +50,8 @@ def _error_lines(output: str) -> list[str]:
 def hostile_server(tmp_path: Path):
     """A server on 127.0.0.1; yields (base URL, served folder). ``good/<file>`` serves the folder's file,
     ``drip/<file>`` announces 1000 bytes and sends one a second, ``stall/<file>`` sends its headers and then
-    nothing, ``short/<file>`` sends 10 of its 1000 bytes and closes."""
+    nothing, ``short/<file>`` sends 10 of its 1000 bytes and closes, ``huge/<file>`` announces a terabyte and
+    ``endless/<file>`` announces nothing, and both send zeros until the client goes."""
     served = tmp_path / "served"
     served.mkdir()
     stop = threading.Event()
@@ -50,10 +64,14 @@ def hostile_server(tmp_path: Path):
             kind, _, name = self.path.strip("/").partition("/")
             body = (served / name).read_bytes() if kind == "good" else b"\0" * CLAIMED_LENGTH
             self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
+            if kind != "endless":  # no length: the body ends when the connection does
+                self.send_header("Content-Length", str(HUGE_LENGTH if kind == "huge" else len(body)))
             self.end_headers()
             try:
-                if kind == "drip":
+                if kind in ("huge", "endless"):
+                    while not stop.is_set():
+                        self.wfile.write(bytes(1 << 16))
+                elif kind == "drip":
                     for byte in range(len(body)):
                         self.wfile.write(body[byte : byte + 1])
                         self.wfile.flush()
@@ -97,6 +115,43 @@ def test_mirrors_that_drip_stall_or_lie_are_given_up_with_each_reason_and_nothin
     assert not cache.exists()  # no partial file, no folder made for it
 
 
+def test_a_mirror_of_a_huge_or_endless_file_is_given_up_at_the_size_bound_and_nothing_left(
+    hostile_server, tmp_path
+) -> None:
+    url, _ = hostile_server
+    cache, bound = tmp_path / "cache", 1 << 20
+    with pytest.raises(DataUnavailableError) as info:
+        fetch({NAME: "0" * 32}, [f"{url}huge/", f"{url}endless/"], cache, deadline=60, max_bytes=bound)
+    message = str(info.value)
+    assert "\n" not in message
+    assert f"{url}huge: larger than {bound} bytes: not the file ({HUGE_LENGTH} bytes announced)" in message
+    assert f"{url}endless: larger than {bound} bytes: not the file (more than {bound} bytes sent)" in message
+    assert not cache.exists()  # no partial file, no folder made for it
+    with pytest.raises(DataUnavailableError, match=f"larger than {MAX_FILE_BYTES} bytes: not the file"):
+        fetch({NAME: "0" * 32}, [f"{url}huge/"], cache)  # the bound a download has unless told otherwise
+    assert not cache.exists()
+
+
+def test_only_the_leftovers_of_dead_writers_of_this_host_are_removed(hostile_server, tmp_path, caplog) -> None:
+    url, served = hostile_server
+    make_idx_dataset(served)
+    cache = tmp_path / "cache"
+    dead_here = _temporary(cache / NAME, "part")
+    other_host = _temporary(cache / NAME, "part", host="node_17_cluster")  # its writer may live: unknowable here
+    alive_here = _temporary(cache / IDX_FILES["test_labels"], "part", pid=os.getpid())
+    index_dead_here = _temporary(cache / "digests.json", "tmp")
+    cache.mkdir()
+    for left in (dead_here, other_host, alive_here, index_dead_here):
+        left.write_bytes(b"half a file")
+    with caplog.at_level(logging.INFO, logger="nnexp.places"):
+        fetch({NAME: md5(served / NAME)}, [url + "good/"], cache)
+    assert sorted(path.name for path in cache.iterdir()) == sorted([NAME, other_host.name, alive_here.name])
+    removed = [line for line in caplog.text.splitlines() if "removed" in line]
+    assert len(removed) == 2
+    assert f"removed {dead_here}, the unfinished {NAME} of an interrupted process (pid {DEAD_PID})" in caplog.text
+    assert f"removed {index_dead_here}, the unfinished digests.json of an interrupted process" in caplog.text
+
+
 @pytest.mark.slow
 def test_a_download_killed_midway_leaves_a_partial_file_that_the_next_start_removes(
     hostile_server, tmp_path, caplog
@@ -120,21 +175,24 @@ def test_a_download_killed_midway_leaves_a_partial_file_that_the_next_start_remo
     with caplog.at_level(logging.INFO, logger="nnexp.places"):
         fetch({NAME: md5(served / NAME)}, [url + "good/"], cache)
     assert sorted(path.name for path in cache.iterdir()) == [NAME]
-    assert f"removed {cache / left[0]}, the partial download of an interrupted process" in caplog.text
+    assert left == [_temporary(cache / NAME, "part", pid=process.pid).name]
+    assert (
+        f"removed {cache / left[0]}, the unfinished {NAME} of an interrupted process (pid {process.pid})" in caplog.text
+    )
 
 
 @pytest.mark.slow
 def test_an_array_cache_entry_left_unfinished_by_a_killed_process_is_removed_at_the_next_start(tmp_path) -> None:
     arrays = tmp_path / "cache/arrays"
     # what a process killed while it wrote the arrays leaves (the writer's name for its folder; no such process)
-    left = arrays / f".digits-0123456789abcdef0123.{2**22 + 1}.tmp"
+    left = _temporary(arrays / "digits-0123456789abcdef0123", "tmp")
     left.mkdir(parents=True)
     (left / "x_train.npy").write_bytes(b"\x93NUMPY half an array")
     done = run_nnexp([*RUN, "epochs=1", f"data.cache_dir={tmp_path / 'cache'}"], tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-2000:]
     assert not left.exists() and list(arrays.glob("digits-*/x_train.npy"))  # the entry built in its place
-    assert f"removed {left}, the unfinished cache entry of an interrupted process" in output
+    assert f"removed {left}, the unfinished digits-0123456789abcdef0123 of an interrupted process" in output
 
 
 def _gzip_bomb(path: Path, shape: tuple[int, ...], zeros: int) -> None:
@@ -275,11 +333,40 @@ def test_a_temporary_checkpoint_left_by_a_killed_writer_is_removed_at_the_next_s
     args = [*RUN, "epochs=6", "batch_size=1"]
     _kill_when_checkpointed(args, tmp_path)
     # what a writer killed between opening its temporary file and the rename leaves (the writer's name for it)
-    left = tmp_path / "run" / f".{CHECKPOINT_FILE}.{2**22 + 1}.tmp.npz"
+    left = _temporary(tmp_path / "run" / CHECKPOINT_FILE, "tmp.npz")
     left.write_bytes(b"PK\x03\x04 half a zip")
     done = run_nnexp(args, tmp_path)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-2000:]
-    assert f"removed {left}, left by an interrupted checkpoint write" in (tmp_path / "run/run.log").read_text()
+    assert (
+        f"removed {left}, the unfinished {CHECKPOINT_FILE} of an interrupted process"
+        in (tmp_path / "run/run.log").read_text()
+    )
     assert "resuming run from epoch" in output
     assert not left.exists() and not list((tmp_path / "run").glob(".*.tmp*"))
+
+
+@pytest.mark.slow
+def test_every_temporary_file_a_killed_run_left_is_removed_at_its_next_start(tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    # what a run killed while writing each of its files leaves, and a shared folder's writer on another host
+    left = [
+        _temporary(run / CHECKPOINT_FILE, "tmp.npz"),
+        _temporary(run / "model.npz", "tmp.npz"),
+        _temporary(run / "summary.json", "tmp"),
+        _temporary(run / "write_test", "tmp"),
+    ]
+    other_host = _temporary(run / "summary.json", "tmp", host="node_17_cluster")
+    for path in [*left, other_host]:
+        path.write_bytes(b"PK\x03\x04 half a file")
+    done = run_nnexp([*RUN, "epochs=1", "save_model=true"], tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-2000:]
+    assert '"status": "completed"' in (run / "summary.json").read_text()
+    log_text = (run / "run.log").read_text()
+    for path in left:
+        assert not path.exists()
+        name = path.name.split(f".{HOST}-")[0].removeprefix(".")
+        assert log_text.count(f"removed {path}, the unfinished {name} of an interrupted process") == 1
+    assert other_host.exists()

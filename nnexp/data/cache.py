@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from nnexp.data.splits import Preprocess, Splits
+from nnexp.places import temporary_path
 
 ARRAYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
 META_FILE = "meta.json"
@@ -159,7 +160,7 @@ def save_cached(folder: Path, splits: Splits, key: dict[str, Any]) -> None:
     if entry.exists():
         return
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{entry.name}.{os.getpid()}.tmp"
+    tmp = temporary_path(entry, "tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnexp.data.idx import read_bytes
+from nnexp.places import temporary_path
 
 DIGEST_INDEX = "digests.json"
 ROLES = ("train_images", "train_labels", "test_images", "test_labels")
@@ -78,7 +79,7 @@ def _read_index(cache: Path) -> dict[str, list]:
 
 def _write_index(cache: Path, index: dict[str, list]) -> None:
     """Best effort: an index that cannot be written only costs a recomputation next time."""
-    tmp = cache / f".{DIGEST_INDEX}.{os.getpid()}.tmp"
+    tmp = temporary_path(_index_path(cache), "tmp")
     try:
         cache.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(index, indent=1, sort_keys=True))

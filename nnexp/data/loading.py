@@ -135,7 +135,7 @@ def load_dataset(cfg: DataConfig) -> Splits:
         splits = build_splits(cfg, dataset)
     else:
         folder, key = location
-        remove_leftovers(folder, ".*.tmp", "the unfinished cache entry")
+        remove_leftovers(folder)
         check_cache(cfg, always=False)
         splits = load_cached(folder, cfg.name, key, dataset.n_classes)
         if splits is None:

@@ -21,6 +21,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any
 
+from nnexp.places import temporary_path
 from nnexp.results.status import FINISHED
 
 METRICS_FILE = "metrics.csv"
@@ -92,7 +93,7 @@ def _json_safe(value: Any) -> Any:
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write ``data`` as JSON via a temporary file and a rename: readers never see half a file (and a failed
     write, e.g. on a full disk, leaves no temporary file behind)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary_path(path, "tmp")
     try:
         with open(tmp, "w") as handle:
             json.dump(_json_safe(data), handle, indent=2, sort_keys=False)

@@ -13,6 +13,7 @@ import numpy as np
 from nnexp.data.splits import Preprocess
 from nnexp.errors import DataFileError
 from nnexp.model.network import MLP
+from nnexp.places import temporary_path
 
 MODEL_FILE = "model.npz"
 ZIP_MAGIC = b"PK\x03\x04"  # how an .npz archive (a zip file) begins
@@ -33,7 +34,7 @@ def save_model(path: Path, model: MLP, preprocess: Preprocess, config: dict[str,
         "pixel_max": preprocess.pixel_max,
         "config": config,
     }
-    tmp = path.with_name(f".{path.name}.tmp.npz")
+    tmp = temporary_path(path, "tmp.npz")
     try:
         np.savez(tmp, meta=np.array(json.dumps(meta)), **arrays)
         os.replace(tmp, path)

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from nnexp.places import temporary_path
+
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -62,26 +64,13 @@ def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
         "train_seconds": checkpoint.train_seconds,
         "eval_seconds": checkpoint.eval_seconds,
     }
-    tmp = _temporary_path(path, os.getpid())
+    tmp = temporary_path(path, "tmp.npz")
     try:
         with open(tmp, "wb") as handle:  # no fsync: a killed process loses nothing the kernel holds
             np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _temporary_path(path: Path, pid: int | str) -> Path:
-    """Where :func:`save_checkpoint` writes before its rename (``pid``: the writer's process, or ``*``: any)."""
-    return path.with_name(f".{path.name}.{pid}.tmp.npz")
-
-
-def remove_temporary(path: Path) -> None:
-    """Remove the temporary files that interrupted writes of ``path`` left (a process killed mid-write), each said
-    in one log line. For a run's start: it holds its folder (``run_lock``), so no writer of it is at work."""
-    for left in path.parent.glob(_temporary_path(path, "*").name):
-        left.unlink(missing_ok=True)
-        log.info("removed %s, left by an interrupted checkpoint write", left)
 
 
 def load_checkpoint(path: Path, fingerprint: str) -> Checkpoint | None:
@@ -134,6 +123,5 @@ class Checkpointer:
         self._last = time.monotonic()
 
     def load(self) -> Checkpoint | None:
-        """The run's checkpoint (see :func:`load_checkpoint`), after removing what interrupted writes left."""
-        remove_temporary(self.path)
+        """The run's checkpoint (see :func:`load_checkpoint`)."""
         return load_checkpoint(self.path, self.fingerprint)

@@ -21,6 +21,7 @@ from nnexp.data.loading import damaged_caches
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.model import MLP
 from nnexp.model.loss import n_outputs
+from nnexp.places import remove_leftovers
 from nnexp.results import EPOCH_COLUMNS, ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, RunStatus, RunSummary
 from nnexp.results.files import (
     damage,
@@ -231,6 +232,7 @@ def _clear_the_way(out_dir: Path, config_fingerprint: str) -> None:
 
 
 def _execute_locked(settings: Config, out_dir: Path) -> dict:
+    remove_leftovers(out_dir)  # what killed writers of its files left, before anything is read
     try:
         spec: RunSpec | None = RunSpec.from_settings(settings)
     except Exception:  # raised again below, where a failure is recorded
