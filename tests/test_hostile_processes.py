@@ -34,13 +34,14 @@ WAIT_SECONDS = 120  # for a sweep to get where a test provokes its fault
 
 @pytest.fixture
 def start_session() -> Iterator[Callable[..., subprocess.Popen]]:
-    """``start_session(args, cwd, nohup=False)``: ``python -m nnexp.run ARGS`` in a session (and process group) of
-    its own, as a terminal starts a command (under ``nohup``: SIGHUP ignored); its output goes to
+    """``start_session(args, cwd, nohup=False, background=False)``: ``python -m nnexp.run ARGS`` in a session (and
+    process group) of its own, as a terminal starts a command (under ``nohup``: SIGHUP ignored; in the background
+    of a script, ``cmd &``: SIGINT and SIGQUIT ignored); its output goes to
     ``cwd/output.txt`` (a pipe would stay open as long as any process left behind). Every process of each
     session started is killed when the test ends, whatever happens."""
     started: list[subprocess.Popen] = []
 
-    def start(args: list[str], cwd: Path, nohup: bool = False) -> subprocess.Popen:
+    def start(args: list[str], cwd: Path, nohup: bool = False, background: bool = False) -> subprocess.Popen:
         with (cwd / "output.txt").open("w") as output:
             process = subprocess.Popen(
                 [*(["nohup"] if nohup else []), sys.executable, "-m", "nnexp.run", *args],
@@ -48,6 +49,7 @@ def start_session() -> Iterator[Callable[..., subprocess.Popen]]:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_as_in_the_background if background else None,
             )
         started.append(process)
         return process
@@ -105,22 +107,29 @@ def _errors(sweep: Path) -> list[str]:
     return sorted(json.loads(p.read_text()).get("error") or "" for p in sweep.glob(f"*/{SUMMARY_FILE}"))
 
 
+def _as_in_the_background() -> None:
+    """What a shell without job control does for ``cmd &``: SIGINT and SIGQUIT ignored (they come from ``kill``)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGQUIT, signal.SIG_IGN)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "signum, to_group",
+    "signum, to_group, background",
     [
-        (signal.SIGINT, True),  # Ctrl-C: the terminal sends it to every process of the command
-        (signal.SIGHUP, False),  # to the sweep's process only
-        (signal.SIGHUP, True),  # the terminal closed
-        (signal.SIGQUIT, False),
+        (signal.SIGINT, True, False),  # Ctrl-C: the terminal sends it to every process of the command
+        (signal.SIGHUP, False, False),  # to the sweep's process only
+        (signal.SIGHUP, True, False),  # the terminal closed
+        (signal.SIGQUIT, False, False),
+        (signal.SIGINT, False, True),  # `kill -INT` of a sweep a script started with `&`
     ],
-    ids=["SIGINT-group", "SIGHUP", "SIGHUP-group", "SIGQUIT"],
+    ids=["SIGINT-group", "SIGHUP", "SIGHUP-group", "SIGQUIT", "SIGINT-background"],
 )
 def test_a_stop_signal_is_named_checkpoints_the_runs_and_ends_every_process(
-    tmp_path, start_session, signum, to_group
+    tmp_path, start_session, signum, to_group, background
 ) -> None:
     sweep = tmp_path / "sweep"
-    process = start_session([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
+    process = start_session([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path, background=background)
     _training(sweep)
     below = _descendants(process.pid)
     assert below, "the sweep has worker processes"

@@ -3,8 +3,8 @@ closed) or SIGQUIT (Ctrl-\\).
 
 Within :func:`stop_on_signals` the signals only set a flag. The training loop looks at it
 between steps (:func:`requested`): it saves a checkpoint and raises :class:`Interrupted`, so the
-run ends with status ``interrupted`` and a rerun continues where it stopped. A signal that is ignored when the
-run starts (SIGHUP under ``nohup``) stays ignored; :func:`request` asks for a stop without any signal.
+run ends with status ``interrupted`` and a rerun continues where it stopped. SIGHUP, where it is ignored when the
+run starts (``nohup``), stays ignored; :func:`request` asks for a stop without any signal.
 """
 
 from __future__ import annotations
@@ -49,8 +49,12 @@ def request(signum: int) -> bool:
 
 
 def heeded_signals() -> list[int]:
-    """The :data:`SIGNALS` that stop work here: those not ignored (``nohup`` ignores SIGHUP)."""
-    return [signum for signum in SIGNALS if signal.getsignal(signum) is not signal.SIG_IGN]
+    """The :data:`SIGNALS` that stop work here: all but SIGHUP where it is ignored (``nohup``: a sweep meant to
+    outlive its terminal). SIGINT and SIGQUIT are heeded even where ignored at start, as a shell ignores them for a
+    command started in the background (``cmd &``): there they come from ``kill``, meant to stop the sweep."""
+    return [
+        signum for signum in SIGNALS if not (signum == signal.SIGHUP and signal.getsignal(signum) is signal.SIG_IGN)
+    ]
 
 
 @contextmanager
