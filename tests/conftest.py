@@ -36,6 +36,18 @@ MNIST_5K = SHARED_DATA / "mnist-5k"
 
 # Shows the launcher's debug lines: its joblib settings, how many jobs it launches and in which order
 LAUNCHER_VERBOSE = "hydra.verbose=hydra_plugins.nnexp_launcher.ordered_joblib"
+# Headless Chromium on a machine without network: no GPU, no first-run pages, no background connections (each
+# refused, with noise on the console), a fresh profile added by each test (--user-data-dir)
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 # The sweep of test_sweep.py and test_html_report.py, run once per session (``shared_sweep``)
 SHARED_GRID = ["activation=sigmoid,relu", "hidden=8,16", "lr=0.05,0.5", "seed=0,1"]
 SHARED_RUNS = math.prod(len(override.split("=", 1)[1].split(",")) for override in SHARED_GRID)

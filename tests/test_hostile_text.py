@@ -24,7 +24,7 @@ from markdown_it import MarkdownIt
 from nnexp.report.build import build_report
 from nnexp.report.render import TEXT_AS_IS
 from nnexp.results import SUMMARY_FILE
-from tests.conftest import write_finished_run
+from tests.conftest import CHROMIUM_FLAGS, write_finished_run
 
 # A folder's name holds no "/" (so no closing tag): markup through attributes, links through Markdown's syntax
 HOSTILE_FOLDER = (
@@ -196,17 +196,7 @@ def test_browser_opens_a_report_of_hostile_names_no_script_runs_every_figure_loa
 
     options = webdriver.ChromeOptions()
     options.binary_location = chromium
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-    ):
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)

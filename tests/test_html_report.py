@@ -16,7 +16,7 @@ from nnexp.report.build import build_comparison
 from nnexp.report.figures import plot_curves, plot_heatmap, plot_metric_vs_lr, plot_metric_vs_time, plot_parallel
 from nnexp.report.runs import load_curves, load_runs
 from nnexp.sweep.provenance import git_revision
-from tests.conftest import SHARED_RUNS
+from tests.conftest import CHROMIUM_FLAGS, SHARED_RUNS
 
 # The sweep read here (activation=sigmoid,relu hidden=8,16 lr=0.05,0.5 seed=0,1 on digits, 3 epochs, 2 joblib workers)
 # is conftest's session-wide ``shared_sweep``, which test_sweep.py reads as well.
@@ -163,14 +163,7 @@ def test_browser_renders_the_page(shared_sweep, tmp_path) -> None:
     subprocess.run(
         [
             _chromium(),
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_FLAGS,
             f"--user-data-dir={tmp_path / 'profile'}",
             "--window-size=1280,2400",
             f"--screenshot={shot}",
