@@ -8,6 +8,7 @@ launcher or the report: the page of ``conf/hydra/help/nnexp.yaml``, as Hydra pri
 from __future__ import annotations
 
 import os
+import signal
 import string
 import sys
 
@@ -27,6 +28,7 @@ from nnexp.errors import ConfigError
 from nnexp.resources import CONFIG_DIR
 
 HELP_FLAGS = ("--help", "-h")
+STOPPED_OUTSIDE_RUNS = "stopped by SIGINT while no run was running (starting, planning or drawing the report)"
 
 
 def help_page(args: list[str]) -> str | None:
@@ -82,6 +84,9 @@ def cli() -> None:
         main()
     except BrokenPipeError:
         _stdout_closed()
+    except KeyboardInterrupt:  # SIGINT while no run was running (a run's own stop is handled where it runs)
+        print(f"{STOPPED_OUTSIDE_RUNS}; rerun the same command to resume (finished runs are skipped)", file=sys.stderr)
+        sys.exit(128 + signal.SIGINT)
 
 
 if __name__ == "__main__":

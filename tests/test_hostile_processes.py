@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from nnexp.results import SUMMARY_FILE
+from nnexp.run import STOPPED_OUTSIDE_RUNS
 from nnexp.training.checkpoint import CHECKPOINT_FILE
 from nnexp.training.stopped_time import active_time, count_stopped_time
 from tests.test_faults import SWEEP, _alive, _descendants, _epochs_done, _registered_workers, _statuses
@@ -171,15 +172,23 @@ REPORT_ATTEMPTS = 3
 
 
 @pytest.mark.slow
-def test_kill_9_of_the_sweep_while_its_report_is_drawn_leaves_no_process(tmp_path, start_session) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+def test_kill_9_or_ctrl_c_of_the_sweep_while_its_report_is_drawn_leaves_no_process(
+    tmp_path, start_session, signum
+) -> None:
+    """kill -9, or Ctrl-C (SIGINT: one line naming it, exit 130, no traceback), while the report is drawn."""
     for attempt in range(REPORT_ATTEMPTS):
         sweep = tmp_path / f"sweep{attempt}"
         process = start_session([*REPORT_SWEEP, "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}"], tmp_path)
         _wait_until(lambda folder=sweep: list(folder.glob("report/*.png")), f"no figure of the report drawn in {sweep}")
         below = _descendants(process.pid)
-        process.kill()
+        process.send_signal(signum)
         process.wait(timeout=60)
         _assert_all_end(below)
+        if signum == signal.SIGINT and process.returncode != 0:  # 0: the report was finished before the signal
+            output = (tmp_path / "output.txt").read_text()
+            assert process.returncode == 130 and "Traceback" not in output, output[-3000:]
+            assert output.strip().splitlines()[-1].startswith(f"{STOPPED_OUTSIDE_RUNS}; rerun the same command"), output
         if not (sweep / "report/index.html").exists():  # else the report was finished before the kill: again
             break
     else:
