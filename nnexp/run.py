@@ -79,6 +79,8 @@ def cli() -> None:
         return
     from nnexp.task import main
 
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # started with '&' by a shell: a SIGINT comes from kill
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.argv[1:] = with_grid_sweeper(args)
     try:
         main()
