@@ -71,6 +71,56 @@ def test_full_batch_is_one_gradient_step_per_epoch(digits) -> None:
         np.testing.assert_allclose(w_loop, w_manual, rtol=1e-12)
 
 
+def test_full_batch_training_metrics_are_those_of_the_weights_at_the_end_of_each_epoch(digits) -> None:
+    model = MLP.initialise([64, 16, 10], "tanh", "xavier", np.random.default_rng(0), np.float32)
+    rows, evaluated = [], []
+
+    def on_epoch(row: dict) -> None:  # called with the weights at the end of the row's epoch
+        rows.append(row)
+        penalty = 0.005 * sum(float(np.vdot(w, w)) for w in model.weights)
+        loss, acc = model.evaluate(digits.x_train, digits.y_train)
+        evaluated.append((loss + penalty, acc))
+
+    method = Method(lr=0.5, weight_decay=0.01)
+    train(model, digits, epochs=4, batch_size=None, method=method, rng=np.random.default_rng(1), on_epoch=on_epoch)
+    assert len(rows) == 4 and len({row["train_loss"] for row in rows}) == 4
+    for row, (loss, acc) in zip(rows, evaluated):
+        # the same weights, another order of float32 sums (one matrix on the caller's threads against chunks on one
+        # thread): the logits differ in their last bits, the mean loss by a few float32 epsilons
+        assert row["train_loss"] == pytest.approx(loss, rel=1e-5)
+        # a prediction can flip only where two logits tie to float32 precision: at most one sample here
+        assert abs(row["train_acc"] - acc) <= 1 / len(digits.y_train)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_mini_batch_training_metrics_are_the_training_pass_before_each_update(digits, dropout: float) -> None:
+    small = load_dataset(DataConfig(name="digits", loader="digits", train_limit=70))
+    model = MLP.initialise([64, 16, 10], "tanh", "xavier", np.random.default_rng(0), np.float64)
+    manual = MLP([w.copy() for w in model.weights], [b.copy() for b in model.biases], "tanh")
+    rows: list[dict] = []
+    method = Method(lr=0.3, dropout=dropout)
+    shuffle, masks_rng = np.random.default_rng(1), np.random.default_rng(2)
+    train(
+        model, small, epochs=2, batch_size=32, method=method, rng=shuffle, dropout_rng=masks_rng, on_epoch=rows.append
+    )
+    # the same steps by hand: each batch's loss and hits counted on its logits before its update, masked as trained
+    shuffle, masks_rng, ws = np.random.default_rng(1), np.random.default_rng(2), manual.workspace(32)
+    x, y, keep = small.x_train.astype(np.float64), small.y_train, 1 - dropout
+    for row in rows:
+        order, loss_sum, hits = shuffle.permutation(len(y)), 0.0, 0
+        for begin in range(0, len(y), 32):
+            xb, yb = x[order[begin : begin + 32]], y[order[begin : begin + 32]]
+            masks = [(masks_rng.random((len(yb), 16)) < keep) / keep] if dropout else None
+            acts = manual.forward(xb, ws, masks)
+            loss_sum += manual.output.loss_sum(acts[-1], yb)
+            hits += int(np.count_nonzero(acts[-1].argmax(axis=1) == yb))
+            manual.sgd_step(xb, yb, 0.3, ws, masks, acts)
+        assert row["train_loss"] == pytest.approx(loss_sum / len(y), rel=1e-12)
+        assert row["train_acc"] == hits / len(y)
+        assert row["val_loss"] == pytest.approx(manual.evaluate(small.x_val, small.y_val)[0], rel=1e-12)
+    np.testing.assert_allclose(model.weights[0], manual.weights[0], rtol=1e-12)
+
+
 def test_pure_sgd_steps_once_per_image_in_the_shuffled_order(digits) -> None:
     small = load_dataset(DataConfig(name="digits", loader="digits", train_limit=40))
     model, _, result = _train(small, epochs=2, batch_size=1, dtype=np.float64)

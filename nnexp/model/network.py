@@ -9,7 +9,9 @@ Forward and backward run on a :class:`Workspace` of preallocated arrays: a train
 allocates nothing per batch. :meth:`MLP.gradients` writes the gradients of the loss into the
 workspace for an optimizer (:mod:`nnexp.optim`) to apply. :meth:`MLP.sgd_step` is plain SGD
 with each weight gradient subtracted inside its BLAS call instead of stored
-(:mod:`nnexp.model.blas`); a test checks that both give W - lr * gradient.
+(:mod:`nnexp.model.blas`); a test checks that both give W - lr * gradient. Both take the batch's
+forward pass when the caller has done it already (:meth:`MLP.forward`): its logits then serve for
+the training metrics too (:mod:`nnexp.training.loop`).
 
 Dropout (inverted): the caller passes one mask per hidden layer, (m, n_l) with entries 0 or
 1 / (1 - p); the layer's outputs are multiplied by it, and so are the deltas flowing back.
@@ -118,7 +120,7 @@ class MLP:
         """Weights, then biases: the arrays an optimizer updates (in place)."""
         return [*self.weights, *self.biases]
 
-    def _forward(self, x: np.ndarray, ws: Workspace, masks: Masks = None) -> list[np.ndarray]:
+    def forward(self, x: np.ndarray, ws: Workspace, masks: Masks = None) -> list[np.ndarray]:
         """Activations of every layer for batch ``x`` (m, n_in): views (m, n_l) into ``ws``; the last are the logits.
 
         With dropout ``masks``, a hidden layer's output before its mask is kept in ``ws.kept``; for an activation
@@ -184,16 +186,35 @@ class MLP:
         """Buffers for batches of up to ``rows`` samples (see :class:`Workspace`)."""
         return Workspace(self, rows)
 
-    def gradients(self, x: np.ndarray, y: np.ndarray, ws: Workspace, scale: float = 1.0, masks: Masks = None) -> None:
+    def gradients(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        ws: Workspace,
+        scale: float = 1.0,
+        masks: Masks = None,
+        acts: list[np.ndarray] | None = None,
+    ) -> None:
         """``scale`` times the gradients of the mean loss on the batch ``x`` (m, n_in), ``y`` (m,), into
-        ``ws.grad_w`` and ``ws.grad_b`` (shaped like the weights and biases; ``ws.grads`` lists them)."""
-        acts = self._forward(x, ws, masks)
+        ``ws.grad_w`` and ``ws.grad_b`` (shaped like the weights and biases; ``ws.grads`` lists them).
+
+        ``acts``: the batch's :meth:`forward` pass in ``ws``, with the same ``masks``, when done already."""
+        acts = self.forward(x, ws, masks) if acts is None else acts
         self._backward(x, y, acts, ws, scale, update=False, masks=masks)
 
-    def sgd_step(self, x: np.ndarray, y: np.ndarray, lr: float, ws: Workspace, masks: Masks = None) -> None:
+    def sgd_step(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        lr: float,
+        ws: Workspace,
+        masks: Masks = None,
+        acts: list[np.ndarray] | None = None,
+    ) -> None:
         """One plain gradient-descent step on the batch ``x`` (m, n_in), ``y`` (m,): W -= lr * dJ/dW for every
-        parameter, each weight matrix updated by one BLAS call where NumPy's BLAS allows it."""
-        acts = self._forward(x, ws, masks)
+        parameter, each weight matrix updated by one BLAS call where NumPy's BLAS allows it. ``acts`` as for
+        :meth:`gradients`."""
+        acts = self.forward(x, ws, masks) if acts is None else acts
         self._backward(x, y, acts, ws, scale=lr, update=True, masks=masks)
 
     def penalty(self, weight_decay: float) -> float:
@@ -208,7 +229,7 @@ class MLP:
         """Mean loss (plus the L2 penalty) on ``x`` (m, n_in), ``y`` (m,) and its gradients (copies), shaped like
         weights and biases; with dropout ``masks`` as in training."""
         ws = self.workspace(len(x))
-        acts = self._forward(x, ws, masks)
+        acts = self.forward(x, ws, masks)
         loss = self.output.loss_sum(acts[-1], y) / len(x) + self.penalty(weight_decay)
         self._backward(x, y, acts, ws, scale=1.0, update=False, masks=masks)
         grad_w = [g + weight_decay * w for g, w in zip(ws.grad_w, self.weights)]
@@ -218,7 +239,7 @@ class MLP:
         """The output of every layer for ``x`` (m, n_in): new arrays (m, n_l); the last are the logits. On one BLAS
         thread, as :meth:`evaluate`."""
         with one_blas_thread():
-            return [a.copy() for a in self._forward(x, self.workspace(len(x)))]
+            return [a.copy() for a in self.forward(x, self.workspace(len(x)))]
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         """Output logits (m, n_out) for ``x`` (m, n_in), a new array."""
@@ -233,7 +254,7 @@ class MLP:
         with one_blas_thread():
             for start in range(0, len(x), chunk):
                 xc, yc = x[start : start + chunk], y[start : start + chunk]
-                logits = self._forward(xc, ws)[-1]
+                logits = self.forward(xc, ws)[-1]
                 loss_sum += self.output.loss_sum(logits, yc)
                 correct += int(np.count_nonzero(self.output.predict(logits) == yc))
         return loss_sum / len(x), correct / len(x)

@@ -31,7 +31,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from nnexp.command_line import composition_error
 from nnexp.config import Config
-from nnexp.data import DataConfig
+from nnexp.data import DataConfig, split_sizes
 from nnexp.data.loading import damaged_caches, prepare_data
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
@@ -132,7 +132,8 @@ def _apply(job: DictConfig, override: Override) -> None:
 
 
 def estimated_work(spec: RunSpec) -> float | None:
-    """A run's FLOPs (training, its steps' fixed cost, evaluation of train and validation images each epoch).
+    """A run's FLOPs (training, its steps' fixed cost, evaluation of the validation images each epoch: the training
+    split's metrics come from training itself).
 
     What the launcher orders runs by, longest first; None while the data is not on this machine.
     """
@@ -140,11 +141,12 @@ def estimated_work(spec: RunSpec) -> float | None:
         return None
     n_total, n_features = spec.data_shape
     n_train = spec.n_train
+    n_val = split_sizes(n_total, spec.data.val_size, None)[0]
     sizes = [n_features, *spec.hidden, n_outputs(spec.n_classes)]
     weights = sum(fan_in * fan_out for fan_in, fan_out in itertools.pairwise(sizes))
     steps = math.ceil(n_train / (spec.batch_size or n_train))
     # forward 2 FLOPs a weight and sample, backward twice that
-    return float(spec.epochs * (6 * weights * n_train + steps * STEP_COST_FLOPS + 2 * weights * n_total))
+    return float(spec.epochs * (6 * weights * n_train + steps * STEP_COST_FLOPS + 2 * weights * n_val))
 
 
 def _run_line(overrides: list[str]) -> str:

@@ -1,9 +1,10 @@
 """Checkpoints of a run in progress (``checkpoint.npz``), so that a killed or preempted run continues
 where it stopped and ends exactly as an uninterrupted one would.
 
-A checkpoint holds the parameters, the optimizer's state, both random generators (the shuffle's as it
-was when the current epoch drew its order, the dropout's as it is now), the position (epochs done,
-batches done in the next one), early stopping's best so far and the time counters. It is written
+A checkpoint holds the parameters, the training pass's logits of the epoch so far (for the training metrics),
+the optimizer's state, both random generators (the shuffle's as it was when the current epoch drew its order,
+the dropout's as it is now), the position (epochs done, batches done in the next one), early stopping's best so
+far and the time counters. It is written
 atomically (a temporary file, then a rename) and belongs to one configuration (its fingerprint).
 """
 
@@ -35,6 +36,7 @@ class Checkpoint:
     epoch: int
     batch: int
     params: list[np.ndarray]
+    pass_logits: np.ndarray | None  # the logits of the samples of the ``batch`` batches done, for the training metrics
     optimizer: dict[str, Any]  # Optimizer.state()
     shuffle_state: dict[str, Any]  # bit generator state before the current epoch drew its order
     dropout_state: dict[str, Any]
@@ -46,6 +48,8 @@ class Checkpoint:
 def save_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     """Write ``checkpoint`` to ``path`` atomically."""
     arrays = {f"param{i}": p for i, p in enumerate(checkpoint.params)}
+    if checkpoint.pass_logits is not None:
+        arrays["pass_logits"] = checkpoint.pass_logits
     for kind, buffers in checkpoint.optimizer["buffers"].items():
         arrays |= {f"opt_{kind}{i}": b for i, b in enumerate(buffers)}
     best = checkpoint.stopping.get("best_params") or []
@@ -89,6 +93,7 @@ def load_checkpoint(path: Path, fingerprint: str) -> Checkpoint | None:
                 for kind, count in meta["optimizer_buffers"].items()
             }
             best = [archive[f"best{i}"] for i in range(meta["n_best"])]
+            pass_logits = archive["pass_logits"] if meta["batch"] else None  # KeyError if missing: unreadable
     except (OSError, EOFError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # JSON errors: ValueError
         log.warning("checkpoint %s unreadable (%s): starting over", path, exc)
         return None
@@ -97,6 +102,7 @@ def load_checkpoint(path: Path, fingerprint: str) -> Checkpoint | None:
         epoch=meta["epoch"],
         batch=meta["batch"],
         params=params,
+        pass_logits=pass_logits,
         optimizer={"steps": meta["optimizer_steps"], "buffers": buffers},
         shuffle_state=meta["shuffle_state"],
         dropout_state=meta["dropout_state"],

@@ -1,4 +1,11 @@
-"""The training loop: epochs of shuffled (mini-)batches, evaluated after each epoch, until done, diverged or stopped."""
+"""The training loop: epochs of shuffled (mini-)batches, evaluated after each epoch, until done, diverged or stopped.
+
+The training split's metrics come from the training pass itself, never from a second pass over it. In full-batch
+training without dropout they are exactly those of the weights at the end of the epoch: the forward pass of the next
+step is done at the end of the epoch, gives them, and the next step starts from it. Otherwise each sample counts with
+the logits it had in its own step, before that step's update (with its dropout mask): the mean over the epoch, as
+Keras and Lightning report it. Validation and test are evaluated on the weights at the end of the epoch.
+"""
 
 from __future__ import annotations
 
@@ -27,8 +34,8 @@ PROGRESS_STEPS = 64  # steps between two looks at the clock for a checkpoint wit
 
 @dataclass
 class TrainResult:
-    """How training ended: ``completed`` (every epoch, or stopped early), or ``diverged`` when the training
-    loss stopped being finite; and which epoch's weights were kept."""
+    """How training ended: ``completed`` (every epoch, or stopped early), or ``diverged`` when the training or
+    validation loss stopped being finite; and which epoch's weights were kept."""
 
     status: RunStatus
     epochs_completed: int
@@ -48,6 +55,7 @@ class _Batches:
         self.x_batch = np.empty((batch_size, x.shape[1]), x.dtype)
         self.y_batch = np.empty(batch_size, y.dtype)
         self.order_state = rng.bit_generator.state  # the generator's state before the current epoch's order
+        self.order: np.ndarray | None = None  # the current epoch's order of the samples (None: as stored)
 
     def epoch(self, skip: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The batches of one epoch in a new order, without the first ``skip`` (done before a checkpoint)."""
@@ -57,7 +65,7 @@ class _Batches:
             if not skip:
                 yield self.x, self.y
             return
-        order = self.rng.permutation(n)
+        order = self.order = self.rng.permutation(n)
         for begin in range(skip * self.batch_size, n, self.batch_size):
             idx = order[begin : begin + self.batch_size]
             m = len(idx)
@@ -72,7 +80,8 @@ class Trainer:
     """Trains ``model`` on the training split of ``data`` with ``method``, one epoch at a time.
 
     ``batch_size`` None means full-batch gradient descent. The training set is reshuffled every
-    epoch with ``shuffle_rng``; ``dropout_rng`` draws the dropout masks.
+    epoch with ``shuffle_rng``; ``dropout_rng`` draws the dropout masks. :meth:`train_metrics` gives the training
+    split's metrics of the epoch from the training pass (see the module's docstring).
     """
 
     def __init__(
@@ -89,19 +98,40 @@ class Trainer:
         n = len(data.y_train)
         self.batches = _Batches(self.x, data.y_train, n if batch_size is None else min(batch_size, n), shuffle_rng)
         self.stepper = Stepper(model, method, self.batches.batch_size, dropout_rng)
+        # full batch without dropout: the next step's forward pass (views into the stepper's workspace), done at the
+        # end of an epoch; otherwise the logits of the epoch's samples in the order they were trained, (n, n_out)
+        self.shares_forward = self.batches.batch_size == n and not method.dropout
+        self.next_forward: list[np.ndarray] | None = None
+        self.pass_logits = None if self.shares_forward else np.empty((n, model.layer_sizes[-1]), model.dtype)
 
     def run_epoch(self, lr: float, skip: int = 0, progress: Callable[[int], None] | None = None) -> float:
-        """One pass over the training set with learning rate ``lr`` (its first ``skip`` batches done already);
-        its seconds (parameter updates only, time stopped left out). ``progress(batches done)`` is called every
-        :data:`PROGRESS_STEPS` steps."""
+        """One pass over the training set with learning rate ``lr`` (its first ``skip`` batches done already), and,
+        in full-batch training without dropout, the next step's forward pass; its seconds (training only, time
+        stopped left out). ``progress(batches done)`` is called every :data:`PROGRESS_STEPS` steps."""
         start = active_time()
-        done = skip
+        done, rows = skip, self.batches.batch_size
         for x_batch, y_batch in self.batches.epoch(skip):
-            self.stepper.step(x_batch, y_batch, lr)
+            if self.shares_forward:
+                self.stepper.step(x_batch, y_batch, lr, acts=self.next_forward)
+            else:
+                self.stepper.step(x_batch, y_batch, lr, logits_to=self.pass_logits[done * rows : done * rows + rows])
             done += 1
             if progress is not None and done % PROGRESS_STEPS == 0:
                 progress(done)
+        if self.shares_forward:
+            self.next_forward = self.model.forward(self.x, self.stepper.ws)
         return active_time() - start
+
+    def train_metrics(self) -> tuple[float, float]:
+        """Mean loss (without the penalty) and accuracy on the training split, from the epoch just run (the module's
+        docstring says on which weights)."""
+        if self.shares_forward:
+            logits, labels = self.next_forward[-1], self.batches.y
+        else:
+            order = self.batches.order
+            logits, labels = self.pass_logits, self.batches.y if order is None else self.batches.y[order]
+        output, n = self.model.output, len(labels)
+        return output.loss_sum(logits, labels) / n, int(np.count_nonzero(output.predict(logits) == labels)) / n
 
     def checkpoint(
         self, fingerprint: str, epoch: int, batch: int, stopping: EarlyStopping, seconds: tuple
@@ -112,6 +142,7 @@ class Trainer:
             epoch=epoch,
             batch=batch,
             params=[param.copy() for param in self.model.params],
+            pass_logits=None if not batch else self.pass_logits[: batch * self.batches.batch_size].copy(),
             optimizer=self.stepper.optimizer.state(),
             shuffle_state=self.batches.order_state if batch else self.batches.rng.bit_generator.state,
             dropout_state=self.stepper.rng.bit_generator.state,
@@ -124,6 +155,9 @@ class Trainer:
         """Continue from ``checkpoint``: parameters, optimizer state, random generators, early stopping."""
         for param, saved in zip(self.model.params, checkpoint.params):
             param[...] = saved
+        self.next_forward = None  # of other weights
+        if checkpoint.pass_logits is not None:
+            self.pass_logits[: len(checkpoint.pass_logits)] = checkpoint.pass_logits
         self.stepper.optimizer.load_state(checkpoint.optimizer)
         self.batches.rng.bit_generator.state = checkpoint.shuffle_state
         self.stepper.rng.bit_generator.state = checkpoint.dropout_state
@@ -147,9 +181,10 @@ def train(
     """Train ``model`` in place and report each epoch's metrics to ``on_epoch``.
 
     ``rng`` reshuffles the training set every epoch; ``dropout_rng`` (default: spawned from ``rng``)
-    draws the dropout masks. ``epoch_seconds`` counts the parameter updates only; evaluation of the
-    three splits (and the ``diagnostics`` of :mod:`nnexp.training.diagnostics`, if asked for)
-    is timed separately. Reported losses include the L2 penalty. A run whose training loss stops
+    draws the dropout masks. ``epoch_seconds`` counts training only (:meth:`Trainer.run_epoch`); the metrics
+    (the training split's from the training pass, see the module's docstring; validation and test evaluated), and
+    the ``diagnostics`` of :mod:`nnexp.training.diagnostics` if asked for, are timed separately. Reported losses
+    include the L2 penalty of the weights at the end of the epoch. A run whose training or validation loss stops
     being finite ends with status ``diverged``; with early stopping, training ends when the
     watched metric stops improving, and the weights of its best epoch are kept.
 
@@ -160,8 +195,7 @@ def train(
     """
     # a generator of its own for the masks: a checkpoint restores the two streams separately
     trainer = Trainer(model, data, method, batch_size, rng, rng.spawn(1)[0] if dropout_rng is None else dropout_rng)
-    splits = {
-        "train": (trainer.x, data.y_train),
+    splits = {  # evaluated after every epoch; the training split's metrics come from training (Trainer.train_metrics)
         "val": (data.x_val.astype(model.dtype, copy=False), data.y_val),
         "test": (data.x_test.astype(model.dtype, copy=False), data.y_test),
     }
@@ -197,6 +231,8 @@ def train(
             skip = 0
             start = active_time()
             penalty = model.penalty(method.weight_decay)
+            loss, row["train_acc"] = trainer.train_metrics()
+            row["train_loss"] = loss + penalty
             for split, (xs, ys) in splits.items():
                 loss, row[f"{split}_acc"] = model.evaluate(xs, ys)
                 row[f"{split}_loss"] = loss + penalty
@@ -208,9 +244,9 @@ def train(
             epochs_done = epoch
             on_epoch(row)
             _log_epoch(row, epochs)
-            if not math.isfinite(row["train_loss"]):
+            if diverged := next((key for key in ("train_loss", "val_loss") if not math.isfinite(row[key])), None):
                 status = RunStatus.diverged
-                log.warning("training loss is %s at epoch %d: run diverged, stopping", row["train_loss"], epoch)
+                log.warning("%s is %s at epoch %d: run diverged, stopping", diverged, row[diverged], epoch)
                 break
             reason = stopping.update(epoch, row, model.params)  # records the best epoch, the last one too
             if reason and epoch < epochs:  # on the last epoch training ends anyway: no early stop

@@ -59,15 +59,29 @@ class Stepper:
         keep = 1.0 - self.method.dropout
         return [((self.rng.random((rows, n)) < keep) / keep).astype(self.model.dtype) for n in self.hidden_sizes]
 
-    def step(self, x: np.ndarray, y: np.ndarray, lr: float) -> None:
-        """One step on the batch ``x`` (m, n_in), ``y`` (m,) with learning rate ``lr``."""
+    def step(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        lr: float,
+        acts: list[np.ndarray] | None = None,
+        logits_to: np.ndarray | None = None,
+    ) -> None:
+        """One step on the batch ``x`` (m, n_in), ``y`` (m,) with learning rate ``lr``.
+
+        ``acts``: the batch's forward pass in :attr:`ws` (:meth:`MLP.forward`) when the caller has done it (without
+        dropout); ``logits_to`` (m, n_out), if given, receives the batch's logits before the update."""
         model, ws = self.model, self.ws
         masks = self.masks(len(x))
+        if acts is None:
+            acts = model.forward(x, ws, masks)
+        if logits_to is not None:
+            logits_to[...] = acts[-1]
         if self.fused:
-            model.sgd_step(x, y, lr, ws, masks)
+            model.sgd_step(x, y, lr, ws, masks, acts)
             return
         scale = self.optimizer.grad_scale(lr)
-        model.gradients(x, y, ws, scale, masks)
+        model.gradients(x, y, ws, scale, masks, acts)
         if self.decay_terms:
             decay = scale * self.method.weight_decay
             for grad, weight, term in zip(ws.grad_w, model.weights, self.decay_terms):

@@ -190,14 +190,20 @@ def _result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return kept
 
 
+# what the numbers of a run's metrics.csv mean, hashed into every fingerprint so that runs of two meanings are never
+# mixed: 2, the training split's metrics taken from the training pass (nnexp.training.loop); 1, from a pass of their own
+METRICS_DEFINITION = 2
+
+
 def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
-    """A hash of every setting in ``record`` that can change the run's result, and of the data's content.
+    """A hash of every setting in ``record`` that can change the run's result, of the data's content and of
+    :data:`METRICS_DEFINITION`.
 
     With the data's identity known, where its files are (:data:`nnexp.setting_kinds.DATA_SOURCE`) does not count:
     another spelling of the same folder, or a copy of the same files, is the same configuration, and files
     replaced under the same folder are another.
     """
-    settings = _result_settings(record)
+    settings = _result_settings(record) | {"metrics_definition": METRICS_DEFINITION}
     if data is not None:
         settings["data"] = {key: value for key, value in settings["data"].items() if f"data.{key}" not in DATA_SOURCE}
         settings["data_content"] = data.digest
