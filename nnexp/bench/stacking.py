@@ -109,7 +109,7 @@ class Problem:
         self.x = x_train[rows].reshape(k, m, -1) if own_rows else x_train[rows]
         labels = y_train[rows].reshape(k, m) if own_rows else np.tile(y_train[rows], (k, 1))
         positive = np.arange(k)[:, None] % 2 * 5  # one-vs-all members alternate classes 0 and 5, as in 003 V.B
-        self.y = (labels == positive).astype(np.intp) if n_out == 1 else labels
+        self.y = (labels == positive).astype(np.intp) if n_out == 1 else labels % n_out
         self.lr = np.resize([0.5, 1.0, 2.0, 0.3], k)
 
     def member_x(self, j: int) -> np.ndarray:
