@@ -10,7 +10,8 @@ activation and output layer and differ in their weights, labels and learning rat
   the first layer is (k, n_0, n_1) like the others.
 
 Every later layer is (k, n_l, n_{l+1}) and runs as a batched ``np.matmul`` over the member axis
-(``loop=True``: a Python loop of one matmul per member instead). A layer's outputs are (m, k n_l)
+(``loop=True``: a Python loop of one matmul per member instead, and each member's weight update one
+fused BLAS call where its arrays are contiguous, as nnexp's own step). A layer's outputs are (m, k n_l)
 in the shared first layer, else (k, m, n_l); :meth:`StackedMLP._members` views either as (k, m, n_l).
 Biases are (k, n_l). Hidden activations whose derivative needs the pre-activations are not supported.
 """
@@ -127,6 +128,10 @@ class StackedMLP:
                 self.activation.backprop_(below, outs[l - 1], self._layer(self.scratch[l - 1], l - 1, m))
             if delta.ndim == 2:
                 subtract_at_b_(self.weights[0], x, delta, scratch=self.grad_w[0])
+            elif self.loop:  # one fused BLAS update per member where its arrays are contiguous (own rows)
+                a_prev = x if l == 0 else self._members(outs[l - 1])
+                for j in range(self.k):
+                    subtract_at_b_(self.weights[l][j], a_prev[j], delta[j], scratch=self.grad_w[l][j])
             else:
                 a_prev = x if l == 0 else self._members(outs[l - 1])
                 self._bmm(a_prev.transpose(0, 2, 1), self._members(delta), self.grad_w[l])
