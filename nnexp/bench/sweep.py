@@ -52,26 +52,25 @@ def makespan_longest_first(durations: list[float], workers: int) -> float:
     return makespan(sorted(durations, reverse=True), workers)
 
 
-def run_sweep(grid: list[str], overrides: list[str], workers: int, folder: Path) -> tuple[float, float]:
-    """Run the sweep with ``workers`` processes into ``folder``; its start and end (epoch seconds)."""
-    command = [
-        sys.executable,
-        "-m",
-        "nnexp.run",
-        "-m",
-        *grid,
-        *overrides,
-        f"hydra.launcher.n_jobs={workers}",
-        f"hydra.sweep.dir={folder / 'sweep'}",
-        f"report.dir={folder / 'report'}",
-    ]
+def run_command(command: list[str]) -> tuple[float, float]:
+    """Run ``command`` (its output captured); its start and end (epoch seconds). Exits with the output's tail if it
+    fails."""
     start = time.time()
     done = subprocess.run(command, capture_output=True, text=True)
     end = time.time()
     if done.returncode != 0:
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-5:])
-        raise SystemExit(f"error: the sweep {shlex.join(command[3:])} failed (exit {done.returncode}):\n{tail}")
+        raise SystemExit(f"error: {shlex.join(['python', *command[1:]])} failed (exit {done.returncode}):\n{tail}")
     return start, end
+
+
+def run_sweep(grid: list[str], overrides: list[str], workers: int | None, folder: Path) -> tuple[float, float]:
+    """Run the sweep with ``workers`` processes (None: the launcher's default, one per core) into ``folder``; its
+    start and end (epoch seconds)."""
+    command = [sys.executable, "-m", "nnexp.run", "-m", *grid, *overrides]
+    if workers is not None:
+        command.append(f"hydra.launcher.n_jobs={workers}")
+    return run_command([*command, f"hydra.sweep.dir={folder / 'sweep'}", f"report.dir={folder / 'report'}"])
 
 
 def run_times(sweep_dir: Path) -> pd.DataFrame:

@@ -1,0 +1,3 @@
+from nnexp.bench.reference_app.app import main
+
+main()
