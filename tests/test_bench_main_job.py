@@ -3,6 +3,7 @@ runs on Hydra's joblib launcher; the benchmark takes turns and its table's arith
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,9 @@ def test_the_table_gives_medians_ranges_and_the_ratio_of_medians() -> None:
     assert "**1.64x**" in text and "1.50-2.73x" in text and ": met." in text and "takes 1.23x nnexp's" in text
     assert "`python -m nnexp.run -m activation=sigmoid,relu,tanh hidden=32,64,128,256 data.root=../shared" in text
     assert ": missed." in main_job.summary(_times([10.0], [14.9]), Path("mnist"))
+    assert "under load" not in text
+    busy = _times([10.0, 12.0], [16.0, 18.0]).assign(load_1min=[0.5, os.cpu_count() + 1, 0.5, 0.5])
+    assert "before 1 of the 4 commands the load average exceeded" in main_job.summary(busy, Path("mnist"))
 
 
 def test_the_commands_take_turns_after_one_warm_up_each(monkeypatch, tmp_path) -> None:
