@@ -10,10 +10,12 @@ import sys
 
 import pytest
 
+from nnexp.errors import ConfigError
 from nnexp.report.build import build_report
 from nnexp.report.runs import load_runs, varying
 from nnexp.results.plan_file import read_plan
-from nnexp.training import RunSpec
+from nnexp.training import RunSpec, execute
+from nnexp.training.spec import METRICS_DEFINITION
 from tests.conftest import LAUNCHER_VERBOSE, make_idx_dataset, run_nnexp, settings_of
 
 QUICK = ["data=digits", "epochs=1", "hidden=8", "hydra.launcher.n_jobs=1"]
@@ -231,3 +233,22 @@ def test_two_sweeps_of_other_data_into_one_folder_at_once_never_take_each_others
             assert process.returncode == 1, outputs[name]
             assert "1 runs did not run: another configuration's result holds their folder" in outputs[name]
     assert len(roots) == len(_finished_folders(tmp_path / "s")) == sum(p.returncode == 0 for p in processes.values())
+
+
+def test_runs_of_an_older_metrics_definition_are_never_pooled_nor_overwritten(compose_config, tmp_path, caplog) -> None:
+    settings = settings_of(compose_config(["data=digits", "epochs=1", "hidden=8"]))
+    sweep = tmp_path / "sweep"
+    execute(settings, sweep / "new")
+    summary = json.loads((sweep / "new" / "summary.json").read_text())
+    assert summary["metrics_definition"] == METRICS_DEFINITION == 2
+    # the same run as an nnexp of the first definition wrote it: no metrics_definition, another fingerprint
+    shutil.copytree(sweep / "new", sweep / "old")
+    old = {key: value for key, value in summary.items() if key != "metrics_definition"} | {"fingerprint": "0" * 16}
+    (sweep / "old" / "summary.json").write_text(json.dumps(old))
+    runs = load_runs(sweep)
+    assert sorted(runs["metrics_definition"]) == [1, 2] and varying(runs) == ["metrics_definition"]
+    assert "reported apart, never pooled" in caplog.text
+    before = (sweep / "old" / "summary.json").read_bytes()
+    with pytest.raises(ConfigError, match="of an older definition, 1, this nnexp's is 2"):
+        execute(settings, sweep / "old")
+    assert (sweep / "old" / "summary.json").read_bytes() == before

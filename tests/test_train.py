@@ -12,6 +12,7 @@ import pytest
 from nnexp.data import DataConfig, load_dataset
 from nnexp.errors import ConfigError
 from nnexp.model import MLP
+from nnexp.report.runs import METRICS_DEFINITION
 from nnexp.results import EPOCH_COLUMNS, OUTCOME_COLUMNS, read_summary
 from nnexp.training import Method, execute, train
 from tests.conftest import MNIST_5K, settings_of
@@ -22,7 +23,9 @@ def digits():
     return load_dataset(DataConfig(name="digits", loader="digits"))
 
 
-def _train(data, seed=0, epochs=3, batch_size=32, lr=0.1, activation="tanh", dtype=np.float32, hidden=(16,)):
+def _train(
+    data, seed=0, epochs=3, batch_size=32, lr=0.1, activation="tanh", dtype=np.float32, hidden=(16,), dropout=0.0
+):
     model = MLP.initialise([64, *hidden, 10], activation, "xavier", np.random.default_rng(seed), dtype)
     rows = []
     result = train(
@@ -30,7 +33,7 @@ def _train(data, seed=0, epochs=3, batch_size=32, lr=0.1, activation="tanh", dty
         data,
         epochs=epochs,
         batch_size=batch_size,
-        method=Method(lr=lr),
+        method=Method(lr=lr, dropout=dropout),
         rng=np.random.default_rng(seed + 1),
         on_epoch=rows.append,
     )
@@ -92,8 +95,12 @@ def test_full_batch_training_metrics_are_those_of_the_weights_at_the_end_of_each
         assert abs(row["train_acc"] - acc) <= 1 / len(digits.y_train)
 
 
-@pytest.mark.parametrize("dropout", [0.0, 0.3])
-def test_mini_batch_training_metrics_are_the_training_pass_before_each_update(digits, dropout: float) -> None:
+@pytest.mark.parametrize(("batch_size", "dropout"), [(32, 0.0), (32, 0.3), (None, 0.3)])
+def test_training_metrics_of_a_shuffled_or_masked_pass_are_those_before_each_update(
+    digits, batch_size: int | None, dropout: float
+) -> None:
+    """Mini-batches (the last one smaller), and full batch with dropout (whose forward pass, masked, cannot serve
+    for the metrics of the weights after the step)."""
     small = load_dataset(DataConfig(name="digits", loader="digits", train_limit=70))
     model = MLP.initialise([64, 16, 10], "tanh", "xavier", np.random.default_rng(0), np.float64)
     manual = MLP([w.copy() for w in model.weights], [b.copy() for b in model.biases], "tanh")
@@ -101,15 +108,23 @@ def test_mini_batch_training_metrics_are_the_training_pass_before_each_update(di
     method = Method(lr=0.3, dropout=dropout)
     shuffle, masks_rng = np.random.default_rng(1), np.random.default_rng(2)
     train(
-        model, small, epochs=2, batch_size=32, method=method, rng=shuffle, dropout_rng=masks_rng, on_epoch=rows.append
+        model,
+        small,
+        epochs=2,
+        batch_size=batch_size,
+        method=method,
+        rng=shuffle,
+        dropout_rng=masks_rng,
+        on_epoch=rows.append,
     )
     # the same steps by hand: each batch's loss and hits counted on its logits before its update, masked as trained
-    shuffle, masks_rng, ws = np.random.default_rng(1), np.random.default_rng(2), manual.workspace(32)
     x, y, keep = small.x_train.astype(np.float64), small.y_train, 1 - dropout
+    rows_a_step = batch_size or len(y)
+    shuffle, masks_rng, ws = np.random.default_rng(1), np.random.default_rng(2), manual.workspace(rows_a_step)
     for row in rows:
-        order, loss_sum, hits = shuffle.permutation(len(y)), 0.0, 0
-        for begin in range(0, len(y), 32):
-            xb, yb = x[order[begin : begin + 32]], y[order[begin : begin + 32]]
+        order, loss_sum, hits = shuffle.permutation(len(y)) if batch_size else np.arange(len(y)), 0.0, 0
+        for begin in range(0, len(y), rows_a_step):
+            xb, yb = x[order[begin : begin + rows_a_step]], y[order[begin : begin + rows_a_step]]
             masks = [(masks_rng.random((len(yb), 16)) < keep) / keep] if dropout else None
             acts = manual.forward(xb, ws, masks)
             loss_sum += manual.output.loss_sum(acts[-1], yb)
@@ -147,6 +162,15 @@ def test_a_batch_larger_than_the_set_is_full_batch_gradient_descent(digits) -> N
     ]
     halves, _, _ = _train(small, epochs=2, batch_size=20)  # two steps an epoch: another descent
     assert not np.array_equal(halves.weights[0], full.weights[0])
+
+
+def test_weights_that_overflow_in_the_last_step_of_an_epoch_are_divergence(digits) -> None:
+    # full batch with dropout: the epoch's one training pass sees the finite weights before the step, so its training
+    # loss is finite; the step (lr 1e45, beyond float32) takes the weights past float32's limit, and only the
+    # validation loss shows it
+    _, rows, result = _train(digits, epochs=3, batch_size=None, lr=1e45, dropout=0.1)
+    assert result.status == "diverged" and result.epochs_completed == len(rows) == 1
+    assert np.isfinite(rows[0]["train_loss"]) and not np.isfinite(rows[0]["val_loss"])
 
 
 def test_divergence_is_a_status_not_a_crash(digits) -> None:
@@ -215,7 +239,8 @@ def test_summary_outcomes_are_known_to_the_report(compose_config, tmp_path, over
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == ("failed" if overrides else "completed")
     scalars = {k for k, v in summary.items() if not isinstance(v, (dict, list))}
-    assert scalars <= set(OUTCOME_COLUMNS), scalars - set(OUTCOME_COLUMNS)
+    known = {*OUTCOME_COLUMNS, METRICS_DEFINITION}  # the one scalar the report reads as a config column
+    assert scalars <= known, scalars - known
 
 
 def test_diverged_run_is_recorded_with_nan_loss(compose_config, tmp_path) -> None:

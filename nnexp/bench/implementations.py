@@ -40,7 +40,7 @@ def _settings(optimizer: str) -> dict[str, float]:
 
 
 def epochs_nnexp(data: Splits, hidden: int, batch: int | None, optimizer: str) -> Iterator[float]:
-    """nnexp's own trainer; ``run_epoch`` times the parameter updates only (no evaluation)."""
+    """nnexp's own trainer; ``run_epoch`` times training only (no evaluation)."""
     rng = np.random.default_rng(SEED)
     model = MLP.initialise([N_FEATURES, hidden, N_CLASSES], "sigmoid", "xavier", rng, dtype=np.float32)
     lr = LEARNING_RATES[optimizer]

@@ -94,16 +94,17 @@ def small_matmul_speedup(threads: int, hidden: int = 128, batch: int = 64, calls
 
 
 def _cpu_seconds() -> tuple[float, float, float]:
-    """Wall clock, busy CPU seconds of the whole machine (/proc/stat, steal included), CPU seconds of this process."""
+    """Wall clock, busy CPU seconds of the whole machine (/proc/stat, steal included), CPU seconds of this process
+    and of the child processes it waited for."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
-    times = os.times()
-    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), times.user + times.system
+    return time.perf_counter(), busy / os.sysconf("SC_CLK_TCK"), sum(os.times()[:4])
 
 
 @contextmanager
 def background_load():
-    """Yields a dict whose ``cpus`` is set on exit: the mean number of CPUs other processes kept busy."""
+    """Yields a dict whose ``cpus`` is set on exit: the mean number of CPUs that processes other than this one and
+    the children it waited for kept busy meanwhile."""
     result = {}
     wall, machine, own = _cpu_seconds()
     try:

@@ -4,7 +4,7 @@
 
 - **run**: W runs side by side, started as a user starts them: ``python -m nnexp.run batch_size=1 epochs=1
   hidden=H ...`` (W = 1: one run; W > 1: a sweep over W seeds with ``hydra.launcher.n_jobs=W``); its time per
-  step is what the run reports, ``epoch_seconds`` (parameter updates only) over its training rows;
+  step is what the run reports, ``epoch_seconds`` (training only, no evaluation) over its training rows;
 - **bench**: W processes side by side, each the benchmark's nnexp cell
   (:func:`nnexp.bench.implementations.epochs_nnexp`: the same 784-H-10 sigmoid network, Xavier initialisation,
   SGD at the same rate, one BLAS thread, float32) for one epoch of synthetic data with as many rows as the run
@@ -20,21 +20,17 @@ An untimed run first fills the data cache and the page cache. Results: ``per_sam
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
 from nnexp.bench.cli import positive_ints
 from nnexp.bench.implementations import LEARNING_RATES, epochs_nnexp
-from nnexp.bench.machine import thread_limit
+from nnexp.bench.machine import background_load, thread_limit
 from nnexp.bench.synthetic import synthetic_splits
 from nnexp.results import read_summary
 
@@ -95,31 +91,11 @@ def bench_us_per_step(hidden: int, rows: int, workers: int) -> list[float]:
     return times
 
 
-def _busy_cpu_seconds() -> float:
-    """CPU seconds the whole machine has been busy (/proc/stat: all but idle and iowait, steal included)."""
-    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def other_cpus() -> Iterator[dict[str, float]]:
-    """Yields a dict whose ``cpus`` is set on exit: the mean number of CPUs that processes other than this one and
-    the children it waited for kept busy meanwhile."""
-    result: dict[str, float] = {}
-    start, busy = time.perf_counter(), _busy_cpu_seconds()
-    own = sum(os.times()[:4])  # this process and its waited-for children
-    try:
-        yield result
-    finally:
-        others = (_busy_cpu_seconds() - busy) - (sum(os.times()[:4]) - own)
-        result["cpus"] = max(0.0, others) / (time.perf_counter() - start)
-
-
 def _turn(
     side: str, hidden: int, workers: int, repeat: int, overrides: list[str], rows: int, folder: Path
 ) -> list[dict]:
     """One side's measurements of one setting (rows of :data:`RAW_COLUMNS`)."""
-    with other_cpus() as load:
+    with background_load() as load:
         if side == "run":
             settings = [*overrides, *CELL_SETTINGS, "batch_size=1", "epochs=1", f"hidden={hidden}"]
             times = run_us_per_step(settings, workers, folder / f"r{repeat}-w{workers}-h{hidden}")

@@ -41,7 +41,8 @@ def one_blas_thread() -> contextlib.AbstractContextManager:
 
     A matmul's rounding depends on how BLAS splits it between threads (seen: a relative 1e-9 in
     a mean loss between 1 and 2 threads), so what must come out the same wherever it is computed
-    (a model's evaluation: training reports it, a saved model reproduces it) runs inside one.
+    (a model's evaluation of the validation and test splits: training reports it, a saved model reproduces it)
+    runs inside one.
     """
     return _threadpools().limit(limits=1, user_api="blas")
 

@@ -208,7 +208,10 @@ def _group_section(
         for kind, label in KINDS.items():
             title = f"{label.split(' (')[0]} per epoch: {name}" + (f" ({setting})" if setting else "")
             bands = "bands: 95% CI over seeds" if high > 1 else "one run per configuration: no bands"
-            caption = f"{title}; solid: training, dashed: validation; {bands}"
+            caption = (
+                f"{title}; solid: training (from the training pass: in mini-batch or dropout training, the mean over"
+                f" the epoch's steps, before each update), dashed: validation (the weights at the epoch's end); {bands}"
+            )
             blocks.append(
                 figures.add(
                     out_dir / f"curves_{kind}{suffix}", caption, "plot_curves", group_curves, rows, cols, kind, title

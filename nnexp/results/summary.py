@@ -69,6 +69,8 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     # what the run wrote, to verify it by (nnexp.results.files.damage): each file's SHA-256, metrics.csv's rows
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # what its training metrics mean (nnexp.training.spec.METRICS_DEFINITION; absent before 2: it was 1)
+    metrics_definition: int | None = None
     versions: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
@@ -80,5 +82,6 @@ class RunSummary:
 
 
 # The scalar fields: one column each in runs.csv and the report's tables.
-NOT_COLUMNS = ("layer_sizes", "data_identity", "files", "versions", "config")
+# (metrics_definition is a config column of the report's: runs of two definitions are never pooled)
+NOT_COLUMNS = ("layer_sizes", "data_identity", "files", "metrics_definition", "versions", "config")
 OUTCOME_COLUMNS = tuple(f.name for f in fields(RunSummary) if f.name not in NOT_COLUMNS)

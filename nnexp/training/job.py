@@ -42,7 +42,14 @@ from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.loop import TrainResult, train
 from nnexp.training.memory import available_memory, check_fits, estimate_memory
-from nnexp.training.spec import RunSpec, check_batch_fits, config_record, data_identity, fingerprint
+from nnexp.training.spec import (
+    METRICS_DEFINITION,
+    RunSpec,
+    check_batch_fits,
+    config_record,
+    data_identity,
+    fingerprint,
+)
 from nnexp.training.stopped_time import count_stopped_time
 
 log = logging.getLogger("nnexp.run")
@@ -211,6 +218,14 @@ def execute(settings: Config, out_dir: Path) -> dict:
         return _execute_locked(settings, out_dir)
 
 
+def _older_definition(previous: dict) -> str:
+    """What a finished run's summary says of an older meaning of its metrics ('' when it has this one)."""
+    definition = previous.get("metrics_definition", 1)
+    if definition == METRICS_DEFINITION:
+        return ""
+    return f"; that run's metrics are of an older definition, {definition}, this nnexp's is {METRICS_DEFINITION}"
+
+
 def _clear_the_way(out_dir: Path, config_fingerprint: str) -> None:
     """Before a run writes into ``out_dir``: refuse a finished run of another configuration there (ConfigError,
     nothing touched), and set aside the files of a finished run of this one that are not what its summary records."""
@@ -220,8 +235,8 @@ def _clear_the_way(out_dir: Path, config_fingerprint: str) -> None:
     if previous.get("fingerprint") != config_fingerprint:
         error = (
             f"{out_dir} holds a finished run of another configuration (fingerprint {previous.get('fingerprint')}, "
-            f"this one {config_fingerprint}); nothing was overwritten: give this run another folder or move that "
-            "run's files away"
+            f"this one {config_fingerprint}{_older_definition(previous)}); nothing was overwritten: give this run "
+            "another folder or move that run's files away"
         )
         log.error("error: %s", error)
         raise ConfigError(error)
@@ -252,6 +267,7 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
         (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
     origin = {
         "fingerprint": config_fingerprint,
+        "metrics_definition": METRICS_DEFINITION,
         "started": _now(),
         "host": platform.node(),
         "versions": {"nnexp": nnexp.__version__, "numpy": np.__version__, "python": sys.version.split()[0]},
