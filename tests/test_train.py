@@ -12,7 +12,7 @@ import pytest
 from nnexp.data import DataConfig, load_dataset
 from nnexp.errors import ConfigError
 from nnexp.model import MLP
-from nnexp.report.runs import METRICS_DEFINITION
+from nnexp.report.runs import METRICS_DEFINITION_COLUMN
 from nnexp.results import EPOCH_COLUMNS, OUTCOME_COLUMNS, read_summary
 from nnexp.training import Method, execute, train
 from tests.conftest import MNIST_5K, settings_of
@@ -239,7 +239,7 @@ def test_summary_outcomes_are_known_to_the_report(compose_config, tmp_path, over
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["status"] == ("failed" if overrides else "completed")
     scalars = {k for k, v in summary.items() if not isinstance(v, (dict, list))}
-    known = {*OUTCOME_COLUMNS, METRICS_DEFINITION}  # the one scalar the report reads as a config column
+    known = {*OUTCOME_COLUMNS, METRICS_DEFINITION_COLUMN}  # the one scalar the report reads as a config column
     assert scalars <= known, scalars - known
 
 

@@ -38,7 +38,7 @@ def find_run_dirs(sweep_dir: Path) -> list[Path]:
 DATA_CONTENT = "data.content"
 # A column of what the training metrics mean (nnexp.training.spec.METRICS_DEFINITION; 1 where a summary does not
 # say): runs of two definitions are never pooled either
-METRICS_DEFINITION = "metrics_definition"
+METRICS_DEFINITION_COLUMN = "metrics_definition"
 
 
 def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         identity = summary.get("data_identity")
         if isinstance(identity, dict) and identity.get("digest"):  # other files under one path: other data
             row[DATA_CONTENT] = str(identity["digest"])[:8]
-        row[METRICS_DEFINITION] = summary.pop(METRICS_DEFINITION, None) or 1
+        row[METRICS_DEFINITION_COLUMN] = summary.pop(METRICS_DEFINITION_COLUMN, None) or 1
         reason = damage(run_dir, summary) if summary.get("status") in FINISHED else None
         if reason is not None:  # its metrics are not a result
             return {**row, "status": RunStatus.damaged.value, "error": reason}
@@ -106,12 +106,12 @@ def load_runs(sweep_dir: Path) -> pd.DataFrame:
         if folder not in found:
             rows.append({"run": folder, "status": RunStatus.missing.value})
     runs = _one_per_configuration(pd.DataFrame(rows))
-    if METRICS_DEFINITION in runs and runs[METRICS_DEFINITION].nunique() > 1:
+    if METRICS_DEFINITION_COLUMN in runs and runs[METRICS_DEFINITION_COLUMN].nunique() > 1:
         log.warning(
             "runs of %d definitions of the training metrics (column %s: 1 from a pass of their own, as nnexp computed"
             " them before 2, from training): reported apart, never pooled",
-            runs[METRICS_DEFINITION].nunique(),
-            METRICS_DEFINITION,
+            runs[METRICS_DEFINITION_COLUMN].nunique(),
+            METRICS_DEFINITION_COLUMN,
         )
     return runs
 
