@@ -22,16 +22,7 @@ import numpy as np
 
 from nnexp.model import MLP
 from nnexp.model.blas import subtract_at_b_
-
-
-class _DeltaBuffers:
-    """The scratch arrays nnexp's output layers use (:class:`nnexp.model.loss.DeltaBuffers`), for ``rows`` rows."""
-
-    def __init__(self, rows: int, n_out: int, dtype: np.dtype) -> None:
-        self.row_buffer = np.empty((rows, 1), dtype)
-        self.flat_index = np.empty(rows, np.intp)
-        self.row_offsets = np.arange(rows) * n_out
-        self.out_scratch = np.empty((rows, n_out), dtype)
+from nnexp.model.loss import DeltaBuffers
 
 
 class StackedMLP:
@@ -60,7 +51,7 @@ class StackedMLP:
         self.grad_w = [np.empty_like(w) for w in self.weights]
         self.grad_b = [np.empty_like(b) for b in self.biases]
         self.ones = np.ones(rows, self.dtype)
-        self.out = _DeltaBuffers(self.k * rows, self.sizes[-1], self.dtype)
+        self.out = DeltaBuffers(self.k * rows, self.sizes[-1], self.dtype)
 
     def _layer(self, store: np.ndarray, l: int, m: int) -> np.ndarray:
         """Layer ``l``'s buffer ``store`` for ``m`` rows: (m, k n) for the shared first layer, else (k, m, n)."""

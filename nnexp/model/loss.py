@@ -17,8 +17,6 @@ factor) / batch size.
 
 from __future__ import annotations
 
-from typing import Protocol
-
 import numpy as np
 
 from nnexp.model.activations.sigmoid import sigmoid_
@@ -27,13 +25,15 @@ OUTPUTS = ("softmax", "sigmoid")
 LOSSES = ("cross_entropy", "mse")
 
 
-class DeltaBuffers(Protocol):
-    """Preallocated arrays an output layer may use while computing its deltas (see :class:`Workspace`)."""
+class DeltaBuffers:
+    """Preallocated arrays an output layer uses while computing the deltas of batches of up to ``rows`` rows of
+    ``n_outputs`` units (a network's :class:`~nnexp.model.network.Workspace` is one)."""
 
-    row_buffer: np.ndarray  # (rows, 1)
-    flat_index: np.ndarray  # (rows,) integers
-    row_offsets: np.ndarray  # (rows,): i * number of outputs
-    out_scratch: np.ndarray  # (rows, n_outputs)
+    def __init__(self, rows: int, n_outputs: int, dtype: np.dtype | str) -> None:
+        self.row_buffer = np.empty((rows, 1), dtype)  # a row's maximum or sum
+        self.flat_index = np.empty(rows, np.intp)
+        self.row_offsets = np.arange(rows) * n_outputs  # i * number of outputs
+        self.out_scratch = np.empty((rows, n_outputs), dtype)
 
 
 def softmax_(z: np.ndarray, scale: float = 1.0, row_buffer: np.ndarray | None = None) -> None:

@@ -26,12 +26,12 @@ import numpy as np
 from nnexp.model.activations import make_activation
 from nnexp.model.blas import one_blas_thread, subtract_at_b_
 from nnexp.model.init import initial_weights
-from nnexp.model.loss import make_output
+from nnexp.model.loss import DeltaBuffers, make_output
 
 Masks = list[np.ndarray] | None  # dropout masks of the hidden layers, (m, n_l) each
 
 
-class Workspace:
+class Workspace(DeltaBuffers):
     """Buffers for batches of up to ``rows`` samples: activations ``acts[l]`` (rows, n_l), deltas and
     scratch of the hidden layers, their outputs before dropout (``kept``) and, for an activation that uses
     them, their pre-activations (``pre``), gradients shaped like the
@@ -40,6 +40,7 @@ class Workspace:
 
     def __init__(self, model: MLP, rows: int) -> None:
         sizes, dtype = model.layer_sizes, model.dtype
+        super().__init__(rows, sizes[-1], dtype)
         self.acts = [np.empty((rows, n), dtype) for n in sizes[1:]]
         self.deltas = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
         self.scratch = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
@@ -49,10 +50,6 @@ class Workspace:
         self.grad_w = [np.empty_like(w) for w in model.weights]
         self.grad_b = [np.empty_like(b) for b in model.biases]
         self.ones = np.ones(rows, dtype)  # ones @ delta sums the rows: the bias gradient, as one BLAS call
-        self.row_buffer = np.empty((rows, 1), dtype)
-        self.flat_index = np.empty(rows, np.intp)
-        self.row_offsets = np.arange(rows) * sizes[-1]
-        self.out_scratch = np.empty((rows, sizes[-1]), dtype)
         self.grads = [*self.grad_w, *self.grad_b]  # the gradients in the order of MLP.params
 
 

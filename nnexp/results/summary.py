@@ -81,6 +81,12 @@ class RunSummary:
         return record
 
 
+def metrics_definition_of(summary: dict[str, Any]) -> int:
+    """What the training metrics of a run's ``summary`` (as read from ``summary.json``) mean: its
+    ``metrics_definition``, or 1 for a summary written before nnexp recorded it."""
+    return summary.get("metrics_definition") or 1
+
+
 # The scalar fields: one column each in runs.csv and the report's tables.
 # (metrics_definition is a config column of the report's: runs of two definitions are never pooled)
 NOT_COLUMNS = ("layer_sizes", "data_identity", "files", "metrics_definition", "versions", "config")

@@ -36,7 +36,7 @@ from nnexp.results.files import (
     written_files,
 )
 from nnexp.results.model_file import MODEL_FILE, save_model
-from nnexp.results.summary import FINAL_METRICS
+from nnexp.results.summary import FINAL_METRICS, metrics_definition_of
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.interrupt import Interrupted, stop_on_signals
@@ -220,7 +220,7 @@ def execute(settings: Config, out_dir: Path) -> dict:
 
 def _older_definition(previous: dict) -> str:
     """What a finished run's summary says of an older meaning of its metrics ('' when it has this one)."""
-    definition = previous.get("metrics_definition", 1)
+    definition = metrics_definition_of(previous)
     if definition == METRICS_DEFINITION:
         return ""
     return f"; that run's metrics are of an older definition, {definition}, this nnexp's is {METRICS_DEFINITION}"
