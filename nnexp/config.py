@@ -154,6 +154,9 @@ class Config:
     fresh: bool = False
     # Per-epoch lines on the console too; they always go to the run's log file (<run folder>/run.log).
     verbose: bool = False
+    # Train the full-batch runs of a grid sweep that read the same data and have the same layer sizes together,
+    # as one stacked model (a pack: docs/packs.md); each run keeps its own files. false: every run alone.
+    pack: bool = True
     # Record per-layer saturation, dead units and weight/gradient norms every epoch.
     diagnostics: bool = True
     # Save the final weights (model.npz) for `python -m nnexp.predict`.

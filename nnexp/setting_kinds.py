@@ -12,6 +12,7 @@ EXECUTION_ONLY = (
     "force",
     "fresh",
     "verbose",
+    "pack",
     "data.cache_dir",
     "data.cache_arrays",
     "report.enabled",

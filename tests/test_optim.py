@@ -105,11 +105,11 @@ def test_training_steps_agree_with_torch(optimizer: str, output: str, weight_dec
     scheduler = make_scheduler(opt)
 
     method = Method(lr, optimizer, ours, schedule, schedule_settings, weight_decay=weight_decay)
-    stepper = Stepper(model, method, BATCH, np.random.default_rng(0))
+    stepper = Stepper([model], [method], BATCH, [np.random.default_rng(0)])
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     for step, rows in enumerate(batches):
         epoch = step // STEPS_PER_EPOCH + 1
-        stepper.step(x[rows], y[rows], method.learning_rate(epoch, EPOCHS))
+        stepper.step(x[rows], y[rows], [method.learning_rate(epoch, EPOCHS)])
         opt.zero_grad()
         objective = _torch_loss(net(xt[rows]), yt[rows], kind, loss, units)
         objective = objective + weight_decay / 2 * sum((layer.weight**2).sum() for layer in layers)

@@ -22,6 +22,7 @@ from nnexp.data import Splits
 from nnexp.model import MLP
 from nnexp.optim import OPTIMIZERS
 from nnexp.training import Method, Trainer
+from nnexp.training.loop import Member
 
 IMPLS = ("nnexp", "numpy_writeup", "torch", "sklearn")
 # sane rates for each optimizer: they do not change the time of an epoch, only keep the weights finite
@@ -44,9 +45,9 @@ def epochs_nnexp(data: Splits, hidden: int, batch: int | None, optimizer: str) -
     rng = np.random.default_rng(SEED)
     model = MLP.initialise([N_FEATURES, hidden, N_CLASSES], "sigmoid", "xavier", rng, dtype=np.float32)
     lr = LEARNING_RATES[optimizer]
-    trainer = Trainer(model, data, Method(lr=lr, optimizer=optimizer), batch, rng, rng)
+    trainer = Trainer([Member(model, Method(lr=lr, optimizer=optimizer), rng, rng)], data, batch)
     while True:
-        yield trainer.run_epoch(lr)
+        yield trainer.run_epoch([lr])
 
 
 # the write-ups' hidden activations f(Z) and their derivatives f'(Z) given Z and A = f(Z), as they write them

@@ -32,7 +32,8 @@ class DeltaBuffers:
     def __init__(self, rows: int, n_outputs: int, dtype: np.dtype | str) -> None:
         self.row_buffer = np.empty((rows, 1), dtype)  # a row's maximum or sum
         self.flat_index = np.empty(rows, np.intp)
-        self.row_offsets = np.arange(rows) * n_outputs  # i * number of outputs
+        self.row_numbers = np.arange(rows)
+        self.row_offsets = self.row_numbers * n_outputs  # i * number of outputs
         self.out_scratch = np.empty((rows, n_outputs), dtype)
 
 
@@ -63,10 +64,19 @@ def _subtract_targets_(a: np.ndarray, labels: np.ndarray, ws: DeltaBuffers) -> N
     if a.shape[1] == 1:
         a[:, 0] -= labels
         return
+    _subtract_at_labels_(a, labels, 1.0, ws)
+
+
+def _subtract_at_labels_(a: np.ndarray, labels: np.ndarray, value: float, ws: DeltaBuffers) -> None:
+    """a[i, labels[i]] -= value for every row i of ``a`` (m, n): through the flattened array (one index per row,
+    from ``ws``), or, for a pack member's block of columns (no flat view), by row and column."""
     m = len(labels)
+    if not a.flags.c_contiguous:
+        a[ws.row_numbers[:m], labels] -= value
+        return
     flat = ws.flat_index[:m]
-    np.add(ws.row_offsets[:m], labels, out=flat)
-    a.reshape(-1)[flat] -= 1.0
+    np.add(ws.row_offsets[:m], labels, out=flat)  # index of (row i, label i) in the flattened array
+    a.reshape(-1)[flat] -= value
 
 
 def _targets(labels: np.ndarray, n_outputs: int) -> np.ndarray:
@@ -92,11 +102,8 @@ class SoftmaxCrossEntropy:
 
     def delta_(self, logits: np.ndarray, labels: np.ndarray, scale: float, ws: DeltaBuffers) -> None:
         """logits (m, K) -> scale (softmax - one-hot(labels)), in place; the one-hot is never built."""
-        m = len(labels)
         softmax_(logits, scale, ws.row_buffer)
-        flat = ws.flat_index[:m]
-        np.add(ws.row_offsets[:m], labels, out=flat)  # index of (row i, label i) in the flattened logits
-        logits.reshape(-1)[flat] -= scale
+        _subtract_at_labels_(logits, labels, scale, ws)
 
 
 class SigmoidCrossEntropy:

@@ -20,10 +20,12 @@ Dropout (inverted): the caller passes one mask per hidden layer, (m, n_l) with e
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 
 import numpy as np
 
 from nnexp.model.activations import make_activation
+from nnexp.model.activations.base import Activation
 from nnexp.model.blas import one_blas_thread, subtract_at_b_
 from nnexp.model.init import initial_weights
 from nnexp.model.loss import DeltaBuffers, make_output
@@ -38,17 +40,24 @@ class Workspace(DeltaBuffers):
     parameters (``grads`` lists them as :attr:`MLP.params` does), and the small arrays the output layer
     and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`)."""
 
-    def __init__(self, model: MLP, rows: int) -> None:
+    def __init__(self, model: MLP, rows: int, first: Mapping[str, np.ndarray] | None = None) -> None:
+        """``first``: the first layer's arrays, by attribute name (``acts``, ``grad_w``, ...), when they are views
+        of a pack's (:class:`nnexp.model.pack.PackWorkspace`); new arrays otherwise."""
         sizes, dtype = model.layer_sizes, model.dtype
         super().__init__(rows, sizes[-1], dtype)
-        self.acts = [np.empty((rows, n), dtype) for n in sizes[1:]]
-        self.deltas = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
-        self.scratch = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
-        self.kept = [np.empty((rows, n), dtype) for n in sizes[1:-1]]
+
+        def per_layer(name: str, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+            return [first[name] if first and not l else np.empty(shape, dtype) for l, shape in enumerate(shapes)]
+
+        outputs, hidden = [(rows, n) for n in sizes[1:]], [(rows, n) for n in sizes[1:-1]]
+        self.acts = per_layer("acts", outputs)
+        self.deltas = per_layer("deltas", hidden)
+        self.scratch = per_layer("scratch", hidden)
+        self.kept = per_layer("kept", hidden)
         # the hidden layers' pre-activations, for an activation whose derivative needs them
-        self.pre = [np.empty((rows, n), dtype) for n in sizes[1:-1]] if model.activation_fn.uses_input else []
-        self.grad_w = [np.empty_like(w) for w in model.weights]
-        self.grad_b = [np.empty_like(b) for b in model.biases]
+        self.pre = per_layer("pre", hidden) if model.activation_fn.uses_input else []
+        self.grad_w = per_layer("grad_w", [w.shape for w in model.weights])
+        self.grad_b = per_layer("grad_b", [b.shape for b in model.biases])
         self.ones = np.ones(rows, dtype)  # ones @ delta sums the rows: the bias gradient, as one BLAS call
         self.grads = [*self.grad_w, *self.grad_b]  # the gradients in the order of MLP.params
 
@@ -117,27 +126,25 @@ class MLP:
         """Weights, then biases: the arrays an optimizer updates (in place)."""
         return [*self.weights, *self.biases]
 
-    def forward(self, x: np.ndarray, ws: Workspace, masks: Masks = None) -> list[np.ndarray]:
+    def forward(self, x: np.ndarray, ws: Workspace, masks: Masks = None, first_done: bool = False) -> list[np.ndarray]:
         """Activations of every layer for batch ``x`` (m, n_in): views (m, n_l) into ``ws``; the last are the logits.
 
         With dropout ``masks``, a hidden layer's output before its mask is kept in ``ws.kept``; for an activation
-        that uses them, its pre-activations in ``ws.pre``.
+        that uses them, its pre-activations in ``ws.pre``. ``first_done``: ``ws.acts[0][:m]`` holds the first layer's
+        output already (a pack computes it for all its members at once: :mod:`nnexp.model.pack`).
         """
         m, last = len(x), len(self.weights) - 1
-        acts, a = [], x
-        for l, (w, b) in enumerate(zip(self.weights, self.biases)):
+        acts = [ws.acts[0][:m]] if first_done else []
+        for l in range(len(acts), last + 1):
             z = ws.acts[l][:m]
-            np.matmul(a, w, out=z)
-            z += b
+            np.matmul(acts[-1] if l else x, self.weights[l], out=z)
             if l < last:
-                if ws.pre:
-                    ws.pre[l][:m] = z
-                self.activation_fn.forward_(z, ws.scratch[l][:m])
-                if masks is not None:
-                    ws.kept[l][:m] = z
-                    z *= masks[l]
+                pre = ws.pre[l][:m] if ws.pre else None
+                mask = None if masks is None else masks[l]
+                hidden_output_(z, self.biases[l], self.activation_fn, ws.scratch[l][:m], pre, ws.kept[l][:m], mask)
+            else:
+                z += self.biases[l]
             acts.append(z)
-            a = z
         return acts
 
     def _backward(
@@ -149,34 +156,33 @@ class MLP:
         scale: float,
         update: bool,
         masks: Masks = None,
+        first_layer: bool = True,
     ) -> None:
         """Gradients of the mean loss, times ``scale``: into ``ws.grad_w``/``ws.grad_b``, or, with
         ``update``, subtracted from the weights and biases as they are found (a step of size ``scale``).
 
         Each layer's delta is passed down before that layer's weights change. Overwrites the
-        logits in ``acts[-1]`` with the output deltas (e.g. softmax - one-hot).
+        logits in ``acts[-1]`` with the output deltas (e.g. softmax - one-hot). Without ``first_layer`` the first
+        layer is left to the caller, with ``delta @ W_1.T`` in ``ws.deltas[0]`` (before the activation's
+        derivative), or with no hidden layer the output deltas in ``acts[0]`` (a pack does the first layer of all
+        its members at once: :mod:`nnexp.model.pack`).
         """
         m = len(x)
         delta = acts[-1]
         self.output.delta_(delta, y, scale / m, ws)
         ones = ws.ones[:m]
-        for l in range(len(self.weights) - 1, -1, -1):
-            a_prev = x if l == 0 else acts[l - 1]
-            np.matmul(ones, delta, out=ws.grad_b[l])
+        for l in range(len(self.weights) - 1, -1 if first_layer else 0, -1):
             below = None
             if l > 0:
                 below = ws.deltas[l - 1][:m]
-                np.matmul(delta, self.weights[l].T, out=below)
-                outputs = acts[l - 1] if masks is None else ws.kept[l - 1][:m]  # before dropout
-                saved = ws.pre[l - 1][:m] if ws.pre else outputs
-                self.activation_fn.backprop_(below, saved, ws.scratch[l - 1][:m])
-                if masks is not None:
-                    below *= masks[l - 1]
-            if update:
-                subtract_at_b_(self.weights[l], a_prev, delta, scratch=ws.grad_w[l])
-                self.biases[l] -= ws.grad_b[l]
-            else:
-                np.matmul(a_prev.T, delta, out=ws.grad_w[l])
+                np.matmul(delta, self.weights[l].T, out=below)  # before W_l changes
+                if l > 1 or first_layer:
+                    outputs = acts[l - 1] if masks is None else ws.kept[l - 1][:m]  # before dropout
+                    pre = ws.pre[l - 1][:m] if ws.pre else None
+                    mask = None if masks is None else masks[l - 1]
+                    hidden_delta_(below, outputs, pre, ws.scratch[l - 1][:m], self.activation_fn, mask)
+            a_prev = x if l == 0 else acts[l - 1]
+            layer_gradients_(self.weights[l], self.biases[l], a_prev, delta, ones, ws.grad_w[l], ws.grad_b[l], update)
             delta = below
 
     def workspace(self, rows: int) -> Workspace:
@@ -191,13 +197,15 @@ class MLP:
         scale: float = 1.0,
         masks: Masks = None,
         acts: list[np.ndarray] | None = None,
+        first_layer: bool = True,
     ) -> None:
         """``scale`` times the gradients of the mean loss on the batch ``x`` (m, n_in), ``y`` (m,), into
         ``ws.grad_w`` and ``ws.grad_b`` (shaped like the weights and biases; ``ws.grads`` lists them).
 
-        ``acts``: the batch's :meth:`forward` pass in ``ws``, with the same ``masks``, when done already."""
+        ``acts``: the batch's :meth:`forward` pass in ``ws``, with the same ``masks``, when done already;
+        ``first_layer`` False leaves the first layer to the caller (see :meth:`_backward`)."""
         acts = self.forward(x, ws, masks) if acts is None else acts
-        self._backward(x, y, acts, ws, scale, update=False, masks=masks)
+        self._backward(x, y, acts, ws, scale, update=False, masks=masks, first_layer=first_layer)
 
     def sgd_step(
         self,
@@ -207,12 +215,13 @@ class MLP:
         ws: Workspace,
         masks: Masks = None,
         acts: list[np.ndarray] | None = None,
+        first_layer: bool = True,
     ) -> None:
         """One plain gradient-descent step on the batch ``x`` (m, n_in), ``y`` (m,): W -= lr * dJ/dW for every
-        parameter, each weight matrix updated by one BLAS call where NumPy's BLAS allows it. ``acts`` as for
-        :meth:`gradients`."""
+        parameter, each weight matrix updated by one BLAS call where NumPy's BLAS allows it. ``acts`` and
+        ``first_layer`` as for :meth:`gradients`."""
         acts = self.forward(x, ws, masks) if acts is None else acts
-        self._backward(x, y, acts, ws, scale=lr, update=True, masks=masks)
+        self._backward(x, y, acts, ws, scale=lr, update=True, masks=masks, first_layer=first_layer)
 
     def penalty(self, weight_decay: float) -> float:
         """The L2 penalty weight_decay / 2 * sum of the squared weights (biases are not penalised)."""
@@ -259,3 +268,59 @@ class MLP:
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Predicted class (m,) of every row of ``x`` (m, n_in)."""
         return self.output.predict(self.logits(x))
+
+
+def hidden_output_(
+    z: np.ndarray,
+    bias: np.ndarray,
+    activation: Activation,
+    scratch: np.ndarray,
+    pre: np.ndarray | None,
+    kept: np.ndarray,
+    mask: np.ndarray | None,
+) -> None:
+    """A hidden layer's ``z`` = a @ W (m, n) -> its output f(z + b), in place, times the dropout ``mask`` if any (the
+    output before it copied to ``kept``); z + b copied to ``pre`` for an activation whose derivative needs it."""
+    z += bias
+    if pre is not None:
+        pre[...] = z
+    activation.forward_(z, scratch)
+    if mask is not None:
+        kept[...] = z
+        z *= mask
+
+
+def hidden_delta_(
+    below: np.ndarray,
+    outputs: np.ndarray,
+    pre: np.ndarray | None,
+    scratch: np.ndarray,
+    activation: Activation,
+    mask: np.ndarray | None,
+) -> None:
+    """``below`` = delta @ W.T from the layer above (m, n) -> the hidden layer's delta, in place: times f'(z) (from its
+    ``outputs`` before dropout, or ``pre``) and the dropout ``mask`` if any."""
+    activation.backprop_(below, outputs if pre is None else pre, scratch)
+    if mask is not None:
+        below *= mask
+
+
+def layer_gradients_(
+    weight: np.ndarray,
+    bias: np.ndarray,
+    a_prev: np.ndarray,
+    delta: np.ndarray,
+    ones: np.ndarray,
+    grad_w: np.ndarray,
+    grad_b: np.ndarray,
+    update: bool,
+) -> None:
+    """A layer's gradients from its input ``a_prev`` (m, n_in) and ``delta`` (m, n_out) (``ones`` (m,)): into
+    ``grad_w`` (n_in, n_out) and ``grad_b`` (n_out,), or, with ``update``, subtracted from ``weight`` and ``bias``
+    (the weight's in its BLAS call: :func:`~nnexp.model.blas.subtract_at_b_`)."""
+    np.matmul(ones, delta, out=grad_b)
+    if update:
+        subtract_at_b_(weight, a_prev, delta, scratch=grad_w)
+        bias -= grad_b
+    else:
+        np.matmul(a_prev.T, delta, out=grad_w)

@@ -1,5 +1,9 @@
 """The training loop: epochs of shuffled (mini-)batches, evaluated after each epoch, until done, diverged or stopped.
 
+It trains a pack of runs (:mod:`nnexp.model.pack`): one run, or several that read the same data, have the same layer
+sizes and train full batch, each with its own method, random streams, epochs, early stopping, status and files. A
+run alone is a pack of one: the same code.
+
 The training split's metrics come from the training pass itself, never from a second pass over it. In full-batch
 training without dropout they are exactly those of the weights at the end of the epoch: the forward pass of the next
 step is done at the end of the epoch, gives them, and the next step starts from it. Otherwise each sample counts with
@@ -11,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +48,26 @@ class TrainResult:
     samples_seen: int
     stop_reason: str | None = None  # why early stopping ended training; None: it ran every epoch (or diverged)
     kept_epoch: int = 0  # the epoch whose weights the model holds at the end
+    error: Exception | None = None  # what failed in this run's own part (its files), with status failed
+
+
+@dataclass
+class Member:
+    """One run of a pack: its network (trained in place), how it is trained and for how many ``epochs``, its random
+    streams (the training set's order, the dropout masks), and where its epochs go: ``on_epoch`` receives each
+    epoch's metrics, ``checkpoints`` saves where it stands, ``resume`` continues from such a checkpoint, ``log``
+    takes its lines. ``diagnostics`` adds the columns of :mod:`nnexp.training.diagnostics`."""
+
+    model: MLP
+    method: Method
+    shuffle_rng: np.random.Generator
+    dropout_rng: np.random.Generator
+    epochs: int = 1
+    on_epoch: Callable[[dict], None] = field(default=lambda row: None)
+    diagnostics: bool = False
+    checkpoints: Checkpointer | None = None
+    resume: Checkpoint | None = None
+    log: logging.Logger | logging.LoggerAdapter = log
 
 
 class _Batches:
@@ -77,91 +101,131 @@ class _Batches:
 
 
 class Trainer:
-    """Trains ``model`` on the training split of ``data`` with ``method``, one epoch at a time.
+    """Trains the pack of ``members`` on the training split of ``data``, one epoch at a time.
 
-    ``batch_size`` None means full-batch gradient descent. The training set is reshuffled every
-    epoch with ``shuffle_rng``; ``dropout_rng`` draws the dropout masks. :meth:`train_metrics` gives the training
-    split's metrics of the epoch from the training pass (see the module's docstring).
+    ``batch_size`` None means full-batch gradient descent; several members train full batch only (they share every
+    batch). The training set is reshuffled every epoch with the first member's shuffle generator (a pack of several
+    never draws it); each member draws its dropout masks from its own. :meth:`train_metrics` gives a member's
+    training-split metrics of the epoch from the training pass (see the module's docstring).
     """
 
-    def __init__(
-        self,
-        model: MLP,
-        data: Splits,
-        method: Method,
-        batch_size: int | None,
-        shuffle_rng: np.random.Generator,
-        dropout_rng: np.random.Generator,
-    ) -> None:
-        self.model = model
-        self.x = np.ascontiguousarray(data.x_train, dtype=model.dtype)
+    def __init__(self, members: Sequence[Member], data: Splits, batch_size: int | None) -> None:
+        models = [member.model for member in members]
+        self.members = list(members)
+        self.x = np.ascontiguousarray(data.x_train, dtype=models[0].dtype)
         n = len(data.y_train)
-        self.batches = _Batches(self.x, data.y_train, n if batch_size is None else min(batch_size, n), shuffle_rng)
-        self.stepper = Stepper(model, method, self.batches.batch_size, dropout_rng)
-        # full batch without dropout: the next step's forward pass (views into the stepper's workspace), done at the
-        # end of an epoch; otherwise the logits of the epoch's samples in the order they were trained, (n, n_out)
-        self.shares_forward = self.batches.batch_size == n and not method.dropout
-        self.next_forward: list[np.ndarray] | None = None
-        self.pass_logits = None if self.shares_forward else np.empty((n, model.layer_sizes[-1]), model.dtype)
+        rows = n if batch_size is None else min(batch_size, n)
+        if len(members) > 1 and rows < n:
+            raise ValueError(f"a pack of {len(members)} runs trains full batch only, not in batches of {rows} of {n}")
+        self.batches = _Batches(self.x, data.y_train, rows, members[0].shuffle_rng)
+        methods = [member.method for member in members]
+        self.stepper = Stepper(models, methods, rows, [member.dropout_rng for member in members])
+        # full batch without dropout: the next step's forward pass of each active member (views into the stepper's
+        # workspace), done at the end of an epoch; otherwise each member's logits of the epoch's samples in the order
+        # they were trained, (n, n_out)
+        self.shares_forward = rows == n and not any(method.dropout for method in methods)
+        self.next_forward: list[list[np.ndarray]] | None = None
+        shape = (n, models[0].layer_sizes[-1])
+        self.pass_logits = [] if self.shares_forward else [np.empty(shape, models[0].dtype) for _ in members]
 
-    def run_epoch(self, lr: float, skip: int = 0, progress: Callable[[int], None] | None = None) -> float:
-        """One pass over the training set with learning rate ``lr`` (its first ``skip`` batches done already), and,
-        in full-batch training without dropout, the next step's forward pass; its seconds (training only, time
-        stopped left out). ``progress(batches done)`` is called every :data:`PROGRESS_STEPS` steps."""
+    @property
+    def active(self) -> list[int]:
+        """The members still training."""
+        return self.stepper.active
+
+    def run_epoch(self, lrs: Sequence[float], skip: int = 0, progress: Callable[[int], None] | None = None) -> float:
+        """One pass over the training set, active member ``active[i]`` at learning rate ``lrs[i]`` (its first ``skip``
+        batches done already), and, in full-batch training without dropout, the next step's forward pass; its seconds
+        (training only, time stopped left out). ``progress(batches done)`` is called every :data:`PROGRESS_STEPS`
+        steps."""
         start = active_time()
         done, rows = skip, self.batches.batch_size
         for x_batch, y_batch in self.batches.epoch(skip):
             if self.shares_forward:
-                self.stepper.step(x_batch, y_batch, lr, acts=self.next_forward)
+                self.stepper.step(x_batch, y_batch, lrs, acts=self.next_forward)
             else:
-                self.stepper.step(x_batch, y_batch, lr, logits_to=self.pass_logits[done * rows : done * rows + rows])
+                seen = slice(done * rows, done * rows + rows)
+                self.stepper.step(x_batch, y_batch, lrs, logits_to=[self.pass_logits[j][seen] for j in self.active])
             done += 1
             if progress is not None and done % PROGRESS_STEPS == 0:
                 progress(done)
         if self.shares_forward:
-            self.next_forward = self.model.forward(self.x, self.stepper.ws)
+            self.next_forward = self.stepper.forward(self.x)
         return active_time() - start
 
-    def train_metrics(self) -> tuple[float, float]:
-        """Mean loss (without the penalty) and accuracy on the training split, from the epoch just run (the module's
-        docstring says on which weights)."""
+    def train_metrics(self, j: int) -> tuple[float, float]:
+        """Member ``j``'s mean loss (without the penalty) and accuracy on the training split, from the epoch just run
+        (the module's docstring says on which weights)."""
         if self.shares_forward:
-            logits, labels = self.next_forward[-1], self.batches.y
+            logits, labels = self.next_forward[self.active.index(j)][-1], self.batches.y
         else:
             order = self.batches.order
-            logits, labels = self.pass_logits, self.batches.y if order is None else self.batches.y[order]
-        output, n = self.model.output, len(labels)
+            logits, labels = self.pass_logits[j], self.batches.y if order is None else self.batches.y[order]
+        output, n = self.members[j].model.output, len(labels)
         return output.loss_sum(logits, labels) / n, int(np.count_nonzero(output.predict(logits) == labels)) / n
 
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
+        """Each active member's mean loss (without the penalty) and accuracy on ``x`` (m, n_in), ``y`` (m,)."""
+        return self.stepper.pack.evaluate(x, y, self.active)
+
+    def retire(self, j: int) -> None:
+        """Member ``j`` trains no more (:meth:`Stepper.retire`)."""
+        if self.next_forward is not None:
+            del self.next_forward[self.active.index(j)]
+        self.stepper.retire(j)
+
     def checkpoint(
-        self, fingerprint: str, epoch: int, batch: int, stopping: EarlyStopping, seconds: tuple
+        self, j: int, fingerprint: str, epoch: int, batch: int, stopping: EarlyStopping, seconds: tuple
     ) -> Checkpoint:
-        """Where training stands: ``epoch`` epochs done, and ``batch`` batches of the next one (copies)."""
+        """Where member ``j``'s training stands: ``epoch`` epochs done, and ``batch`` batches of the next one
+        (copies)."""
+        member, steps = self.members[j], self.stepper.members[j]
         return Checkpoint(
             fingerprint=fingerprint,
             epoch=epoch,
             batch=batch,
-            params=[param.copy() for param in self.model.params],
-            pass_logits=None if not batch else self.pass_logits[: batch * self.batches.batch_size].copy(),
-            optimizer=self.stepper.optimizer.state(),
-            shuffle_state=self.batches.order_state if batch else self.batches.rng.bit_generator.state,
-            dropout_state=self.stepper.rng.bit_generator.state,
+            params=[param.copy() for param in member.model.params],
+            pass_logits=None if not batch else self.pass_logits[j][: batch * self.batches.batch_size].copy(),
+            optimizer=steps.optimizer.state(),
+            shuffle_state=self.batches.order_state if batch else member.shuffle_rng.bit_generator.state,
+            dropout_state=member.dropout_rng.bit_generator.state,
             stopping=stopping.state(),
             train_seconds=seconds[0],
             eval_seconds=seconds[1],
         )
 
-    def restore(self, checkpoint: Checkpoint, stopping: EarlyStopping) -> None:
-        """Continue from ``checkpoint``: parameters, optimizer state, random generators, early stopping."""
-        for param, saved in zip(self.model.params, checkpoint.params):
+    def restore(self, j: int, checkpoint: Checkpoint, stopping: EarlyStopping) -> None:
+        """Continue member ``j`` from ``checkpoint``: parameters, optimizer state, random generators, early
+        stopping."""
+        member = self.members[j]
+        for param, saved in zip(member.model.params, checkpoint.params):
             param[...] = saved
         self.next_forward = None  # of other weights
         if checkpoint.pass_logits is not None:
-            self.pass_logits[: len(checkpoint.pass_logits)] = checkpoint.pass_logits
-        self.stepper.optimizer.load_state(checkpoint.optimizer)
-        self.batches.rng.bit_generator.state = checkpoint.shuffle_state
-        self.stepper.rng.bit_generator.state = checkpoint.dropout_state
+            self.pass_logits[j][: len(checkpoint.pass_logits)] = checkpoint.pass_logits
+        self.stepper.members[j].optimizer.load_state(checkpoint.optimizer)
+        member.shuffle_rng.bit_generator.state = checkpoint.shuffle_state
+        member.dropout_rng.bit_generator.state = checkpoint.dropout_state
         stopping.load_state(checkpoint.stopping)
+
+
+class _Progress:
+    """Where one member's training stands in :func:`train_pack`, and how it ended."""
+
+    def __init__(self, member: Member) -> None:
+        method = member.method
+        self.stopping = EarlyStopping(method.patience, method.stop_metric, method.min_delta)
+        self.epochs_done, self.skip, self.train_seconds, self.eval_seconds = 0, 0, 0.0, 0.0
+        self.status, self.stop_reason, self.error = RunStatus.completed, None, None
+        self.kept_epoch: int | None = None  # the epoch whose weights the network holds at the end, if not the last
+        if member.resume is not None:
+            resume = member.resume
+            self.epochs_done, self.skip = resume.epoch, resume.batch
+            self.train_seconds, self.eval_seconds = resume.train_seconds, resume.eval_seconds
+
+    @property
+    def seconds(self) -> tuple[float, float]:
+        return self.train_seconds, self.eval_seconds
 
 
 def train(
@@ -178,99 +242,161 @@ def train(
     checkpoints: Checkpointer | None = None,
     resume: Checkpoint | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place and report each epoch's metrics to ``on_epoch``.
+    """Train ``model`` in place and report each epoch's metrics to ``on_epoch``: a pack of one
+    (:func:`train_pack`, which says what is reported and when training ends); an error of the run is raised.
 
-    ``rng`` reshuffles the training set every epoch; ``dropout_rng`` (default: spawned from ``rng``)
-    draws the dropout masks. ``epoch_seconds`` counts training only (:meth:`Trainer.run_epoch`); the metrics
-    (the training split's from the training pass, see the module's docstring; validation and test evaluated), and
-    the ``diagnostics`` of :mod:`nnexp.training.diagnostics` if asked for, are timed separately. Reported losses
-    include the L2 penalty of the weights at the end of the epoch. A run whose training or validation loss stops
-    being finite ends with status ``diverged``; with early stopping, training ends when the
-    watched metric stops improving, and the weights of its best epoch are kept.
-
-    ``checkpoints`` saves where training stands at the end of every epoch and, within long epochs,
-    every ``checkpoints.seconds`` or when a signal asks training to stop (:mod:`nnexp.training.interrupt`:
-    then :class:`Interrupted` is raised); ``resume`` continues from such a checkpoint (the caller holds the
-    rows of the epochs before it), to the same result as a run never interrupted.
+    ``rng`` reshuffles the training set every epoch; ``dropout_rng`` (default: spawned from ``rng``) draws the
+    dropout masks.
     """
     # a generator of its own for the masks: a checkpoint restores the two streams separately
-    trainer = Trainer(model, data, method, batch_size, rng, rng.spawn(1)[0] if dropout_rng is None else dropout_rng)
+    member = Member(
+        model,
+        method,
+        rng,
+        rng.spawn(1)[0] if dropout_rng is None else dropout_rng,
+        epochs,
+        on_epoch,
+        diagnostics,
+        checkpoints,
+        resume,
+    )
+    (result,) = train_pack([member], data, batch_size)
+    if result.error is not None:
+        raise result.error
+    return result
+
+
+def train_pack(members: Sequence[Member], data: Splits, batch_size: int | None) -> list[TrainResult]:
+    """Train the ``members`` together (:class:`Trainer`), each network in place; how each ended.
+
+    Each member's epochs go to its ``on_epoch``: ``epoch_seconds`` counts training only (:meth:`Trainer.run_epoch`,
+    the pack's time shared equally among the members that trained in that epoch); the metrics (the training split's
+    from the training pass, see the module's docstring; validation and test evaluated), and the ``diagnostics`` of
+    :mod:`nnexp.training.diagnostics` if asked for, are timed separately (``eval_seconds``, shared likewise).
+    Reported losses include the L2 penalty of the weights at the end of the epoch. A member whose training or
+    validation loss stops being finite ends with status ``diverged``; with early stopping, it ends when its watched
+    metric stops improving, and the weights of its best epoch are kept. Either way the others go on, and so they do
+    when a member's own part fails (its ``on_epoch`` or checkpoint raises): that member ends with status ``failed``
+    and the exception in its result's ``error``.
+
+    A member's ``checkpoints`` saves where it stands at the end of every epoch and, within long epochs,
+    every ``checkpoints.seconds`` or when a signal asks training to stop (:mod:`nnexp.training.interrupt`:
+    then :class:`Interrupted` is raised, for the whole pack); ``resume`` continues from such a checkpoint (the
+    caller holds the rows of the epochs before it), to the same result as a run never interrupted.
+    """
+    trainer = Trainer(members, data, batch_size)
+    dtype = members[0].model.dtype
     splits = {  # evaluated after every epoch; the training split's metrics come from training (Trainer.train_metrics)
-        "val": (data.x_val.astype(model.dtype, copy=False), data.y_val),
-        "test": (data.x_test.astype(model.dtype, copy=False), data.y_test),
+        "val": (data.x_val.astype(dtype, copy=False), data.y_val),
+        "test": (data.x_test.astype(dtype, copy=False), data.y_test),
     }
     probe = (trainer.x[:PROBE_SIZE], data.y_train[:PROBE_SIZE])
-    stopping = EarlyStopping(method.patience, method.stop_metric, method.min_delta)
-    train_seconds = eval_seconds = 0.0
-    status, epochs_done, stop_reason, skip = RunStatus.completed, 0, None, 0
-    if resume is not None:
-        trainer.restore(resume, stopping)
-        epochs_done, skip, train_seconds, eval_seconds = (
-            resume.epoch,
-            resume.batch,
-            resume.train_seconds,
-            resume.eval_seconds,
-        )
+    runs = [_Progress(member) for member in members]
+    for j, (member, run) in enumerate(zip(members, runs)):
+        if member.resume is not None:
+            trainer.restore(j, member.resume, run.stopping)
+    for j, (member, run) in enumerate(zip(members, runs)):
+        if run.epochs_done >= member.epochs:  # none is saved after the last epoch; a copied one: nothing left to do
+            trainer.retire(j)
+    checkpointing = any(member.checkpoints is not None for member in members)
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
-        for epoch in range(epochs_done + 1, epochs + 1):
-            if checkpoints is not None and (signum := requested()):  # before the first epoch: nothing to save
-                raise Interrupted(signum, f"before epoch {epoch}")
-            lr = method.learning_rate(epoch, epochs)
+        while active := list(trainer.active):
+            epochs = [runs[j].epochs_done + 1 for j in active]
+            if checkpointing and (signum := requested()):  # before the first epoch: nothing to save
+                raise Interrupted(signum, f"before epoch {epochs[0]}")
+            lrs = [members[j].method.learning_rate(epoch, members[j].epochs) for j, epoch in zip(active, epochs)]
 
-            def mid_epoch(batch: int, epoch: int = epoch, seconds: tuple = (train_seconds, eval_seconds)) -> None:
-                """Within the epoch: a checkpoint when one is due (the time of the epochs done before), or
-                when a signal asks training to stop."""
+            def mid_epoch(batch: int, active: list[int] = active, epochs: list[int] = epochs) -> None:
+                """Within the epoch: checkpoints when one is due (the time of the epochs done before), or when a
+                signal asks training to stop. (Only runs trained in batches, which train alone, have any.)"""
                 signum = requested()
-                if checkpoints.due() or signum:
-                    checkpoints.save(trainer.checkpoint(checkpoints.fingerprint, epoch - 1, batch, stopping, seconds))
+                for j, epoch in zip(active, epochs):
+                    checkpoints, run = members[j].checkpoints, runs[j]
+                    if checkpoints is not None and (checkpoints.due() or signum):
+                        fingerprint = checkpoints.fingerprint
+                        checkpoints.save(
+                            trainer.checkpoint(j, fingerprint, epoch - 1, batch, run.stopping, run.seconds)
+                        )
                 if signum:
-                    raise Interrupted(signum, f"in epoch {epoch} (after batch {batch})")
+                    raise Interrupted(signum, f"in epoch {epochs[0]} (after batch {batch})")
 
-            progress = mid_epoch if checkpoints is not None else None
-            row = {"epoch": epoch, "learning_rate": lr, "epoch_seconds": trainer.run_epoch(lr, skip, progress)}
-            skip = 0
+            skip = runs[active[0]].skip  # within an epoch only in batches, where a pack has one member
+            seconds = trainer.run_epoch(lrs, skip, mid_epoch if checkpointing else None) / len(active)
             start = active_time()
-            penalty = model.penalty(method.weight_decay)
-            loss, row["train_acc"] = trainer.train_metrics()
-            row["train_loss"] = loss + penalty
-            for split, (xs, ys) in splits.items():
-                loss, row[f"{split}_acc"] = model.evaluate(xs, ys)
-                row[f"{split}_loss"] = loss + penalty
-            if diagnostics:
-                row.update(diagnose(model, *probe))
-            row["eval_seconds"] = active_time() - start
-            train_seconds += row["epoch_seconds"]
-            eval_seconds += row["eval_seconds"]
-            epochs_done = epoch
-            on_epoch(row)
-            _log_epoch(row, epochs)
-            if diverged := next((key for key in ("train_loss", "val_loss") if not math.isfinite(row[key])), None):
-                status = RunStatus.diverged
-                log.warning("%s is %s at epoch %d: run diverged, stopping", diverged, row[diverged], epoch)
-                break
-            reason = stopping.update(epoch, row, model.params)  # records the best epoch, the last one too
-            if reason and epoch < epochs:  # on the last epoch training ends anyway: no early stop
-                stop_reason = reason
-                log.info("early stopping at epoch %d: %s", epoch, stop_reason)
-                break
-            if checkpoints is not None and epoch < epochs:
-                seconds = (train_seconds, eval_seconds)
-                checkpoints.save(trainer.checkpoint(checkpoints.fingerprint, epoch, 0, stopping, seconds))
-    kept = stopping.restore(model.params) if status is RunStatus.completed else None
-    if kept is not None and kept != epochs_done:
-        log.info("kept the weights of epoch %d (best %s)", kept, method.stop_metric)
-    return TrainResult(
-        status,
-        epochs_done,
-        train_seconds,
-        eval_seconds,
-        samples_seen=epochs_done * len(data.y_train),
-        stop_reason=stop_reason,
-        kept_epoch=kept or epochs_done,
-    )
+            evaluated = {split: trainer.evaluate(xs, ys) for split, (xs, ys) in splits.items()}
+            rows = []
+            for i, (j, epoch, lr) in enumerate(zip(active, epochs, lrs)):
+                model = members[j].model
+                penalty = model.penalty(members[j].method.weight_decay)
+                row = {"epoch": epoch, "learning_rate": lr, "epoch_seconds": seconds}
+                loss, row["train_acc"] = trainer.train_metrics(j)
+                row["train_loss"] = loss + penalty
+                for split, results in evaluated.items():
+                    loss, row[f"{split}_acc"] = results[i]
+                    row[f"{split}_loss"] = loss + penalty
+                if members[j].diagnostics:
+                    row.update(diagnose(model, *probe))
+                rows.append(row)
+            eval_seconds = (active_time() - start) / len(active)
+            for j, row in zip(active, rows):
+                row["eval_seconds"] = eval_seconds
+                if _end_epoch(members[j], runs[j], trainer, j, row):
+                    trainer.retire(j)
+                    _keep_best(members[j], runs[j])
+    return [
+        TrainResult(
+            run.status,
+            run.epochs_done,
+            run.train_seconds,
+            run.eval_seconds,
+            samples_seen=run.epochs_done * len(data.y_train),
+            stop_reason=run.stop_reason,
+            kept_epoch=run.kept_epoch or run.epochs_done,
+            error=run.error,
+        )
+        for run in runs
+    ]
 
 
-def _log_epoch(row: dict, epochs: int) -> None:
+def _end_epoch(member: Member, run: _Progress, trainer: Trainer, j: int, row: dict) -> bool:
+    """Record member ``j``'s epoch ``row``: its ``on_epoch``, its log, divergence, early stopping, its checkpoint;
+    whether its training has ended."""
+    epoch, log = row["epoch"], member.log
+    run.train_seconds += row["epoch_seconds"]
+    run.eval_seconds += row["eval_seconds"]
+    run.epochs_done = epoch
+    run.skip = 0
+    try:
+        member.on_epoch(row)
+        _log_epoch(log, row, member.epochs)
+        if diverged := next((key for key in ("train_loss", "val_loss") if not math.isfinite(row[key])), None):
+            run.status = RunStatus.diverged
+            log.warning("%s is %s at epoch %d: run diverged, stopping", diverged, row[diverged], epoch)
+            return True
+        reason = run.stopping.update(epoch, row, member.model.params)  # records the best epoch, the last one too
+        if epoch >= member.epochs:
+            return True
+        if reason:  # on the last epoch training ends anyway: no early stop
+            run.stop_reason = reason
+            log.info("early stopping at epoch %d: %s", epoch, reason)
+            return True
+        if member.checkpoints is not None:
+            checkpoint = trainer.checkpoint(j, member.checkpoints.fingerprint, epoch, 0, run.stopping, run.seconds)
+            member.checkpoints.save(checkpoint)
+    except Exception as exc:  # this run's own part failed: it ends, the pack goes on
+        run.status, run.error = RunStatus.failed, exc
+        return True
+    return False
+
+
+def _keep_best(member: Member, run: _Progress) -> None:
+    """At the end of a completed run with early stopping, its best epoch's weights (said when not the last)."""
+    run.kept_epoch = run.stopping.restore(member.model.params) if run.status is RunStatus.completed else None
+    if run.kept_epoch is not None and run.kept_epoch != run.epochs_done:
+        member.log.info("kept the weights of epoch %d (best %s)", run.kept_epoch, member.method.stop_metric)
+
+
+def _log_epoch(log: logging.Logger | logging.LoggerAdapter, row: dict, epochs: int) -> None:
     log.info(
         "epoch %d/%d  train loss %.4f acc %.2f%%  val loss %.4f acc %.2f%%  test acc %.2f%%  (%.2f s)",
         row["epoch"],

@@ -3,13 +3,14 @@ optimizer's update."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from nnexp.model import MLP
-from nnexp.model.network import Masks
+from nnexp.model.network import Masks, Workspace
+from nnexp.model.pack import Pack, PackWorkspace
 from nnexp.optim import learning_rate, make_optimizer
 
 
@@ -35,19 +36,78 @@ class Method:
 
 
 class Stepper:
-    """Training steps of ``model`` on batches of up to ``batch_size`` rows: the optimizer, its state and the
-    buffers; ``rng`` draws the dropout masks.
+    """Training steps of a pack of ``models`` (:class:`~nnexp.model.pack.Pack`: one network, or several of the
+    same layer sizes that read the same batches) on batches of up to ``rows`` rows: model j is trained with
+    ``methods[j]`` (its optimizer, its state, its buffers) and draws its dropout masks from ``rngs[j]``.
 
-    Plain SGD without weight decay takes the network's own step, which subtracts each weight gradient
-    inside its BLAS call (:meth:`MLP.sgd_step`); every other method computes the gradients, adds the
-    penalty's gradient weight_decay * W and hands them to the optimizer.
+    When every member trains with plain SGD without weight decay, each takes the network's own step, which
+    subtracts each weight gradient inside its BLAS call (:meth:`MLP.sgd_step`), and the first layer's update is one
+    such call for the whole pack; otherwise each member's gradients get the penalty's gradient weight_decay * W
+    added and go to its optimizer. ``active`` lists the members still training (:meth:`retire`).
     """
 
-    def __init__(self, model: MLP, method: Method, batch_size: int, rng: np.random.Generator) -> None:
-        self.model, self.method, self.rng = model, method, rng
-        self.ws = model.workspace(batch_size)
+    def __init__(
+        self, models: Sequence[MLP], methods: Sequence[Method], rows: int, rngs: Sequence[np.random.Generator]
+    ) -> None:
+        self.pack = Pack(models)
+        self.ws = self.pack.workspace(rows)
+        self.fused = all(method.optimizer == "sgd" and not method.weight_decay for method in methods)
+        self.members = [
+            _MemberSteps(model, method, rng, ws)
+            for model, method, rng, ws in zip(models, methods, rngs, self.ws.members)
+        ]
+        self.active = list(range(len(models)))
+
+    def masks(self, rows: int) -> list[Masks]:
+        """The active members' dropout masks for a batch of ``rows`` (:meth:`_MemberSteps.masks`)."""
+        return [self.members[j].masks(rows) for j in self.active]
+
+    def forward(self, x: np.ndarray, masks: Sequence[Masks] | None = None) -> list[list[np.ndarray]]:
+        """The active members' forward passes of the batch ``x`` (m, n_in) (:meth:`MLP.forward`): views into
+        their workspaces."""
+        return self.pack.forward(x, self.ws, masks or [None] * len(self.active), self.active)
+
+    def step(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        lrs: Sequence[float],
+        acts: list[list[np.ndarray]] | None = None,
+        logits_to: Sequence[np.ndarray] | None = None,
+    ) -> None:
+        """One step of every active member on the batch ``x`` (m, n_in), ``y`` (m,), member ``active[i]`` with
+        learning rate ``lrs[i]``.
+
+        ``acts``: the batch's :meth:`forward` pass when the caller has done it (without dropout); ``logits_to``
+        (one (m, n_out) array per active member), if given, receive the batch's logits before the update."""
+        masks = self.masks(len(x))
+        if acts is None:
+            acts = self.forward(x, masks)
+        if logits_to is not None:
+            for target, member_acts in zip(logits_to, acts):
+                target[...] = member_acts[-1]
+        members = [self.members[j] for j in self.active]
+        for member, member_acts, mask, lr in zip(members, acts, masks, lrs):
+            member.backward(x, y, lr, member_acts, mask, self.fused)
+        self.pack.backward(x, self.ws, update=self.fused)
+        if not self.fused:
+            for member, lr in zip(members, lrs):
+                member.update(lr)
+
+    def retire(self, j: int, workspaces: Sequence[PackWorkspace] = ()) -> None:
+        """Member ``j`` trains no more: it takes its first layer out of the pack (:meth:`Pack.detach`), whose
+        products then give it zeros in this stepper's workspace and ``workspaces``."""
+        self.active.remove(j)
+        self.pack.detach(j, [self.ws, *workspaces])
+
+
+class _MemberSteps:
+    """One member's part of a step: its masks, its backward pass (all but the first layer, the pack's) and its
+    optimizer's update."""
+
+    def __init__(self, model: MLP, method: Method, rng: np.random.Generator, ws: Workspace) -> None:
+        self.model, self.method, self.rng, self.ws = model, method, rng, ws
         self.optimizer = make_optimizer(method.optimizer, model.params, dict(method.optimizer_settings))
-        self.fused = method.optimizer == "sgd" and not method.weight_decay
         self.hidden_sizes = model.layer_sizes[1:-1]
         # weight_decay * W per weight matrix, computed into these each step (no temporaries)
         self.decay_terms = [np.empty_like(w) for w in model.weights] if method.weight_decay else []
@@ -59,32 +119,22 @@ class Stepper:
         keep = 1.0 - self.method.dropout
         return [((self.rng.random((rows, n)) < keep) / keep).astype(self.model.dtype) for n in self.hidden_sizes]
 
-    def step(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        lr: float,
-        acts: list[np.ndarray] | None = None,
-        logits_to: np.ndarray | None = None,
+    def backward(
+        self, x: np.ndarray, y: np.ndarray, lr: float, acts: list[np.ndarray], masks: Masks, fused: bool
     ) -> None:
-        """One step on the batch ``x`` (m, n_in), ``y`` (m,) with learning rate ``lr``.
+        """Backpropagate the batch's forward pass ``acts`` down to the first layer (the pack's): with ``fused``,
+        the SGD step of every other layer; else their gradients, times the optimizer's scale, into the workspace."""
+        if fused:
+            self.model.sgd_step(x, y, lr, self.ws, masks, acts, first_layer=False)
+        else:
+            self.model.gradients(x, y, self.ws, self.optimizer.grad_scale(lr), masks, acts, first_layer=False)
 
-        ``acts``: the batch's forward pass in :attr:`ws` (:meth:`MLP.forward`) when the caller has done it (without
-        dropout); ``logits_to`` (m, n_out), if given, receives the batch's logits before the update."""
-        model, ws = self.model, self.ws
-        masks = self.masks(len(x))
-        if acts is None:
-            acts = model.forward(x, ws, masks)
-        if logits_to is not None:
-            logits_to[...] = acts[-1]
-        if self.fused:
-            model.sgd_step(x, y, lr, ws, masks, acts)
-            return
-        scale = self.optimizer.grad_scale(lr)
-        model.gradients(x, y, ws, scale, masks, acts)
+    def update(self, lr: float) -> None:
+        """The optimizer's step, once the workspace holds every gradient (the first layer's from the pack)."""
+        ws = self.ws
         if self.decay_terms:
-            decay = scale * self.method.weight_decay
-            for grad, weight, term in zip(ws.grad_w, model.weights, self.decay_terms):
+            decay = self.optimizer.grad_scale(lr) * self.method.weight_decay
+            for grad, weight, term in zip(ws.grad_w, self.model.weights, self.decay_terms):
                 np.multiply(weight, decay, out=term)
                 grad += term
         self.optimizer.step(ws.grads, lr)
