@@ -186,17 +186,21 @@ def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, mo
     seen_rows = []
     import nnexp.training.job as run_module
 
-    real_train = run_module.train
+    real_train = run_module.train_pack
 
-    def spying_train(*args, on_epoch, **kwargs):
+    def spying_train(members, *args, **kwargs):
+        (member,) = members
+        on_epoch = member.on_epoch
+
         def check(row):
             on_epoch(row)  # the run's writer: the row must be on disk as soon as it returns
             with open(tmp_path / "metrics.csv") as handle:
                 seen_rows.append(len(list(csv.DictReader(handle))))
 
-        return real_train(*args, on_epoch=check, **kwargs)
+        member.on_epoch = check
+        return real_train(members, *args, **kwargs)
 
-    monkeypatch.setattr(run_module, "train", spying_train)
+    monkeypatch.setattr(run_module, "train_pack", spying_train)
     summary = execute(settings_of(cfg), tmp_path)
     assert seen_rows == [1, 2, 3]
     metrics = pd.read_csv(tmp_path / "metrics.csv")

@@ -196,9 +196,11 @@ class SweepCallback(Callback):
                 start_workers_early(workers, RUN_MODULES)  # while the sweep is planned; nnexp's launcher takes them
             if config.report.enabled:
                 _check_report(config)
-            jobs = plan_sweep(config, sweep_dir)
-            if jobs is not None and config.hydra.launcher.get("_target_") in JOBLIB_LAUNCHERS:
-                check_memory(jobs, effective_n_jobs(config.hydra.launcher.get("n_jobs")))
+            joblib = config.hydra.launcher.get("_target_") in JOBLIB_LAUNCHERS
+            at_once = effective_n_jobs(config.hydra.launcher.get("n_jobs")) if joblib else 1
+            jobs = plan_sweep(config, sweep_dir, at_once)
+            if jobs is not None and joblib:
+                check_memory(jobs, at_once)
             _check_folder(sweep_dir, "hydra.sweep.dir")  # made last: a sweep that cannot start leaves no folder behind
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)

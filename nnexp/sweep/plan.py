@@ -46,7 +46,9 @@ class PlannedJob:
     configuration); ``fingerprint``: its configuration's identity ("" when it could not be checked: its data
     could not be prepared, and the run fails on its own); ``finished_before``: its folder holds its verified
     result already; ``same_as``: the folder of an earlier job of the grid with the same configuration;
-    ``work``: its estimated FLOPs (None before a download); ``memory``: its estimated peak memory.
+    ``work``: its estimated FLOPs (None before a download; a pack's leader has its pack's, a member none);
+    ``memory``: its estimated peak memory; ``pack``: the folders of the other runs it trains with it, as their pack's
+    leader; ``packed_by``: the folder of the leader of its pack (:mod:`nnexp.sweep.packing`).
     """
 
     overrides: tuple[str, ...]
@@ -56,6 +58,8 @@ class PlannedJob:
     same_as: str | None = None
     work: float | None = None
     memory: MemoryEstimate | None = None
+    pack: tuple[str, ...] = ()
+    packed_by: str | None = None
 
     @property
     def runs(self) -> bool:
@@ -77,7 +81,7 @@ class PlannedJob:
 
     def to_dict(self) -> dict[str, Any]:
         record = asdict(self)
-        record["overrides"] = list(self.overrides)
+        record["overrides"], record["pack"] = list(self.overrides), list(self.pack)
         return record
 
     @classmethod
@@ -91,6 +95,8 @@ class PlannedJob:
             same_as=record.get("same_as"),
             work=record.get("work"),
             memory=MemoryEstimate(**memory) if memory else None,
+            pack=tuple(record.get("pack") or ()),
+            packed_by=record.get("packed_by"),
         )
 
 

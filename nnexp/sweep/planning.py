@@ -40,6 +40,7 @@ from nnexp.results.files import finished_summary
 from nnexp.results.plan_file import planned_runs
 from nnexp.sweep.grid import grid_jobs, is_grid_sweep, sweep_arguments
 from nnexp.sweep.naming import override_dirname, run_dir_name
+from nnexp.sweep.packing import form_packs
 from nnexp.sweep.plan import PlannedJob, distinct_runs
 from nnexp.training.memory import available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec, check_values
@@ -216,7 +217,7 @@ def _prepare(jobs: list[tuple[list[str], Config]]) -> dict[str, NnexpError]:
     return problems
 
 
-def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
+def plan_sweep(config: DictConfig, sweep_dir: Path, workers: int = 1) -> list[PlannedJob] | None:
     """Every job of the grid, checked, with its folder (None unless the sweeper is nnexp's grid sweeper).
 
     The data of the jobs is prepared first, once (:func:`nnexp.data.prepare_data`: downloaded, decoded, its
@@ -224,7 +225,8 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
     A job whose configuration has a verified finished run in the sweep is ``finished_before`` (in that run's
     folder, whatever its name); a job with the configuration of an earlier job of the grid is ``same_as`` that
     job's folder. Neither runs. On data that could not be prepared a job that cannot be checked is planned to
-    run: the run fails by itself, with the data's error, and the sweep goes on.
+    run: the run fails by itself, with the data's error, and the sweep goes on. The runs that can train together
+    form packs, at least one per ``workers`` (:mod:`nnexp.sweep.packing`).
     """
     if not is_grid_sweep(config):
         return None
@@ -235,8 +237,9 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
     held, taken = folder_fingerprints(sweep_dir)
     # each configuration's folder: one that holds it (the first by name, if a copy made several)
     folder_of = {fingerprint: folder for folder, fingerprint in sorted(held.items(), reverse=True)}
-    planned, first = [], {}
+    planned, first, keys = [], {}, []
     for overrides, parsed, settings in composed:
+        keys.append(None)
         try:
             spec = RunSpec.from_settings(settings)
         except NnexpError as exc:
@@ -259,7 +262,8 @@ def plan_sweep(config: DictConfig, sweep_dir: Path) -> list[PlannedJob] | None:
         done = not settings.force and finished_summary(sweep_dir / folder, fingerprint, bad_data[key]) is not None
         job = PlannedJob(tuple(overrides), folder, fingerprint, work=estimated_work(spec), memory=estimate_memory(spec))
         planned.append(job.skipped() if done else job)
-    return planned
+        keys[-1] = spec.pack_key
+    return form_packs(planned, keys, workers)
 
 
 def check_memory(jobs: list[PlannedJob], at_once: int) -> None:

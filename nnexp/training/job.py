@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
 import sys
 import traceback
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ from threadpoolctl import threadpool_limits
 import nnexp
 from nnexp.config import Config
 from nnexp.console import SWEEP_LINE
-from nnexp.data import load_dataset
+from nnexp.data import Splits, load_dataset
 from nnexp.data.loading import damaged_caches
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.model import MLP
@@ -40,7 +42,7 @@ from nnexp.results.summary import FINAL_METRICS, metrics_definition_of
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer
 from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.interrupt import Interrupted, stop_on_signals
-from nnexp.training.loop import TrainResult, train
+from nnexp.training.loop import Member, TrainResult, train_pack
 from nnexp.training.memory import available_memory, check_fits, estimate_memory
 from nnexp.training.spec import (
     METRICS_DEFINITION,
@@ -86,86 +88,128 @@ def summarise(history: list[dict], result: TrainResult, model: MLP, sizes: dict[
     )
 
 
-def _train(spec: RunSpec, out_dir: Path, origin: dict) -> RunSummary:
-    threads = spec.blas_threads or 1
-    with threadpool_limits(limits=threads, user_api="blas"):
-        data = load_dataset(spec.data)
-        log.info("data %s: %s, %d features", spec.data.name, data.sizes(), data.n_features)
-        if spec.task == "one_vs_all":
-            data = data.one_vs_all(spec.positive_class)
+def _train_runs(runs: list[_Run]) -> list[RunSummary | Exception]:
+    """Train ``runs`` (checked, in their folders), those that share a pack key together
+    (:func:`~nnexp.training.loop.train_pack`), the others alone; each one's summary, or the error of its own part."""
+    groups: dict[object, list[int]] = {}
+    for index, run in enumerate(runs):
+        groups.setdefault(run.spec.pack_key or ("alone", index), []).append(index)
+    outcomes: list[RunSummary | Exception] = [RuntimeError("not trained")] * len(runs)
+    for indices in groups.values():
+        for index, outcome in zip(indices, _train_pack([runs[index] for index in indices])):
+            outcomes[index] = outcome
+    return outcomes
+
+
+def _train_pack(runs: list[_Run]) -> list[RunSummary | Exception]:
+    """Train ``runs``, which share their data and layer sizes (:attr:`RunSpec.pack_key`), as one pack."""
+    first = runs[0].spec
+    threads = first.blas_threads or 1
+    with threadpool_limits(limits=threads, user_api="blas"), contextlib.ExitStack() as files:
+        data = load_dataset(first.data)
+        if first.task == "one_vs_all":
+            data = data.one_vs_all(first.positive_class)
         warnings = data.warnings()
-        for warning in warnings:
-            log.warning("data warning: %s", warning)
-        if spec.n_train is None:  # the files were not here to check it before
-            check_batch_fits(spec, len(data.y_train))
-        init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(spec.seed).spawn(3)
-        model = MLP.initialise(
-            [data.n_features, *spec.hidden, n_outputs(data.n_classes)],
-            spec.activation,
-            spec.init,
-            np.random.default_rng(init_seed),
-            dtype=spec.dtype,
-            init_scale=spec.init_scale,
-            leaky_slope=spec.leaky_slope,
-            loss=spec.loss,
-            output=spec.output,
-        )
-        log.info(
-            "network %s, %s activation, %s output, %d parameters; %s, lr %g (%s schedule); BLAS threads: %d",
-            model.layer_sizes,
-            spec.activation,
-            model.output.name,
-            model.n_params,
-            spec.method.optimizer,
-            spec.method.lr,
-            spec.method.lr_schedule,
-            threads,
-        )
-        columns = [*EPOCH_COLUMNS, *(diagnostic_columns(model) if spec.diagnostics else [])]
-        checkpoints = Checkpointer(out_dir / CHECKPOINT_FILE, spec.fingerprint)
-        resume, kept = checkpoints.load(), []
-        if resume is not None:
-            try:
-                kept = read_epoch_rows(out_dir / METRICS_FILE, resume.epoch)
-            except ValueError as exc:  # e.g. a disk that filled up mid-row: the checkpoint alone cannot resume
-                log.warning("starting from epoch 1, not from the checkpoint: %s", exc)
-                resume = None
-        if resume is not None:
-            within = f" (batch {resume.batch + 1})" if resume.batch else ""
-            log.info("resuming %s from epoch %d%s", out_dir.name, resume.epoch + 1, within, extra=SWEEP_LINE)
-        with MetricsCSV(out_dir / METRICS_FILE, columns, kept) as metrics:
-            history = list(metrics.kept)
-
-            def record(row: dict) -> None:
-                metrics.write(row)
-                history.append(row)
-
-            result = train(
-                model,
-                data,
-                epochs=spec.epochs,
-                batch_size=spec.batch_size,
-                method=spec.method,
-                rng=np.random.default_rng(shuffle_seed),
-                dropout_rng=np.random.default_rng(dropout_seed),
-                on_epoch=record,
-                diagnostics=spec.diagnostics,
-                checkpoints=checkpoints,
-                resume=resume,
+        members = []
+        for run in runs:
+            spec, log = run.spec, run.log
+            log.info("data %s: %s, %d features", spec.data.name, data.sizes(), data.n_features)
+            for warning in warnings:
+                log.warning("data warning: %s", warning)
+            if spec.n_train is None:  # the files were not here to check it before
+                check_batch_fits(spec, len(data.y_train))
+            if len(runs) > 1:
+                log.info("trained in a pack of %d runs: %s", len(runs), ", ".join(r.out_dir.name for r in runs))
+            members.append(_member(run, data, files))
+        results = train_pack(members, data, first.batch_size)
+        outcomes: list[RunSummary | Exception] = []
+        for run, member, result in zip(runs, members, results):
+            if result.error is not None:
+                outcomes.append(result.error)
+                continue
+            if run.spec.save_model:
+                save_model(run.out_dir / MODEL_FILE, member.model, data.preprocess, run.spec.config)
+            outcomes.append((run, member, result))
+    summaries: list[RunSummary | Exception] = []
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            summaries.append(outcome)
+            continue
+        run, member, result = outcome
+        saved = [METRICS_FILE, MODEL_FILE] if run.spec.save_model else [METRICS_FILE]
+        summaries.append(
+            summarise(
+                run.history,
+                result,
+                member.model,
+                data.sizes(),
+                **run.origin,
+                data_cache=data.cache_generation,
+                warnings=warnings,
+                files=written_files(run.out_dir, saved),
+                finished=_now(),
             )
-        if spec.save_model:
-            save_model(out_dir / MODEL_FILE, model, data.preprocess, spec.config)
-    files = written_files(out_dir, [METRICS_FILE, MODEL_FILE] if spec.save_model else [METRICS_FILE])
-    return summarise(
-        history,
-        result,
+        )
+    return summaries
+
+
+def _member(run: _Run, data: Splits, files: contextlib.ExitStack) -> Member:
+    """``run`` as a member of a pack: its network (from its seed), its checkpoint if it resumes, and its
+    ``metrics.csv`` (opened in ``files``) with the rows of the epochs before it."""
+    spec, out_dir, log = run.spec, run.out_dir, run.log
+    init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(spec.seed).spawn(3)
+    model = MLP.initialise(
+        [data.n_features, *spec.hidden, n_outputs(data.n_classes)],
+        spec.activation,
+        spec.init,
+        np.random.default_rng(init_seed),
+        dtype=spec.dtype,
+        init_scale=spec.init_scale,
+        leaky_slope=spec.leaky_slope,
+        loss=spec.loss,
+        output=spec.output,
+    )
+    log.info(
+        "network %s, %s activation, %s output, %d parameters; %s, lr %g (%s schedule); BLAS threads: %d",
+        model.layer_sizes,
+        spec.activation,
+        model.output.name,
+        model.n_params,
+        spec.method.optimizer,
+        spec.method.lr,
+        spec.method.lr_schedule,
+        spec.blas_threads or 1,
+    )
+    columns = [*EPOCH_COLUMNS, *(diagnostic_columns(model) if spec.diagnostics else [])]
+    checkpoints = Checkpointer(out_dir / CHECKPOINT_FILE, spec.fingerprint)
+    resume, kept = checkpoints.load(), []
+    if resume is not None:
+        try:
+            kept = read_epoch_rows(out_dir / METRICS_FILE, resume.epoch)
+        except ValueError as exc:  # e.g. a disk that filled up mid-row: the checkpoint alone cannot resume
+            log.warning("starting from epoch 1, not from the checkpoint: %s", exc)
+            resume = None
+    if resume is not None:
+        within = f" (batch {resume.batch + 1})" if resume.batch else ""
+        log.info("resuming %s from epoch %d%s", out_dir.name, resume.epoch + 1, within, extra=SWEEP_LINE)
+    metrics = files.enter_context(MetricsCSV(out_dir / METRICS_FILE, columns, kept))
+    run.history = list(metrics.kept)
+
+    def record(row: dict) -> None:
+        metrics.write(row)
+        run.history.append(row)
+
+    return Member(
         model,
-        data.sizes(),
-        **origin,
-        data_cache=data.cache_generation,
-        warnings=warnings,
-        files=files,
-        finished=_now(),
+        spec.method,
+        np.random.default_rng(shuffle_seed),
+        np.random.default_rng(dropout_seed),
+        spec.epochs,
+        record,
+        spec.diagnostics,
+        checkpoints,
+        resume,
+        log,
     )
 
 
@@ -211,11 +255,76 @@ def execute(settings: Config, out_dir: Path) -> dict:
     :class:`Interrupted` raised. Time the process spends stopped (SIGSTOP ... SIGCONT) is not training time.
     The folder is locked meanwhile: a concurrent run of the same configuration waits.
     """
+    (outcome,) = execute_pack([settings], [out_dir])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def execute_pack(
+    settings: Sequence[Config], out_dirs: Sequence[Path], logs: Sequence[logging.Logger] = ()
+) -> list[dict | Exception]:
+    """Run each of ``settings`` in its folder as :func:`execute` runs one, those that can train together as one pack
+    (:attr:`RunSpec.pack_key`, :func:`~nnexp.training.loop.train_pack`): the summary of each, or the error that
+    ended it, recorded in its folder. One run's error (its settings, another configuration's result in its folder,
+    its files) ends only that run. A signal stops them all: each is recorded as ``interrupted`` and
+    :class:`Interrupted` raised. The folders are locked meanwhile, in the order of their paths (two packs never wait
+    for each other). ``logs``: each run's logger (default: ``nnexp.run``).
+    """
     # a log file that cannot be written (a full disk) must not print a traceback for every line: the run's
     # status and the sweep's one line say what happened
     logging.raiseExceptions = False
-    with run_lock(out_dir):
-        return _execute_locked(settings, out_dir)
+    global _disk_full
+    _disk_full = None
+    logs = list(logs) or [log] * len(settings)
+    with contextlib.ExitStack() as locks:
+        for out_dir in sorted({out_dir.resolve() for out_dir in out_dirs}):
+            locks.enter_context(run_lock(out_dir))
+        outcomes: list[dict | Exception | None] = [None] * len(settings)
+        runs: list[tuple[int, _Run]] = []
+        for index, (one, out_dir, run_log) in enumerate(zip(settings, out_dirs, logs)):
+            try:
+                started = _start(one, out_dir, run_log)
+            except ConfigError as exc:  # its folder holds another configuration's result: nothing was touched
+                outcomes[index] = exc
+                continue
+            if isinstance(started, dict):
+                outcomes[index] = started
+                continue
+            try:
+                started.check()
+            except Exception as exc:
+                outcomes[index] = started.failed(exc)
+                continue
+            runs.append((index, started))
+        if runs:
+            indices, ready = zip(*runs)
+            for index, outcome in zip(indices, _train_and_record(list(ready))):
+                outcomes[index] = outcome
+    return outcomes
+
+
+def _train_and_record(runs: list[_Run]) -> list[dict | Exception]:
+    """Train the checked ``runs`` and record how each ended: its summary, or its error."""
+    try:
+        with stop_on_signals(), count_stopped_time():
+            trained = _train_runs(runs)
+    except Interrupted as exc:
+        for run in runs:
+            run.interrupted(exc)
+        raise
+    except Exception as exc:  # in the code the runs share: it ends every one
+        return [run.failed(exc) for run in runs]
+    outcomes: list[dict | Exception] = []
+    for run, summary in zip(runs, trained):
+        if isinstance(summary, Exception):
+            outcomes.append(run.failed(summary))
+            continue
+        try:
+            outcomes.append(run.finished(summary))
+        except Exception as exc:
+            outcomes.append(run.failed(exc))
+    return outcomes
 
 
 def _older_definition(previous: dict) -> str:
@@ -226,7 +335,7 @@ def _older_definition(previous: dict) -> str:
     return f"; that run's metrics are of an older definition, {definition}, this nnexp's is {METRICS_DEFINITION}"
 
 
-def _clear_the_way(out_dir: Path, config_fingerprint: str) -> None:
+def _clear_the_way(out_dir: Path, config_fingerprint: str, log: logging.Logger) -> None:
     """Before a run writes into ``out_dir``: refuse a finished run of another configuration there (ConfigError,
     nothing touched), and set aside the files of a finished run of this one that are not what its summary records."""
     previous = read_finished(out_dir)
@@ -246,11 +355,60 @@ def _clear_the_way(out_dir: Path, config_fingerprint: str) -> None:
         log.warning("the finished run is damaged (%s): its files are set aside in %s/, training again", reason, aside)
 
 
-def _execute_locked(settings: Config, out_dir: Path) -> dict:
+class _Run:
+    """One run in its locked folder, made ready to train (:func:`_start`), until its summary is written."""
+
+    def __init__(self, settings: Config, spec: RunSpec | None, out_dir: Path, origin: dict, log: logging.Logger):
+        self.settings, self.spec, self.out_dir, self.origin, self.log = settings, spec, out_dir, origin, log
+        self.history: list[dict] = []  # its epochs' rows, the epochs before a checkpoint included
+
+    def check(self) -> None:
+        """Check its settings (an error is raised) and that it fits in the memory available."""
+        self.spec = self.spec or RunSpec.from_settings(self.settings)
+        estimate = estimate_memory(self.spec)
+        if estimate is not None:
+            check_fits({"the run": estimate}, 1, available_memory())
+
+    def finished(self, summary: RunSummary) -> dict:
+        """Write its summary: it is done (its checkpoint goes); the summary."""
+        write_json_atomic(self.out_dir / SUMMARY_FILE, summary.to_dict())
+        (self.out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: nothing to resume
+        self.log.info(
+            "%s after %d epochs: test accuracy %.2f%%, %.1f s training",
+            summary.status.value,
+            summary.epochs_completed,
+            100 * summary.test_acc,
+            summary.train_seconds,
+        )
+        return summary.to_dict()
+
+    def interrupted(self, exc: Interrupted) -> None:
+        """Record that a signal stopped it (its checkpoint kept)."""
+        self.log.warning("%s", exc)
+        _record(self.out_dir, RunSummary(status=RunStatus.interrupted, error=str(exc), **self.origin, finished=_now()))
+
+    def failed(self, exc: Exception) -> Exception:
+        """Record that ``exc`` ended it: status ``failed``, the one-line error, the traceback in ``error.txt``."""
+        global _disk_full
+        if is_disk_full(exc):
+            error = _disk_full = disk_full_message(exc, self.out_dir)
+        else:
+            error = str(exc) if isinstance(exc, NnexpError) else f"{type(exc).__name__}: {exc}"
+        expected = isinstance(exc, NnexpError) or is_disk_full(exc)  # the message says it all
+        self.log.error("error: %s" if expected else "run failed: %s", error, exc_info=None if expected else exc)
+        failed = RunSummary(status=RunStatus.failed, error=error, **self.origin, finished=_now())
+        _record(self.out_dir, failed, "".join(traceback.format_exception(exc)))
+        return exc
+
+
+def _start(settings: Config, out_dir: Path, log: logging.Logger) -> dict | _Run:
+    """In its locked folder, before training: the summary of a finished run of this configuration, which need not
+    train again, or the run, its folder made ready; :class:`ConfigError` when the folder holds another
+    configuration's result (nothing touched)."""
     remove_leftovers(out_dir)  # what killed writers of its files left, before anything is read
     try:
         spec: RunSpec | None = RunSpec.from_settings(settings)
-    except Exception:  # raised again below, where a failure is recorded
+    except Exception:  # raised again by _Run.check, where a failure is recorded
         spec = None
     record = spec.config if spec else config_record(settings)
     identity = spec.data_identity if spec else data_identity(settings.data)
@@ -259,7 +417,7 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
     if previous is not None and not settings.force:
         log.info("skipped: finished already with this configuration (%s); force=true reruns it", previous["status"])
         return previous
-    _clear_the_way(out_dir, config_fingerprint)
+    _clear_the_way(out_dir, config_fingerprint, log)
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in (SUMMARY_FILE, ERROR_FILE, MODEL_FILE):  # until this attempt finishes, the run counts as unfinished
         (out_dir / stale).unlink(missing_ok=True)
@@ -274,36 +432,4 @@ def _execute_locked(settings: Config, out_dir: Path) -> dict:
         "data_identity": identity.to_dict() if identity else {},
         "config": record,
     }
-    global _disk_full
-    _disk_full = None
-    try:
-        spec = spec or RunSpec.from_settings(settings)  # settings that do not check fail here, recorded
-        estimate = estimate_memory(spec)
-        if estimate is not None:
-            check_fits({"the run": estimate}, 1, available_memory())
-        with stop_on_signals(), count_stopped_time():
-            summary = _train(spec, out_dir, origin)
-        write_json_atomic(out_dir / SUMMARY_FILE, summary.to_dict())
-    except Interrupted as exc:
-        log.warning("%s", exc)
-        _record(out_dir, RunSummary(status=RunStatus.interrupted, error=str(exc), **origin, finished=_now()))
-        raise
-    except Exception as exc:
-        if is_disk_full(exc):
-            error = _disk_full = disk_full_message(exc, out_dir)
-        else:
-            error = str(exc) if isinstance(exc, NnexpError) else f"{type(exc).__name__}: {exc}"
-        expected = isinstance(exc, NnexpError) or _disk_full is not None  # the message says it all
-        log.error("error: %s" if expected else "run failed: %s", error, exc_info=not expected)
-        failed = RunSummary(status=RunStatus.failed, error=error, **origin, finished=_now())
-        _record(out_dir, failed, traceback.format_exc())
-        raise
-    (out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: nothing to resume
-    log.info(
-        "%s after %d epochs: test accuracy %.2f%%, %.1f s training",
-        summary.status.value,
-        summary.epochs_completed,
-        100 * summary.test_acc,
-        summary.train_seconds,
-    )
-    return summary.to_dict()
+    return _Run(settings, spec, out_dir, origin, log)

@@ -64,6 +64,7 @@ class RunSpec:
     method: Method  # lr, optimizer, schedule, weight decay, dropout, early stopping (settings' defaults filled in)
     diagnostics: bool
     save_model: bool
+    pack: bool  # may train with others (nnexp.sweep.packing), where pack_key allows it
     data: DataConfig
     # (training images before the validation split, features) from the files' headers; None before a download
     data_shape: tuple[int, int] | None
@@ -82,6 +83,28 @@ class RunSpec:
         if self.data_shape is None:
             return None
         return split_sizes(self.data_shape[0], self.data.val_size, self.data.train_limit)[1]
+
+    @property
+    def pack_key(self) -> tuple | None:
+        """What the runs of one pack (:mod:`nnexp.model.pack`) share: the same data (settings, content, task and
+        positive class), layer sizes, dtype, hidden activation and BLAS threads, and full-batch training, where
+        every step reads the whole training split; None for a run that trains alone (``pack=false``, mini-batches,
+        data not on this machine yet)."""
+        if not self.pack or self.n_train is None or self.data_identity is None:
+            return None
+        if self.batch_size is not None and self.batch_size < self.n_train:
+            return None
+        labels = (self.task, self.positive_class if self.task == "one_vs_all" else None)
+        activation = (self.activation, self.leaky_slope) if self.hidden else None
+        return (
+            repr(self.data),
+            self.data_identity.digest,
+            labels,
+            self.dtype,
+            self.hidden,
+            activation,
+            self.blas_threads,
+        )
 
     @classmethod
     def from_settings(cls, settings: Config) -> RunSpec:
@@ -123,6 +146,7 @@ class RunSpec:
             ),
             diagnostics=bool(settings.diagnostics),
             save_model=bool(settings.save_model),
+            pack=bool(settings.pack),
             data=settings.data,
             data_shape=data_shape,
             data_identity=identity,

@@ -1,0 +1,51 @@
+"""Which runs of a grid sweep train together as a pack (:mod:`nnexp.model.pack`, docs/packs.md).
+
+Runs pack when they read the same data and train full batch, so that one product serves them all at every step
+(:attr:`~nnexp.training.spec.RunSpec.pack_key` says what they share). Measured on 2 cores (docs/packs.md,
+reports/bench/packs.md): runs without a hidden layer stream the training matrix for one output column each, so a
+pack of many is many times faster; with hidden layers a run is compute-bound and packs of more than
+:data:`MAX_HIDDEN_MEMBERS` gain nothing more. Runs in mini-batches or one sample at a time do not pack: each
+shuffles the training set in its own order, so they share no product.
+
+The plan gives each pack a leader, the job that trains the pack (the first of its members in the grid's order):
+its ``pack`` lists the other members' folders, whose jobs name it in ``packed_by``. A member's own job then finds
+its result finished and skips; if the leader did not train it (it failed, or was killed), the member's job trains
+it alone. The launcher starts leaders first (their work is the pack's, the members' none).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import replace
+
+from nnexp.sweep.plan import PlannedJob
+
+MAX_HIDDEN_MEMBERS = 6  # members of a pack with hidden layers (docs/packs.md: 1.2-1.6x at 6, no clear gain beyond)
+
+
+def form_packs(jobs: list[PlannedJob], keys: list[tuple | None], workers: int) -> list[PlannedJob]:
+    """``jobs`` (with each one's :attr:`~nnexp.training.spec.RunSpec.pack_key`) with their packs: the jobs that run
+    and share a key, split into at least ``workers`` packs (so that every worker has one), of at most
+    :data:`MAX_HIDDEN_MEMBERS` when they have hidden layers, members dealt longest first so that packs get equal
+    work."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for index, (job, key) in enumerate(zip(jobs, keys)):
+        if key is not None and job.runs:
+            groups[key].append(index)
+    packed = list(jobs)
+    for key, indices in groups.items():
+        hidden = bool(key[4])
+        count = max(min(workers, len(indices)), -(-len(indices) // MAX_HIDDEN_MEMBERS) if hidden else 1)
+        packs: list[list[int]] = [[] for _ in range(count)]
+        for rank, index in enumerate(sorted(indices, key=lambda i: -(jobs[i].work or 0.0))):
+            packs[rank % count].append(index)
+        for members in packs:
+            if len(members) < 2:
+                continue
+            members.sort()  # the leader: the first in the grid's order
+            leader, others = members[0], members[1:]
+            work = sum(jobs[i].work or 0.0 for i in members) if jobs[leader].work is not None else None
+            packed[leader] = replace(jobs[leader], pack=tuple(jobs[i].dir for i in others), work=work)
+            for i in others:
+                packed[i] = replace(jobs[i], packed_by=jobs[leader].dir, work=0.0 if jobs[i].work is not None else None)
+    return packed
