@@ -27,8 +27,10 @@ from nnexp.resources import CONFIG_DIR
 from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus
 from nnexp.results.model_file import MODEL_FILE
 from nnexp.sweep.grid import runs_a_grid
+from nnexp.sweep.pack_job import PackRole, member_logs, pack_role, unforced
 from nnexp.training import execute
 from nnexp.training.interrupt import Interrupted
+from nnexp.training.job import execute_pack
 
 log = logging.getLogger("nnexp.run")
 
@@ -76,8 +78,16 @@ def main(cfg: DictConfig) -> float:
         settings.blas_threads = launcher_cpus()
     quiet_console(settings.verbose, in_sweep=hydra_cfg.mode == RunMode.MULTIRUN)
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    role = PackRole()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sweep_dir = Path(str(hydra_cfg.sweep.dir))
+        role = pack_role(
+            sweep_dir, str(hydra_cfg.sweep.subdir), hydra_cfg.job.config_name, list(hydra_cfg.overrides.hydra)
+        )
+        if role.packed_by:
+            settings = unforced(settings)
     try:
-        summary = execute(settings, out_dir)
+        summary = _execute(settings, out_dir, role, f"{hydra_cfg.job.name}.log")
     except Exception as exc:
         if hydra_cfg.mode == RunMode.RUN:
             sys.exit(exc.exit_status if isinstance(exc, Interrupted) else 2 if isinstance(exc, NnexpError) else 1)
@@ -90,3 +100,19 @@ def main(cfg: DictConfig) -> float:
     if searching and summary["status"] != RunStatus.completed:
         raise RuntimeError(f"run {summary['status']}: no objective value for the search")
     return float(summary["val_acc"])
+
+
+def _execute(settings: Config, out_dir: Path, role: PackRole, log_name: str) -> dict:
+    """The run (:func:`nnexp.training.execute`), with the other members of its pack when it leads one
+    (:func:`nnexp.training.job.execute_pack`, each member's lines in its own log file); its summary."""
+    if not role.members:
+        return execute(settings, out_dir)
+    folders, members = [folder for folder, _ in role.members], [member for _, member in role.members]
+    for member in members:
+        if member.blas_threads is None:
+            member.blas_threads = settings.blas_threads
+    with member_logs([folder / log_name for folder in folders]) as logs:
+        outcome = execute_pack([settings, *members], [out_dir, *folders], [log, *logs])[0]
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome

@@ -1,0 +1,94 @@
+"""The job of a pack's leader (:mod:`nnexp.sweep.packing`): the other members' settings, composed from the sweep
+plan as their own jobs compose them, and a log file for each."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from nnexp.config import Config
+from nnexp.errors import NnexpError
+from nnexp.sweep.plan import PlannedJob, latest_jobs
+from nnexp.sweep.planning import JobComposer, compose_job
+from nnexp.training.spec import RunSpec
+
+log = logging.getLogger("nnexp.run")
+
+
+@dataclass(frozen=True)
+class PackRole:
+    """A job's part in a pack: the members it trains as their leader (``members``: folder and settings), or the
+    leader that trains it (``packed_by``)."""
+
+    members: tuple[tuple[Path, Config], ...] = ()
+    packed_by: str | None = None
+
+
+def pack_role(sweep_dir: Path, folder: str, config_name: str, hydra_overrides: list[str]) -> PackRole:
+    """The part of the job in ``sweep_dir``/``folder`` in its pack, from the latest plan of the sweep. A member
+    whose settings no longer compose to the configuration planned for it is left to its own job."""
+    jobs = {job.dir: job for job in latest_jobs(sweep_dir) or []}
+    job = jobs.get(folder)
+    if job is None or not (job.pack or job.packed_by):
+        return PackRole()
+    if job.packed_by:
+        return PackRole(packed_by=job.packed_by)
+    composer = JobComposer(
+        OmegaConf.create({"hydra": {"job": {"config_name": config_name}, "overrides": {"hydra": hydra_overrides}}})
+    )
+    members = []
+    for member in (jobs.get(name) for name in job.pack):
+        settings = _composed(composer, member)
+        if settings is not None:
+            members.append((sweep_dir / member.dir, settings))
+    return PackRole(members=tuple(members))
+
+
+def _composed(composer: JobComposer, member: PlannedJob | None) -> Config | None:
+    """A member's settings, if they compose to the configuration its job was planned with (else None, said)."""
+    if member is None:
+        return None
+    try:
+        settings = compose_job(composer, list(member.overrides))[1]
+        if RunSpec.from_settings(settings).fingerprint == member.fingerprint:
+            return settings
+    except NnexpError as exc:
+        log.warning("%s trains alone: %s", member.dir, exc)
+        return None
+    log.warning("%s trains alone: its configuration changed since the sweep was planned", member.dir)
+    return None
+
+
+def unforced(settings: Config) -> Config:
+    """A member's settings for its own job: never ``force`` (its leader forced it already)."""
+    return replace(settings, force=False)
+
+
+@contextlib.contextmanager
+def member_logs(paths: list[Path]) -> Iterator[list[logging.Logger]]:
+    """A logger for each member of a pack, writing to its own log file (``paths``) as its own job would, and
+    nowhere else: the lines of the leader's job stay in the leader's."""
+    model = next((h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
+    loggers, handlers = [], []
+    try:
+        for index, path in enumerate(paths):
+            member_log = logging.getLogger(f"nnexp.run.member{index}")
+            member_log.propagate = False
+            member_log.setLevel(logging.getLogger().getEffectiveLevel())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(path)
+            if model is not None and model.formatter is not None:
+                handler.setFormatter(model.formatter)
+            member_log.addHandler(handler)
+            loggers.append(member_log)
+            handlers.append((member_log, handler))
+        yield loggers
+    finally:
+        for member_log, handler in handlers:
+            member_log.removeHandler(handler)
+            handler.close()
