@@ -19,22 +19,23 @@ from collections import defaultdict
 from dataclasses import replace
 
 from nnexp.sweep.plan import PlannedJob
+from nnexp.training.spec import PackKey
 
 MAX_HIDDEN_MEMBERS = 6  # members of a pack with hidden layers (docs/packs.md: 1.2-1.6x at 6, no clear gain beyond)
 
 
-def form_packs(jobs: list[PlannedJob], keys: list[tuple | None], workers: int) -> list[PlannedJob]:
+def form_packs(jobs: list[PlannedJob], keys: list[PackKey | None], workers: int) -> list[PlannedJob]:
     """``jobs`` (with each one's :attr:`~nnexp.training.spec.RunSpec.pack_key`) with their packs: the jobs that run
     and share a key, split into at least ``workers`` packs (so that every worker has one), of at most
     :data:`MAX_HIDDEN_MEMBERS` when they have hidden layers, members dealt longest first so that packs get equal
     work."""
-    groups: dict[tuple, list[int]] = defaultdict(list)
+    groups: dict[PackKey, list[int]] = defaultdict(list)
     for index, (job, key) in enumerate(zip(jobs, keys)):
         if key is not None and job.runs:
             groups[key].append(index)
     packed = list(jobs)
     for key, indices in groups.items():
-        hidden = bool(key[4])
+        hidden = bool(key.hidden)
         count = max(min(workers, len(indices)), -(-len(indices) // MAX_HIDDEN_MEMBERS) if hidden else 1)
         packs: list[list[int]] = [[] for _ in range(count)]
         for rank, index in enumerate(sorted(indices, key=lambda i: -(jobs[i].work or 0.0))):

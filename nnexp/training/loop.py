@@ -120,13 +120,15 @@ class Trainer:
         self.batches = _Batches(self.x, data.y_train, rows, members[0].shuffle_rng)
         methods = [member.method for member in members]
         self.stepper = Stepper(models, methods, rows, [member.dropout_rng for member in members])
-        # full batch without dropout: the next step's forward pass of each active member (views into the stepper's
-        # workspace), done at the end of an epoch; otherwise each member's logits of the epoch's samples in the order
-        # they were trained, (n, n_out)
-        self.shares_forward = rows == n and not any(method.dropout for method in methods)
+        # full batch: the next step's forward pass of each active member (views into the stepper's workspace), done
+        # at the end of an epoch, gives the training metrics of the members without dropout, and is the next step's
+        # when no member has dropout; otherwise a member's logits of the epoch's samples in the order they were
+        # trained, (n, n_out), give its metrics
+        self.from_next_forward = [rows == n and not method.dropout for method in methods]
+        self.shares_forward = all(self.from_next_forward)
         self.next_forward: list[list[np.ndarray]] | None = None
         shape = (n, models[0].layer_sizes[-1])
-        self.pass_logits = [] if self.shares_forward else [np.empty(shape, models[0].dtype) for _ in members]
+        self.pass_logits = [None if own else np.empty(shape, models[0].dtype) for own in self.from_next_forward]
 
     @property
     def active(self) -> list[int]:
@@ -145,18 +147,19 @@ class Trainer:
                 self.stepper.step(x_batch, y_batch, lrs, acts=self.next_forward)
             else:
                 seen = slice(done * rows, done * rows + rows)
-                self.stepper.step(x_batch, y_batch, lrs, logits_to=[self.pass_logits[j][seen] for j in self.active])
+                logits = [None if self.pass_logits[j] is None else self.pass_logits[j][seen] for j in self.active]
+                self.stepper.step(x_batch, y_batch, lrs, logits_to=logits)
             done += 1
             if progress is not None and done % PROGRESS_STEPS == 0:
                 progress(done)
-        if self.shares_forward:
+        if any(self.from_next_forward[j] for j in self.active):
             self.next_forward = self.stepper.forward(self.x)
         return active_time() - start
 
     def train_metrics(self, j: int) -> tuple[float, float]:
         """Member ``j``'s mean loss (without the penalty) and accuracy on the training split, from the epoch just run
         (the module's docstring says on which weights)."""
-        if self.shares_forward:
+        if self.from_next_forward[j]:
             logits, labels = self.next_forward[self.active.index(j)][-1], self.batches.y
         else:
             order = self.batches.order

@@ -79,13 +79,14 @@ class Stepper:
         learning rate ``lrs[i]``.
 
         ``acts``: the batch's :meth:`forward` pass when the caller has done it (without dropout); ``logits_to``
-        (one (m, n_out) array per active member), if given, receive the batch's logits before the update."""
+        (one (m, n_out) array or None per active member), if given, receive the batch's logits before the update."""
         masks = self.masks(len(x))
         if acts is None:
             acts = self.forward(x, masks)
         if logits_to is not None:
             for target, member_acts in zip(logits_to, acts):
-                target[...] = member_acts[-1]
+                if target is not None:
+                    target[...] = member_acts[-1]
         members = [self.members[j] for j in self.active]
         for member, member_acts, mask, lr in zip(members, acts, masks, lrs):
             member.backward(x, y, lr, member_acts, mask, self.fused)

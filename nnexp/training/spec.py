@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from nnexp.config import Config
 from nnexp.data import DataConfig, open_dataset, split_sizes
@@ -41,6 +41,18 @@ from nnexp.errors import ConfigError, NnexpError
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.setting_kinds import DATA_SOURCE, is_execution_only
 from nnexp.training.method import Method
+
+
+class PackKey(NamedTuple):
+    """What the runs of one pack share (:attr:`RunSpec.pack_key`)."""
+
+    data: str  # the data settings
+    content: str  # the data's content identity
+    labels: tuple[str, int | None]  # the task, and its positive class
+    dtype: str
+    hidden: tuple[int, ...]
+    activation: tuple[str, float] | None  # with hidden layers: their activation and leaky slope
+    blas_threads: int | None
 
 
 @dataclass(frozen=True)
@@ -85,7 +97,7 @@ class RunSpec:
         return split_sizes(self.data_shape[0], self.data.val_size, self.data.train_limit)[1]
 
     @property
-    def pack_key(self) -> tuple | None:
+    def pack_key(self) -> PackKey | None:
         """What the runs of one pack (:mod:`nnexp.model.pack`) share: the same data (settings, content, task and
         positive class), layer sizes, dtype, hidden activation and BLAS threads, and full-batch training, where
         every step reads the whole training split; None for a run that trains alone (``pack=false``, mini-batches,
@@ -96,14 +108,8 @@ class RunSpec:
             return None
         labels = (self.task, self.positive_class if self.task == "one_vs_all" else None)
         activation = (self.activation, self.leaky_slope) if self.hidden else None
-        return (
-            repr(self.data),
-            self.data_identity.digest,
-            labels,
-            self.dtype,
-            self.hidden,
-            activation,
-            self.blas_threads,
+        return PackKey(
+            repr(self.data), self.data_identity.digest, labels, self.dtype, self.hidden, activation, self.blas_threads
         )
 
     @classmethod

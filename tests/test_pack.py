@@ -1,0 +1,315 @@
+"""Packs: runs trained together as one stacked model write what each writes alone.
+
+Tolerance: a member's first-layer products are sums of the same terms in another order (one matrix product over
+all members' columns), which moves a float32 sum by about sqrt(n) roundoffs of the sum of its absolute terms
+(docs/packs.md). Parameters are compared to TOLERANCE = 8 u (sqrt(m) + sqrt(n_0)) of the member's largest
+|parameter| (u = 2^-24; m training rows, n_0 inputs) and losses to the same relative tolerance, after 10 epochs;
+accuracies to one sample (an argmax tie may flip).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from nnexp.data import DataConfig, load_dataset
+from nnexp.model import MLP
+from nnexp.model.pack import Pack
+from nnexp.optim import OPTIMIZERS, SCHEDULES
+from nnexp.results import RunStatus, read_summary
+from nnexp.sweep.packing import MAX_HIDDEN_MEMBERS, form_packs
+from nnexp.sweep.plan import PlannedJob
+from nnexp.training import Method
+from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer, load_checkpoint
+from nnexp.training.interrupt import Interrupted, stop_on_signals
+from nnexp.training.job import execute_pack
+from nnexp.training.loop import Member, train_pack
+from nnexp.training.spec import PackKey
+from tests.conftest import settings_of
+
+EPOCHS = 10
+TIMINGS = ("epoch_seconds", "eval_seconds")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset(DataConfig(name="digits", loader="digits"))
+
+
+@pytest.fixture(scope="module")
+def binary(digits):
+    return digits.one_vs_all(3)
+
+
+def _tolerance(data) -> float:
+    return 8 * 2.0**-24 * (math.sqrt(len(data.y_train)) + math.sqrt(data.x_train.shape[1]))
+
+
+def _member(data, seed: int, method: Method, hidden=(16,), loss="cross_entropy", output="softmax", epochs=EPOCHS):
+    outputs = 1 if len(np.unique(data.y_train)) == 2 else 10
+    model = MLP.initialise(
+        [data.x_train.shape[1], *hidden, outputs],
+        "tanh",
+        "xavier",
+        np.random.default_rng(seed),
+        np.float32,
+        loss=loss,
+        output=output,
+    )
+    rows: list[dict] = []
+    member = Member(
+        model, method, np.random.default_rng(seed + 1), np.random.default_rng(seed + 2), epochs, rows.append
+    )
+    return member, rows
+
+
+def _alone_and_packed(data, specs):
+    """Each (seed, method, kwargs) trained alone, and all of them as one pack: (member, rows, result) pairs."""
+    alone = []
+    for seed, method, kwargs in specs:
+        member, rows = _member(data, seed, method, **kwargs)
+        (result,) = train_pack([member], data, None)
+        alone.append((member, rows, result))
+    packed = [_member(data, seed, method, **kwargs) for seed, method, kwargs in specs]
+    results = train_pack([member for member, _ in packed], data, None)
+    return alone, [(member, rows, result) for (member, rows), result in zip(packed, results)]
+
+
+def _assert_same(alone, packed, data) -> None:
+    tolerance, n = _tolerance(data), {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)}
+    (member_a, rows_a, result_a), (member_p, rows_p, result_p) = alone, packed
+    assert (result_p.status, result_p.epochs_completed, result_p.kept_epoch, result_p.stop_reason) == (
+        result_a.status,
+        result_a.epochs_completed,
+        result_a.kept_epoch,
+        result_a.stop_reason,
+    )
+    assert len(rows_p) == len(rows_a)
+    for row_a, row_p in zip(rows_a, rows_p):
+        assert set(row_a) == set(row_p)
+        for split, size in n.items():
+            assert row_p[f"{split}_loss"] == pytest.approx(row_a[f"{split}_loss"], rel=tolerance)
+            assert abs(row_p[f"{split}_acc"] - row_a[f"{split}_acc"]) <= 1 / size + 1e-12
+        assert row_p["learning_rate"] == row_a["learning_rate"]
+    for ours, theirs in zip(member_p.model.params, member_a.model.params):
+        scale = max(float(np.abs(theirs).max()), max(float(np.abs(p).max()) for p in member_a.model.params))
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=tolerance * scale)
+
+
+OPTIMIZER_LR = {"sgd": 0.5, "momentum": 0.2, "nesterov": 0.2, "adam": 0.01, "rmsprop": 0.005}
+
+
+@pytest.mark.parametrize("hidden", [(16,), (), (12, 8)], ids=["one-hidden", "no-hidden", "two-hidden"])
+def test_every_optimizer_and_schedule_in_one_pack_trains_as_alone(digits, hidden) -> None:
+    specs = [
+        (seed, Method(lr=OPTIMIZER_LR[name], optimizer=name, lr_schedule=schedule), {"hidden": hidden})
+        for seed, (name, schedule) in enumerate(zip(sorted(OPTIMIZERS) * 2, sorted(SCHEDULES) * 2))
+    ]
+    assert {m.optimizer for _, m, _ in specs} == set(OPTIMIZERS) and {m.lr_schedule for _, m, _ in specs} == set(
+        SCHEDULES
+    )
+    for alone, packed in zip(*_alone_and_packed(digits, specs)):
+        _assert_same(alone, packed, digits)
+
+
+@pytest.mark.parametrize("hidden", [(16,), ()], ids=["one-hidden", "no-hidden"])
+def test_every_loss_and_output_in_one_pack_trains_as_alone(digits, binary, hidden) -> None:
+    multiclass = [
+        (0, Method(lr=0.5), {"hidden": hidden, "output": "softmax"}),
+        (1, Method(lr=0.5), {"hidden": hidden, "output": "sigmoid"}),
+        (2, Method(lr=2.0), {"hidden": hidden, "output": "sigmoid", "loss": "mse"}),
+    ]
+    for alone, packed in zip(*_alone_and_packed(digits, multiclass)):
+        _assert_same(alone, packed, digits)
+    one_unit = [(3, Method(lr=0.5), {"hidden": hidden}), (4, Method(lr=2.0), {"hidden": hidden, "loss": "mse"})]
+    for alone, packed in zip(*_alone_and_packed(binary, one_unit)):
+        _assert_same(alone, packed, binary)
+
+
+def test_weight_decay_and_dropout_in_one_pack_train_as_alone(digits) -> None:
+    specs = [
+        (0, Method(lr=0.5, weight_decay=1e-3), {}),
+        (1, Method(lr=0.5, dropout=0.3), {}),
+        (2, Method(lr=0.1, optimizer="momentum", dropout=0.2, weight_decay=1e-4), {"hidden": (16,)}),
+        (3, Method(lr=0.5), {}),
+    ]
+    for alone, packed in zip(*_alone_and_packed(digits, specs)):
+        _assert_same(alone, packed, digits)
+
+
+def test_a_member_that_diverges_or_stops_early_leaves_the_others_as_alone(digits) -> None:
+    specs = [
+        (0, Method(lr=1e45), {}),  # overflows in its first step
+        (1, Method(lr=0.5, patience=1, stop_metric="val_acc", min_delta=0.5), {}),  # stops at epoch 2
+        (2, Method(lr=0.5), {}),
+        (3, Method(lr=0.5), {"epochs": 4}),  # ends before the others
+    ]
+    alone, packed = _alone_and_packed(digits, specs)
+    statuses = [(result.status, result.epochs_completed) for _, _, result in packed]
+    assert statuses == [
+        (RunStatus.diverged, 1),
+        (RunStatus.completed, 2),
+        (RunStatus.completed, 10),
+        (RunStatus.completed, 4),
+    ]
+    assert packed[1][2].stop_reason and packed[1][2].kept_epoch == 1
+    for one_alone, one_packed in zip(alone, packed):
+        if one_alone[2].status is RunStatus.diverged:
+            assert not np.isfinite(one_packed[1][-1]["train_loss"])
+            continue
+        _assert_same(one_alone, one_packed, digits)
+
+
+def test_a_member_whose_own_part_fails_ends_alone_and_the_others_go_on(digits) -> None:
+    members = [_member(digits, seed, Method(lr=0.5)) for seed in range(3)]
+    failing, rows = members[1]
+
+    def full_disk(row: dict) -> None:
+        if row["epoch"] == 3:
+            raise OSError(28, "No space left on device")
+        rows.append(row)
+
+    failing.on_epoch = full_disk
+    results = train_pack([member for member, _ in members], digits, None)
+    assert [result.status for result in results] == [RunStatus.completed, RunStatus.failed, RunStatus.completed]
+    assert isinstance(results[1].error, OSError) and len(rows) == 2
+    alone, alone_rows = _member(digits, 2, Method(lr=0.5))
+    (alone_result,) = train_pack([alone], digits, None)
+    _assert_same((alone, alone_rows, alone_result), (members[2][0], members[2][1], results[2]), digits)
+
+
+def test_a_pack_stopped_by_a_signal_resumes_to_the_same_result(digits, tmp_path) -> None:
+    """SIGTERM to this process after epoch 3: every member saved its checkpoint, and the pack resumed from them
+    ends bit for bit as the pack never stopped."""
+    methods = [Method(lr=0.5), Method(lr=0.01, optimizer="adam"), Method(lr=0.2, optimizer="momentum", patience=3)]
+
+    def pack(members, checkpointed: bool, resume: bool = False, stop_at: int | None = None):
+        members.extend(_member(digits, seed, method) for seed, method in enumerate(methods))
+        for j, (member, rows) in enumerate(members):
+            if checkpointed:
+                member.checkpoints = Checkpointer(tmp_path / f"{j}{CHECKPOINT_FILE}", "fp")
+            if resume:
+                member.resume = load_checkpoint(tmp_path / f"{j}{CHECKPOINT_FILE}", "fp")
+                rows.extend(kept[j][: member.resume.epoch])
+        if stop_at is not None:
+            first = members[0][0]
+            write = first.on_epoch
+
+            def signal_after(row: dict) -> None:
+                write(row)
+                if row["epoch"] == stop_at:
+                    os.kill(os.getpid(), signal.SIGTERM)
+
+            first.on_epoch = signal_after
+        with stop_on_signals():
+            results = train_pack([member for member, _ in members], digits, None)
+        return members, results
+
+    reference, reference_results = pack([], False)
+    stopped: list = []
+    with pytest.raises(Interrupted):
+        pack(stopped, True, stop_at=3)
+    kept = [rows for _, rows in stopped]
+    assert all(load_checkpoint(tmp_path / f"{j}{CHECKPOINT_FILE}", "fp").epoch == 3 for j in range(3))
+    resumed, results = pack([], True, resume=True)
+    for (member, rows), result, (ref_member, ref_rows), ref_result in zip(
+        resumed, results, reference, reference_results
+    ):
+        assert [{k: v for k, v in r.items() if k not in TIMINGS} for r in rows] == [
+            {k: v for k, v in r.items() if k not in TIMINGS} for r in ref_rows
+        ]
+        assert (result.status, result.epochs_completed, result.kept_epoch) == (
+            ref_result.status,
+            ref_result.epochs_completed,
+            ref_result.kept_epoch,
+        )
+        for ours, theirs in zip(member.model.params, ref_member.model.params):
+            np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_pack_of_one_is_its_network_and_others_must_match() -> None:
+    rng = np.random.default_rng(0)
+    model = MLP.initialise([5, 4, 3], "relu", "he", rng, np.float32)
+    weight = model.weights[0]
+    pack = Pack([model])
+    assert pack.weight is weight and model.weights[0] is weight  # no copy, no view: its own arrays
+    other = MLP.initialise([5, 4, 3], "tanh", "he", rng, np.float32)
+    with pytest.raises(ValueError, match="hidden activation"):
+        Pack([MLP.initialise([5, 4, 3], "relu", "he", rng, np.float32), other])
+    with pytest.raises(ValueError, match="layer sizes"):
+        Pack([model, MLP.initialise([5, 6, 3], "relu", "he", rng, np.float32)])
+
+
+def test_a_pack_trains_full_batch_only(digits) -> None:
+    members = [_member(digits, seed, Method(lr=0.5))[0] for seed in range(2)]
+    with pytest.raises(ValueError, match="full batch only"):
+        train_pack(members, digits, 64)
+
+
+def _key(hidden: tuple[int, ...]) -> PackKey:
+    return PackKey("data", "digest", ("multiclass", None), "float32", hidden, ("tanh", 0.01) if hidden else None, 1)
+
+
+def _jobs(count: int, work: float = 1.0, **fields) -> list[PlannedJob]:
+    return [PlannedJob((f"seed={i}",), f"seed={i}", f"fp{i}", work=work + i, **fields) for i in range(count)]
+
+
+@pytest.mark.parametrize(
+    ("count", "hidden", "workers", "sizes"),
+    [(80, (), 2, [40, 40]), (12, (64,), 2, [6, 6]), (24, (64,), 2, [6, 6, 6, 6]), (5, (), 8, [1] * 5), (3, (), 1, [3])],
+)
+def test_the_plan_packs_runs_that_share_a_key(count, hidden, workers, sizes) -> None:
+    jobs = _jobs(count)
+    key = _key(hidden)
+    packed = form_packs(jobs, [key] * count, workers)
+    leaders = [job for job in packed if job.pack]
+    assert sorted((len(job.pack) + 1 for job in leaders), reverse=True) == [size for size in sizes if size > 1]
+    assert all(len(job.pack) + 1 <= MAX_HIDDEN_MEMBERS for job in leaders) or not hidden
+    members = {folder: job.dir for job in leaders for folder in job.pack}
+    assert {job.dir: job.packed_by for job in packed if job.packed_by} == members
+    assert all(job.work == 0.0 for job in packed if job.packed_by)
+    total = sum(job.work for job in jobs)
+    assert sum(job.work for job in packed) == pytest.approx(total)  # a leader's work is its pack's
+    assert all(
+        jobs.index(next(j for j in jobs if j.dir == job.dir)) < jobs.index(next(j for j in jobs if j.dir == m))
+        for job in leaders
+        for m in job.pack
+    )
+
+
+def test_the_plan_packs_neither_runs_without_a_key_nor_runs_that_do_not_run() -> None:
+    jobs = _jobs(4)
+    jobs[1] = jobs[1].skipped()
+    key = _key(())
+    packed = form_packs(jobs, [key, key, None, key], 1)
+    assert packed[0].pack == (jobs[3].dir,) and packed[3].packed_by == jobs[0].dir
+    assert not packed[1].pack and not packed[1].packed_by and not packed[2].pack and not packed[2].packed_by
+
+
+def test_execute_pack_writes_each_runs_files_and_a_bad_run_fails_alone(compose_config, tmp_path) -> None:
+    """A pack of three in their folders: one with a value outside its domain fails (recorded in its folder), the
+    others train together; and a folder holding another configuration's result is refused, untouched."""
+    good = [settings_of(compose_config(["data=digits", "batch_size=full", "epochs=3", f"lr={lr}"])) for lr in (0.5, 1)]
+    bad = replace(good[0], epochs=0)
+    folders = [tmp_path / name for name in ("a", "b", "c")]
+    outcomes = execute_pack([good[0], bad, good[1]], folders)
+    assert isinstance(outcomes[1], Exception) and "epochs" in str(outcomes[1])
+    assert read_summary(folders[1] / "summary.json")["status"] == "failed"
+    for folder, outcome in zip((folders[0], folders[2]), (outcomes[0], outcomes[2])):
+        summary = read_summary(folder / "summary.json")
+        assert summary["status"] == outcome["status"] == "completed" and summary["epochs_completed"] == 3
+        assert (folder / "metrics.csv").read_text().count("\n") == 4
+    alone = tmp_path / "alone"
+    (reference,) = execute_pack([good[1]], [alone])
+    assert reference["test_acc"] == pytest.approx(outcomes[2]["test_acc"], abs=1 / 360)
+    before = (folders[0] / "summary.json").read_bytes()
+    again = execute_pack([good[1], good[0]], [folders[0], tmp_path / "d"])  # a's folder holds lr=0.5's result
+    assert isinstance(again[0], Exception) and "another configuration" in str(again[0])
+    assert (folders[0] / "summary.json").read_bytes() == before
+    assert again[1]["status"] == "completed"
+    assert not any((folder / CHECKPOINT_FILE).exists() for folder in folders)
