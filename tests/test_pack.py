@@ -313,3 +313,14 @@ def test_execute_pack_writes_each_runs_files_and_a_bad_run_fails_alone(compose_c
     assert (folders[0] / "summary.json").read_bytes() == before
     assert again[1]["status"] == "completed"
     assert not any((folder / CHECKPOINT_FILE).exists() for folder in folders)
+
+
+def test_runs_of_two_classes_make_one_pack_each_when_that_fills_the_workers() -> None:
+    """w003_single_neuron: 40 runs per positive class, 2 workers: one pack of 40 per class (larger packs cost less
+    a member); with 4 workers each is split in two."""
+    jobs = _jobs(80)
+    keys = [_key(())._replace(labels=("one_vs_all", 0 if i < 40 else 5)) for i in range(80)]
+    for workers, sizes in ((2, [40, 40]), (4, [20, 20, 20, 20])):
+        leaders = [job for job in form_packs(jobs, keys, workers) if job.pack]
+        assert sorted(len(job.pack) + 1 for job in leaders) == sizes
+        assert all({int(m.split("=")[1]) < 40 for m in (job.dir, *job.pack)} in ({True}, {False}) for job in leaders)

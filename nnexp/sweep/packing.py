@@ -26,17 +26,22 @@ MAX_HIDDEN_MEMBERS = 6  # members of a pack with hidden layers (docs/packs.md: 1
 
 def form_packs(jobs: list[PlannedJob], keys: list[PackKey | None], workers: int) -> list[PlannedJob]:
     """``jobs`` (with each one's :attr:`~nnexp.training.spec.RunSpec.pack_key`) with their packs: the jobs that run
-    and share a key, split into at least ``workers`` packs (so that every worker has one), of at most
-    :data:`MAX_HIDDEN_MEMBERS` when they have hidden layers, members dealt longest first so that packs get equal
-    work."""
+    and share a key form one pack, or with hidden layers packs of at most :data:`MAX_HIDDEN_MEMBERS`; the largest
+    packs are split further until there are ``workers`` packs (so that every worker has one: a pack's members cost
+    less the more there are, but not a worker left idle). Members are dealt longest first, so packs get equal work."""
     groups: dict[PackKey, list[int]] = defaultdict(list)
     for index, (job, key) in enumerate(zip(jobs, keys)):
         if key is not None and job.runs:
             groups[key].append(index)
+    counts = {key: -(-len(indices) // MAX_HIDDEN_MEMBERS) if key.hidden else 1 for key, indices in groups.items()}
+    while sum(counts.values()) < workers:
+        splittable = [key for key in counts if counts[key] < len(groups[key])]
+        if not splittable:
+            break
+        counts[max(splittable, key=lambda key: len(groups[key]) / counts[key])] += 1
     packed = list(jobs)
     for key, indices in groups.items():
-        hidden = bool(key.hidden)
-        count = max(min(workers, len(indices)), -(-len(indices) // MAX_HIDDEN_MEMBERS) if hidden else 1)
+        count = counts[key]
         packs: list[list[int]] = [[] for _ in range(count)]
         for rank, index in enumerate(sorted(indices, key=lambda i: -(jobs[i].work or 0.0))):
             packs[rank % count].append(index)
