@@ -120,14 +120,13 @@ class RunSpec:
         """
         check_values(settings)
         record = config_record(settings)
-        optimizer, schedule = record["optimizer"], record["lr_schedule"]
         dataset = open_dataset(settings.data)  # opened once: its headers and its content identity
         data_shape, identity = dataset.training_shape(), identity_of(dataset)
         spec = cls(
             activation=settings.activation.value,
-            hidden=_hidden(settings.hidden),
+            hidden=hidden_sizes(settings.hidden),
             epochs=int(settings.epochs),
-            batch_size=_batch_size(settings.batch_size),
+            batch_size=batch_rows(settings.batch_size),
             init=settings.init.value,
             init_scale=float(settings.init_scale),
             leaky_slope=float(settings.leaky_slope),
@@ -138,18 +137,7 @@ class RunSpec:
             positive_class=int(settings.positive_class),
             loss=settings.loss.value,
             output=settings.output.value,
-            method=Method(
-                lr=float(settings.lr),
-                optimizer=optimizer["name"],
-                optimizer_settings={key: optimizer[key] for key in OPTIMIZERS[optimizer["name"]].SETTINGS},
-                lr_schedule=schedule["name"],
-                schedule_settings={key: schedule[key] for key in SCHEDULES[schedule["name"]].settings},
-                weight_decay=float(settings.weight_decay),
-                dropout=float(settings.dropout),
-                patience=int(settings.early_stopping.patience),
-                stop_metric=settings.early_stopping.metric.value,
-                min_delta=float(settings.early_stopping.min_delta),
-            ),
+            method=method_of(settings, record),
             diagnostics=bool(settings.diagnostics),
             save_model=bool(settings.save_model),
             pack=bool(settings.pack),
@@ -162,6 +150,25 @@ class RunSpec:
         if spec.n_train is not None:
             check_batch_fits(spec, spec.n_train)
         return spec
+
+
+def method_of(settings: Config, record: dict[str, Any] | None = None) -> Method:
+    """The training method of checked ``settings`` (its :func:`config_record`, if computed already): the optimizer's
+    and the schedule's settings left null take their defaults."""
+    record = config_record(settings) if record is None else record
+    optimizer, schedule = record["optimizer"], record["lr_schedule"]
+    return Method(
+        lr=float(settings.lr),
+        optimizer=optimizer["name"],
+        optimizer_settings={key: optimizer[key] for key in OPTIMIZERS[optimizer["name"]].SETTINGS},
+        lr_schedule=schedule["name"],
+        schedule_settings={key: schedule[key] for key in SCHEDULES[schedule["name"]].settings},
+        weight_decay=float(settings.weight_decay),
+        dropout=float(settings.dropout),
+        patience=int(settings.early_stopping.patience),
+        stop_metric=settings.early_stopping.metric.value,
+        min_delta=float(settings.early_stopping.min_delta),
+    )
 
 
 def data_identity(cfg: DataConfig) -> DataIdentity | None:
@@ -240,7 +247,8 @@ def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _hidden(value: Any) -> tuple[int, ...]:
+def hidden_sizes(value: Any) -> tuple[int, ...]:
+    """The hidden layers' sizes of the setting ``hidden`` (an int or a list of ints); one line if invalid."""
     sizes = list(value) if isinstance(value, (list, tuple)) else [value]
     if not all(is_int(s) and s >= 1 for s in sizes):
         raise invalid(
@@ -251,7 +259,8 @@ def _hidden(value: Any) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _batch_size(value: Any) -> int | None:
+def batch_rows(value: Any) -> int | None:
+    """The rows of a mini-batch of the setting ``batch_size`` (None: full batch); one line if invalid."""
     if value == "full":
         return None
     if is_int(value) and value >= 1:
@@ -298,8 +307,8 @@ def check_values(cfg: Config) -> None:
     classes = cfg.data.n_classes
     if not 0 <= cfg.positive_class < classes:
         raise invalid("positive_class", cfg.positive_class, f"a class from 0 to {classes - 1}")
-    _hidden(cfg.hidden)
-    _batch_size(cfg.batch_size)
+    hidden_sizes(cfg.hidden)
+    batch_rows(cfg.batch_size)
     _check_method(cfg)
 
 
