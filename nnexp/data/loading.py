@@ -15,7 +15,7 @@ from nnexp.data.dataset import Dataset
 from nnexp.data.degenerate import constant_images
 from nnexp.data.download import cache_folder
 from nnexp.data.settings import DataConfig, Scaling
-from nnexp.data.splits import Preprocess, Splits, split_sizes
+from nnexp.data.splits import Preprocess, Splits, split_indices
 from nnexp.errors import ConfigError, DataFileError
 from nnexp.places import remove_leftovers
 
@@ -45,14 +45,11 @@ def open_dataset(cfg: DataConfig) -> Dataset:
 def build_splits(cfg: DataConfig, dataset: Dataset) -> Splits:
     """Read ``dataset``, split off the validation set and preprocess the images.
 
-    The split is a seeded shuffle (``cfg.split_seed``), so files ordered by class
-    still give a representative validation set. Constant images are found here, on the raw pixels, once
+    The split is a seeded shuffle (:func:`split_indices`). Constant images are found here, on the raw pixels, once
     (the array cache keeps what was found).
     """
     raw = dataset.load()
-    n_val, n_train = split_sizes(len(raw.y_train), cfg.val_size, cfg.train_limit)
-    order = np.random.default_rng(cfg.split_seed).permutation(len(raw.y_train))
-    val, train = order[:n_val], order[n_val : n_val + n_train]
+    val, train = split_indices(len(raw.y_train), cfg.val_size, cfg.train_limit, cfg.split_seed)
     train_images = raw.x_train[train]
     prepare = Preprocess.fit(Scaling(cfg.scaling).value, raw.pixel_max, train_images)
 

@@ -100,3 +100,14 @@ def split_sizes(n_total: int, val_size: float, train_limit: int | None) -> tuple
             f" split (data.val_size={val_size}); allowed: null (all of them) or a count from 1 to {n_train}"
         )
     return n_val, n_train if train_limit is None else train_limit
+
+
+def split_indices(
+    n_total: int, val_size: float, train_limit: int | None, split_seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The validation and training images among ``n_total`` (indices, each in the order the shuffle gives): a shuffle
+    seeded by ``split_seed``, so that files ordered by class still give a representative validation set; sizes and
+    errors of :func:`split_sizes`."""
+    n_val, n_train = split_sizes(n_total, val_size, train_limit)
+    order = np.random.default_rng(split_seed).permutation(n_total)
+    return order[:n_val], order[n_val : n_val + n_train]
