@@ -56,7 +56,8 @@ class _EpochDone(Exception):
 
 class _OneEpoch(Checkpointer):
     """Checkpoints held in memory that end training at the first one: the end of an epoch (the training loop saves
-    one after every epoch but the last). It holds where training stands, for the next partial_fit call to resume."""
+    one after every epoch but the last; what its save raises ends the run and comes out of ``train``). It holds
+    where training stands, for the next partial_fit call to resume."""
 
     def __init__(self) -> None:
         super().__init__(Path(), PARTIAL_FIT)  # the path is never written: save keeps the checkpoint
