@@ -2,6 +2,12 @@
 
 sweep folder -> tidy frames (runs) -> statistics (stats), tables (tables), published vs reproduced
 (published), figures (figures, drawn by render) -> index.md / index.html (document), put together by
-build (:func:`nnexp.report.build.build_report`). The package itself imports nothing: a sweep checks its
-report's options (options, metrics, columns: no pandas) long before it builds the report.
+build (:func:`nnexp.report.build.build_report`). The package itself imports nothing but what makes it callable: a
+sweep checks its report's options (options, metrics, columns: no pandas) long before it builds the report.
+
+Called, the package builds a report from Python: ``nnexp.report(sweep_dir, ...)`` is :func:`nnexp.api.report`.
 """
+
+from nnexp.callable_package import make_callable
+
+make_callable(__name__)
