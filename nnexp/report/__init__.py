@@ -8,6 +8,4 @@ sweep checks its report's options (options, metrics, columns: no pandas) long be
 Called, the package builds a report from Python: ``nnexp.report(sweep_dir, ...)`` is :func:`nnexp.api.report`.
 """
 
-from nnexp.callable_package import make_callable
-
-make_callable(__name__)
+from nnexp.report import called as called  # makes the package callable

@@ -4,6 +4,4 @@ and the Hydra callback that ties them together.
 Called, the package runs a sweep from Python: ``nnexp.sweep(grid, **settings)`` is :func:`nnexp.api.sweep`.
 """
 
-from nnexp.callable_package import make_callable
-
-make_callable(__name__)
+from nnexp.sweep import called as called  # makes the package callable
