@@ -1,4 +1,4 @@
-"""Live progress of a sweep: a bar in a terminal (tqdm) and one line for each run that ends.
+"""Live progress of a sweep: a bar in a terminal or a notebook (tqdm.auto) and one line for each run that ends.
 
 The runs execute in worker processes, so progress is followed by a thread of the sweep's
 own process that watches the sweep's run folders for ``summary.json`` files written since it started.
@@ -11,7 +11,7 @@ import math
 import threading
 from pathlib import Path
 
-from tqdm import tqdm
+from tqdm.auto import tqdm  # a widget in a notebook, else the terminal's bar
 
 from nnexp.console import is_quiet
 from nnexp.results import SUMMARY_FILE, RunStatus, read_summary
