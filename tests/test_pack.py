@@ -21,6 +21,7 @@ import pytest
 
 from nnexp.console import EPOCH_LINE, SWEEP_LINE, a_sweep_line
 from nnexp.data import DataConfig, load_dataset
+from nnexp.errors import ConfigError
 from nnexp.model import MLP
 from nnexp.model.pack import Pack
 from nnexp.optim import OPTIMIZERS, SCHEDULES
@@ -33,6 +34,7 @@ from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer, load_checkp
 from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.job import execute_pack
 from nnexp.training.loop import Member, train_pack
+from nnexp.training.memory import BASE_BYTES, MemoryEstimate, check_fits
 from nnexp.training.spec import PackKey
 from tests.conftest import settings_of
 
@@ -361,3 +363,15 @@ def test_a_members_lines_go_to_its_own_log_and_its_warnings_to_the_console_as_al
         "train_loss is nan at epoch 2: run diverged, stopping",
     ]
     assert (tmp_path / "leader.log").read_text() == ""
+
+
+def test_a_packs_leader_plans_the_memory_of_its_whole_pack() -> None:
+    """A pack trains in its leader's process: the sweep's memory check counts each member's own arrays there, the
+    interpreter and the shared data once (nnexp.training.memory.pack_memory: measured on MNIST)."""
+    mib = 2**20
+    jobs = _jobs(4, memory=MemoryEstimate(private=BASE_BYTES + 600 * mib, shared=200 * mib))
+    packed = form_packs(jobs, [_key((1024,))] * 4, 1)
+    assert packed[0].pack and packed[0].memory == MemoryEstimate(private=BASE_BYTES + 2400 * mib, shared=200 * mib)
+    assert [job.memory for job in packed[1:]] == [job.memory for job in jobs[1:]]  # each trains alone if need be
+    with pytest.raises(ConfigError, match="not enough memory"):
+        check_fits({job.dir: job.memory for job in packed}, at_once=1, available=BASE_BYTES + 2000 * mib)
