@@ -9,6 +9,8 @@ accuracies to one sample (an argmax tie may flip).
 
 from __future__ import annotations
 
+import io
+import logging
 import math
 import os
 import signal
@@ -17,11 +19,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from nnexp.console import EPOCH_LINE, SWEEP_LINE, a_sweep_line
 from nnexp.data import DataConfig, load_dataset
+from nnexp.errors import ConfigError
 from nnexp.model import MLP
 from nnexp.model.pack import Pack
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.results import RunStatus, read_summary
+from nnexp.sweep.pack_job import member_logs
 from nnexp.sweep.packing import MAX_HIDDEN_MEMBERS, form_packs
 from nnexp.sweep.plan import PlannedJob
 from nnexp.training import Method
@@ -29,6 +34,7 @@ from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer, load_checkp
 from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.job import execute_pack
 from nnexp.training.loop import Member, train_pack
+from nnexp.training.memory import BASE_BYTES, MemoryEstimate, check_fits
 from nnexp.training.spec import PackKey
 from tests.conftest import settings_of
 
@@ -324,3 +330,48 @@ def test_runs_of_two_classes_make_one_pack_each_when_that_fills_the_workers() ->
         leaders = [job for job in form_packs(jobs, keys, workers) if job.pack]
         assert sorted(len(job.pack) + 1 for job in leaders) == sizes
         assert all({int(m.split("=")[1]) < 40 for m in (job.dir, *job.pack)} in ({True}, {False}) for job in leaders)
+
+
+def test_a_members_lines_go_to_its_own_log_and_its_warnings_to_the_console_as_alone(tmp_path) -> None:
+    """The leader's job in a sweep: a member's every line goes to its own log file and none to the leader's; the
+    console shows of it what its own job's console would (warnings, errors, sweep lines: quiet_console), and the
+    leader's handlers stay as they were."""
+    root = logging.getLogger()
+    console_text = io.StringIO()
+    console, leader_file = logging.StreamHandler(console_text), logging.FileHandler(tmp_path / "leader.log")
+    console.addFilter(a_sweep_line)
+    saved = root.handlers[:], root.level
+    root.handlers[:] = [console, leader_file]
+    root.setLevel(logging.INFO)
+    try:
+        with member_logs([tmp_path / "m" / "run.log"]) as (member_log,):
+            member_log.info("epoch 1/2", extra=EPOCH_LINE)
+            member_log.info("resuming m from epoch 2", extra=SWEEP_LINE)
+            member_log.warning("train_loss is nan at epoch 2: run diverged, stopping")
+        assert root.handlers == [console, leader_file] and not member_log.handlers
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        leader_file.close()
+    assert console_text.getvalue().splitlines() == [
+        "resuming m from epoch 2",
+        "train_loss is nan at epoch 2: run diverged, stopping",
+    ]
+    assert (tmp_path / "m" / "run.log").read_text().splitlines() == [
+        "epoch 1/2",
+        "resuming m from epoch 2",
+        "train_loss is nan at epoch 2: run diverged, stopping",
+    ]
+    assert (tmp_path / "leader.log").read_text() == ""
+
+
+def test_a_packs_leader_plans_the_memory_of_its_whole_pack() -> None:
+    """A pack trains in its leader's process: the sweep's memory check counts each member's own arrays there, the
+    interpreter and the shared data once (nnexp.training.memory.pack_memory: measured on MNIST)."""
+    mib = 2**20
+    jobs = _jobs(4, memory=MemoryEstimate(private=BASE_BYTES + 600 * mib, shared=200 * mib))
+    packed = form_packs(jobs, [_key((1024,))] * 4, 1)
+    assert packed[0].pack and packed[0].memory == MemoryEstimate(private=BASE_BYTES + 2400 * mib, shared=200 * mib)
+    assert [job.memory for job in packed[1:]] == [job.memory for job in jobs[1:]]  # each trains alone if need be
+    with pytest.raises(ConfigError, match="not enough memory"):
+        check_fits({job.dir: job.memory for job in packed}, at_once=1, available=BASE_BYTES + 2000 * mib)

@@ -71,9 +71,12 @@ def unforced(settings: Config) -> Config:
 
 @contextlib.contextmanager
 def member_logs(paths: list[Path]) -> Iterator[list[logging.Logger]]:
-    """A logger for each member of a pack, writing to its own log file (``paths``) as its own job would, and
-    nowhere else: the lines of the leader's job stay in the leader's."""
-    model = next((h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)), None)
+    """A logger for each member of a pack, writing to its own log file (``paths``) as its own job would, and to the
+    console as its own job would (the console handlers of the leader's job, with their filters: in a sweep its
+    warnings, errors and sweep lines); not to the leader's log file."""
+    root = logging.getLogger().handlers
+    model = next((h for h in root if isinstance(h, logging.FileHandler)), None)
+    consoles = [h for h in root if not isinstance(h, logging.FileHandler)]
     loggers, handlers = [], []
     try:
         for index, path in enumerate(paths):
@@ -85,10 +88,14 @@ def member_logs(paths: list[Path]) -> Iterator[list[logging.Logger]]:
             if model is not None and model.formatter is not None:
                 handler.setFormatter(model.formatter)
             member_log.addHandler(handler)
+            for console in consoles:
+                member_log.addHandler(console)
             loggers.append(member_log)
             handlers.append((member_log, handler))
         yield loggers
     finally:
         for member_log, handler in handlers:
+            for console in consoles:  # the leader's: it keeps them
+                member_log.removeHandler(console)
             member_log.removeHandler(handler)
             handler.close()

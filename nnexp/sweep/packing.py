@@ -19,6 +19,7 @@ from collections import defaultdict
 from dataclasses import replace
 
 from nnexp.sweep.plan import PlannedJob
+from nnexp.training.memory import pack_memory
 from nnexp.training.spec import PackKey
 
 MAX_HIDDEN_MEMBERS = 6  # members of a pack with hidden layers (docs/packs.md: 1.2-1.6x at 6, no clear gain beyond)
@@ -28,7 +29,8 @@ def form_packs(jobs: list[PlannedJob], keys: list[PackKey | None], workers: int)
     """``jobs`` (with each one's :attr:`~nnexp.training.spec.RunSpec.pack_key`) with their packs: the jobs that run
     and share a key form one pack, or with hidden layers packs of at most :data:`MAX_HIDDEN_MEMBERS`; the largest
     packs are split further until there are ``workers`` packs (so that every worker has one: a pack's members cost
-    less the more there are, but not a worker left idle). Members are dealt longest first, so packs get equal work."""
+    less the more there are, but not a worker left idle). Members are dealt longest first, so packs get equal work.
+    A leader's work and memory are its pack's."""
     groups: dict[PackKey, list[int]] = defaultdict(list)
     for index, (job, key) in enumerate(zip(jobs, keys)):
         if key is not None and job.runs:
@@ -51,7 +53,9 @@ def form_packs(jobs: list[PlannedJob], keys: list[PackKey | None], workers: int)
             members.sort()  # the leader: the first in the grid's order
             leader, others = members[0], members[1:]
             work = sum(jobs[i].work or 0.0 for i in members) if jobs[leader].work is not None else None
-            packed[leader] = replace(jobs[leader], pack=tuple(jobs[i].dir for i in others), work=work)
+            estimates = [jobs[i].memory for i in members]
+            memory = pack_memory(estimates) if all(estimates) else None
+            packed[leader] = replace(jobs[leader], pack=tuple(jobs[i].dir for i in others), work=work, memory=memory)
             for i in others:
                 packed[i] = replace(jobs[i], packed_by=jobs[leader].dir, work=0.0 if jobs[i].work is not None else None)
     return packed

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,14 @@ def estimate_memory(spec: RunSpec) -> MemoryEstimate | None:
         return MemoryEstimate(private=BASE_BYTES + own, shared=data)
     raw = (n_total + n_test) * n_features  # the decoded uint8 pixels
     return MemoryEstimate(private=BASE_BYTES + own + data + raw, shared=0)
+
+
+def pack_memory(members: Sequence[MemoryEstimate]) -> MemoryEstimate:
+    """The peak memory of a pack (:mod:`nnexp.model.pack`), which trains in one process: each member's own arrays,
+    the interpreter once, the members' shared data once. (Measured: a pack of 4 full-batch 784-1024-10 runs on MNIST,
+    2,892 MiB; one such run alone 949 MiB, estimated 922 MiB.)"""
+    own = sum(member.private - BASE_BYTES for member in members)
+    return MemoryEstimate(private=BASE_BYTES + own, shared=max(member.shared for member in members))
 
 
 def available_memory() -> int | None:
