@@ -85,7 +85,7 @@ def main(cfg: DictConfig) -> float:
             sweep_dir, str(hydra_cfg.sweep.subdir), hydra_cfg.job.config_name, list(hydra_cfg.overrides.hydra)
         )
         if role.packed_by:
-            settings = unforced(settings)
+            settings = unforced(settings, out_dir, role.sweep_started)
     try:
         summary = _execute(settings, out_dir, role, f"{hydra_cfg.job.name}.log")
     except Exception as exc:

@@ -10,6 +10,7 @@ accuracies to one sample (an argmax tie may flip).
 from __future__ import annotations
 
 import io
+import json
 import logging
 import math
 import os
@@ -26,7 +27,7 @@ from nnexp.model import MLP
 from nnexp.model.pack import Pack
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.results import RunStatus, read_summary
-from nnexp.sweep.pack_job import member_logs
+from nnexp.sweep.pack_job import member_logs, unforced
 from nnexp.sweep.packing import MAX_HIDDEN_MEMBERS, form_packs
 from nnexp.sweep.plan import PlannedJob
 from nnexp.training import Method
@@ -36,7 +37,7 @@ from nnexp.training.job import execute_pack
 from nnexp.training.loop import Member, train_pack
 from nnexp.training.memory import BASE_BYTES, MemoryEstimate, check_fits
 from nnexp.training.spec import PackKey
-from tests.conftest import settings_of
+from tests.conftest import settings_of, write_finished_run
 
 EPOCHS = 10
 TIMINGS = ("epoch_seconds", "eval_seconds")
@@ -375,3 +376,19 @@ def test_a_packs_leader_plans_the_memory_of_its_whole_pack() -> None:
     assert [job.memory for job in packed[1:]] == [job.memory for job in jobs[1:]]  # each trains alone if need be
     with pytest.raises(ConfigError, match="not enough memory"):
         check_fits({job.dir: job.memory for job in packed}, at_once=1, available=BASE_BYTES + 2000 * mib)
+
+
+def test_a_forced_member_is_not_trained_again_after_its_leader_but_is_when_its_result_is_older(
+    compose_config, tmp_path
+) -> None:
+    """force=true: a member's own job keeps the result its leader started in this sweep, and trains again one from
+    before the sweep (its leader died before reaching it)."""
+    settings = replace(settings_of(compose_config(["data=digits"])), force=True)
+    folder = tmp_path / "member"
+    write_finished_run(folder, {}, [0.5], [0.5])
+    summary = json.loads((folder / "summary.json").read_text())
+    for started, forced in (("2026-12-03T10:00:00.000+00:00", True), ("2026-12-03T12:00:01.500+00:00", False)):
+        (folder / "summary.json").write_text(json.dumps({**summary, "started": started}))
+        assert unforced(settings, folder, "2026-12-03T12:00:00+00:00").force is forced
+    assert unforced(settings, tmp_path / "empty", "2026-12-03T12:00:00+00:00").force is True
+    assert unforced(replace(settings, force=False), folder, "2026-12-03T12:00:00+00:00").force is False

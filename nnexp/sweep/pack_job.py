@@ -7,12 +7,15 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from nnexp.config import Config
 from nnexp.errors import NnexpError
+from nnexp.results.files import read_finished
+from nnexp.results.plan_file import read_plan
 from nnexp.sweep.plan import PlannedJob, latest_jobs
 from nnexp.sweep.planning import JobComposer, compose_job
 from nnexp.training.spec import RunSpec
@@ -27,17 +30,19 @@ class PackRole:
 
     members: tuple[tuple[Path, Config], ...] = ()
     packed_by: str | None = None
+    sweep_started: str | None = None  # when the sweep that planned the pack started (its plan's ``started``)
 
 
 def pack_role(sweep_dir: Path, folder: str, config_name: str, hydra_overrides: list[str]) -> PackRole:
     """The part of the job in ``sweep_dir``/``folder`` in its pack, from the latest plan of the sweep. A member
     whose settings no longer compose to the configuration planned for it is left to its own job."""
+    plan = read_plan(sweep_dir) or {}
     jobs = {job.dir: job for job in latest_jobs(sweep_dir) or []}
     job = jobs.get(folder)
     if job is None or not (job.pack or job.packed_by):
         return PackRole()
     if job.packed_by:
-        return PackRole(packed_by=job.packed_by)
+        return PackRole(packed_by=job.packed_by, sweep_started=plan.get("started"))
     composer = JobComposer(
         OmegaConf.create({"hydra": {"job": {"config_name": config_name}, "overrides": {"hydra": hydra_overrides}}})
     )
@@ -64,9 +69,19 @@ def _composed(composer: JobComposer, member: PlannedJob | None) -> Config | None
     return None
 
 
-def unforced(settings: Config) -> Config:
-    """A member's settings for its own job: never ``force`` (its leader forced it already)."""
-    return replace(settings, force=False)
+def unforced(settings: Config, out_dir: Path, sweep_started: str | None) -> Config:
+    """A member's settings for its own job: with ``force``, not forced again when its folder holds a result its
+    leader started in this sweep (started at ``sweep_started``); forced when its result is older (its leader did not
+    reach it), as every run of a forced sweep is."""
+    if not settings.force or sweep_started is None:
+        return settings
+    summary = read_finished(out_dir)
+    started = (summary or {}).get("started")
+    try:
+        trained_now = started is not None and datetime.fromisoformat(started) >= datetime.fromisoformat(sweep_started)
+    except (TypeError, ValueError):  # not a time: not this sweep's
+        trained_now = False
+    return replace(settings, force=False) if trained_now else settings
 
 
 @contextlib.contextmanager
