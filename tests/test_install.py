@@ -23,13 +23,28 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SCRIPTS = ("nnexp-run", "nnexp-report", "nnexp-predict", "nnexp-reproduce")
 
 
+def _package(folder: str) -> str:
+    """The package a folder of the source tree installs as: ``nnexp/data`` as ``nnexp.data``, ``conf/hydra/help`` as
+    ``nnexp.conf.hydra.help`` (pyproject.toml's ``package-dir`` renames)."""
+    for name, top in PYPROJECT["tool"]["setuptools"]["package-dir"].items():
+        if folder == top or folder.startswith(f"{top}/"):
+            return name + folder.removeprefix(top).replace("/", ".")
+    return folder.replace("/", ".")
+
+
 def test_every_package_is_listed() -> None:
-    """pyproject.toml's packages are exactly the folders of Python files in nnexp/ and the folders installed under
-    another name (so a new subpackage cannot be forgotten)."""
+    """pyproject.toml's packages are exactly the folders of Python files in nnexp/ and the folders of data installed
+    under another name, each subfolder of conf/ too (so a new subpackage or config group cannot be forgotten: setuptools
+    would leave it out with a warning)."""
     setuptools = PYPROJECT["tool"]["setuptools"]
-    renamed = {folder: name for name, folder in setuptools["package-dir"].items()}
-    folders = {path.parent.relative_to(ROOT).as_posix() for path in (ROOT / "nnexp").rglob("*.py")} | set(renamed)
-    assert sorted(setuptools["packages"]) == sorted(renamed.get(f, f.replace("/", ".")) for f in folders)
+    tops = [ROOT / "nnexp", *(ROOT / folder for folder in setuptools["package-dir"].values())]
+    folders = {
+        path.parent.relative_to(ROOT).as_posix()
+        for top in tops
+        for path in top.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert sorted(setuptools["packages"]) == sorted({_package(folder) for folder in folders})
     assert set(SCRIPTS) <= set(PYPROJECT["project"]["scripts"])
 
 
