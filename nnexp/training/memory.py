@@ -6,7 +6,8 @@ early stopping keeps, the copies a checkpoint takes, and the workspaces of a tra
 of an evaluation chunk. Only the pages a run writes count: buffers it allocates but never fills
 (dropout's ``kept`` without dropout, the deltas of an evaluation) are left out. The cached data
 is memory-mapped, so parallel runs share one copy of it (:attr:`MemoryEstimate.shared`); without
-the cache each run holds its own, and the raw pixels it decoded them from.
+the cache each run holds its own, and the raw pixels it decoded them from. What runs may use is the machine's
+available memory, or less where a container's (cgroup's) limit leaves less (:func:`available_memory`).
 """
 
 from __future__ import annotations
@@ -15,18 +16,21 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from nnexp.errors import ConfigError
 from nnexp.model.loss import n_outputs
 from nnexp.optim import OPTIMIZERS
+from nnexp.training.cgroup import CGROUP_ROOT, OWN_CGROUPS, cgroup_headroom
 from nnexp.training.spec import RunSpec
 
 BASE_BYTES = 60 * 2**20  # Python, NumPy, Hydra, the run's code: measured at ~57 MiB for a tiny run
 EVAL_CHUNK = 2048  # rows of an evaluation chunk (MLP.evaluate)
 DATA_BYTES = 4  # float32 features of the prepared splits
 LABEL_BYTES = 8  # labels as intp
+MEMINFO = Path("/proc/meminfo")
 
 
 @dataclass(frozen=True)
@@ -85,16 +89,25 @@ def pack_memory(members: Sequence[MemoryEstimate]) -> MemoryEstimate:
     return MemoryEstimate(private=BASE_BYTES + own, shared=max(member.shared for member in members))
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new processes (``MemAvailable`` of /proc/meminfo); None if unknown."""
+def mem_available(meminfo: Path = MEMINFO) -> int | None:
+    """Bytes of the machine's memory available to new processes (``MemAvailable`` of /proc/meminfo); None if unknown."""
     try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
+        with open(meminfo) as lines:
+            for line in lines:
                 if line.startswith("MemAvailable:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         return None
     return None
+
+
+def available_memory(
+    cgroup_root: Path = CGROUP_ROOT, meminfo: Path = MEMINFO, own_cgroups: Path = OWN_CGROUPS
+) -> int | None:
+    """Bytes of memory new processes can use: the machine's (:func:`mem_available`), or less where this process's
+    cgroup limits it (a container, a SLURM job: :func:`nnexp.training.cgroup.cgroup_headroom`); None if unknown."""
+    known = [n for n in (mem_available(meminfo), cgroup_headroom(cgroup_root, own_cgroups)) if n is not None]
+    return min(known, default=None)
 
 
 def gib(n_bytes: float) -> str:
