@@ -1,10 +1,11 @@
-"""What the console shows: information on stdout, warnings and errors on stderr, ``-q`` for only the latter.
+"""What the console shows: results on stdout, diagnostics (progress, context, warnings, errors) on stderr, ``-q`` for
+only the warnings and errors; no colour.
 
 The logging configs ``conf/hydra/hydra_logging/nnexp.yaml`` (the sweep's own lines) and
-``conf/hydra/job_logging/nnexp.yaml`` (a run's lines) send records below WARNING to stdout
-(:class:`BelowWarning`) and the others to stderr, as bare messages; their stdout level is
-:data:`LEVEL_VARIABLE` (``-q`` sets it to WARNING, for the workers too). A run's lines are marked
-here and filtered by :func:`nnexp.task.quiet_console`; its log file (``run.log``) always has every line.
+``conf/hydra/job_logging/nnexp.yaml`` (a run's lines) send the records marked :data:`RESULT_LINE` (below WARNING)
+to stdout (:class:`Results`) and every other one to stderr (:class:`Diagnostics`), as bare messages; their level
+is :data:`LEVEL_VARIABLE` (``-q`` sets it to WARNING, for the workers too). A run's lines are marked here and
+filtered by :func:`nnexp.task.quiet_console`; its log file (``run.log``) always has every line.
 """
 
 from __future__ import annotations
@@ -13,14 +14,28 @@ import logging
 import os
 
 QUIET_FLAGS = ("-q", "--quiet")
-LEVEL_VARIABLE = "NNEXP_CONSOLE_LEVEL"  # the lowest level shown on stdout (read by the logging configs)
+LEVEL_VARIABLE = "NNEXP_CONSOLE_LEVEL"  # the lowest level shown on the console (read by the logging configs)
+# Marks a command's results: a sweep's line per run, its outcome and report, a single run's folder (stdout)
+RESULT_LINE = {"result_line": True}
 
 
-class BelowWarning(logging.Filter):
-    """Passes the records below WARNING: those of stdout (the others go to stderr)."""
+def is_result(record: logging.LogRecord) -> bool:
+    """Whether ``record`` is one of the command's results: marked :data:`RESULT_LINE`, and not a warning."""
+    return record.levelno < logging.WARNING and getattr(record, "result_line", False)
+
+
+class Results(logging.Filter):
+    """Passes the records of stdout: the results."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno < logging.WARNING
+        return is_result(record)
+
+
+class Diagnostics(logging.Filter):
+    """Passes the records of stderr: every one but the results."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not is_result(record)
 
 
 def set_quiet() -> None:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp.command_line import CONFIG_NAME, MAIN_OPTIONS, register_configs
 from nnexp.config import Config
-from nnexp.console import a_sweep_line, not_an_epoch_line
+from nnexp.console import RESULT_LINE, a_sweep_line, not_an_epoch_line
 from nnexp.errors import NnexpError
 from nnexp.resources import CONFIG_DIR
 from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus
@@ -96,7 +96,8 @@ def main(cfg: DictConfig) -> float:
         return float("nan")
     if hydra_cfg.mode == RunMode.RUN:
         files = [METRICS_FILE, SUMMARY_FILE, MODEL_FILE, f"{hydra_cfg.job.name}.log"]
-        log.info("results in %s/ (%s)", shown(out_dir), ", ".join(name for name in files if (out_dir / name).exists()))
+        kept = ", ".join(name for name in files if (out_dir / name).exists())
+        log.info("results in %s/ (%s)", shown(out_dir), kept, extra=RESULT_LINE)
     if searching and summary["status"] != RunStatus.completed:
         raise RuntimeError(f"run {summary['status']}: no objective value for the search")
     return float(summary["val_acc"])

@@ -33,8 +33,9 @@ def test_a_preset_and_its_report_leave_a_checkout_unchanged(tmp_path) -> None:
     assert sweep.returncode == 0, output[-3000:]
     last = sweep.stdout.strip().splitlines()[-1]
     assert last.endswith("report: multirun/w000_tables/report/index.html (index.md beside it)")
-    # on stderr, one line per published table, since the preset ran on digits, not on MNIST
+    # on stderr, the plan, and one line per published table, since the preset ran on digits, not on MNIST
     assert [line.split(" were measured")[0] for line in sweep.stderr.splitlines()] == [
+        "sweep of 3 runs into multirun/w000_tables",
         "warning: the published values of 000, Table 1",
         "warning: the published values of 000, Table 2",
     ]

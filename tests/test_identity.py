@@ -92,7 +92,7 @@ def test_other_data_under_the_same_path_is_another_run_and_never_overwrites_a_re
     runs = load_runs(sweep)  # the report tells the two data sets apart: never pooled as seeds of one setting
     assert runs["data.content"].nunique() == 2 and "data.content" in varying(runs)
     moved = run_nnexp(command, tmp_path, env={**env, "NNEXP_DATA_DIR": str(copy)})  # the first data, elsewhere
-    assert moved.returncode == 0 and "2 finished already and are skipped" in moved.stdout, moved.stderr[-2000:]
+    assert moved.returncode == 0 and "2 finished already and are skipped" in moved.stderr, moved.stderr[-2000:]
     assert {name: _files(sweep / name) for name in before} == before
 
 
@@ -117,7 +117,7 @@ def test_a_run_keeps_its_folder_when_the_array_cache_is_rebuilt(tmp_path) -> Non
     assert "sweep done: 1 completed" in output and "repeats the configuration" not in output
     assert _finished_folders(tmp_path / "sweep") == [folder]  # in its own folder, not a second one
     rerun = run_nnexp([*command, "hydra.sweep.dir=sweep"], tmp_path, env=env)
-    assert rerun.returncode == 0 and "1 finished already and are skipped" in rerun.stdout, rerun.stderr[-2000:]
+    assert rerun.returncode == 0 and "1 finished already and are skipped" in rerun.stderr, rerun.stderr[-2000:]
 
 
 @pytest.mark.slow
@@ -133,7 +133,7 @@ def test_a_rerun_that_adds_nothing_leaves_the_plan_and_the_report_as_they_are(tm
     (sweep / _finished_folders(sweep)[0] / "metrics.csv").write_text("epoch\n")  # a damaged result: a changed input
     third = run_nnexp(command, tmp_path)
     assert third.returncode == 0 and "(up to date)" not in third.stdout, third.stderr[-2000:]
-    assert "1 finished already" in third.stdout
+    assert "1 finished already" in third.stderr
 
 
 @pytest.mark.slow

@@ -68,6 +68,8 @@ def test_reproduce_runs_presets_and_scores_every_published_value(tmp_path) -> No
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=900)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-3000:]
+    (result,) = done.stdout.splitlines()  # its result; the sweeps' lines are its progress, on stderr
+    assert result.startswith(f"reproduce: scoreboard {out / 'scoreboard'}") and "run 1/" in done.stderr
     board = pd.read_csv(out / "scoreboard.csv")
     expected = sum(len(load_published(path)) for path in published_tables())
     assert len(board) == expected  # every published value, run or not

@@ -26,7 +26,7 @@ def test_sweep_runs_every_configuration_through_joblib(shared_sweep) -> None:
     assert re.search(rf"run {SHARED_RUNS}/{SHARED_RUNS} completed: ", output)  # one line per run that ended
     assert len(re.findall(rf"run \d+/{SHARED_RUNS} completed: ", output)) == SHARED_RUNS
     assert "epoch 1/3" not in output  # per-epoch lines go to each run's log file only (verbose=false)
-    assert output.strip().splitlines()[-1].endswith("report: multirun/grid/report/index.html (index.md beside it)")
+    assert done.stdout.strip().splitlines()[-1].endswith("report: multirun/grid/report/index.html (index.md beside it)")
     runs = sorted(shared_sweep.sweep_dir.glob("*/summary.json"))
     assert len(runs) == SHARED_RUNS
     names = {p.parent.name for p in runs}
@@ -192,7 +192,7 @@ def test_per_epoch_lines_reach_the_console_only_when_verbose(tmp_path, verbose) 
     log = (tmp_path / "outputs/one/run.log").read_text()
     assert "epoch 1/2" in log and "epoch 2/2" in log  # the run's log file has them either way
     assert "data digits: " in output and "network [64, 128, 10]" in output and "completed after 2 epochs" in output
-    assert output.strip().splitlines()[-1].endswith("results in outputs/one/ (metrics.csv, summary.json, run.log)")
+    assert done.stdout == "results in outputs/one/ (metrics.csv, summary.json, run.log)\n"  # the rest: on stderr
 
 
 @pytest.mark.slow

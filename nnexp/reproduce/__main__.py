@@ -112,8 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.scoreboard_only:
         for name in names:
             command = sweep_command(name, args)
-            print(f"reproduce: {name}: {shlex.join(command[1:])}", flush=True)
-            if subprocess.run(command, env=os.environ).returncode != 0:
+            print(f"reproduce: {name}: {shlex.join(command[1:])}", file=sys.stderr, flush=True)
+            # the sweep's lines, its results too, are this command's progress: on stderr (its results: the scoreboard)
+            if subprocess.run(command, env=os.environ, stdout=sys.stderr.fileno()).returncode != 0:
                 failed.append(name)
     sweeps = {name: args.out / name for name in names}
     board = score(sweeps)

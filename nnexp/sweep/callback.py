@@ -30,6 +30,7 @@ from joblib import effective_n_jobs
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnexp.config import Config
+from nnexp.console import RESULT_LINE
 from nnexp.data.loading import prepare_data
 from nnexp.domains import invalid
 from nnexp.errors import ConfigError, NnexpError
@@ -41,7 +42,7 @@ from nnexp.sweep.plan import PlannedJob, distinct_runs, latest_jobs, merge_plan,
 from nnexp.sweep.planning import check_memory, plan_sweep
 from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
-from nnexp.sweep.study import resume_study
+from nnexp.sweep.study import optuna_lines_to_console, resume_study
 from nnexp.training.spec import RunSpec
 
 log = logging.getLogger(__name__)
@@ -215,6 +216,7 @@ class SweepCallback(Callback):
             reason = disk_full_message(exc, sweep_dir) if is_disk_full(exc) else f"{exc.strerror}: {exc.filename}"
             log.error("error: the sweep plan cannot be written (%s); no run was started", reason)
             sys.exit(1)
+        optuna_lines_to_console(config)
         resume_study(config)  # a search's study: the trials of a search that died are failed and retried first
         if jobs is not None:
             remember_jobs(sweep_dir, jobs)
@@ -295,7 +297,7 @@ class SweepCallback(Callback):
         }
         digest = report_inputs(sweep_dir, out_dir, options)
         if is_up_to_date(out_dir, digest):
-            log.info("report: %s (up to date)", out_dir / "index.html")
+            log.info("report: %s (up to date)", out_dir / "index.html", extra=RESULT_LINE)
             return True
         try:
             index = build_report(sweep_dir, out_dir, **options, parallel=worker_settings(config.hydra.launcher))
@@ -305,7 +307,7 @@ class SweepCallback(Callback):
             rebuild = f"python -m nnexp.report {sweep_dir}" + (f" --out {out_dir}" if report.dir else "")
             log.error("error: report not built: %s (rebuild with: %s)", reason, rebuild)
             return False
-        log.info("report: %s (index.md beside it)", index.with_name("index.html"))
+        log.info("report: %s (index.md beside it)", index.with_name("index.html"), extra=RESULT_LINE)
         return True
 
     @staticmethod
@@ -332,6 +334,7 @@ class SweepCallback(Callback):
             "sweep done: %s%s",
             status_counts([*statuses, *[RunStatus.failed] * len(taken)]) or "no runs",
             f" ({skipped} of them skipped as finished before)" if skipped else "",
+            extra=RESULT_LINE,
         )
         failed = runs[statuses == RunStatus.failed]
         if len(failed):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm  # a widget in a notebook, else the terminal's bar
 
-from nnexp.console import is_quiet
+from nnexp.console import RESULT_LINE, is_quiet
 from nnexp.results import SUMMARY_FILE, RunStatus, read_summary
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class SweepProgress:
             self.failed += summary.get("status") == RunStatus.failed
             total = len(self.runs) if self.runs is not None else "?"
             self._bar.clear()
-            log.info("run %d/%s %s", self._done, total, run_line(folder, summary))
+            log.info("run %d/%s %s", self._done, total, run_line(folder, summary), extra=RESULT_LINE)
             self._bar.update(1)
             self._show_counts()
 

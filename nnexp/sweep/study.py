@@ -30,6 +30,17 @@ ABANDONED = "its search ended before it did (killed, or stopped by a signal); it
 _running: TextIO | None = None  # this process's shared hold on its search's lock, for as long as it lives
 
 
+def optuna_lines_to_console(config: DictConfig) -> None:
+    """(Before an Optuna search) Optuna's lines through the console's own handlers, as bare diagnostics on stderr that
+    ``-q`` silences, instead of Optuna's handler, which colours them even in a file or a pipe."""
+    if config.hydra.sweeper.get("_target_") != OPTUNA_SWEEPER:
+        return
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+
+
 def resume_study(config: DictConfig) -> None:
     """(Before an Optuna search with a stored study starts) fail and enqueue again the trials of searches that ended
     before their trials did, unless another search of the study is running; then hold the lock as a running
