@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 
+from nnexp import __version__
+
 QUIET_FLAGS = ("-q", "--quiet")
 LEVEL_VARIABLE = "NNEXP_CONSOLE_LEVEL"  # the lowest level shown on the console (read by the logging configs)
 # Marks a command's results: a sweep's line per run, its outcome and report, a single run's folder (stdout)
@@ -36,6 +38,11 @@ class Diagnostics(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not is_result(record)
+
+
+def version_line() -> str:
+    """What ``--version`` prints, whichever command: ``nnexp 0.1.0``."""
+    return f"nnexp {__version__}"
 
 
 def set_quiet() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import OmegaConf
 
+from nnexp.console import version_line
 from nnexp.data import DataConfig, load_dataset
 from nnexp.data.splits import Preprocess
 from nnexp.errors import DataFileError, NnexpError
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("train", "val", "test"), default="test")
     parser.add_argument("--images", type=Path, nargs="+", help="predict these images instead of evaluating")
     parser.add_argument("--data-root", help="folder with the data set's files, if not where the run found them")
+    parser.add_argument("--version", action="version", version=version_line())
     args = parser.parse_args(argv)
     if not (args.run_dir / MODEL_FILE).exists():
         print(

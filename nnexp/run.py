@@ -2,7 +2,8 @@
 
 The command line is checked first (:mod:`nnexp.command_line`), then Hydra runs the task,
 :func:`nnexp.task.main`. ``--help`` is answered here, without importing the trainer, the
-launcher or the report: the page of ``conf/hydra/help/nnexp.yaml``, as Hydra prints it.
+launcher or the report: the page of ``conf/hydra/help/nnexp.yaml``, as Hydra prints it; so is ``--version``
+(nnexp's, where Hydra's parser would print Hydra's).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from nnexp.command_line import (
     register_configs,
     with_grid_sweeper,
 )
-from nnexp.console import QUIET_FLAGS, set_quiet
+from nnexp.console import QUIET_FLAGS, set_quiet, version_line
 from nnexp.errors import ConfigError
 from nnexp.resources import CONFIG_DIR
 
 HELP_FLAGS = ("--help", "-h")
+VERSION_FLAG = "--version"  # Hydra's own (its version) answered here: nnexp's
 STOPPED_OUTSIDE_RUNS = "stopped by SIGINT while no run was running (starting, planning or drawing the report)"
 
 
@@ -55,9 +57,12 @@ def _stdout_closed() -> None:
 
 
 def cli() -> None:
-    """``python -m nnexp.run`` / ``nnexp-run``: ``--help``; else the command line checked (one line and exit 2 for a
-    bad value or key, in a single run as in a sweep), then Hydra's :func:`nnexp.task.main`. ``-q`` / ``--quiet``:
-    only warnings and errors (on stderr)."""
+    """``python -m nnexp.run`` / ``nnexp-run``: ``--version``, ``--help``; else the command line checked (one line and
+    exit 2 for a bad value or key, in a single run as in a sweep), then Hydra's :func:`nnexp.task.main`. ``-q`` /
+    ``--quiet``: only warnings and errors (on stderr)."""
+    if VERSION_FLAG in sys.argv[1:]:
+        print(version_line())
+        return
     args = [arg for arg in sys.argv[1:] if arg not in QUIET_FLAGS]
     if len(args) < len(sys.argv) - 1:
         set_quiet()

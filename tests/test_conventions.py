@@ -1,16 +1,25 @@
 """The conventions of every command: results on stdout, diagnostics on stderr (``-q``: only warnings and errors),
-and no colour on the console."""
+``--version``, and no colour on the console."""
 
 from __future__ import annotations
 
 import logging
 import logging.config
+import subprocess
+import sys
 
 import pytest
 from omegaconf import OmegaConf
 
-from nnexp.console import LEVEL_VARIABLE, RESULT_LINE
+from nnexp.__main__ import COMMANDS
+from nnexp.__main__ import main as nnexp_main
+from nnexp.console import LEVEL_VARIABLE, RESULT_LINE, version_line
+from nnexp.predict import main as predict_main
+from nnexp.report.__main__ import main as report_main
+from nnexp.reproduce.__main__ import main as reproduce_main
+from nnexp.run import cli as run_cli
 from tests.conftest import CONF_DIR, run_nnexp
+from tests.test_install import PYPROJECT
 from tests.test_scaling_out import needs_optuna
 
 ANSI = "\x1b["  # how a terminal's colour (and any other escape sequence) begins
@@ -68,6 +77,29 @@ def test_quiet_shows_only_warnings_and_errors(console, capsys, tmp_path, name) -
         assert len((tmp_path / "run.log").read_text().splitlines()) == 5
 
 
+def test_every_command_prints_its_version(capsys, monkeypatch) -> None:
+    assert version_line() == f"nnexp {PYPROJECT['project']['version']}"
+    for main in (nnexp_main, report_main, predict_main, reproduce_main):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--version"])
+        assert exit_info.value.code == 0 and capsys.readouterr() == (f"{version_line()}\n", "")
+    monkeypatch.setattr(sys, "argv", ["nnexp-run", "-m", "hidden=8,16", "--version"])  # nnexp's, not Hydra's
+    run_cli()
+    assert capsys.readouterr() == (f"{version_line()}\n", "")
+
+
+def test_nnexp_lists_every_command_and_refuses_anything_else(capsys) -> None:
+    scripts = PYPROJECT["project"]["scripts"]
+    assert scripts["nnexp"] == "nnexp.__main__:main" and sorted(COMMANDS) == sorted(set(scripts) - {"nnexp"})
+    assert nnexp_main([]) == 0
+    page = capsys.readouterr().out
+    assert page.startswith("usage: nnexp") and version_line() in page and all(name in page for name in COMMANDS)
+    with pytest.raises(SystemExit) as exit_info:
+        nnexp_main(["run"])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and out == "" and "unrecognized arguments: run; the commands are nnexp-run" in err
+
+
 @pytest.mark.slow
 def test_a_run_and_a_sweep_print_their_results_on_stdout_only(tmp_path) -> None:
     single = run_nnexp([*QUICK, "hydra.run.dir=single"], tmp_path)
@@ -94,3 +126,11 @@ def test_a_search_shows_optunas_lines_plain_on_stderr_and_none_with_quiet(tmp_pa
     assert all(line.startswith(("run ", "sweep done: ", "report: ")) for line in done.stdout.splitlines())
     quiet = run_nnexp(["-q", *args], tmp_path)
     assert quiet.returncode == 0 and quiet.stdout == "" and "study" not in quiet.stderr, quiet.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_every_module_command_prints_its_version(tmp_path) -> None:
+    for module in ("nnexp", "nnexp.run", "nnexp.report", "nnexp.predict", "nnexp.reproduce"):
+        done = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, cwd=tmp_path)
+        assert (done.returncode, done.stdout, done.stderr) == (0, f"{version_line()}\n", ""), module
+    assert list(tmp_path.iterdir()) == []

@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from tests.conftest import CONF_DIR, ROOT
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-SCRIPTS = ("nnexp-run", "nnexp-report", "nnexp-predict", "nnexp-reproduce")
+SCRIPTS = ("nnexp", "nnexp-run", "nnexp-report", "nnexp-predict", "nnexp-reproduce")
 
 
 def _package(folder: str) -> str:
@@ -123,3 +123,10 @@ def test_the_console_script_runs_a_sweep_in_the_current_folder(installed, tmp_pa
 def test_every_console_script_answers_help(installed, tmp_path, script) -> None:
     done = _run([installed["scripts"] / script, "--help"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_console_script_prints_the_installed_version(installed, tmp_path, script) -> None:
+    done = _run([installed["scripts"] / script, "--version"], tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"nnexp {PYPROJECT['project']['version']}\n", "")

@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from nnexp.console import version_line
 from nnexp.errors import ReportError
 from nnexp.parent_watch import worker_options
 from nnexp.report.build import build_comparison, build_report, report_folder
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=1, help="processes drawing the figures (default 1; -1: one per core)"
     )
+    parser.add_argument("--version", action="version", version=version_line())
     args = parser.parse_args(argv)
     if args.jobs == 0 or args.jobs < -1:
         parser.error(f"--jobs={args.jobs} is invalid; allowed: an int >= 1, or -1 (one per core)")

@@ -22,6 +22,7 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from nnexp.command_line import check_overrides, register_configs
+from nnexp.console import version_line
 from nnexp.errors import ConfigError
 from nnexp.reproduce.presets import presets
 from nnexp.reproduce.scoreboard import protocol_findings, score, write_scoreboard
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--publish", action="store_true", help="copy the scoreboard and reports into reports/")
     parser.add_argument("--scoreboard-only", action="store_true", help="build the scoreboard from the runs there are")
+    parser.add_argument("--version", action="version", version=version_line())
     args = parser.parse_args(argv)
     unknown = [name for name in args.presets if name not in known]
     if unknown:
