@@ -1,10 +1,12 @@
 """The conventions of every command: results on stdout, diagnostics on stderr (``-q``: only warnings and errors),
-``--version``, and no colour on the console."""
+``--version``, the exit statuses the README lists, and no colour on the console."""
 
 from __future__ import annotations
 
 import logging
 import logging.config
+import re
+import signal
 import subprocess
 import sys
 
@@ -18,7 +20,8 @@ from nnexp.predict import main as predict_main
 from nnexp.report.__main__ import main as report_main
 from nnexp.reproduce.__main__ import main as reproduce_main
 from nnexp.run import cli as run_cli
-from tests.conftest import CONF_DIR, run_nnexp
+from nnexp.training.interrupt import SIGNALS, Interrupted
+from tests.conftest import CONF_DIR, ROOT, run_nnexp
 from tests.test_install import PYPROJECT
 from tests.test_scaling_out import needs_optuna
 
@@ -98,6 +101,15 @@ def test_nnexp_lists_every_command_and_refuses_anything_else(capsys) -> None:
         nnexp_main(["run"])
     out, err = capsys.readouterr()
     assert exit_info.value.code == 2 and out == "" and "unrecognized arguments: run; the commands are nnexp-run" in err
+
+
+def test_the_readme_lists_the_exit_statuses_the_code_uses() -> None:
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Exit statuses", 1)[1].split("\n## ", 1)[0]
+    assert re.findall(r"^\| `([^`]+)` \|", table, re.MULTILINE) == ["0", "1", "2", "128+N"]
+    stops = {signal.Signals(s).name: Interrupted(s, "").exit_status for s in SIGNALS}
+    assert stops == {"SIGTERM": 143, "SIGINT": 130, "SIGHUP": 129, "SIGQUIT": 131}
+    assert all(f"{status} ({name}" in table for name, status in stops.items())
 
 
 @pytest.mark.slow
