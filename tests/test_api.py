@@ -204,10 +204,10 @@ def test_a_notebook_sweep_is_the_command_lines_sweep(tmp_path, monkeypatch, caps
 
     capsys.readouterr()
     again = nnexp.sweep(grid, **DIGITS)  # the same call: its runs finished already
-    assert "4 finished already and are skipped" in capsys.readouterr().out
+    assert "4 finished already and are skipped" in capsys.readouterr().err  # a diagnostic, as on the command line
     pd.testing.assert_frame_equal(again, runs)
     command = run_nnexp(["-m", "hidden=8,16", "activation=relu,tanh", "data=digits", "epochs=2"], tmp_path)
-    assert command.returncode == 0 and "4 finished already and are skipped" in command.stdout  # the same folder
+    assert command.returncode == 0 and "4 finished already and are skipped" in command.stderr  # the same folder
 
     one = nnexp.sweep({"hidden": [8]}, activation="relu", **DIGITS, dir=sweep_dir)  # another sweep into it
     assert one["run"].tolist() == ["activation=relu,data=digits,epochs=2,hidden=8"] and len(nnexp.load(sweep_dir)) == 4

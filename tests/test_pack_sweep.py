@@ -57,7 +57,7 @@ def test_a_sweep_trains_packs_and_every_member_folder_is_a_runs(tmp_path) -> Non
         assert packed[name]["train_loss"] == pytest.approx(summary["train_loss"], rel=TOLERANCE)
         assert abs(packed[name]["test_acc"] - summary["test_acc"]) <= 1 / 360
     again = run_nnexp([*GRID, "epochs=6", f"hydra.sweep.dir={sweep}", "report.enabled=false"], tmp_path)
-    assert again.returncode == 0 and "6 finished already and are skipped" in again.stdout, again.stdout + again.stderr
+    assert again.returncode == 0 and "6 finished already and are skipped" in again.stderr, again.stdout + again.stderr
     assert _finals(sweep) == packed  # nothing trained again, nothing rewritten
 
 
