@@ -25,7 +25,6 @@ from threadpoolctl import threadpool_limits
 
 from nnexp.data.splits import Preprocess, Splits, split_indices
 from nnexp.estimator_settings import Training, checked
-from nnexp.model import MLP
 from nnexp.model.activations.sigmoid import sigmoid_
 from nnexp.model.loss import SoftmaxCrossEntropy, n_outputs, softmax_
 from nnexp.optim import make_optimizer
@@ -33,6 +32,7 @@ from nnexp.results import RunStatus
 from nnexp.training.checkpoint import Checkpoint, Checkpointer
 from nnexp.training.loop import TrainResult, train
 from nnexp.training.method import Method
+from nnexp.training.seeding import seeded_start
 from nnexp.training.stopping import EarlyStopping
 
 VALIDATION_COLUMNS = ("val_loss", "val_acc")
@@ -254,20 +254,9 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _start(self, training: Training, n_features: int) -> None:
         """A new network for ``n_features`` inputs and the generators, seeded as a run seeds them."""
-        init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(training.seed).spawn(3)
-        self.model_ = MLP.initialise(
-            [n_features, *training.hidden, n_outputs(len(self.classes_))],
-            training.activation,
-            training.init,
-            np.random.default_rng(init_seed),
-            dtype=training.dtype,
-            init_scale=training.init_scale,
-            leaky_slope=training.leaky_slope,
-            loss=training.loss,
-            output=training.output,
+        self.model_, self._shuffle_rng, self._dropout_rng = seeded_start(
+            training, n_features, n_outputs(len(self.classes_))
         )
-        self._shuffle_rng = np.random.default_rng(shuffle_seed)
-        self._dropout_rng = np.random.default_rng(dropout_seed)
         self._checkpoint: Checkpoint | None = None  # where partial_fit left training
         self.history_ = pd.DataFrame()
         self.n_iter_ = 0

@@ -44,6 +44,7 @@ from nnexp.training.diagnostics import diagnostic_columns
 from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.loop import Member, TrainResult, train_pack
 from nnexp.training.memory import available_memory, check_fits, estimate_memory
+from nnexp.training.seeding import seeded_start
 from nnexp.training.spec import (
     METRICS_DEFINITION,
     RunSpec,
@@ -157,18 +158,7 @@ def _member(run: _Run, data: Splits, files: contextlib.ExitStack) -> Member:
     """``run`` as a member of a pack: its network (from its seed), its checkpoint if it resumes, and its
     ``metrics.csv`` (opened in ``files``) with the rows of the epochs before it."""
     spec, out_dir, log = run.spec, run.out_dir, run.log
-    init_seed, shuffle_seed, dropout_seed = np.random.SeedSequence(spec.seed).spawn(3)
-    model = MLP.initialise(
-        [data.n_features, *spec.hidden, n_outputs(data.n_classes)],
-        spec.activation,
-        spec.init,
-        np.random.default_rng(init_seed),
-        dtype=spec.dtype,
-        init_scale=spec.init_scale,
-        leaky_slope=spec.leaky_slope,
-        loss=spec.loss,
-        output=spec.output,
-    )
+    model, shuffle_rng, dropout_rng = seeded_start(spec, data.n_features, n_outputs(data.n_classes))
     log.info(
         "network %s, %s activation, %s output, %d parameters; %s, lr %g (%s schedule); BLAS threads: %d",
         model.layer_sizes,
@@ -202,8 +192,8 @@ def _member(run: _Run, data: Splits, files: contextlib.ExitStack) -> Member:
     return Member(
         model,
         spec.method,
-        np.random.default_rng(shuffle_seed),
-        np.random.default_rng(dropout_seed),
+        shuffle_rng,
+        dropout_rng,
         spec.epochs,
         record,
         spec.diagnostics,
