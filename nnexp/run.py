@@ -51,6 +51,22 @@ def help_page(args: list[str]) -> str | None:
     return None if template.get_identifiers() else template.substitute()
 
 
+def _let_threads_end(seconds: float) -> None:
+    """Wait up to ``seconds`` for this process's other threads to end. Stopped by a signal, joblib's worker pool is
+    torn down by threads that release its semaphores as they end; an interpreter that exits under one leaves its
+    semaphore to joblib's resource tracker, which then warns of a leak after the stop line."""
+    import threading
+    import time
+
+    deadline = time.monotonic() + seconds
+    for thread in threading.enumerate():
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+THREADS_END_SECONDS = 5.0
+
+
 def _stdout_closed() -> None:
     """The output went to a pager or ``head`` that closed early: not an error of ours, and nothing more to say."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -92,6 +108,7 @@ def cli() -> None:
     except BrokenPipeError:
         _stdout_closed()
     except KeyboardInterrupt:  # SIGINT while no run was running (a run's own stop is handled where it runs)
+        _let_threads_end(THREADS_END_SECONDS)
         print(f"{STOPPED_OUTSIDE_RUNS}; rerun the same command to resume (finished runs are skipped)", file=sys.stderr)
         sys.exit(128 + signal.SIGINT)
 

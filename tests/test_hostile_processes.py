@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,8 @@ from pathlib import Path
 import pytest
 
 from nnexp.results import SUMMARY_FILE
-from nnexp.run import STOPPED_OUTSIDE_RUNS
+from nnexp.run import STOPPED_OUTSIDE_RUNS, _let_threads_end
+from nnexp.sweep.progress import SweepProgress
 from nnexp.training.checkpoint import CHECKPOINT_FILE
 from nnexp.training.stopped_time import active_time, count_stopped_time
 from tests.test_faults import SWEEP, _alive, _descendants, _epochs_done, _registered_workers, _statuses
@@ -194,6 +196,24 @@ def test_kill_9_or_ctrl_c_of_the_sweep_while_its_report_is_drawn_leaves_no_proce
     else:
         pytest.fail(f"the report was finished before the kill {REPORT_ATTEMPTS} times: nothing provoked")
     assert below, "the report's figures are drawn by the sweep's worker processes"
+
+
+def test_a_stop_by_sigint_waits_for_the_threads_still_ending_before_its_stop_line() -> None:
+    """A thread still ending when the stop line is due (as joblib's queue threads are, releasing the pool's
+    semaphores) ends first: the process then exits with nothing left to say after that line."""
+    ending = threading.Thread(target=time.sleep, args=(0.3,), daemon=True)
+    ending.start()
+    _let_threads_end(30)
+    assert not ending.is_alive()
+
+
+def test_the_sweep_progress_leaves_no_thread_behind(tmp_path) -> None:
+    """Every thread a sweep's progress starts (its watcher; tqdm's monitor is not started) ends when it closes: a
+    stopped sweep has none to wait for."""
+    before = set(threading.enumerate())
+    progress = SweepProgress(tmp_path, ["run0"])
+    progress.close()
+    assert set(threading.enumerate()) <= before
 
 
 def _epoch_rows(metrics: Path) -> list[dict[str, str]]:

@@ -275,8 +275,10 @@ class SweepCallback(Callback):
         except Exception as exc:  # the runs' files could not be read: say so, never report success
             log.error("error: the sweep's results could not be read: %s: %s", type(exc).__name__, exc)
             failed = True
-        report_built = self._build_report(config, sweep_dir) if config.report.enabled else True
-        end_workers()
+        try:
+            report_built = self._build_report(config, sweep_dir) if config.report.enabled else True
+        finally:  # also when a signal stops the drawing: the workers' semaphores are released here, before exit
+            end_workers()
         if failed or not report_built:
             sys.exit(1)
 

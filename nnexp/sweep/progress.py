@@ -37,6 +37,13 @@ def run_line(folder: str, summary: dict) -> str:
     return f"{status}: {folder} — {summary.get('error') or 'no error recorded'}"
 
 
+class _SweepBar(tqdm):
+    """The sweep's bar, without tqdm's monitor thread (it refreshes bars that are rarely updated; this one is updated
+    by the sweep's own watcher): no thread of tqdm's outlives the sweep."""
+
+    monitor_interval = 0
+
+
 class SweepProgress:
     """Follows the runs ``runs`` (folder names; None: every folder of ``sweep_dir``, for a search) of a sweep,
     ``skipped`` of them finished before it started. The bar shows only when the output is a terminal, and not
@@ -49,7 +56,7 @@ class SweepProgress:
         self.failed = 0
         self._seen = {folder: _modified(sweep_dir / folder / SUMMARY_FILE) for folder in self._folders()}
         self._done = skipped
-        self._bar = tqdm(
+        self._bar = _SweepBar(
             total=len(runs) if runs is not None else None,
             initial=skipped,
             desc="sweep",
