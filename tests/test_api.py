@@ -11,6 +11,7 @@ import doctest
 import inspect
 import itertools
 import logging
+import multiprocessing
 import os
 import re
 import signal
@@ -31,6 +32,7 @@ from nnexp.data import load_dataset
 from nnexp.errors import ConfigError, ReportError
 from nnexp.in_process import logging_kept
 from nnexp.overrides import command_overrides, spelled
+from nnexp.report.build import build_report
 from nnexp.run import cli
 from nnexp.training.interrupt import Interrupted
 from tests.conftest import ROOT, run_nnexp, settings_of, write_finished_run
@@ -169,9 +171,9 @@ def test_report_builds_the_report_of_a_sweep_folder(finished_sweep, tmp_path) ->
 def test_sweep_and_report_are_packages_and_the_api_functions() -> None:
     assert inspect.signature(nnexp.sweep) == inspect.signature(nnexp.api.sweep)
     assert inspect.signature(nnexp.report) == inspect.signature(nnexp.api.report)
-    assert nnexp.sweep.plan.own_jobs is not None and nnexp.report.build.build_report is not None
-    assert nnexp.load is nnexp.api.load and nnexp.train is nnexp.api.train
-    assert {"sweep", "load", "curves", "report", "train"} <= set(dir(nnexp))
+    assert nnexp.sweep is sys.modules["nnexp.sweep"] and nnexp.report.build.build_report is build_report
+    assert nnexp.load is nnexp.api.load and nnexp.train is nnexp.api.train and nnexp.TrainedRun is nnexp.api.TrainedRun
+    assert {"sweep", "load", "curves", "report", "train", "__version__"} <= set(dir(nnexp))
     with pytest.raises(AttributeError):
         _ = nnexp.no_such_function
 
@@ -186,6 +188,8 @@ def test_import_nnexp_imports_nothing_heavy() -> None:
 @pytest.mark.slow
 def test_a_notebook_sweep_is_the_command_lines_sweep(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
+    own = multiprocessing.Process(target=time.sleep, args=(600,), daemon=True)  # the notebook's own, e.g. a pool's
+    own.start()
     grid = {"activation": ["relu", "tanh"], "hidden": [8, 16]}
     runs = nnexp.sweep(grid, **DIGITS)
     sweep_dir = Path("multirun/activation=relu,tanh,data=digits,epochs=2,hidden=8,16")
@@ -209,6 +213,8 @@ def test_a_notebook_sweep_is_the_command_lines_sweep(tmp_path, monkeypatch, caps
     assert one["run"].tolist() == ["activation=relu,data=digits,epochs=2,hidden=8"] and len(nnexp.load(sweep_dir)) == 4
     fresh = nnexp.sweep({"hidden": [8]}, **DIGITS, fresh=True)
     assert fresh.attrs["sweep_dir"].name.startswith("data=digits,epochs=2,hidden=8@") and len(fresh) == 1
+    assert multiprocessing.active_children() == [own]  # the sweeps ended their workers, and only theirs
+    own.kill()
 
 
 @pytest.mark.slow

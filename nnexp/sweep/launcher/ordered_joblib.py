@@ -45,6 +45,7 @@ from hydra_plugins.nnexp_launcher.faults import (
     running_jobs,
 )
 from joblib import Parallel, delayed, effective_n_jobs
+from joblib.externals.loky.backend import get_context
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from omegaconf import DictConfig, OmegaConf, open_dict
 
@@ -59,6 +60,7 @@ from nnexp.training.spec import config_record, data_identity, fingerprint
 log = logging.getLogger(__name__)
 
 
+LOKY = get_context("loky")  # joblib's process backend, whose processes the launcher's workers are
 MAX_UNEXPLAINED = 3  # worker deaths with no run registered, after which the runs not done are failed
 
 
@@ -356,16 +358,22 @@ class _StopOnSignals:
             signal.signal(signum, handler)
 
 
+def _workers() -> list[multiprocessing.process.BaseProcess]:
+    """This process's joblib workers: its children that are loky's processes (the launcher's backend), not the
+    other children of a process that runs sweeps from Python (a notebook's own pool)."""
+    return [child for child in multiprocessing.active_children() if isinstance(child, LOKY.Process)]
+
+
 def end_workers() -> None:
-    """End this process's worker processes (joblib keeps them for the next call; a stopped sweep has none, and an
-    ended one needs them no more: ending them is quicker than waiting for their interpreters to shut down)."""
+    """End this process's joblib worker processes (joblib keeps them for the next call; a stopped sweep has none, and
+    an ended one needs them no more: ending them is quicker than waiting for their interpreters to shut down)."""
     global _started_early
     with warnings.catch_warnings():  # workers started early for a sweep that did not start: joblib cancels their
         warnings.simplefilter("ignore", UserWarning)  # imports when the call is dropped, and would say so
         _started_early = None
-    for child in multiprocessing.active_children():
+    for child in _workers():
         _signal_child(child, "terminate")
-    for child in multiprocessing.active_children():
+    for child in _workers():
         child.join(timeout=5)
         if child.is_alive():
             _signal_child(child, "kill")
