@@ -168,6 +168,20 @@ def test_report_builds_the_report_of_a_sweep_folder(finished_sweep, tmp_path) ->
         nnexp.report(finished_sweep, jobs=0)
 
 
+def test_the_report_ships_every_runs_per_epoch_metrics(finished_sweep, tmp_path) -> None:
+    """The evidence of the curves: one row per run and epoch, each run's metrics.csv to float32's digits."""
+    index = nnexp.report(finished_sweep, cols="seed", metrics=["test_acc"], out=tmp_path / "report")
+    shipped = pd.read_csv(index.with_name("curves.csv.gz"))
+    for run, epochs in shipped.groupby("run"):
+        written = pd.read_csv(finished_sweep / run / "metrics.csv")
+        assert list(epochs.columns) == ["run", *written.columns]
+        np.testing.assert_allclose(epochs[written.columns].to_numpy(), written.to_numpy(), rtol=1e-6)
+    assert sorted(shipped["run"].unique()) == sorted(nnexp.load(finished_sweep)["run"])
+    assert "curves.csv.gz" in index.with_name("index.md").read_text()
+    again = nnexp.report(finished_sweep, cols="seed", metrics=["test_acc"], out=tmp_path / "again")
+    assert again.with_name("curves.csv.gz").read_bytes() == index.with_name("curves.csv.gz").read_bytes()
+
+
 def test_sweep_and_report_are_packages_and_the_api_functions() -> None:
     assert inspect.signature(nnexp.sweep) == inspect.signature(nnexp.api.sweep)
     assert inspect.signature(nnexp.report) == inspect.signature(nnexp.api.report)

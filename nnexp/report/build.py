@@ -39,6 +39,8 @@ from nnexp.results.plan_file import planned_runs, read_plan
 log = logging.getLogger(__name__)
 
 RUNS_FILE = "runs.csv"
+CURVES_FILE = "curves.csv.gz"  # the per-epoch evidence: every run's metrics.csv, in one file
+CURVES_DIGITS = "%.7g"  # float32's precision: the trainer computes in float32 where it can
 SEARCH_RESULTS = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
 
 
@@ -84,6 +86,7 @@ def build_report(
     runs.to_csv(out_dir / RUNS_FILE, index=False)
     measured = runs[runs["status"].isin(FINISHED)]  # runs with final metrics
     curves, skipped = load_curves(sweep_dir, measured)
+    write_curves(curves, config_names(runs), out_dir)
     others = varying(measured, exclude=(rows, cols, "seed"))
     followers = [name for name in others if follows(measured, name, [rows, cols])]
     others = [name for name in others if name not in followers]
@@ -118,9 +121,29 @@ def build_report(
         Block("h2", "Runs"),
         Block("p", f"One row per run, with its settings and final metrics: {markdown_link(RUNS_FILE, RUNS_FILE)}."),
     ]
+    if not curves.empty:
+        blocks.append(
+            Block(
+                "p",
+                "One row per run and epoch, with the run's folder (`run`, as in the runs table) and its"
+                f" metrics.csv: {markdown_link(CURVES_FILE, CURVES_FILE)}.",
+            )
+        )
     figures.draw(parallel)
     index = write_documents(blocks, out_dir, f"Sweep report: {name}", started)
     return index
+
+
+def write_curves(curves: pd.DataFrame, settings: list[str], out_dir: Path) -> None:
+    """Write the per-epoch metrics of the runs (``curves``, as :func:`~nnexp.report.runs.load_curves` gives them) as
+    ``CURVES_FILE``: ``run`` and the columns of metrics.csv, numbers to float32's 7 significant digits (the runs'
+    ``settings`` are in the runs table); gzip without a timestamp, so that the same runs give the same bytes."""
+    if curves.empty:
+        return
+    metrics = [name for name in curves.columns if name not in settings and name != "run"]
+    curves[["run", *metrics]].to_csv(
+        out_dir / CURVES_FILE, index=False, float_format=CURVES_DIGITS, compression={"method": "gzip", "mtime": 0}
+    )
 
 
 def sweep_name(sweep_dir: Path, runs: pd.DataFrame) -> str:
