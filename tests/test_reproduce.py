@@ -121,11 +121,13 @@ def test_the_scoreboard_names_the_protocol_that_explains_each_table_of_accuracie
     assert list(findings.index) == ["", "train_acc"] and (findings["table"] == "V.D multi-class").all()
     as_test, as_train = findings.loc[""], findings.loc["train_acc"]
     assert as_test["best"].startswith("init_scale=1") and as_test["within_ci"] == 0  # not the 1-value protocol
-    assert as_test["protocols"] == 6 and "none of the 6 candidate protocols" in as_test["verdict"]
+    assert as_test["protocols"] == 6 and as_test["within_pi"] == 0
+    assert "of 6 candidate protocols, the published values are most likely under init_scale=1" in as_test["verdict"]
     assert (as_train["best"], as_train["within_ci"], as_train["cells"]) == ("init_scale=1, epochs=2", 3, 3)
     assert as_train["rms"] == pytest.approx(0.0, abs=1e-9)
     assert (
-        "read as training accuracies: of 6 candidate protocols, the table is best explained by" in as_train["verdict"]
+        "read as training accuracies: of 6 candidate protocols, the published values are most likely under"
+        in as_train["verdict"]
     )
     board = score({"w003_multiclass": sweep})
     page = write_scoreboard(
