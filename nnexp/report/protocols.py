@@ -133,12 +133,12 @@ def reading_label(source: str, reading: str = "") -> str:
 
 
 def rankings(
-    published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, metrics: list[str]
+    published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, metrics: list[str], least: int = 2
 ) -> list[tuple[str, pd.DataFrame]]:
     """The candidate protocols of ``runs`` ranked against ``published`` (:func:`protocol_distances`) for each
     reading of its values: ``("", distances)`` for the table's own metric, then ``(reading, distances)`` for
     each of :func:`readings` that the runs record. None when the table is not :func:`rankable` or the runs
-    give fewer than two candidate protocols (or none with runs)."""
+    give fewer than ``least`` candidate protocols (or none with runs)."""
     if runs.empty or not rankable(published):
         return []
     ranked = []
@@ -146,7 +146,7 @@ def rankings(
         if reading and reading not in runs and reading not in curves:
             continue
         distances = protocol_distances(published, runs, curves, reading or None)
-        if len(distances) >= 2 and (distances["measured"] > 0).any():
+        if len(distances) >= least and (distances["measured"] > 0).any():
             ranked.append((reading, distances))
     return ranked
 
@@ -233,9 +233,15 @@ def verdict_text(distances: pd.DataFrame, table: str) -> str:
         return f"{table}: no candidate protocol has two runs or more per value to score; the closest is" + (
             f" {describe(best, settings)}: {gaps}."
         )
+    name = describe(best, settings) if settings else "the preset's protocol"
+    under = (
+        f"of {_count(len(measured), 'candidate protocol')}, the published values are most likely under {name}"
+        if len(measured) > 1
+        else f"the published values under {name}" + (" (the only candidate)" if settings else "")
+    )
     text = (
-        f"{table}: of {_count(len(measured), 'candidate protocol')}, the published values are most likely under"
-        f" {describe(best, settings)}: mean log predictive density {best['log_score']:.2f} per value over"
+        f"{table}: {under}: mean log predictive density {best['log_score']:.2f} per"
+        f" value over"
         f" {int(best['scored'])} (a run of this protocol itself scores {best['expected_log_score']:.2f} on"
         f" average); {gaps}"
     )
@@ -245,6 +251,8 @@ def verdict_text(distances: pd.DataFrame, table: str) -> str:
         second = rivals.iloc[0]
         factor = math.exp(min(700.0, best["scored"] * (best["log_score"] - second["log_score"])))
         text += f". Next: {describe(second, settings)}, {second['log_score']:.2f}: " + (
-            "as likely" if factor < 1.01 else f"the published values are {factor:.3g} times less likely under it"
+            "as likely"
+            if factor < 1.01
+            else f"the published values (all together) are {factor:.3g} times less likely under it"
         )
     return text + "."

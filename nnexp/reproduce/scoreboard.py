@@ -141,10 +141,11 @@ def score(sweeps: dict[str, Path]) -> pd.DataFrame:
 
 def protocol_findings(sweeps: dict[str, Path]) -> pd.DataFrame:
     """One row per published table of accuracies, preset whose runs give candidate protocols for it (those of
-    the settings it varies beside the table's keys, and epochs), and reading of the values (``reading``: empty
-    for the table's own metric, else one of READINGS the preset's report shows): ``writeup``, ``table``,
-    ``preset``, ``reading``, ``protocols`` (how many have runs), ``best`` (the closest one's settings),
-    ``rms``, ``within_ci``, ``measured``, ``cells`` and ``verdict`` (a sentence: :func:`verdict_text`)."""
+    the settings it varies beside the table's keys, and epochs; a single one is scored too), and reading of the
+    values (``reading``: empty for the table's own metric, else one of READINGS the preset's report shows):
+    ``writeup``, ``table``, ``preset``, ``reading``, ``protocols`` (how many have runs), ``best`` (the most likely
+    one's settings), ``log_score``, ``expected_log_score``, ``rms``, ``within_pi``, ``within_ci``, ``measured``,
+    ``cells`` and ``verdict`` (a sentence: :func:`verdict_text`)."""
     rows, loaded = [], {}
     for path in published_tables():
         table = load_published(path)
@@ -155,7 +156,7 @@ def protocol_findings(sweeps: dict[str, Path]) -> pd.DataFrame:
                 runs = _runs_of(sweep)
                 loaded[preset] = (runs, load_curves(sweep, runs)[0] if not runs.empty else pd.DataFrame())
             runs, curves = loaded[preset]
-            for reading, distances in rankings(table, runs, curves, report_metrics(preset)):
+            for reading, distances in rankings(table, runs, curves, report_metrics(preset), least=1):
                 best = distances[distances["measured"] > 0].iloc[0]
                 rows.append(
                     {
