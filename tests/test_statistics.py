@@ -10,7 +10,7 @@ import pytest
 
 from nnexp.report.protocols import protocol_distances
 from nnexp.report.published import compare, load_published
-from nnexp.report.stats import Predictive
+from nnexp.report.stats import Predictive, t_interval
 
 TRIALS = 4000
 
@@ -19,12 +19,14 @@ TRIALS = 4000
 def test_the_prediction_interval_covers_a_new_draw_95_percent_of_the_time(n: int) -> None:
     rng = np.random.default_rng(n)
     draws = rng.normal(70.0, 4.0, size=(TRIALS, n + 1))  # n runs of a protocol, then one more (a published run)
-    covered = 0
+    covered = by_the_mean = 0
     for *runs, new in draws:
         one_run = Predictive.of(np.array(runs))
         covered += abs(new - one_run.mean) <= one_run.half_width()
+        by_the_mean += abs(new - one_run.mean) <= t_interval(runs)[1]
     error = math.sqrt(0.95 * 0.05 / TRIALS)  # binomial standard error of the coverage
     assert abs(covered / TRIALS - 0.95) <= 3 * error
+    assert by_the_mean / TRIALS < 0.87  # the CI of the mean is not one for a run (84% at n = 3, 49% at n = 10)
 
 
 def test_the_t_quantile_and_densities_match_the_tables() -> None:

@@ -20,7 +20,7 @@ from nnexp.report.build import RUNS_FILE
 from nnexp.report.document import Block, write_documents
 from nnexp.report.escape import markdown_code, markdown_link, markdown_text
 from nnexp.report.protocols import describe, protocol_columns, rankings, reading_label, verdict_text
-from nnexp.report.published import compare, counted_apart, key_columns, load_published, source_of
+from nnexp.report.published import KINDS, compare, counted_apart, key_columns, kind_of, load_published, source_of
 from nnexp.report.runs import data_descriptions, load_curves, load_runs
 from nnexp.report.stats import wilson_interval
 from nnexp.reproduce.presets import preset_of, published_by, published_tables, report_metrics
@@ -199,15 +199,21 @@ def _number(value: float, digits: int = 2) -> str:
 
 
 def writeup_summary(board: pd.DataFrame) -> str:
-    """'36 published values: accuracies (24): 13 within PI, ...; timings (12): ... Largest gap: ...'."""
+    """'36 published values: accuracies (24): 13 within PI, ...; timings (12): ... Largest gap among the
+    accuracies: ...; among the timings: ...' (each kind of value apart)."""
     text = f"{len(board)} published values: {counted_apart(board['verdict'], board['metric'])}."
     measured = board[board["n"] > 0]
-    if len(measured):
-        worst = measured.loc[measured["delta"].abs().idxmax()]
-        text += (
-            f" Largest gap: {worst['table']}, {worst['setting']}: published {worst['published']:g}{worst['unit']},"
-            f" ours {worst['ours']:.2f}{worst['unit']} ({worst['delta']:+.2f})."
-        )
+    kinds = measured["metric"].map(kind_of)
+    gaps = []
+    for kind in KINDS:
+        if (kinds == kind).any():
+            worst = measured.loc[measured.loc[kinds == kind, "delta"].abs().idxmax()]
+            gaps.append(
+                f"among the {kind}: {worst['table']}, {worst['setting']}: published {worst['published']:g}"
+                f"{worst['unit']}, ours {worst['ours']:.2f}{worst['unit']} ({worst['delta']:+.2f})"
+            )
+    if gaps:
+        text += " Largest gap " + "; ".join(gaps) + "."
     if (board["n"] == 1).any():
         text += " Where n is 1, one run gives no interval: its verdict compares one number with the published one."
     return text
