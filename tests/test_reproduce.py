@@ -10,9 +10,10 @@ import pytest
 
 from nnexp.report.build import concurrency
 from nnexp.report.published import load_published
+from nnexp.report.runs import load_runs
 from nnexp.reproduce.__main__ import main as reproduce_main
 from nnexp.reproduce.presets import published_tables
-from nnexp.reproduce.scoreboard import protocol_findings, score, write_scoreboard
+from nnexp.reproduce.scoreboard import compute_seconds, protocol_findings, score, write_scoreboard
 from tests.conftest import write_finished_run
 
 PRESETS = ["w003_single_neuron", "w003_multiclass"]
@@ -121,11 +122,13 @@ def test_the_scoreboard_names_the_protocol_that_explains_each_table_of_accuracie
     assert list(findings.index) == ["", "train_acc"] and (findings["table"] == "V.D multi-class").all()
     as_test, as_train = findings.loc[""], findings.loc["train_acc"]
     assert as_test["best"].startswith("init_scale=1") and as_test["within_ci"] == 0  # not the 1-value protocol
-    assert as_test["protocols"] == 6 and "none of the 6 candidate protocols" in as_test["verdict"]
+    assert as_test["protocols"] == 6 and as_test["within_pi"] == 0
+    assert "of 6 candidate protocols, the published values are most likely under init_scale=1" in as_test["verdict"]
     assert (as_train["best"], as_train["within_ci"], as_train["cells"]) == ("init_scale=1, epochs=2", 3, 3)
     assert as_train["rms"] == pytest.approx(0.0, abs=1e-9)
     assert (
-        "read as training accuracies: of 6 candidate protocols, the table is best explained by" in as_train["verdict"]
+        "read as training accuracies: of 6 candidate protocols, the published values are most likely under"
+        in as_train["verdict"]
     )
     board = score({"w003_multiclass": sweep})
     page = write_scoreboard(
@@ -155,3 +158,17 @@ def test_published_scoreboard_links_each_ranking_to_the_copied_report(tmp_path, 
         assert f"`w003_multiclass` ([its report]({link}/index.html)) — 003, V.D multi-class, read as training" in text
         findings = pd.read_csv(page.with_name("scoreboard_protocols.csv"))
         assert len(findings) == 2 and findings["within_ci"].dtype.kind == "i"  # counts, not 3.0
+
+
+def test_the_scoreboard_is_rebuilt_from_a_curated_reports_runs_table(tmp_path) -> None:
+    sweep = tmp_path / "w003_multiclass"
+    _multiclass_sweep(sweep)
+    curated = tmp_path / "reports" / "w003_multiclass"
+    curated.mkdir(parents=True)
+    runs = load_runs(sweep).assign(started="2026-01-01T00:00:00+00:00", finished="2026-01-01T00:00:10.5+00:00")
+    runs.to_csv(curated / "runs.csv", index=False)  # as a report ships it: no run folders
+    from_folders, from_table = score({"w003_multiclass": sweep}), score({"w003_multiclass": curated})
+    columns = ["ours", "ci95", "pi95", "n", "verdict"]
+    pd.testing.assert_frame_equal(from_table[columns], from_folders[columns])
+    assert (from_table["n"] > 0).any()
+    assert compute_seconds({"w003_multiclass": curated}) == pytest.approx(10.5 * len(runs))  # its runs' times

@@ -404,17 +404,25 @@ def _published_section(
     comparison = compare(table, runs)
     comparison.to_csv(out_dir / f"published_{path.stem}.csv", index=False)
     source = source_of(table)
-    shown = comparison.assign(
-        ours=[
-            ("–" if pd.isna(m) else f"{m:.2f}" + (f" ± {c:.2f}" if pd.notna(c) else ""))
-            for m, c in zip(comparison["ours"], comparison["ci95"])
-        ],
-        delta=comparison["delta"].map(lambda d: "–" if pd.isna(d) else f"{d:+.2f}"),
-        published=[
-            f"{r} {v:g}" if r != "=" else f"{v:g}" for r, v in zip(comparison["relation"], comparison["published"])
-        ],
-        closest=comparison["closest"].map({True: "◀", False: ""}),
-    ).drop(columns=["ci95", "relation"])
+    shown = (
+        comparison.assign(
+            ours=[
+                ("–" if pd.isna(m) else f"{m:.2f}" + (f" ± {c:.2f}" if pd.notna(c) else ""))
+                for m, c in zip(comparison["ours"], comparison["ci95"])
+            ],
+            pi95=[
+                "–" if pd.isna(p) else f"{m - p:.2f} – {m + p:.2f}"
+                for m, p in zip(comparison["ours"], comparison["pi95"])
+            ],
+            delta=comparison["delta"].map(lambda d: "–" if pd.isna(d) else f"{d:+.2f}"),
+            published=[
+                f"{r} {v:g}" if r != "=" else f"{v:g}" for r, v in zip(comparison["relation"], comparison["published"])
+            ],
+            closest=comparison["closest"].map({True: "◀", False: ""}),
+        )
+        .drop(columns=["ci95", "relation"])
+        .rename(columns={"pi95": "95% PI"})
+    )
     if not comparison["setting"].astype(bool).any():
         shown = shown.drop(columns=["setting", "closest"])
     protocol = table["protocol"].iloc[0] if "protocol" in table else ""
@@ -432,9 +440,10 @@ def _published_section(
         Block("p", markdown_text(summary_text(comparison, source) + noisy)),
         Block(
             "p",
-            "ours: mean ± 95% CI over seeds; delta = ours − published; verdict: where the published value"
-            " lies relative to our CI, read to the digits it was published with (92 stands for 91.5–92.5; for"
-            " claims 'published ≥ x': whether our CI clears x).",
+            "ours: mean ± 95% CI of the mean over seeds; 95% PI: the prediction interval for one run of ours;"
+            " delta = ours − published; verdict: whether the published value, one run, lies in our PI, read to the"
+            " digits it was published with (92 stands for 91.5–92.5; for claims 'published ≥ x': whether our CI"
+            " clears x). The method: docs/statistics.md.",
         ),
         Block("table", table=shown.astype(str), links={"CSV": f"published_{path.stem}.csv"}),
         *(
@@ -455,15 +464,20 @@ def _protocols_section(distances: pd.DataFrame, table: str, reading: str, out_di
     distances.to_csv(path, index=False)
     shown = distances.head(SHOWN_PROTOCOLS).assign(
         rms=distances["rms"].map(lambda v: f"{v:.2f}"),
+        log_score=distances["log_score"].map(lambda v: f"{v:.2f}"),
+        expected_log_score=distances["expected_log_score"].map(lambda v: f"{v:.2f}"),
         max_abs_delta=distances["max_abs_delta"].map(lambda v: f"{v:.2f}"),
     )
     explained = (
         "Each candidate protocol is one combination of the settings this sweep varies beside the table's keys"
         f" ({', '.join(protocol_columns(distances))}): those the write-up leaves unstated, or a check of those"
         " it states; the number of epochs comes from each run's per-epoch metrics. They are ranked first by how"
-        " many of the table's values they have runs for (measured), then by rms: the root mean square of ours −"
-        " published over those values (for a claim '≥ x', only a shortfall counts); within_ci: values inside"
-        " our 95% CI. "
+        " many of the table's values they have runs for (measured), then by log_score, a proper score: the mean"
+        " log predictive density of the published values under the protocol (higher: more likely; over the"
+        " scored values, exact ones with two runs or more), beside expected_log_score, what a run of the"
+        " protocol itself scores on average; rms: the root mean square of ours − published (for a claim '≥ x',"
+        " only a shortfall counts); within_pi / within_ci: values inside our 95% prediction interval for one run"
+        " / the CI of our mean (docs/statistics.md). "
         + (
             f"Here the published values are set beside our {READINGS[reading]} ({reading}), in case the write-up"
             " measured them on that split. "

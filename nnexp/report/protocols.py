@@ -5,10 +5,12 @@ them beside the table's own keys gives one *candidate protocol* per combination 
 every run records its metrics after each epoch, a run of E epochs also gives the protocols of 1..E epochs
 (when nothing in it depends on E: a constant learning rate and no early stopping).
 
-For each candidate protocol and each published value (a *cell*), our mean and 95% CI over seeds are set
-beside the published value; a protocol's distance to the table is the root mean square of ``ours −
-published`` over its cells (for a claim "≥ x", only a shortfall counts), with the number of cells whose
-published value lies within our CI (a claim: our CI reaches x).
+For each candidate protocol and each published value (a *cell*), the cell's runs give the predictive distribution
+of one new run (:class:`~nnexp.report.stats.Predictive`). Protocols are ranked by a proper score
+(docs/statistics.md): the mean log predictive density of the table's exact published values (a claim "≥ x"
+does not count in it), beside what a run of the protocol itself scores on average. Also given: the root mean
+square of ``ours − published`` over the cells (for a claim, only a shortfall counts), and how many published
+values lie within our 95% prediction interval (a claim: our CI reaches x) and within the CI of our mean.
 """
 
 from __future__ import annotations
@@ -17,18 +19,29 @@ import math
 
 import pandas as pd
 
-from nnexp.report.published import UNIT_SCALE, key_columns, matches, within
+from nnexp.report.published import UNIT_SCALE, key_columns, matches, predictive, within
 from nnexp.report.runs import varying
 from nnexp.report.stats import t_interval
 from nnexp.results import RunStatus
 
 EPOCHS = "epochs"
-EXPLAINS = 0.75  # a protocol explains a table when at least this share of its cells lie within our CI
 UNIT = " points"  # distances between accuracies in % (the only tables ranked: see rankable)
 # Published test accuracies may have been measured on another split: the per-epoch accuracies a report can
 # also read them as, with the words for them.
 READINGS = {"train_acc": "training accuracies", "val_acc": "validation accuracies"}
-COLUMNS = ("cells", "measured", "within_ci", "rms", "max_abs_delta", "runs_per_cell")
+SCORES = ("log_score", "expected_log_score")
+COLUMNS = (
+    "cells",
+    "measured",
+    "scored",
+    "log_score",
+    "expected_log_score",
+    "within_pi",
+    "within_ci",
+    "rms",
+    "max_abs_delta",
+    "runs_per_cell",
+)
 
 
 def truncatable(runs: pd.DataFrame) -> pd.Series:
@@ -78,14 +91,27 @@ def protocol_settings(published: pd.DataFrame, results: pd.DataFrame) -> list[st
     return sorted(settings, key=lambda name: name == EPOCHS)
 
 
-def _cell(values: pd.Series, relation: str, published: float, rounding: float) -> tuple[float, bool, int]:
-    """(delta to the published value, whether it lies within our CI, n) of one cell's runs."""
+def _cell(cell: pd.DataFrame, metric: str, item: pd.Series) -> dict[str, float]:
+    """One published value (``item``) against the runs of one cell: ``n``, ``delta``, ``within_ci``,
+    ``within_pi``, and for an exact value with two runs or more its ``log_score`` and ``expected_log_score``."""
+    values = cell[metric] * UNIT_SCALE.get(item["unit"], 1.0)
     mean, half, n = t_interval(values)
     if n == 0:
-        return math.nan, False, 0
-    if relation == ">=":  # a lower bound: only a shortfall is a distance
-        return min(0.0, mean - published), (mean + (0 if math.isnan(half) else half)) >= published, n
-    return mean - published, within(mean, half, published, rounding), n
+        return {"n": 0}
+    one_run = predictive(cell, metric, item["unit"], item["rounding"])
+    published, rounding = item["value"], item["rounding"]
+    if item["relation"] == ">=":  # a lower bound: only a shortfall is a distance
+        reached = (mean + (0 if math.isnan(half) else half)) >= published
+        return {"n": n, "delta": min(0.0, mean - published), "within_ci": reached, "within_pi": reached}
+    found = {
+        "n": n,
+        "delta": mean - published,
+        "within_ci": within(mean, half, published, rounding),
+        "within_pi": one_run is not None and within(mean, one_run.half_width(), published, rounding),
+    }
+    if one_run is not None:
+        found |= {"log_score": one_run.log_density(published), "expected_log_score": one_run.expected_log_density()}
+    return found
 
 
 def rankable(published: pd.DataFrame) -> bool:
@@ -107,12 +133,12 @@ def reading_label(source: str, reading: str = "") -> str:
 
 
 def rankings(
-    published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, metrics: list[str]
+    published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, metrics: list[str], least: int = 2
 ) -> list[tuple[str, pd.DataFrame]]:
     """The candidate protocols of ``runs`` ranked against ``published`` (:func:`protocol_distances`) for each
     reading of its values: ``("", distances)`` for the table's own metric, then ``(reading, distances)`` for
     each of :func:`readings` that the runs record. None when the table is not :func:`rankable` or the runs
-    give fewer than two candidate protocols (or none with runs)."""
+    give fewer than ``least`` candidate protocols (or none with runs)."""
     if runs.empty or not rankable(published):
         return []
     ranked = []
@@ -120,7 +146,7 @@ def rankings(
         if reading and reading not in runs and reading not in curves:
             continue
         distances = protocol_distances(published, runs, curves, reading or None)
-        if len(distances) >= 2 and (distances["measured"] > 0).any():
+        if len(distances) >= least and (distances["measured"] > 0).any():
             ranked.append((reading, distances))
     return ranked
 
@@ -133,12 +159,14 @@ def protocol_columns(distances: pd.DataFrame) -> list[str]:
 def protocol_distances(
     published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame, metric: str | None = None
 ) -> pd.DataFrame:
-    """One row per candidate protocol, closest first among those measured on the most values: its settings,
-    then ``cells`` (published values), ``measured`` (cells with runs), ``within_ci``, ``rms`` and
-    ``max_abs_delta`` (in the table's unit, over the measured cells) and ``runs_per_cell`` (the fewest).
-    ``metric`` reads the published values as another metric than the table's own (one of :data:`READINGS`)."""
+    """One row per candidate protocol, most likely first among those measured on the most values: its settings,
+    then ``cells`` (published values), ``measured`` (cells with runs), ``scored`` (exact values whose cells have
+    two runs or more), ``log_score`` (the mean log predictive density of those published values, in the table's
+    unit), ``expected_log_score`` (the same for a run of the protocol itself, on average), ``within_pi``,
+    ``within_ci``, ``rms`` and ``max_abs_delta`` (in the table's unit, over the measured cells) and
+    ``runs_per_cell`` (the fewest). ``metric`` reads the published values as another metric than the table's own
+    (one of :data:`READINGS`)."""
     metric = metric or published["metric"].iloc[0]
-    scale = UNIT_SCALE.get(published["unit"].iloc[0], 1.0)
     results = results_by_epochs(runs, curves, metric)
     settings = protocol_settings(published, results)
     keys = key_columns(published)
@@ -146,31 +174,32 @@ def protocol_distances(
     groups = results.groupby(settings, dropna=False, sort=False) if settings else [((), results)]
     for setting, group in groups:
         setting = setting if isinstance(setting, tuple) else (setting,)
-        deltas, within, counts = [], 0, []
+        cells = []
         for _, item in published.iterrows():
             selected = group
             for key in keys:
                 selected = selected[matches(selected[key], item[key])]
-            delta, inside, n = _cell(selected[metric] * scale, item["relation"], item["value"], item["rounding"])
-            if n:
-                deltas.append(delta)
-                within += inside
-                counts.append(n)
+            cells.append(_cell(selected, metric, item))
+        found = pd.DataFrame([c for c in cells if c["n"]], columns=["n", "delta", "within_ci", "within_pi", *SCORES])
+        deltas = found["delta"]
         rows.append(
             {
                 **dict(zip(settings, setting)),
                 "cells": len(published),
-                "measured": len(deltas),
-                "within_ci": within,
-                "rms": math.sqrt(sum(d * d for d in deltas) / len(deltas)) if deltas else math.nan,
-                "max_abs_delta": max(abs(d) for d in deltas) if deltas else math.nan,
-                "runs_per_cell": min(counts) if counts else 0,
+                "measured": len(found),
+                "scored": int(found["log_score"].notna().sum()),
+                **{score: found[score].mean() for score in SCORES},
+                "within_pi": int(found["within_pi"].sum()),
+                "within_ci": int(found["within_ci"].sum()),
+                "rms": math.sqrt((deltas**2).mean()) if len(found) else math.nan,
+                "max_abs_delta": deltas.abs().max() if len(found) else math.nan,
+                "runs_per_cell": int(found["n"].min()) if len(found) else 0,
             }
         )
     table = pd.DataFrame(rows, columns=[*settings, *COLUMNS])
-    # a protocol measured on fewer of the table's values (runs still missing) is not closer for it
-    order = ["measured", "rms", "within_ci"]
-    return table.sort_values(order, ascending=[False, True, False], na_position="last").reset_index(drop=True)
+    # a protocol measured on fewer of the table's values (runs still missing) is not more likely for it
+    order = ["measured", "scored", "log_score", "rms"]
+    return table.sort_values(order, ascending=[False, False, False, True], na_position="last").reset_index(drop=True)
 
 
 def describe(row: pd.Series, settings: list[str]) -> str:
@@ -188,36 +217,42 @@ def _count(n: int, noun: str) -> str:
 
 
 def verdict_text(distances: pd.DataFrame, table: str) -> str:
-    """Which protocol explains ``table`` (its :func:`reading_label`) best, or that none does, in a sentence or two."""
+    """Under which protocol the published values of ``table`` (its :func:`reading_label`) are most likely, in a
+    sentence or two: its log score beside what its own runs score, and how far the next protocol falls behind."""
     settings = protocol_columns(distances)
     measured = distances[distances["measured"] > 0]
     if measured.empty:
         return f"{table}: no candidate protocol has runs."
     best = measured.iloc[0]
-    share = best["within_ci"] / best["cells"]
-    closest = (
-        f"{describe(best, settings)}: RMS distance {best['rms']:.2f}{UNIT} over {int(best['measured'])} of"
-        f" {int(best['cells'])} values, {int(best['within_ci'])} within our 95% CI"
+    gaps = (
+        f"{int(best['within_pi'])} of {int(best['measured'])} values within our 95% prediction interval for one run,"
+        f" {int(best['within_ci'])} within the CI of our mean; RMS distance {best['rms']:.2f}{UNIT}"
         f" (largest gap {best['max_abs_delta']:.2f}{UNIT})"
     )
-    ties = measured[
-        (measured["within_ci"] == best["within_ci"])
-        & (measured["measured"] == best["measured"])
-        & ((measured["rms"] - best["rms"]).abs() <= 1e-9 + 1e-6 * best["rms"])
-    ]
-    if len(ties) > 1:
-        closest += f"; {_count(len(ties) - 1, 'other protocol')} {'is' if len(ties) == 2 else 'are'} as close"
-    more = measured[measured["within_ci"] > best["within_ci"]]
-    if len(more):
-        most = more.loc[more["within_ci"].idxmax()]
-        closest += (
-            f". The most values within CI, {int(most['within_ci'])} of the {int(most['measured'])} it has runs for,"
-            f" come with {describe(most, settings)}"
+    if not best["scored"]:
+        return f"{table}: no candidate protocol has two runs or more per value to score; the closest is" + (
+            f" {describe(best, settings)}: {gaps}."
         )
-    if share >= EXPLAINS:
-        return f"{table}: of {_count(len(measured), 'candidate protocol')}, the table is best explained by {closest}."
-    criterion = f"(at least {EXPLAINS:.0%} of its values within CI)"
-    if len(measured) == 1:
-        return f"{table}: the only candidate protocol does not explain the table {criterion}: {closest}."
-    none = f"none of the {len(measured)} candidate protocols explains the table"
-    return f"{table}: {none} {criterion}; the closest is {closest}."
+    name = describe(best, settings) if settings else "the preset's protocol"
+    under = (
+        f"of {_count(len(measured), 'candidate protocol')}, the published values are most likely under {name}"
+        if len(measured) > 1
+        else f"the published values under {name}" + (" (the only candidate)" if settings else "")
+    )
+    text = (
+        f"{table}: {under}: mean log predictive density {best['log_score']:.2f} per"
+        f" value over"
+        f" {int(best['scored'])} (a run of this protocol itself scores {best['expected_log_score']:.2f} on"
+        f" average); {gaps}"
+    )
+    rivals = measured.iloc[1:]
+    rivals = rivals[(rivals["measured"] == best["measured"]) & (rivals["scored"] == best["scored"])]
+    if len(rivals):
+        second = rivals.iloc[0]
+        factor = math.exp(min(700.0, best["scored"] * (best["log_score"] - second["log_score"])))
+        text += f". Next: {describe(second, settings)}, {second['log_score']:.2f}: " + (
+            "as likely"
+            if factor < 1.01
+            else f"the published values (all together) are {factor:.3g} times less likely under it"
+        )
+    return text + "."

@@ -1,8 +1,10 @@
-"""Replicate statistics: mean and 95% confidence interval (Student's t) over seeds."""
+"""Replicate statistics over seeds: the mean's 95% confidence interval (Student's t), and the predictive
+distribution of one new run, its 95% prediction interval and log scores (docs/statistics.md)."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -22,6 +24,58 @@ def t_half_width(std: np.ndarray | float, n: np.ndarray | int, level: float = LE
     n = np.asarray(n, dtype=float)
     dof = np.where(n >= 2, n - 1, np.nan)
     return _t_quantile(dof, (1 + level) / 2) * np.asarray(std, dtype=float) / np.sqrt(n)
+
+
+@dataclass(frozen=True)
+class Predictive:
+    """Where one new run of a protocol lands, from n runs of it (normal model, unknown variance): ``mean`` +
+    ``scale`` x T with T Student's t of ``dof`` = n − 1 degrees of freedom, ``scale`` = s' * sqrt(1 + 1/n),
+    s' = max(s, floor) (a spread below the measurement's resolution is not taken as certainty)."""
+
+    mean: float
+    scale: float
+    dof: float
+
+    @classmethod
+    def of(cls, values: np.ndarray | pd.Series, floor: float = 0.0) -> Predictive | None:
+        """From the runs' ``values`` (NaN ignored); None for fewer than two."""
+        x = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
+        n = len(x)
+        if n < 2:
+            return None
+        return cls(float(x.mean()), max(float(x.std(ddof=1)), floor) * math.sqrt(1 + 1 / n), n - 1.0)
+
+    def half_width(self, level: float = LEVEL) -> float:
+        """Half-width of the two-sided ``level`` prediction interval: t_{(1+level)/2, n-1} * scale."""
+        return float(_t_quantile(self.dof, (1 + level) / 2)) * self.scale
+
+    def log_density(self, x: float) -> float:
+        """Log predictive density at ``x`` (per unit of the values): the log score of an observed ``x``."""
+        from scipy.special import gammaln
+
+        nu, z = self.dof, (x - self.mean) / self.scale
+        return float(
+            gammaln((nu + 1) / 2)
+            - gammaln(nu / 2)
+            - 0.5 * math.log(nu * math.pi)
+            - math.log(self.scale)
+            - (nu + 1) / 2 * math.log1p(z * z / nu)
+        )
+
+    def log_at_least(self, x: float) -> float:
+        """Log probability that one new run reaches at least ``x``: the log score of a claim "≥ x"."""
+        from scipy.special import stdtr
+
+        return float(np.log(stdtr(self.dof, (self.mean - x) / self.scale)))
+
+    def expected_log_density(self) -> float:
+        """The mean log score of a new run drawn from this distribution itself (minus its differential entropy):
+        what a published value that is one such run scores on average."""
+        from scipy.special import betaln, digamma
+
+        nu = self.dof
+        entropy = (nu + 1) / 2 * (digamma((nu + 1) / 2) - digamma(nu / 2)) + 0.5 * math.log(nu) + betaln(nu / 2, 0.5)
+        return float(-(entropy + math.log(self.scale)))
 
 
 def wilson_interval(successes: int, n: int, level: float = LEVEL) -> tuple[float, float]:

@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from nnexp.command_line import check_overrides, register_configs
 from nnexp.console import version_line
 from nnexp.errors import ConfigError
+from nnexp.report.published import counted_apart
 from nnexp.reproduce.presets import presets
 from nnexp.reproduce.scoreboard import protocol_findings, score, write_scoreboard
 from nnexp.training.spec import check_values
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     argv_text = shlex.join(["python", "-m", "nnexp.reproduce", *(argv if argv is not None else sys.argv[1:])])
     links = {name: f"reports/{name}/index.html" for name in names if (args.out / "reports" / name).is_dir()}
     index = write_scoreboard(board, args.out, sweeps, argv_text, findings, links)
-    counts = ", ".join(f"{n} {verdict}" for verdict, n in board["verdict"].value_counts().items())
+    counts = counted_apart(board["verdict"], board["metric"])
     print(f"reproduce: scoreboard {index} ({len(board)} published values: {counts})")
     if args.publish:
         publish(args.out, names, board, sweeps, argv_text, findings)
