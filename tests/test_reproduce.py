@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
@@ -13,7 +14,7 @@ from nnexp.report.published import load_published
 from nnexp.report.runs import load_runs
 from nnexp.reproduce.__main__ import main as reproduce_main
 from nnexp.reproduce.presets import published_tables
-from nnexp.reproduce.scoreboard import compute_seconds, protocol_findings, score, write_scoreboard
+from nnexp.reproduce.scoreboard import compute_seconds, protocol_findings, run_intervals, score, write_scoreboard
 from tests.conftest import write_finished_run
 
 PRESETS = ["w003_single_neuron", "w003_multiclass"]
@@ -171,4 +172,15 @@ def test_the_scoreboard_is_rebuilt_from_a_curated_reports_runs_table(tmp_path) -
     columns = ["ours", "ci95", "pi95", "n", "verdict"]
     pd.testing.assert_frame_equal(from_table[columns], from_folders[columns])
     assert (from_table["n"] > 0).any()
-    assert compute_seconds({"w003_multiclass": curated}) == pytest.approx(10.5 * len(runs))  # its runs' times
+    wall, summed = compute_seconds(run_intervals({"w003_multiclass": curated}))  # its runs' times, all at once
+    assert wall == pytest.approx(10.5) and summed == pytest.approx(10.5 * len(runs))
+
+
+def test_compute_time_is_the_union_of_the_runs_intervals_and_their_sum() -> None:
+    def at(seconds: float) -> datetime:
+        return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+
+    # two overlapping runs (0-10, 5-12), one inside another (20-30 holds 22-25), a gap (12-20), one alone (40-41)
+    intervals = [(at(20), at(30)), (at(0), at(10)), (at(22), at(25)), (at(5), at(12)), (at(40), at(41))]
+    assert compute_seconds(intervals) == pytest.approx((12 + 10 + 1, 10 + 7 + 10 + 3 + 1))
+    assert compute_seconds([]) == (0.0, 0.0)
