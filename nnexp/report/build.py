@@ -401,7 +401,7 @@ def _published_section(
         log.warning("warning: %s", warning)
         curves = curves[curves["run"].isin(runs["run"])] if not curves.empty else curves
     shutil.copy(path, out_dir / path.name)
-    comparison = compare(table, runs)
+    comparison = compare(table, runs, curves)
     comparison.to_csv(out_dir / f"published_{path.stem}.csv", index=False)
     source = source_of(table)
     shown = (
@@ -425,6 +425,8 @@ def _published_section(
     )
     if not comparison["setting"].astype(bool).any():
         shown = shown.drop(columns=["setting", "closest"])
+    if not comparison["epoch"].astype(bool).any():
+        shown = shown.drop(columns="epoch")
     protocol = table["protocol"].iloc[0] if "protocol" in table else ""
     at_once = concurrency(runs) if table["metric"].isin(TIMINGS).any() else 1
     noisy = (
@@ -448,7 +450,8 @@ def _published_section(
         Block("table", table=shown.astype(str), links={"CSV": f"published_{path.stem}.csv"}),
         *(
             block
-            for reading, distances in rankings(table, runs, curves, metrics)
+            # candidate protocols are ranked on the final values (a value at an epoch is not one of a protocol's)
+            for reading, distances in rankings(table[table["epoch"] == ""], runs, curves, metrics)
             for block in _protocols_section(distances, reading_label(source, reading), reading, out_dir, path.stem)
         ),
     ]

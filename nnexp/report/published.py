@@ -5,7 +5,9 @@ A published table is a CSV with one row per published value: the metadata column
 reported number or ``>=`` for a claimed lower bound; ``unit`` is ``%`` or ``s``), and
 any number of key columns named like run settings (``activation``, ``hidden``, ``lr``,
 ...) that say which configuration the value belongs to. Lines starting with ``#`` are
-comments.
+comments. Where the value comes from: ``source_file`` (the write-up's file), ``where`` (its table, figure or
+section) and ``quote`` (the write-up's words that give it). ``epoch``: the epoch the value was read at (empty:
+the end of training); such a value is compared with the runs' per-epoch metrics (their ``metrics.csv``).
 
 A published value stands for the interval its written digits allow: "92" (a whole percent) for 91.5 to 92.5,
 "12.34" for 12.335 to 12.345 (the column ``rounding``: half a unit in the last written place). Each is one run:
@@ -31,11 +33,15 @@ from nnexp.report.metrics import METRICS
 from nnexp.report.runs import natural_key, varying
 from nnexp.report.stats import Predictive, t_interval
 
-META = ("source", "table", "metric", "unit", "protocol", "relation", "value", "rounding", "note", "data")
+META = (
+    *("source", "table", "metric", "unit", "protocol", "relation", "value", "rounding", "note", "data"),
+    *("source_file", "where", "quote", "epoch"),
+)
 UNIT_SCALE = {"%": 100.0, "s": 1.0, "": 1.0}
 SINGLE = "1 run: no interval"  # the verdict of a value with one run
 # The set an accuracy is counted on (runs' columns): one image of it is the accuracy's resolution
 COUNTED_ON = {"test_acc": "n_test", "val_acc": "n_val", "train_acc": "n_train"}
+UNMEASURED = "not measured"  # the verdict of a value at an epoch when the runs' per-epoch metrics are not at hand
 COLLAPSE = 0.5  # a run "collapsed" when its test accuracy ends below this: fewer than half of the images right
 
 
@@ -83,8 +89,13 @@ def load_published(path: Path) -> pd.DataFrame:
             rounding.append(_half_last_place(written))
         except InvalidOperation:
             raise ReportError(f"published table {path}: value {written!r} is not a number") from None
+    epochs = table.get("epoch", pd.Series("", index=table.index)).str.strip()
+    bad = sorted(set(epochs[(epochs != "") & ~epochs.str.fullmatch(r"[1-9][0-9]*")]))
+    if bad:
+        raise ReportError(f"published table {path}: epoch(s) {bad} are not positive whole numbers (empty: final)")
     return table.assign(
         value=pd.to_numeric(table["value"]),
+        epoch=epochs,
         rounding=rounding,
         relation=table.get("relation", "=").replace("", "="),
     )
@@ -150,11 +161,26 @@ def _verdict(relation: str, published: float, mean: float, ci: float, pi: float,
     return "published above PI" if published > mean + pi else "published below PI"
 
 
-def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+def _values(item: pd.Series, group: pd.DataFrame, curves: pd.DataFrame | None) -> pd.Series:
+    """The values of a published item's metric in the runs ``group``: their final ones, or those after the item's
+    ``epoch`` in ``curves`` (per-epoch metrics with a ``run`` and an ``epoch`` column, 1 = after the first epoch);
+    none when ``curves`` lack them."""
+    metric, epoch = item["metric"], item.get("epoch", "")
+    if not epoch:
+        return group[metric].dropna() if metric in group else pd.Series(dtype=float)
+    if curves is None or curves.empty or metric not in curves:
+        return pd.Series(dtype=float)
+    return curves.loc[curves["run"].isin(group["run"]) & (curves["epoch"] == int(epoch)), metric].dropna()
+
+
+def compare(published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """Published value vs our mean and 95% CI, one row per published value and extra setting.
 
-    Columns: the key columns, ``setting`` (the other varied settings, or empty),
-    ``published``, ``ours``, ``ci95`` (our mean's), ``pi95`` (one run's prediction interval), ``n``,
+    A value published at an ``epoch`` is set beside the runs' metric after that epoch, from ``curves`` (as
+    :func:`~nnexp.report.runs.load_curves` gives them); without them its verdict is :data:`UNMEASURED`.
+
+    Columns: the key columns, ``metric``, ``epoch`` (empty: final), ``setting`` (the other varied settings, or
+    empty), ``published``, ``ours``, ``ci95`` (our mean's), ``pi95`` (one run's prediction interval), ``n``,
     ``delta`` (ours - published), ``verdict``,
     ``at_or_below`` (runs whose value is at most the published one), ``collapsed`` (runs ending below
     :data:`COLLAPSE` test accuracy),
@@ -175,16 +201,20 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
         groups = selected.groupby(extra, dropna=False, sort=False) if extra and len(selected) else [((), selected)]
         for setting, group in groups:
             setting = setting if isinstance(setting, tuple) else (setting,)
-            values = (group[item["metric"]] * scale).dropna() if item["metric"] in group else pd.Series(dtype=float)
+            values = _values(item, group, curves) * scale
             mean, half, n = t_interval(values) if len(values) else (math.nan, math.nan, 0)
-            one_run = predictive(group, item["metric"], item["unit"], item["rounding"])
+            one_run = Predictive.of(values, spread_floor(group, item["metric"], item["unit"], item["rounding"]))
             pi = one_run.half_width() if one_run else math.nan
+            verdict = _verdict(item["relation"], item["value"], mean, half, pi, n, item["rounding"])
+            if n == 0 and len(group) and item.get("epoch", ""):
+                verdict = UNMEASURED
             collapsed = int((group["test_acc"] < COLLAPSE).sum()) if "test_acc" in group else 0
             rows.append(
                 {
                     "item": index,
                     **{k: item[k] for k in keys},
                     "metric": item["metric"],
+                    "epoch": item.get("epoch", ""),
                     "setting": ", ".join(f"{name}={value}" for name, value in zip(extra, setting)),
                     "relation": item["relation"],
                     "published": item["value"],
@@ -193,7 +223,7 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
                     "pi95": pi,
                     "n": n,
                     "delta": mean - item["value"],
-                    "verdict": _verdict(item["relation"], item["value"], mean, half, pi, n, item["rounding"]),
+                    "verdict": verdict,
                     "at_or_below": int((values <= item["value"]).sum()),  # runs as low as the published value
                     "collapsed": collapsed,  # runs below COLLAPSE test accuracy
                 }
@@ -230,6 +260,11 @@ def summary_text(comparison: pd.DataFrame, source: str) -> str:
     """A few sentences on how the published values hold up."""
     best = comparison[comparison["closest"] | (comparison["n"] == 0)]
     text = f"{source}: {len(best)} published values — {counted_apart(best['verdict'], best['metric'])}."
+    if (best["verdict"] == UNMEASURED).any():
+        text += (
+            " A value published at an epoch is compared with the runs' metric after that epoch (their per-epoch"
+            " metrics.csv); where those are not at hand it is not measured: neither reproduced nor contradicted."
+        )
     if (best["verdict"] == SINGLE).any():
         text += " One run gives no interval: rerun with more seeds (e.g. seed=0,1,2,3,4) for a verdict."
     measured = best[best["n"] > 0]
