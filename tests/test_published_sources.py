@@ -13,6 +13,7 @@ from tests.conftest import ROOT
 TABLES = sorted((ROOT / "experiments").glob("*.csv"))
 SEEDS = ROOT.parent / "shared" / "seeds"  # the write-ups, beside the project (absent from a bare checkout)
 SOURCES = ("source_file", "where", "quote")
+NOT_COMPARED = "## Published but not compared"  # experiments/README.md: claims no table holds, quoted
 
 
 def _normal(text: str) -> str:
@@ -65,3 +66,21 @@ def test_every_quote_is_in_its_write_up(table: str, line: int, row: pd.Series) -
     assert _normal(row["quote"]) in _normal(path.read_text(encoding="utf-8")), (
         f"{table}, value {line + 1}: {row['quote']!r} is not in {path.name}"
     )
+
+
+def _claims() -> list[tuple[str, str]]:
+    """(write-up number, quote) of each row of the README's table of claims not compared."""
+    section = (ROOT / "experiments" / "README.md").read_text(encoding="utf-8").split(NOT_COMPARED)[1]
+    rows = [line.split(" | ") for line in section.splitlines() if re.match(r"\| \d{3} \|", line)]
+    return [(row[0].strip("| "), row[2].strip('"')) for row in rows]
+
+
+def test_the_claims_not_compared_are_listed() -> None:
+    assert {source for source, _ in _claims()} == {"000", "003"}
+
+
+@pytest.mark.skipif(not SEEDS.is_dir(), reason="the write-ups (../shared/seeds) are not beside this checkout")
+@pytest.mark.parametrize(("source", "quote"), _claims())
+def test_every_claim_not_compared_is_quoted_from_its_write_up(source: str, quote: str) -> None:
+    (path,) = SEEDS.glob(f"{source}_*.txt")
+    assert _normal(quote) in _normal(path.read_text(encoding="utf-8")), (path.name, quote)
