@@ -16,12 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from nnexp.report.build import RUNS_FILE
+from nnexp.errors import ReportError
+from nnexp.report.build import CURVES_FILE, RUNS_FILE
 from nnexp.report.document import Block, write_documents
 from nnexp.report.escape import markdown_code, markdown_link, markdown_text
 from nnexp.report.protocols import describe, protocol_columns, rankings, reading_label, verdict_text
 from nnexp.report.published import KINDS, compare, counted_apart, key_columns, kind_of, load_published, source_of
-from nnexp.report.runs import data_descriptions, load_curves, load_runs
+from nnexp.report.runs import config_names, data_descriptions, load_curves, load_runs
 from nnexp.report.stats import wilson_interval
 from nnexp.reproduce.presets import preset_of, published_by, published_tables, report_metrics
 from nnexp.results import FINISHED, SUMMARY_FILE, read_summary
@@ -76,6 +77,23 @@ def _runs_of(sweep: Path) -> pd.DataFrame:
     return runs[runs["status"].isin(FINISHED)] if not runs.empty else runs
 
 
+def _curves_of(sweep: Path, runs: pd.DataFrame) -> pd.DataFrame:
+    """The per-epoch metrics of ``runs`` (:func:`_runs_of`) with their settings: from their run folders, else from a
+    curated report's ``CURVES_FILE``; empty when neither has them."""
+    if runs.empty:
+        return pd.DataFrame()
+    if any(sweep.glob(f"*/{SUMMARY_FILE}")):
+        return load_curves(sweep, runs)[0]
+    shipped = sweep / CURVES_FILE
+    if not shipped.is_file():
+        return pd.DataFrame()
+    try:
+        curves = pd.read_csv(shipped)
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+        raise ReportError(f"{shipped} cannot be read ({type(exc).__name__}: {exc}); rebuild that report") from None
+    return curves.merge(runs[[*config_names(runs), "run"]], on="run")
+
+
 def _described(sweep: Path) -> list[str]:
     """What data the runs trained on: as their summaries say, else as a curated ``runs.csv`` counts it."""
     described = data_descriptions(sweep)
@@ -90,11 +108,14 @@ def score(sweeps: dict[str, Path]) -> pd.DataFrame:
     """One row per published value: ours from the sweep of the preset that reproduces its table (``sweeps`` by
     preset), "not run" where there is none (``report``, the link to the preset's report, is filled in by
     :func:`write_scoreboard`)."""
-    rows = []
+    rows, loaded = [], {}
     for path in published_tables():
         table = load_published(path)
         preset = preset_of(path, list(sweeps))
-        runs = _runs_of(sweeps[preset]) if preset else pd.DataFrame()
+        if preset and preset not in loaded:
+            runs = _runs_of(sweeps[preset])
+            loaded[preset] = (runs, _curves_of(sweeps[preset], runs))
+        runs, curves = loaded[preset] if preset else (pd.DataFrame(), pd.DataFrame())
         keys = key_columns(table)
         if runs.empty:
             comparison = table[keys].assign(
@@ -111,16 +132,21 @@ def score(sweeps: dict[str, Path]) -> pd.DataFrame:
                 collapsed=0,
             )
         else:
-            comparison = compare(table, runs)
+            comparison = compare(table, runs, curves)
             comparison = comparison[comparison["closest"] | (comparison["n"] == 0)]
-            comparison.loc[comparison["n"] == 0, "verdict"] = "not run"
+            comparison.loc[comparison["verdict"] == "no run", "verdict"] = "not run"
         for (_, item), (_, ours) in zip(table.iterrows(), comparison.iterrows()):
             low, high = wilson_interval(int(ours["collapsed"]), int(ours["n"]))
             rows.append(
                 {
                     "writeup": item["source"],
                     "table": item.get("table", ""),
-                    "setting": ", ".join(f"{key}={item[key]}" for key in keys),
+                    "setting": ", ".join(
+                        [
+                            *(f"{key}={item[key]}" for key in keys),
+                            *([f"epoch={item['epoch']}"] if item["epoch"] else []),
+                        ]
+                    ),
                     "metric": item["metric"],
                     "unit": item["unit"],
                     "relation": item["relation"],
@@ -154,9 +180,10 @@ def protocol_findings(sweeps: dict[str, Path]) -> pd.DataFrame:
                 continue
             if preset not in loaded:
                 runs = _runs_of(sweep)
-                loaded[preset] = (runs, load_curves(sweep, runs)[0] if not runs.empty else pd.DataFrame())
+                loaded[preset] = (runs, _curves_of(sweep, runs))
             runs, curves = loaded[preset]
-            for reading, distances in rankings(table, runs, curves, report_metrics(preset), least=1):
+            final = table[table["epoch"] == ""]  # a value at a given epoch is no candidate protocol's final value
+            for reading, distances in rankings(final, runs, curves, report_metrics(preset), least=1):
                 best = distances[distances["measured"] > 0].iloc[0]
                 rows.append(
                     {
