@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from nnexp.report.build import concurrency
+from nnexp.errors import ReportError
+from nnexp.report.build import CURVES_FILE, RUNS_FILE, concurrency, write_curves
 from nnexp.report.published import load_published
-from nnexp.report.runs import load_runs
+from nnexp.report.runs import config_names, load_curves, load_runs
 from nnexp.reproduce.__main__ import main as reproduce_main
 from nnexp.reproduce.presets import published_tables
 from nnexp.reproduce.scoreboard import compute_seconds, protocol_findings, run_intervals, score, write_scoreboard
@@ -174,6 +175,25 @@ def test_the_scoreboard_is_rebuilt_from_a_curated_reports_runs_table(tmp_path) -
     assert (from_table["n"] > 0).any()
     wall, summed = compute_seconds(run_intervals({"w003_multiclass": curated}))  # its runs' times, all at once
     assert wall == pytest.approx(10.5) and summed == pytest.approx(10.5 * len(runs))
+
+
+def test_a_curated_reports_curves_give_the_same_protocol_findings_as_the_run_folders(tmp_path) -> None:
+    """A curated report ships runs.csv and curves.csv.gz: the protocols of every epoch are scored from them as from
+    the runs' own folders; a damaged curves file is an error, never read as fewer epochs."""
+    sweep = tmp_path / "w003_multiclass"
+    _multiclass_sweep(sweep)
+    curated = tmp_path / "reports" / "w003_multiclass"
+    curated.mkdir(parents=True)
+    runs = load_runs(sweep)
+    runs.to_csv(curated / RUNS_FILE, index=False)
+    write_curves(load_curves(sweep, runs)[0], config_names(runs), curated)
+    from_folders = protocol_findings({"w003_multiclass": sweep})
+    assert (from_folders["protocols"] > 1).any()  # epochs among the candidates
+    pd.testing.assert_frame_equal(protocol_findings({"w003_multiclass": curated}), from_folders)
+    shipped = curated / CURVES_FILE
+    shipped.write_bytes(shipped.read_bytes()[: len(shipped.read_bytes()) // 2])
+    with pytest.raises(ReportError, match=r"curves\.csv\.gz cannot be read"):
+        protocol_findings({"w003_multiclass": curated})
 
 
 def test_compute_time_is_the_union_of_the_runs_intervals_and_their_sum() -> None:
