@@ -97,8 +97,8 @@ def run_settings(params: dict[str, Any], n_classes: int) -> Config:
         composed = OmegaConf.merge(OmegaConf.structured(Config), settings)
         if given["lr"] is None and OPTIMIZERS[composed.optimizer.name.value].LR is not None:
             composed.lr = OPTIMIZERS[composed.optimizer.name.value].LR
-        if n_classes == 2:  # nnexp's binary task: one sigmoid unit, whatever output says
-            composed.task, composed.output = "one_vs_all", "softmax"
+        if n_classes == 2:  # nnexp's binary task: one sigmoid unit, whatever output says (it was checked above)
+            composed = OmegaConf.merge(composed, {"task": "one_vs_all", "output": "softmax"})
     except OmegaConfBaseException as exc:  # Hydra's own words for a value of the wrong type
         raise ConfigError(f"{exc.full_key}: {str(exc).splitlines()[0]}") from None
     config = OmegaConf.to_object(composed)
