@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from nnexp.tracking.location import Location
 from nnexp.tracking.opening import TrackedRun
 from nnexp.tracking.params import run_params
 from nnexp.training.spec import result_settings
+from tests.conftest import ROOT
 
 tensorboardX = pytest.importorskip(
     "tensorboardX", reason="tracker=tensorboard needs the extra: pip install -e '.[tensorboard]'"
@@ -89,7 +91,9 @@ def assert_in_tensorboard(log_dir: Path, sweep_dir: Path) -> None:
         assert (final.step, final.value) == (summary["kept_epoch"], np.float32(summary["test_acc"]))
 
 
-def assert_in_mlflow(uri: str, experiment: str, sweep_dir: Path) -> None:
+def assert_in_mlflow(
+    uri: str, experiment: str, sweep_dir: Path, artifacts: frozenset[str] = frozenset({"summary.json", "model.npz"})
+) -> None:
     """Every run of ``sweep_dir`` once in the MLflow ``experiment``: its metrics by step are metrics.csv's, its params
     its settings, its status and tags, summary.json and model.npz among its artifacts."""
     client = mlflow_tracking.MlflowClient(tracking_uri=uri)
@@ -106,7 +110,7 @@ def assert_in_mlflow(uri: str, experiment: str, sweep_dir: Path) -> None:
         assert run.info.status == "FINISHED"
         assert run.data.tags["nnexp.status"] == "completed"
         assert run.data.tags["nnexp.fingerprint"] == summary["fingerprint"]
-        assert {a.path for a in client.list_artifacts(run.info.run_id)} == {"summary.json", "model.npz"}
+        assert {a.path for a in client.list_artifacts(run.info.run_id)} == artifacts
 
 
 @pytest.mark.slow  # a sweep starts git (its provenance)
@@ -223,3 +227,24 @@ def test_no_tracker_library_is_imported_unless_a_tracker_is_asked_for(tmp_path) 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert math.isfinite(read_summary(tmp_path / "run" / "summary.json")["test_acc"])
+
+
+@pytest.mark.slow
+def test_the_readmes_tracker_commands_work(tmp_path) -> None:
+    section = (ROOT / "README.md").read_text().split("## Trackers")[1].split("\n## ")[0]
+    block = section.split("```\n")[1]
+    commands = [line.split("   #")[0].strip() for line in block.splitlines() if line.startswith(("python", "nnexp"))]
+    assert len(commands) == 3
+    for command in commands:
+        args = shlex.split(command)
+        if args[0] == "python":  # the interpreter of this environment
+            args[0] = sys.executable
+        else:
+            args = [sys.executable, "-m", "nnexp.export", *args[1:]]
+        done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, (command, done.stderr)
+    sweep_dir = tmp_path / "multirun" / "activation=relu,tanh,data=digits,hidden=16,32"
+    assert_in_tensorboard(sweep_dir / "tensorboard", sweep_dir)
+    assert_in_mlflow(
+        f"sqlite:///{sweep_dir / 'mlflow' / 'mlflow.db'}", sweep_dir.name, sweep_dir, artifacts={"summary.json"}
+    )

@@ -54,8 +54,7 @@ def open_tracker(location: Location) -> Tracker:
     except Exception as exc:
         where = f"tracker.dir={location.dir}" if location.name == "tensorboard" else f"tracker.uri={location.uri}"
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else f"{type(exc).__name__}: {exc}"
-        first = str(reason).strip().splitlines()[0] if str(reason).strip() else type(exc).__name__
-        raise ConfigError(f"tracker={location.name} cannot log to {where}: {first}") from None
+        raise ConfigError(f"tracker={location.name} cannot log to {where}: {reason.strip().splitlines()[0]}") from None
 
 
 def check_tracker(location: Location) -> None:
