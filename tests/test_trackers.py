@@ -42,6 +42,7 @@ plugin_data_pb2 = pytest.importorskip("tensorboard.plugins.hparams.plugin_data_p
 
 GRID = {"hidden": [8, 16]}
 SETTINGS = {"data": "digits", "epochs": 3, "save_model": True, "report.enabled": False}
+TWO_WORKERS = {"hydra.launcher.n_jobs": 2}
 
 
 def _runs(sweep_dir: Path) -> dict[str, tuple[dict, pd.DataFrame]]:
@@ -136,6 +137,15 @@ def test_a_sweep_logs_every_run_to_mlflow_as_it_trains(tmp_path, capsys) -> None
     assert export(["mlflow", str(sweep_dir)]) == 0
     assert capsys.readouterr().out.strip().endswith("2 logged before")
     assert_in_mlflow(uri, "sweep", sweep_dir)  # still once each
+
+
+@pytest.mark.slow  # a sweep starts git (its provenance)
+def test_every_run_of_a_pack_is_a_run_of_its_own(tmp_path) -> None:
+    grid = {"lr": [0.1, 0.2, 0.5, 1.0]}  # on 2 workers: 2 packs of 2
+    runs = nnexp.sweep(grid, batch_size="full", tracker="mlflow", dir=tmp_path / "pack", **SETTINGS, **TWO_WORKERS)
+    sweep_dir = runs.attrs["sweep_dir"]
+    assert all("trained in a pack of 2 runs" in (sweep_dir / run / "run.log").read_text() for run in runs["run"])
+    assert_in_mlflow(f"sqlite:///{sweep_dir / 'mlflow' / 'mlflow.db'}", "pack", sweep_dir)
 
 
 @pytest.mark.slow  # a sweep starts git (its provenance)
@@ -243,8 +253,10 @@ def test_the_readmes_tracker_commands_work(tmp_path) -> None:
             args = [sys.executable, "-m", "nnexp.export", *args[1:]]
         done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, (command, done.stderr)
-    sweep_dir = tmp_path / "multirun" / "activation=relu,tanh,data=digits,hidden=16,32"
-    assert_in_tensorboard(sweep_dir / "tensorboard", sweep_dir)
-    assert_in_mlflow(
-        f"sqlite:///{sweep_dir / 'mlflow' / 'mlflow.db'}", sweep_dir.name, sweep_dir, artifacts={"summary.json"}
+    first, second = (
+        tmp_path / "multirun" / f"activation=relu,tanh,data=digits,{more}hidden=16,32" for more in ("", "epochs=10,")
     )
+    assert_in_tensorboard(first / "tensorboard", first)
+    for sweep_dir in (first, second):  # exported, logged live
+        uri = f"sqlite:///{sweep_dir / 'mlflow' / 'mlflow.db'}"
+        assert_in_mlflow(uri, sweep_dir.name, sweep_dir, artifacts={"summary.json"})
