@@ -13,6 +13,7 @@ COMMANDS = {
     "nnexp-report": "the report of a sweep folder, or of several side by side (python -m nnexp.report)",
     "nnexp-predict": "evaluate a saved run, or classify images with it (python -m nnexp.predict)",
     "nnexp-reproduce": "every preset of the write-ups, then the scoreboard (python -m nnexp.reproduce)",
+    "nnexp-export": "a finished sweep logged to TensorBoard or MLflow (python -m nnexp.export)",
 }
 
 

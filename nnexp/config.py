@@ -114,6 +114,28 @@ class EarlyStoppingConfig:
     min_delta: float = 0.0
 
 
+class TrackerName(Enum):
+    """Where every run is also logged as it trains (nnexp.tracking): nowhere, TensorBoard or MLflow."""
+
+    none = "none"
+    tensorboard = "tensorboard"
+    mlflow = "mlflow"
+
+
+@dataclass
+class TrackerConfig:
+    """The experiment tracker (``tracker=<name>``, a config group) and where it logs; null: under the sweep's folder
+    (a single run's: its own folder)."""
+
+    name: TrackerName = TrackerName.none
+    # tensorboard: the folder of the event files, a subfolder per run; null: <sweep folder>/tensorboard
+    dir: Optional[str] = None
+    # mlflow: the tracking URI (sqlite:///..., http://...); null: sqlite:///<sweep folder>/mlflow/mlflow.db
+    uri: Optional[str] = None
+    # mlflow: the experiment's name; null: the sweep folder's name
+    experiment: Optional[str] = None
+
+
 @dataclass
 class Config:
     """One training run. Sweeps are grids over these keys."""
@@ -161,6 +183,7 @@ class Config:
     diagnostics: bool = True
     # Save the final weights (model.npz) for `python -m nnexp.predict`.
     save_model: bool = False
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
     data: DataConfig = field(default_factory=DataConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
 

@@ -21,6 +21,10 @@ EXECUTION_ONLY = (
     "report.cols",
     "report.metrics",
     "report.published",
+    "tracker",
+    "tracker.dir",
+    "tracker.uri",
+    "tracker.experiment",
 )
 # Settings that say where the data set's files come from: they enter the fingerprint (other files
 # can give other results) but are not columns of the report, where data.name names the data set.

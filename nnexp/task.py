@@ -20,7 +20,7 @@ from hydra_plugins.nnexp_launcher.ordered_joblib import register as register_lau
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.command_line import CONFIG_NAME, MAIN_OPTIONS, register_configs
-from nnexp.config import Config
+from nnexp.config import Config, TrackerName
 from nnexp.console import RESULT_LINE, a_sweep_line, not_an_epoch_line
 from nnexp.errors import NnexpError
 from nnexp.resources import CONFIG_DIR
@@ -86,6 +86,12 @@ def main(cfg: DictConfig) -> float:
         )
         if role.packed_by:
             settings = unforced(settings, out_dir, role.sweep_started)
+    home = Path(str(hydra_cfg.sweep.dir)) if hydra_cfg.mode == RunMode.MULTIRUN else out_dir
+    for one in [settings, *(member for _, member in role.members)]:
+        if one.tracker.name is not TrackerName.none:
+            from nnexp.tracking.location import settle
+
+            settle(one.tracker, home)
     try:
         summary = _execute(settings, out_dir, role, f"{hydra_cfg.job.name}.log")
     except Exception as exc:

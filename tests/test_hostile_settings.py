@@ -40,6 +40,9 @@ CHECKED_ELSEWHERE = {
     "report.cols": "a setting of the runs, before any run",
     "report.metrics": "known metrics, before any run",
     "report.published": "readable tables, before any run",
+    "tracker.dir": "a folder the tracker writes to, before any run (nnexp.tracking.opening.check_tracker)",
+    "tracker.uri": "a store MLflow opens, before any run (check_tracker)",
+    "tracker.experiment": "an MLflow experiment, found or made before any run (check_tracker)",
 }
 
 

@@ -22,6 +22,7 @@ from nnexp.results import FINISHED, METRICS_FILE, OUTCOME_COLUMNS, SUMMARY_FILE,
 from nnexp.results.files import DAMAGED_PREFIX, damage
 from nnexp.results.plan_file import planned_runs
 from nnexp.results.summary import metrics_definition_of
+from nnexp.tracking.folders import TRACKER_FOLDERS
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,13 @@ def find_run_dirs(sweep_dir: Path) -> list[Path]:
     """Every run folder under (or equal to) ``sweep_dir`` but those set aside as damaged, sorted by path."""
     found = {p.parent for name in (SUMMARY_FILE, METRICS_FILE) for p in sweep_dir.rglob(name)}
     found |= {p.parent.parent for p in sweep_dir.rglob(HYDRA_CONFIG.name) if p.parent.name == HYDRA_CONFIG.parent.name}
-    return sorted(d for d in found if not any(p.startswith(DAMAGED_PREFIX) for p in d.relative_to(sweep_dir).parts))
+    return sorted(d for d in found if not _set_apart(d.relative_to(sweep_dir).parts))
+
+
+def _set_apart(parts: tuple[str, ...]) -> bool:
+    """Whether a folder (its ``parts`` below the sweep folder) holds no run of it: a damaged run's files set aside, or
+    a tracker's log (MLflow's copies of summary.json among its artifacts)."""
+    return any(part.startswith(DAMAGED_PREFIX) for part in parts) or bool(parts and parts[0] in TRACKER_FOLDERS)
 
 
 # A column of the data's content (the start of its digest): runs on other data are never pooled as one setting's

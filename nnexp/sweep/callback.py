@@ -43,6 +43,8 @@ from nnexp.sweep.planning import check_memory, plan_sweep
 from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
 from nnexp.sweep.study import optuna_lines_to_console, resume_study
+from nnexp.tracking.location import locate
+from nnexp.tracking.opening import check_tracker
 from nnexp.training.spec import RunSpec
 
 log = logging.getLogger(__name__)
@@ -171,6 +173,7 @@ class SweepCallback(Callback):
             RunSpec.from_settings(settings)
             prepare_data(settings.data)
             _check_folder(Path(config.hydra.run.dir), "hydra.run.dir")
+            check_tracker(locate(settings.tracker, Path(config.hydra.run.dir)))
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)
@@ -203,6 +206,7 @@ class SweepCallback(Callback):
             if jobs is not None and joblib:
                 check_memory(jobs, at_once)
             _check_folder(sweep_dir, "hydra.sweep.dir")  # made last: a sweep that cannot start leaves no folder behind
+            check_tracker(locate(config.tracker, sweep_dir))  # MLflow: its experiment made here, not by each worker
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)

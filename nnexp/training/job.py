@@ -7,16 +7,16 @@ import logging
 import platform
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import nnexp
-from nnexp.config import Config
+from nnexp.config import Config, TrackerName
 from nnexp.console import SWEEP_LINE
 from nnexp.data import Splits, load_dataset
 from nnexp.data.loading import damaged_caches
@@ -52,8 +52,12 @@ from nnexp.training.spec import (
     config_record,
     data_identity,
     fingerprint,
+    result_settings,
 )
 from nnexp.training.stopped_time import count_stopped_time
+
+if TYPE_CHECKING:
+    from nnexp.tracking.opening import TrackedRun
 
 log = logging.getLogger("nnexp.run")
 
@@ -184,10 +188,17 @@ def _member(run: _Run, data: Splits, files: contextlib.ExitStack) -> Member:
         log.info("resuming %s from epoch %d%s", out_dir.name, resume.epoch + 1, within, extra=SWEEP_LINE)
     metrics = files.enter_context(MetricsCSV(out_dir / METRICS_FILE, columns, kept))
     run.history = list(metrics.kept)
+    tracker = run.start_tracking(resume.epoch + 1 if resume is not None else 1)
 
     def record(row: dict) -> None:
         metrics.write(row)
         run.history.append(row)
+
+    if tracker is not None:  # attached only where a tracker is asked for
+
+        def record(row: dict, written: Callable[[dict], None] = record) -> None:
+            written(row)
+            tracker.epoch(row)
 
     return Member(
         model,
@@ -351,6 +362,26 @@ class _Run:
     def __init__(self, settings: Config, spec: RunSpec | None, out_dir: Path, origin: dict, log: logging.Logger):
         self.settings, self.spec, self.out_dir, self.origin, self.log = settings, spec, out_dir, origin, log
         self.history: list[dict] = []  # its epochs' rows, the epochs before a checkpoint included
+        self.tracker: TrackedRun | None = None  # its log in the tracker settings.tracker names, while it trains
+
+    def start_tracking(self, first_epoch: int) -> TrackedRun | None:
+        """Its log in the tracker its settings name, from epoch ``first_epoch`` on (None: tracker=none)."""
+        if self.settings.tracker.name is TrackerName.none:
+            return None
+        from nnexp.tracking.location import locate
+        from nnexp.tracking.opening import TrackedRun
+        from nnexp.tracking.params import run_params
+
+        location = locate(self.settings.tracker, self.out_dir)
+        fingerprint, params = self.origin["fingerprint"], run_params(result_settings(self.spec.config))
+        self.tracker = TrackedRun(location, self.out_dir.name, fingerprint, params, first_epoch, self.log)
+        return self.tracker
+
+    def _end_tracking(self, summary: dict) -> None:
+        """Its tracker told how it ended (``summary``, as written to its folder)."""
+        if self.tracker is not None:
+            self.tracker.end(summary, self.out_dir)
+            self.tracker = None
 
     def check(self) -> None:
         """Check its settings (an error is raised) and that it fits in the memory available."""
@@ -363,6 +394,7 @@ class _Run:
         """Write its summary: it is done (its checkpoint goes); the summary."""
         write_json_atomic(self.out_dir / SUMMARY_FILE, summary.to_dict())
         (self.out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: nothing to resume
+        self._end_tracking(summary.to_dict())
         self.log.info(
             "%s after %d epochs: test accuracy %.2f%%, %.1f s training",
             summary.status.value,
@@ -375,7 +407,9 @@ class _Run:
     def interrupted(self, exc: Interrupted) -> None:
         """Record that a signal stopped it (its checkpoint kept)."""
         self.log.warning("%s", exc)
-        _record(self.out_dir, RunSummary(status=RunStatus.interrupted, error=str(exc), **self.origin, finished=_now()))
+        interrupted = RunSummary(status=RunStatus.interrupted, error=str(exc), **self.origin, finished=_now())
+        _record(self.out_dir, interrupted)
+        self._end_tracking(interrupted.to_dict())
 
     def failed(self, exc: Exception) -> Exception:
         """Record that ``exc`` ended it: status ``failed``, the one-line error, the traceback in ``error.txt``."""
@@ -388,6 +422,7 @@ class _Run:
         self.log.error("error: %s" if expected else "run failed: %s", error, exc_info=None if expected else exc)
         failed = RunSummary(status=RunStatus.failed, error=error, **self.origin, finished=_now())
         _record(self.out_dir, failed, "".join(traceback.format_exception(exc)))
+        self._end_tracking(failed.to_dict())
         return exc
 
 

@@ -212,7 +212,7 @@ def config_record(settings: Config) -> dict[str, Any]:
     return record
 
 
-def _result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """``node`` without the execution-only settings (and without sections they leave empty)."""
     kept = {}
     for key, value in node.items():
@@ -220,7 +220,7 @@ def _result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         if is_execution_only(name):
             continue
         if isinstance(value, dict):
-            value = _result_settings(value, f"{name}.")
+            value = result_settings(value, f"{name}.")
             if not value:
                 continue
         kept[key] = value
@@ -240,7 +240,7 @@ def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
     another spelling of the same folder, or a copy of the same files, is the same configuration, and files
     replaced under the same folder are another.
     """
-    settings = _result_settings(record) | {"metrics_definition": METRICS_DEFINITION}
+    settings = result_settings(record) | {"metrics_definition": METRICS_DEFINITION}
     if data is not None:
         settings["data"] = {key: value for key, value in settings["data"].items() if f"data.{key}" not in DATA_SOURCE}
         settings["data_content"] = data.digest
