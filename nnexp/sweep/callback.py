@@ -44,7 +44,7 @@ from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
 from nnexp.sweep.study import optuna_lines_to_console, resume_study
 from nnexp.tracking.location import locate
-from nnexp.tracking.opening import check_tracker
+from nnexp.tracking.opening import check_installed, check_tracker
 from nnexp.training.spec import RunSpec
 
 log = logging.getLogger(__name__)
@@ -172,8 +172,10 @@ class SweepCallback(Callback):
             settings = run_settings(config)
             RunSpec.from_settings(settings)
             prepare_data(settings.data)
+            tracker = locate(settings.tracker, Path(config.hydra.run.dir))
+            check_installed(tracker)
             _check_folder(Path(config.hydra.run.dir), "hydra.run.dir")
-            check_tracker(locate(settings.tracker, Path(config.hydra.run.dir)))
+            check_tracker(tracker)
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)
@@ -205,8 +207,10 @@ class SweepCallback(Callback):
             jobs = plan_sweep(config, sweep_dir, at_once)
             if jobs is not None and joblib:
                 check_memory(jobs, at_once)
+            tracker = locate(config.tracker, sweep_dir)
+            check_installed(tracker)
             _check_folder(sweep_dir, "hydra.sweep.dir")  # made last: a sweep that cannot start leaves no folder behind
-            check_tracker(locate(config.tracker, sweep_dir))  # MLflow: its experiment made here, not by each worker
+            check_tracker(tracker)  # its store, in the folder (MLflow: its experiment made here, not by each worker)
         except NnexpError as exc:
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)

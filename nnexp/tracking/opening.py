@@ -33,9 +33,11 @@ class Tracker(Protocol):
         """A run's log, from epoch ``first_epoch`` on (> 1: a run resumed, whose earlier epochs are logged)."""
 
 
-def open_tracker(location: Location) -> Tracker:
-    """The tracker ``location`` names, its store made ready (MLflow: its experiment); :class:`ConfigError` (one line)
-    when its library is not installed (naming the pip extra) or its store cannot be used."""
+def check_installed(location: Location) -> None:
+    """:class:`ConfigError` (one line, naming the pip extra) unless the library of the tracker ``location`` names is
+    installed; nothing is written (a sweep checks this before it makes its folder)."""
+    if location.name == "none":
+        return
     module, extra = LIBRARIES[location.name]
     try:
         importlib.import_module(module)
@@ -43,6 +45,12 @@ def open_tracker(location: Location) -> Tracker:
         raise ConfigError(
             f"tracker={location.name} needs {module}, which is not installed: pip install 'nnexp[{extra}]'"
         ) from None
+
+
+def open_tracker(location: Location) -> Tracker:
+    """The tracker ``location`` names, its store made ready (MLflow: its experiment); :class:`ConfigError` (one line)
+    when its library is not installed (naming the pip extra) or its store cannot be used."""
+    check_installed(location)
     try:
         if location.name == "tensorboard":
             from nnexp.tracking.tensorboard import TensorBoard
