@@ -200,6 +200,16 @@ def test_import_nnexp_imports_nothing_heavy() -> None:
 
 
 @pytest.mark.slow
+def test_sweeps_one_after_another_in_one_process_with_their_jobs_run_in_it(tmp_path, monkeypatch) -> None:
+    """n_jobs=1 runs a sweep's jobs in the notebook's own process: the next sweep still finds nnexp's launcher and
+    sweeper (Hydra forgets plugins registered by hand when a job restores its state)."""
+    monkeypatch.chdir(tmp_path)
+    for hidden in (8, 16):
+        runs = nnexp.sweep({"hidden": [hidden]}, **DIGITS, **{"hydra.launcher.n_jobs": 1})
+        assert runs["status"].tolist() == ["completed"] and runs["hidden"].tolist() == [hidden]
+
+
+@pytest.mark.slow
 def test_a_notebook_sweep_is_the_command_lines_sweep(tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.chdir(tmp_path)
     own = multiprocessing.Process(target=time.sleep, args=(600,), daemon=True)  # the notebook's own, e.g. a pool's
