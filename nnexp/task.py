@@ -71,6 +71,9 @@ def main(cfg: DictConfig) -> float:
     searching sweeper (Optuna) is told of failed and diverged runs by an exception,
     which it counts as a failed trial (a NaN objective would stop it).
     """
+    # a launcher restoring Hydra's state for this job re-discovers the plugins and forgets those registered by hand,
+    # nnexp's: the next sweep of this process needs them (a job run in the sweep's own process: n_jobs=1)
+    register_launcher()
     hydra_cfg = HydraConfig.get()
     searching = hydra_cfg.mode == RunMode.MULTIRUN and not runs_a_grid(str(hydra_cfg.sweeper.get("_target_")))
     settings: Config = OmegaConf.to_object(cfg)

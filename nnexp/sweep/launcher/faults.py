@@ -47,11 +47,6 @@ def execute_job(
     API: its config composed for ``overrides``, then :func:`hydra.core.utils.run_job` in its sweep sub-folder."""
     setup_globals()
     Singleton.set_state(singleton_state)
-    # set_state re-discovers Hydra's plugins and forgets those registered by hand: nnexp's launcher and sweeper,
-    # which the next sweep of this process needs (a job run in the sweep's own process: n_jobs=1, nnexp.sweep)
-    from hydra_plugins.nnexp_launcher.ordered_joblib import register
-
-    register()
     job = hydra_context.config_loader.load_sweep_config(config, list(overrides))
     with open_dict(job):
         job.hydra.job.id = f"{job.hydra.job.name}_{number}"
