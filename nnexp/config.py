@@ -44,6 +44,22 @@ class Task(Enum):
     one_vs_all = "one_vs_all"
 
 
+class GradReduction(Enum):
+    """How a batch's per-sample gradients make the step's: their mean (the gradient of the mean loss), or their sum
+    (batch size times it: write-up 000's "dJ/dz = y_hat - y" read per batch, without the 1/m)."""
+
+    mean = "mean"
+    sum = "sum"
+
+
+class OutputGrad(Enum):
+    """The output layer's weight gradient: ``exact`` (y_hat - y) a_j, a_j the layer's input, or ``printed``,
+    write-up 000's as printed, (y_hat - y) z_k: the output's own weighted sum z_k, the same for every input j."""
+
+    exact = "exact"
+    printed = "printed"
+
+
 class DType(Enum):
     """Floating-point precision of parameters and activations."""
 
@@ -158,6 +174,10 @@ class Config:
     output: Output = Output.softmax
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     lr_schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # How a batch's per-sample gradients combine: mean (the mean loss's gradient) or sum (batch size times it).
+    grad_reduction: GradReduction = GradReduction.mean
+    # The output layer's weight gradient: exact, or printed (write-up 000's (y_hat - y) z_k; needs a hidden layer).
+    output_grad: OutputGrad = OutputGrad.exact
     # L2 penalty weight_decay / 2 * sum of squared weights (not biases), part of the reported loss; 0: off.
     weight_decay: float = 0.0
     # Inverted dropout on the hidden layers' outputs while training: the probability of dropping a unit.

@@ -41,7 +41,7 @@ def test_the_help_names_every_preset() -> None:
 @pytest.mark.parametrize(
     ("args", "error"),
     [
-        (["w999"], "unknown preset w999; allowed: a000_protocols"),
+        (["w999"], "unknown preset w999; allowed: a000_hypotheses, a000_protocols"),
         (["--jobs", "0", "w001_relu_128_64"], "--jobs=0 is invalid; allowed: an int >= 1"),
         (
             ["-o", "epochs=-1", "w002_deep_leaky", "w001_relu_128_64"],

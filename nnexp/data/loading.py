@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from nnexp.data.cache import bad_generations, entry_path, load_cached, needs_che
 from nnexp.data.dataset import Dataset
 from nnexp.data.degenerate import constant_images
 from nnexp.data.download import cache_folder
-from nnexp.data.settings import DataConfig, Scaling
-from nnexp.data.splits import Preprocess, Splits, split_indices
+from nnexp.data.settings import DataConfig, Order, Scaling
+from nnexp.data.splits import Preprocess, Splits, split_indices, training_order
 from nnexp.errors import ConfigError, DataFileError
 from nnexp.places import remove_leftovers
 
@@ -152,4 +153,15 @@ def load_dataset(cfg: DataConfig) -> Splits:
                 f" data.n_classes={dataset.n_classes}; allowed: labels 0..{dataset.n_classes - 1}"
                 " (set data.n_classes to the number of classes)"
             )
-    return splits
+    return _ordered(cfg, dataset, splits)
+
+
+def _ordered(cfg: DataConfig, dataset: Dataset, splits: Splits) -> Splits:
+    """``splits`` with the training rows' fixed order of ``data.order`` (:func:`training_order`); as they are for
+    ``shuffled``."""
+    order = Order(cfg.order).value
+    if order == "shuffled":
+        return splits
+    n_total = dataset.training_shape()[0]  # the files are here: the splits were read from them
+    positions = split_indices(n_total, cfg.val_size, cfg.train_limit, cfg.split_seed)[1]
+    return replace(splits, train_order=training_order(order, splits.y_train, positions))

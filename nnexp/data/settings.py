@@ -17,6 +17,15 @@ class Scaling(Enum):
     standard = "standard"
 
 
+class Order(Enum):
+    """The order mini-batches take the training images in: reshuffled every epoch (with the run's seed), or the
+    same every epoch: as the files store them, or sorted by label (within a label as the files store them)."""
+
+    shuffled = "shuffled"
+    stored = "stored"
+    sorted = "sorted"
+
+
 @dataclass
 class DataConfig:
     """Which data set to use, where its files come from, and how it is split."""
@@ -43,5 +52,8 @@ class DataConfig:
     # Use only the first N (shuffled) training images; null = all of them.
     train_limit: Optional[int] = None
     scaling: Scaling = Scaling.unit
+    # The training images' order within an epoch: shuffled (every epoch anew), stored (the files' order) or sorted
+    # (by label); full-batch gradient descent reads them all at once, in any order.
+    order: Order = Order.shuffled
     # Keep the decoded splits as .npy files in the cache folder, memory-mapped by every run.
     cache_arrays: bool = True

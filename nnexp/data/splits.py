@@ -56,6 +56,8 @@ class Splits:
     n_classes: int
     cache_generation: str | None = None  # the array cache entry the arrays are mapped from (None: not cached)
     image_warnings: tuple[str, ...] = ()  # splits whose images are all constant (nnexp.data.degenerate)
+    # the order (n_train,) mini-batches take the training rows in, the same every epoch; None: reshuffled every epoch
+    train_order: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -111,3 +113,14 @@ def split_indices(
     n_val, n_train = split_sizes(n_total, val_size, train_limit)
     order = np.random.default_rng(split_seed).permutation(n_total)
     return order[:n_val], order[n_val : n_val + n_train]
+
+
+def training_order(order: str, y_train: np.ndarray, positions: np.ndarray) -> np.ndarray | None:
+    """The fixed order of the training rows (``data.order``): None for ``shuffled`` (reshuffled every epoch); for
+    ``stored`` the rows by their ``positions`` (n_train,) in the files; for ``sorted`` by label ``y_train`` (n_train,),
+    rows of one label by their positions."""
+    if order == "shuffled":
+        return None
+    if order == "stored":
+        return np.argsort(positions, kind="stable")
+    return np.lexsort((positions, y_train))

@@ -157,9 +157,12 @@ class MLP:
         update: bool,
         masks: Masks = None,
         first_layer: bool = True,
+        printed: bool = False,
     ) -> None:
         """Gradients of the mean loss, times ``scale``: into ``ws.grad_w``/``ws.grad_b``, or, with
         ``update``, subtracted from the weights and biases as they are found (a step of size ``scale``).
+        ``printed``: the output layer's weight gradient as write-up 000 prints it
+        (:func:`printed_output_gradients_`; with a hidden layer only).
 
         Each layer's delta is passed down before that layer's weights change. Overwrites the
         logits in ``acts[-1]`` with the output deltas (e.g. softmax - one-hot). Without ``first_layer`` the first
@@ -167,11 +170,13 @@ class MLP:
         derivative), or with no hidden layer the output deltas in ``acts[0]`` (a pack does the first layer of all
         its members at once: :mod:`nnexp.model.pack`).
         """
-        m = len(x)
+        m, last = len(x), len(self.weights) - 1
         delta = acts[-1]
+        if printed:
+            np.copyto(ws.out_scratch[:m], delta)  # the logits z, before they become the deltas
         self.output.delta_(delta, y, scale / m, ws)
         ones = ws.ones[:m]
-        for l in range(len(self.weights) - 1, -1 if first_layer else 0, -1):
+        for l in range(last, -1 if first_layer else 0, -1):
             below = None
             if l > 0:
                 below = ws.deltas[l - 1][:m]
@@ -181,8 +186,16 @@ class MLP:
                     pre = ws.pre[l - 1][:m] if ws.pre else None
                     mask = None if masks is None else masks[l - 1]
                     hidden_delta_(below, outputs, pre, ws.scratch[l - 1][:m], self.activation_fn, mask)
-            a_prev = x if l == 0 else acts[l - 1]
-            layer_gradients_(self.weights[l], self.biases[l], a_prev, delta, ones, ws.grad_w[l], ws.grad_b[l], update)
+            if printed and l == last:
+                z = ws.out_scratch[:m]
+                printed_output_gradients_(
+                    self.weights[l], self.biases[l], z, delta, ones, ws.grad_w[l], ws.grad_b[l], update
+                )
+            else:
+                a_prev = x if l == 0 else acts[l - 1]
+                layer_gradients_(
+                    self.weights[l], self.biases[l], a_prev, delta, ones, ws.grad_w[l], ws.grad_b[l], update
+                )
             delta = below
 
     def workspace(self, rows: int) -> Workspace:
@@ -198,14 +211,16 @@ class MLP:
         masks: Masks = None,
         acts: list[np.ndarray] | None = None,
         first_layer: bool = True,
+        printed: bool = False,
     ) -> None:
         """``scale`` times the gradients of the mean loss on the batch ``x`` (m, n_in), ``y`` (m,), into
         ``ws.grad_w`` and ``ws.grad_b`` (shaped like the weights and biases; ``ws.grads`` lists them).
 
         ``acts``: the batch's :meth:`forward` pass in ``ws``, with the same ``masks``, when done already;
-        ``first_layer`` False leaves the first layer to the caller (see :meth:`_backward`)."""
+        ``first_layer`` False leaves the first layer to the caller; ``printed``: the output layer's weight gradient
+        as write-up 000 prints it (see :meth:`_backward`)."""
         acts = self.forward(x, ws, masks) if acts is None else acts
-        self._backward(x, y, acts, ws, scale, update=False, masks=masks, first_layer=first_layer)
+        self._backward(x, y, acts, ws, scale, update=False, masks=masks, first_layer=first_layer, printed=printed)
 
     def sgd_step(
         self,
@@ -216,12 +231,13 @@ class MLP:
         masks: Masks = None,
         acts: list[np.ndarray] | None = None,
         first_layer: bool = True,
+        printed: bool = False,
     ) -> None:
         """One plain gradient-descent step on the batch ``x`` (m, n_in), ``y`` (m,): W -= lr * dJ/dW for every
-        parameter, each weight matrix updated by one BLAS call where NumPy's BLAS allows it. ``acts`` and
-        ``first_layer`` as for :meth:`gradients`."""
+        parameter, each weight matrix updated by one BLAS call where NumPy's BLAS allows it. ``acts``,
+        ``first_layer`` and ``printed`` as for :meth:`gradients`."""
         acts = self.forward(x, ws, masks) if acts is None else acts
-        self._backward(x, y, acts, ws, scale=lr, update=True, masks=masks, first_layer=first_layer)
+        self._backward(x, y, acts, ws, scale=lr, update=True, masks=masks, first_layer=first_layer, printed=printed)
 
     def penalty(self, weight_decay: float) -> float:
         """The L2 penalty weight_decay / 2 * sum of the squared weights (biases are not penalised)."""
@@ -324,3 +340,26 @@ def layer_gradients_(
         bias -= grad_b
     else:
         np.matmul(a_prev.T, delta, out=grad_w)
+
+
+def printed_output_gradients_(
+    weight: np.ndarray,
+    bias: np.ndarray,
+    z: np.ndarray,
+    delta: np.ndarray,
+    ones: np.ndarray,
+    grad_w: np.ndarray,
+    grad_b: np.ndarray,
+    update: bool,
+) -> None:
+    """The output layer's gradients as write-up 000 prints them, dJ/dw_kj = (y_hat - y) z_k and dJ/db_k = y_hat - y,
+    from its logits ``z`` (m, n_out) and ``delta`` (m, n_out) (``ones`` (m,)): the weight gradient's row j is the
+    same for every input j, the sum over the batch of delta * z; into ``grad_w`` (n_in, n_out) and ``grad_b``
+    (n_out,), or, with ``update``, subtracted from ``weight`` and ``bias``. Overwrites ``z``."""
+    np.matmul(ones, delta, out=grad_b)
+    z *= delta
+    np.matmul(ones, z, out=grad_w[0])
+    grad_w[1:] = grad_w[0]
+    if update:
+        weight -= grad_w
+        bias -= grad_b

@@ -73,23 +73,26 @@ class Member:
 class _Batches:
     """Reshuffled mini-batches of the training set, gathered into reused buffers."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator) -> None:
-        """``x`` (n, features), ``y`` (n,); batches of ``batch_size`` rows (the last may be smaller)."""
-        self.x, self.y, self.batch_size, self.rng = x, y, batch_size, rng
+    def __init__(
+        self, x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator, fixed: np.ndarray | None
+    ) -> None:
+        """``x`` (n, features), ``y`` (n,); batches of ``batch_size`` rows (the last may be smaller), in the order
+        ``fixed`` (n,) every epoch, or, if None, in a new order drawn from ``rng`` every epoch."""
+        self.x, self.y, self.batch_size, self.rng, self.fixed = x, y, batch_size, rng, fixed
         self.x_batch = np.empty((batch_size, x.shape[1]), x.dtype)
         self.y_batch = np.empty(batch_size, y.dtype)
         self.order_state = rng.bit_generator.state  # the generator's state before the current epoch's order
         self.order: np.ndarray | None = None  # the current epoch's order of the samples (None: as stored)
 
     def epoch(self, skip: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """The batches of one epoch in a new order, without the first ``skip`` (done before a checkpoint)."""
+        """The batches of one epoch in its order, without the first ``skip`` (done before a checkpoint)."""
         n = len(self.y)
         self.order_state = self.rng.bit_generator.state
         if self.batch_size == n:  # full batch: the order of samples does not change the gradient
             if not skip:
                 yield self.x, self.y
             return
-        order = self.order = self.rng.permutation(n)
+        order = self.order = self.rng.permutation(n) if self.fixed is None else self.fixed
         for begin in range(skip * self.batch_size, n, self.batch_size):
             idx = order[begin : begin + self.batch_size]
             m = len(idx)
@@ -105,8 +108,9 @@ class Trainer:
 
     ``batch_size`` None means full-batch gradient descent; several members train full batch only (they share every
     batch). The training set is reshuffled every epoch with the first member's shuffle generator (a pack of several
-    never draws it); each member draws its dropout masks from its own. :meth:`train_metrics` gives a member's
-    training-split metrics of the epoch from the training pass (see the module's docstring).
+    never draws it), or taken in the data's fixed ``train_order`` (``data.order``); each member draws its dropout
+    masks from its own. :meth:`train_metrics` gives a member's training-split metrics of the epoch from the training
+    pass (see the module's docstring).
     """
 
     def __init__(self, members: Sequence[Member], data: Splits, batch_size: int | None) -> None:
@@ -117,7 +121,7 @@ class Trainer:
         rows = n if batch_size is None else min(batch_size, n)
         if len(members) > 1 and rows < n:
             raise ValueError(f"a pack of {len(members)} runs trains full batch only, not in batches of {rows} of {n}")
-        self.batches = _Batches(self.x, data.y_train, rows, members[0].shuffle_rng)
+        self.batches = _Batches(self.x, data.y_train, rows, members[0].shuffle_rng, data.train_order)
         methods = [member.method for member in members]
         self.stepper = Stepper(models, methods, rows, [member.dropout_rng for member in members])
         # full batch: the next step's forward pass of each active member (views into the stepper's workspace), done

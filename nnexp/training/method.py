@@ -17,7 +17,9 @@ from nnexp.optim import learning_rate, make_optimizer
 @dataclass(frozen=True)
 class Method:
     """The training method: optimizer and its settings, learning rate and its per-epoch schedule, L2 weight
-    decay, dropout, and early stopping (``patience`` 0: off). Settings left out take their defaults."""
+    decay, dropout, early stopping (``patience`` 0: off), how a batch's gradients combine (``grad_reduction`` mean or
+    sum) and which output-layer weight gradient is taken (``output_grad`` exact or printed: :meth:`MLP.gradients`).
+    Settings left out take their defaults."""
 
     lr: float = 0.1
     optimizer: str = "sgd"
@@ -29,6 +31,8 @@ class Method:
     patience: int = 0
     stop_metric: str = "val_loss"
     min_delta: float = 0.0
+    grad_reduction: str = "mean"
+    output_grad: str = "exact"
 
     def learning_rate(self, epoch: int, epochs: int) -> float:
         """The learning rate of ``epoch`` (1-based) of ``epochs``."""
@@ -112,6 +116,8 @@ class _MemberSteps:
         self.hidden_sizes = model.layer_sizes[1:-1]
         # weight_decay * W per weight matrix, computed into these each step (no temporaries)
         self.decay_terms = [np.empty_like(w) for w in model.weights] if method.weight_decay else []
+        self.summed = method.grad_reduction == "sum"
+        self.printed = method.output_grad == "printed"
 
     def masks(self, rows: int) -> Masks:
         """Inverted-dropout masks of the hidden layers for a batch of ``rows``: (rows, n_l) of 0 or 1 / (1 - p)."""
@@ -124,11 +130,15 @@ class _MemberSteps:
         self, x: np.ndarray, y: np.ndarray, lr: float, acts: list[np.ndarray], masks: Masks, fused: bool
     ) -> None:
         """Backpropagate the batch's forward pass ``acts`` down to the first layer (the pack's): with ``fused``,
-        the SGD step of every other layer; else their gradients, times the optimizer's scale, into the workspace."""
+        the SGD step of every other layer; else their gradients, times the optimizer's scale, into the workspace.
+        Summed gradients (``grad_reduction=sum``) are the mean's times the batch's rows."""
+        scale = lr if fused else self.optimizer.grad_scale(lr)
+        if self.summed:
+            scale *= len(x)
         if fused:
-            self.model.sgd_step(x, y, lr, self.ws, masks, acts, first_layer=False)
+            self.model.sgd_step(x, y, scale, self.ws, masks, acts, first_layer=False, printed=self.printed)
         else:
-            self.model.gradients(x, y, self.ws, self.optimizer.grad_scale(lr), masks, acts, first_layer=False)
+            self.model.gradients(x, y, self.ws, scale, masks, acts, first_layer=False, printed=self.printed)
 
     def update(self, lr: float) -> None:
         """The optimizer's step, once the workspace holds every gradient (the first layer's from the pack)."""

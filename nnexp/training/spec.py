@@ -168,6 +168,8 @@ def method_of(settings: Config, record: dict[str, Any] | None = None) -> Method:
         patience=int(settings.early_stopping.patience),
         stop_metric=settings.early_stopping.metric.value,
         min_delta=float(settings.early_stopping.min_delta),
+        grad_reduction=settings.grad_reduction.value,
+        output_grad=settings.output_grad.value,
     )
 
 
@@ -230,6 +232,9 @@ def result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 # what the numbers of a run's metrics.csv mean, hashed into every fingerprint so that runs of two meanings are never
 # mixed: 2, the training split's metrics taken from the training pass (nnexp.training.loop); 1, from a pass of their own
 METRICS_DEFINITION = 2
+# settings added after runs were made, with the value that computes what those runs computed: at that value they are
+# left out of the fingerprint, so that the runs made before keep their identity (and their finished results)
+LATER_SETTINGS = {"grad_reduction": "mean", "output_grad": "exact", "data.order": "shuffled"}
 
 
 def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
@@ -241,6 +246,11 @@ def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
     replaced under the same folder are another.
     """
     settings = result_settings(record) | {"metrics_definition": METRICS_DEFINITION}
+    for key, value in LATER_SETTINGS.items():
+        *path, name = key.split(".")
+        node = functools.reduce(lambda node, part: node[part], path, settings)
+        if node.get(name) == value:
+            del node[name]
     if data is not None:
         settings["data"] = {key: value for key, value in settings["data"].items() if f"data.{key}" not in DATA_SOURCE}
         settings["data_content"] = data.digest
@@ -329,6 +339,11 @@ def _check_method(cfg: Config) -> None:
             raise invalid("output", cfg.output.value, "softmax (task=one_vs_all has one sigmoid unit)")
     elif cfg.loss.value == "mse" and cfg.output.value != "sigmoid":
         raise invalid("loss", "mse", "cross_entropy with output=softmax (mse needs output=sigmoid)")
+    if cfg.output_grad.value == "printed" and (cfg.loss.value != "cross_entropy" or not hidden_sizes(cfg.hidden)):
+        raise ConfigError(
+            "output_grad=printed is write-up 000's output layer, after a hidden layer, with loss=cross_entropy;"
+            f" this run has hidden={cfg.hidden}, loss={cfg.loss.value} (allowed: output_grad=exact)"
+        )
 
     optimizer = cfg.optimizer
     own = OPTIMIZERS[optimizer.name.value].SETTINGS
