@@ -17,7 +17,7 @@ from hydra.core.config_store import ConfigStore
 
 from nnexp.data.settings import DataConfig, Scaling  # noqa: F401  (Scaling: part of the schema)
 from nnexp.model.activations import ACTIVATIONS
-from nnexp.model.init import INIT_SCHEMES
+from nnexp.model.init import BIAS_INITS, INIT_SCHEMES
 from nnexp.model.loss import LOSSES, OUTPUTS
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 
@@ -30,7 +30,8 @@ def _choices(name: str, values: Iterable[str], doc: str) -> type[Enum]:
 
 
 Activation = _choices("Activation", ACTIVATIONS, "Hidden-layer activation functions (nnexp.model.activations).")
-Init = _choices("Init", INIT_SCHEMES, "Weight initialisation schemes (nnexp.model.init); biases start at zero.")
+Init = _choices("Init", INIT_SCHEMES, "Weight initialisation schemes (nnexp.model.init).")
+BiasInit = _choices("BiasInit", BIAS_INITS, "How biases start: 0, or drawn as their weights (nnexp.model.init).")
 Loss = _choices("Loss", LOSSES, "Training loss (nnexp.model.loss).")
 Output = _choices("Output", OUTPUTS, "Output units of the multi-class task (nnexp.model.loss).")
 OptimizerName = _choices("OptimizerName", OPTIMIZERS, "Optimizers (nnexp.optim).")
@@ -170,6 +171,8 @@ class Config:
     batch_size: Any = 64
     init: Init = Init.xavier
     init_scale: float = 0.01
+    # zeros: biases start at 0; like_weights: each layer's biases are drawn as its weights are (init, init_scale).
+    bias_init: BiasInit = BiasInit.zeros
     # Output units of task=multiclass: softmax, or one sigmoid unit per class (task=one_vs_all: one sigmoid).
     output: Output = Output.softmax
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)

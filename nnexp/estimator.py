@@ -74,8 +74,8 @@ class _OneEpoch(Checkpointer):
 class MLPClassifier(ClassifierMixin, BaseEstimator):
     """nnexp's multi-layer perceptron, trained by nnexp's trainer, as a scikit-learn classifier.
 
-    Parameters are nnexp's run settings (``python -m nnexp.run --help``), with their names and defaults:
-    ``hidden`` (an int or a list of ints, one per hidden layer), ``activation``, ``init``, ``init_scale``,
+    Parameters are nnexp's run settings (``python -m nnexp.run --help``), with their names and defaults: ``hidden``
+    (an int or a list of ints, one per hidden layer), ``activation``, ``init``, ``init_scale``, ``bias_init``,
     ``leaky_slope``, ``output`` (softmax, or one sigmoid per class; two classes have one sigmoid unit whatever it
     says, as ``task=one_vs_all``), ``loss``; ``optimizer`` and its settings (``momentum``, ``alpha``, ``beta1``,
     ``beta2``, ``eps``: None is the optimizer's default, and an optimizer takes its own only), ``lr`` (None: the
@@ -104,6 +104,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         activation: str = "sigmoid",
         init: str = "xavier",
         init_scale: float = 0.01,
+        bias_init: str = "zeros",
         leaky_slope: float = 0.01,
         output: str = "softmax",
         loss: str = "cross_entropy",
@@ -138,6 +139,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         self.activation = activation
         self.init = init
         self.init_scale = init_scale
+        self.bias_init = bias_init
         self.leaky_slope = leaky_slope
         self.output = output
         self.loss = loss

@@ -34,6 +34,7 @@ RUN_SETTINGS = (
     "activation",
     "init",
     "init_scale",
+    "bias_init",
     "leaky_slope",
     "output",
     "loss",
@@ -55,6 +56,7 @@ class Training:
     activation: str
     init: str
     init_scale: float
+    bias_init: str
     leaky_slope: float
     output: str
     loss: str
@@ -121,6 +123,7 @@ def checked(params: dict[str, Any], n_classes: int) -> Training:
         activation=config.activation.value,
         init=config.init.value,
         init_scale=float(config.init_scale),
+        bias_init=config.bias_init.value,
         leaky_slope=float(config.leaky_slope),
         output=config.output.value,
         loss=config.loss.value,

@@ -124,6 +124,7 @@ SAME_SETTINGS = {
             "batch_size=full",
             "init=normal",
             "init_scale=0.1",
+            "bias_init=like_weights",
             "dtype=float64",
         ],
         {
@@ -134,6 +135,7 @@ SAME_SETTINGS = {
             "batch_size": "full",
             "init": "normal",
             "init_scale": 0.1,
+            "bias_init": "like_weights",
             "dtype": "float64",
         },
     ),

@@ -87,7 +87,7 @@ def test_a_run_at_the_defaults_keeps_its_fingerprint() -> None:
     """The default configuration's fingerprint of before (main at e3994b5): its finished runs stay finished; another
     value of a new setting is another configuration."""
     assert fingerprint(config_record(Config()), None) == "cd5dd1b72c7e2b6f"
-    for key, value in (("grad_reduction", "sum"), ("output_grad", "printed")):
+    for key, value in (("grad_reduction", "sum"), ("output_grad", "printed"), ("bias_init", "like_weights")):
         record = config_record(Config()) | {key: value}
         assert fingerprint(record, None) != "cd5dd1b72c7e2b6f"
     record = config_record(Config())

@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 from nnexp.model import ACTIVATIONS, MLP, blas
 from nnexp.model.activations import make_activation
-from nnexp.model.init import initial_weights
+from nnexp.model.init import initial_biases, initial_weights
 from nnexp.model.loss import (
     SigmoidCrossEntropy,
     SigmoidSquaredError,
@@ -272,6 +272,33 @@ def test_initialise_builds_any_depth_with_zero_biases_and_counts_parameters() ->
     assert all(not b.any() for b in model.biases)
     assert model.dtype == np.float32
     assert model.n_params == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
+
+
+@pytest.mark.parametrize("init", ["normal", "xavier", "he", "lecun"])
+def test_biases_like_weights_are_drawn_as_their_layers_weights_after_the_same_weights(init) -> None:
+    """bias_init=like_weights (write-up 003's random b1, b2): each layer's biases come from its weights' distribution,
+    drawn after every weight, so the weights are those of bias_init=zeros for the same seed."""
+    sizes = [400, 3000, 2000]
+    zeros = MLP.initialise(sizes, "sigmoid", init, np.random.default_rng(4), init_scale=0.05)
+    drawn = MLP.initialise(sizes, "sigmoid", init, np.random.default_rng(4), init_scale=0.05, bias_init="like_weights")
+    again = MLP.initialise(sizes, "sigmoid", init, np.random.default_rng(4), init_scale=0.05, bias_init="like_weights")
+    for w_zeros, w_drawn, b_drawn, b_again in zip(zeros.weights, drawn.weights, drawn.biases, again.biases):
+        np.testing.assert_array_equal(w_zeros, w_drawn)
+        np.testing.assert_array_equal(b_drawn, b_again)
+        assert b_drawn.dtype == np.float32 and b_drawn.shape == (w_drawn.shape[1],)
+        # 2,000-3,000 draws: the sample spread is within 5% of the weights' (relative SE 1/sqrt(2n) < 1.6%)
+        assert b_drawn.std() == pytest.approx(w_drawn.std(), rel=0.05)
+        assert not np.array_equal(b_drawn[:-1], b_drawn[1:])  # drawn, not one value
+    assert all(not b.any() for b in zeros.biases)
+
+
+def test_zero_biases_draw_nothing_and_an_unknown_bias_init_is_named() -> None:
+    rng = np.random.default_rng(2)
+    state = rng.bit_generator.state
+    assert not initial_biases("zeros", "normal", 5, 7, rng, 0.01).any()
+    assert rng.bit_generator.state == state
+    with pytest.raises(ValueError, match=r"bias_init='random'.*allowed: zeros, like_weights"):
+        initial_biases("random", "normal", 5, 7, rng, 0.01)
 
 
 def test_float32_and_float64_networks_start_from_the_same_weights() -> None:

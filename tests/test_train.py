@@ -181,6 +181,23 @@ def test_divergence_is_a_status_not_a_crash(digits) -> None:
     assert not np.isfinite(rows[-1]["train_loss"])
 
 
+def test_a_runs_network_starts_with_the_biases_its_settings_name(compose_config) -> None:
+    """``bias_init`` reaches the run's network: like_weights draws biases of its weights' spread, the weights stay
+    those of the default (zero biases) for the same seed."""
+    from nnexp.training.seeding import seeded_start
+    from nnexp.training.spec import RunSpec
+
+    common = ["data=digits", "hidden=[300,200]", "init=normal", "init_scale=0.1", "seed=3"]
+    zeros, _, _ = seeded_start(RunSpec.from_settings(settings_of(compose_config(common))), 64, 10)
+    spec = RunSpec.from_settings(settings_of(compose_config([*common, "bias_init=like_weights"])))
+    drawn, _, _ = seeded_start(spec, 64, 10)
+    assert spec.bias_init == "like_weights" and all(not b.any() for b in zeros.biases)
+    for w_zeros, w_drawn in zip(zeros.weights, drawn.weights):
+        np.testing.assert_array_equal(w_zeros, w_drawn)
+    assert drawn.biases[0].std() == pytest.approx(0.1, rel=0.15)  # 300 draws: relative SE 4%
+    assert drawn.biases[1].std() == pytest.approx(0.1, rel=0.15)  # 200 draws: 5%
+
+
 def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, monkeypatch) -> None:
     cfg = compose_config(["data=digits", "epochs=3", "hidden=[16,8]", "activation=leaky_relu", "seed=5"])
     seen_rows = []

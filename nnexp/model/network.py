@@ -27,7 +27,7 @@ import numpy as np
 from nnexp.model.activations import make_activation
 from nnexp.model.activations.base import Activation
 from nnexp.model.blas import one_blas_thread, subtract_at_b_
-from nnexp.model.init import initial_weights
+from nnexp.model.init import initial_biases, initial_weights
 from nnexp.model.loss import DeltaBuffers, make_output
 
 Masks = list[np.ndarray] | None  # dropout masks of the hidden layers, (m, n_l) each
@@ -101,12 +101,13 @@ class MLP:
         leaky_slope: float = 0.01,
         loss: str = "cross_entropy",
         output: str = "softmax",
+        bias_init: str = "zeros",
     ) -> MLP:
         """A new network of ``layer_sizes`` [n_in, hidden..., n_out], weights drawn by ``init`` (in float64,
-        then cast to ``dtype``), zero biases."""
-        pairs = itertools.pairwise(layer_sizes)
+        then cast to ``dtype``), biases by ``bias_init`` after all the weights (so the weights do not depend on it)."""
+        pairs = list(itertools.pairwise(layer_sizes))
         weights = [initial_weights(init, n_in, n_out, rng, init_scale).astype(dtype) for n_in, n_out in pairs]
-        biases = [np.zeros(n_out, dtype) for n_out in layer_sizes[1:]]
+        biases = [initial_biases(bias_init, init, n_in, n_out, rng, init_scale).astype(dtype) for n_in, n_out in pairs]
         return cls(weights, biases, activation, leaky_slope, loss, output)
 
     @property

@@ -17,6 +17,7 @@ class NetworkSettings(Protocol):
     activation: str
     init: str
     init_scale: float
+    bias_init: str
     leaky_slope: float
     loss: str
     output: str
@@ -40,5 +41,6 @@ def seeded_start(
         leaky_slope=settings.leaky_slope,
         loss=settings.loss,
         output=settings.output,
+        bias_init=settings.bias_init,
     )
     return model, np.random.default_rng(shuffle_seed), np.random.default_rng(dropout_seed)

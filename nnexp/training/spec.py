@@ -65,6 +65,7 @@ class RunSpec:
     batch_size: int | None  # None: full batch
     init: str
     init_scale: float
+    bias_init: str
     leaky_slope: float
     seed: int
     dtype: str
@@ -129,6 +130,7 @@ class RunSpec:
             batch_size=batch_rows(settings.batch_size),
             init=settings.init.value,
             init_scale=float(settings.init_scale),
+            bias_init=settings.bias_init.value,
             leaky_slope=float(settings.leaky_slope),
             seed=int(settings.seed),
             dtype=settings.dtype.value,
@@ -234,7 +236,7 @@ def result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 METRICS_DEFINITION = 2
 # settings added after runs were made, with the value that computes what those runs computed: at that value they are
 # left out of the fingerprint, so that the runs made before keep their identity (and their finished results)
-LATER_SETTINGS = {"grad_reduction": "mean", "output_grad": "exact", "data.order": "shuffled"}
+LATER_SETTINGS = {"grad_reduction": "mean", "output_grad": "exact", "data.order": "shuffled", "bias_init": "zeros"}
 
 
 def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
