@@ -167,9 +167,10 @@ def first_values(args: list[str]) -> list[str] | None:
     return single
 
 
-def check_overrides(args: list[str]) -> DictConfig | None:
+def check_overrides(args: list[str], hydra_config: bool = False) -> DictConfig | None:
     """Raise :class:`ConfigError` (one line) if the configuration ``args`` name does not compose; else return it
-    (each sweep at its first value), or None when ``args`` are left to Hydra (see :func:`first_values`)."""
+    (each sweep at its first value; with its ``hydra`` node if ``hydra_config``), or None when ``args`` are left to
+    Hydra (see :func:`first_values`)."""
     try:
         overrides = first_values(args)
     except HydraException:  # a line Hydra cannot parse: Hydra's own message says it best
@@ -178,7 +179,7 @@ def check_overrides(args: list[str]) -> DictConfig | None:
         return None
     with initialize_config_dir(config_dir=str(CONFIG_DIR), **COMPOSE_OPTIONS):
         try:
-            return compose(config_name=CONFIG_NAME, overrides=overrides)
+            return compose(config_name=CONFIG_NAME, overrides=overrides, return_hydra_config=hydra_config)
         except HydraException as exc:
             defaults = compose(config_name=CONFIG_NAME)
             OmegaConf.set_readonly(defaults, True)

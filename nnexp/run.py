@@ -19,6 +19,7 @@ from hydra.errors import HydraException
 from nnexp.command_line import (
     COMPOSE_OPTIONS,
     CONFIG_NAME,
+    MULTIRUN_FLAGS,
     check_overrides,
     first_values,
     register_configs,
@@ -91,7 +92,11 @@ def cli() -> None:
                 print(page)
                 return
         else:
-            check_overrides(args)
+            config = check_overrides(args, hydra_config=True)
+            if config is not None and any(arg in MULTIRUN_FLAGS for arg in args):
+                from nnexp.sweep.callback import start_sweep_workers
+
+                start_sweep_workers(config)  # while Hydra composes the sweep again and plans it
     except ConfigError as exc:
         print(f"error: {exc} (no run was started)", file=sys.stderr)
         sys.exit(2)

@@ -69,10 +69,37 @@ def test_a_grid_of_values_is_composed_as_hydra_composes_it_with_one_merge(hydra_
     for job in grid:
         assert _same(_ours(composer, job), _as_hydra_composes(job))
         assert override_dirname(composer.parse(job)) == ",".join(sorted(o for o in job if not o.startswith("blas")))
-    # merged once for the one set of config-group choices (and once without, which names the config groups)
-    assert sorted(composer._templates) == [(), ("data=digits",)]
+    # merged once for the one set of config-group choices (the config given names the config groups)
+    assert sorted(composer._templates) == [("data=digits",)]
     # the merged template is not changed by the jobs composed from it
     assert _same(_ours(composer, ["data=digits"]), _as_hydra_composes(["data=digits"]))
+
+
+@pytest.mark.parametrize(
+    ("command", "merged"),
+    [
+        (["data=digits", "hidden=16,32", "lr=0.3"], 0),  # values swept: the sweep's own config is every job's start
+        (["+experiment=w000_tables", "data=digits", "epochs=1", "seed=0,1"], 0),  # with the groups a preset brings
+        (["data=digits,fashion_mnist", "lr=0.3"], 2),  # a group swept: each of its choices merged once
+        (["hidden=8", "activation=relu,tanh"], 0),  # no group chosen
+    ],
+)
+def test_jobs_start_from_the_sweeps_own_config_and_compose_as_hydra_composes_them(hydra_app, command, merged) -> None:
+    """Hydra composes the sweep's config for the command line without its sweeps: a job whose config-group choices
+    are the command line's is composed from it (no merge of its own), any job as Hydra composes it."""
+    from hydra.types import RunMode
+
+    from nnexp.sweep.grid import grid_jobs
+
+    loader = GlobalHydra.instance().config_loader()
+    sweep = loader.load_configuration("config", HYDRA_OVERRIDES + command, run_mode=RunMode.MULTIRUN)
+    composer = JobComposer(sweep)
+    composer.start_from_sweep(sweep)
+    seeded = set(composer._templates)
+    jobs = grid_jobs(command)
+    for job in jobs:
+        assert _same(_ours(composer, job), _as_hydra_composes(job)), job
+    assert len(seeded) == 1 and len(set(composer._templates) - seeded) == merged
 
 
 @settings(

@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 WATCH_SECONDS = 0.5
 # What a worker imports before its first run: the task's module, and this one (Hydra sends callbacks with every job)
 RUN_MODULES = ["nnexp.task", __name__]
+DRAWING_MODULE = "nnexp.report.figures"  # matplotlib's ~0.8 s, imported by a worker while it waits for its first run
 
 
 def worker_settings(launcher: DictConfig) -> dict[str, Any] | None:
@@ -60,6 +61,18 @@ def worker_settings(launcher: DictConfig) -> dict[str, Any] | None:
     if launcher.get("_target_") not in JOBLIB_LAUNCHERS or effective_n_jobs(launcher.get("n_jobs")) == 1:
         return None
     return parallel_settings(OmegaConf.to_container(launcher, resolve=True))
+
+
+def start_sweep_workers(config: DictConfig) -> None:
+    """Start the worker processes of nnexp's joblib launcher for the sweep ``config`` describes, each importing the
+    run's code (and the report's drawing, if the sweep draws one), without waiting: the launcher takes them over.
+    Nothing for another launcher, one worker, or workers started already with these settings."""
+    launcher = config.hydra.launcher
+    _check_launcher(launcher)
+    workers = worker_settings(launcher)
+    if workers is not None and launcher.get("_target_") == OrderedJoblibLauncherConf._target_:
+        drawing = [DRAWING_MODULE] if config.report.enabled else []
+        start_workers_early(workers, RUN_MODULES, drawing)
 
 
 def runs_to_start(jobs: list[PlannedJob]) -> list[PlannedJob]:
@@ -195,11 +208,8 @@ class SweepCallback(Callback):
     def _start(self, config: DictConfig) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         try:
-            _check_launcher(config.hydra.launcher)
             _check_fresh(config)
-            workers = worker_settings(config.hydra.launcher)
-            if workers is not None and config.hydra.launcher.get("_target_") == OrderedJoblibLauncherConf._target_:
-                start_workers_early(workers, RUN_MODULES)  # while the sweep is planned; nnexp's launcher takes them
+            start_sweep_workers(config)  # unless the command line started them: while the sweep is planned
             if config.report.enabled:
                 _check_report(config)
             joblib = config.hydra.launcher.get("_target_") in JOBLIB_LAUNCHERS

@@ -61,6 +61,25 @@ class JobComposer:
         self.hydra_overrides = list(config.hydra.overrides.hydra)
         self._parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
         self._templates: dict[tuple[str, ...], tuple[DictConfig, frozenset[str]]] = {}
+        # the config groups known before a job is composed: the given config's, if it was composed (else none)
+        self._groups = frozenset(OmegaConf.select(config, "hydra.runtime.choices", default=None) or {})
+
+    def start_from_sweep(self, config: DictConfig) -> None:
+        """Take ``config``, the sweep's own config as Hydra composed it (the command line's overrides but its sweeps),
+        as the template of the jobs whose config-group choices are the command line's (the jobs of a grid that
+        sweeps values only): those jobs need no composition of their own. Its plain values, applied already, are
+        every job's too (a job sets them again, to the same value or to the one it sweeps)."""
+        overrides = [o for o in self.parse(list(config.hydra.overrides.task)) if not o.is_sweep_override()]
+        # spelled as the grid spells each job's overrides (nnexp.sweep.grid.grid_jobs)
+        choices = tuple(
+            f"{o.get_key_element()}={o.get_value_element_as_str()}"
+            for o in overrides
+            if not self._is_value_change(o, self._groups)
+        )
+        job = copy.deepcopy(config)
+        with open_dict(job):
+            del job["hydra"]
+        self._templates[choices] = (job, self._groups)
 
     def _template(self, choices: tuple[str, ...]) -> tuple[DictConfig, frozenset[str]]:
         """The task config the defaults list gives with ``choices``, and the config groups it has."""
@@ -93,13 +112,13 @@ class JobComposer:
 
     def compose(self, overrides: list[Override]) -> DictConfig:
         """The job's task config (no hydra node): what ``compose`` gives for the same overrides."""
-        choices: tuple[str, ...] = ()
+        choices, groups = None, self._groups
         while True:  # the groups a choice brings in (an experiment's defaults) make more overrides choices
-            template, groups = self._template(choices)
             regrouped = tuple(str(o.input_line) for o in overrides if not self._is_value_change(o, groups))
             if regrouped == choices:
                 break
             choices = regrouped
+            template, groups = self._template(choices)
         changes = [o for o in overrides if self._is_value_change(o, groups)]
         choices_made = [o for o in overrides if o.key_or_group in groups and not isinstance(o.value(), dict)]
         edits = [o for o in overrides if not (o.is_hydra_override() or o in changes or o in choices_made)]
@@ -231,6 +250,7 @@ def plan_sweep(config: DictConfig, sweep_dir: Path, workers: int = 1) -> list[Pl
     if not is_grid_sweep(config):
         return None
     composer = JobComposer(config)
+    composer.start_from_sweep(config)
     composed = [(overrides, *compose_job(composer, overrides)) for overrides in grid_jobs(sweep_arguments(config))]
     problems = _prepare([(overrides, settings) for overrides, _, settings in composed])
     bad_data: dict[str, set[str]] = {}

@@ -22,6 +22,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -95,13 +96,19 @@ def parallel_settings(launcher: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def _import_modules(names: list[str]) -> None:
+def _import_modules(names: list[str], background: list[str]) -> None:
+    """Import ``names``, then start a thread importing ``background`` (a job sent meanwhile need not wait)."""
     for name in names:
         importlib.import_module(name)
+    if background:
+        threading.Thread(target=_import_modules, args=(background, []), name="nnexp-imports", daemon=True).start()
 
 
-def start_workers(joblib_cfg: dict[str, Any], modules: list[str]) -> Iterator[None] | None:
-    """Start joblib's worker processes, each importing ``modules`` (the run's code), without waiting for them.
+def start_workers(
+    joblib_cfg: dict[str, Any], modules: list[str], background: list[str] | None = None
+) -> Iterator[None] | None:
+    """Start joblib's worker processes, each importing ``modules`` (the run's code), then ``background`` in a thread
+    of its own, without waiting for them.
 
     Iterate the result to wait. Later ``Parallel`` calls with the same settings reuse these
     processes (joblib's reusable executor). None when joblib runs jobs in this process (1 job).
@@ -110,7 +117,7 @@ def start_workers(joblib_cfg: dict[str, Any], modules: list[str]) -> Iterator[No
     if workers == 1:
         return None
     return Parallel(**joblib_cfg, return_as="generator_unordered")(
-        delayed(_import_modules)(modules) for _ in range(workers)
+        delayed(_import_modules)(modules, background or []) for _ in range(workers)
     )
 
 
@@ -119,12 +126,14 @@ def start_workers(joblib_cfg: dict[str, Any], modules: list[str]) -> Iterator[No
 _started_early: tuple[dict[str, Any], Iterator[None] | None] | None = None
 
 
-def start_workers_early(joblib_cfg: dict[str, Any], modules: list[str]) -> None:
+def start_workers_early(joblib_cfg: dict[str, Any], modules: list[str], background: list[str]) -> None:
     """Start the workers (:func:`start_workers`) before Hydra sets the launcher up, e.g. while the sweep is
     planned: the launcher takes them over if its settings are these. :func:`end_workers` ends them if the sweep
     does not start."""
     global _started_early
-    _started_early = (joblib_cfg, start_workers(joblib_cfg, modules))
+    if _started_early is not None and _started_early[0] == joblib_cfg:  # started already, with these settings
+        return
+    _started_early = (joblib_cfg, start_workers(joblib_cfg, modules, background))
 
 
 class OrderedJoblibLauncher(JoblibLauncher):
