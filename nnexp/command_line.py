@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import textwrap
+from typing import Any
 
 import hydra
 from hydra import compose, initialize_config_dir
@@ -21,9 +22,10 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError
 
 from nnexp.config import store_schema
+from nnexp.domains import Allowed
 from nnexp.errors import ConfigError
-from nnexp.model import ACTIVATIONS
-from nnexp.optim import OPTIMIZERS
+from nnexp.model import ACTIVATIONS, INIT_SCHEMES
+from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.resolvers import add_resolver, version_at_least
 from nnexp.resources import CONFIG_DIR
 from nnexp.sweep.naming import register_resolver
@@ -58,7 +60,7 @@ HELP_INDENT, HELP_KEY_WIDTH = 2, 32  # a help page entry: "  KEY=DEFAULT" padded
 def help_entry(key: str, default: object, text: str) -> str:
     """One entry of the help page: ``key=default`` and its description, continued under the description."""
     head, margin = f"{key}={default}", " " * HELP_INDENT
-    lines = textwrap.wrap(text, 100 - HELP_INDENT - HELP_KEY_WIDTH)
+    lines = textwrap.wrap(text, 100 - HELP_INDENT - HELP_KEY_WIDTH, break_on_hyphens=False)
     if len(head) >= HELP_KEY_WIDTH:
         lines.insert(0, "")
     return "\n".join(
@@ -72,11 +74,15 @@ def _listed(names: list[str]) -> str:
 
 def registry_help(part: str) -> str:
     """What the help page and the search space say of a registry: ``${nnexp_help:activation}`` (the help entry),
-    ``...:activation_choice`` (Optuna's ``choice(...)`` of every activation), ``...:optimizer`` and ``...:lr``."""
+    ``...:activation_choice`` (Optuna's ``choice(...)`` of every activation), ``...:init``, ``...:optimizer``,
+    ``...:lr_schedule`` and ``...:lr``."""
     if part == "activation":
         return help_entry("activation", "sigmoid", f"{' | '.join(ACTIVATIONS)}: hidden layers")
     if part == "activation_choice":
         return f"choice({', '.join(ACTIVATIONS)})"
+    if part == "init":
+        formulas = ", ".join(f"{name}: {scheme.formula}" for name, scheme in INIT_SCHEMES.items())
+        return help_entry("init", "xavier", f"{' | '.join(INIT_SCHEMES)}: initial weights; {formulas}")
     if part == "lr":
         rates: dict[float, list[str]] = {}
         for name, optimizer in OPTIMIZERS.items():
@@ -86,21 +92,48 @@ def registry_help(part: str) -> str:
         return help_entry(
             "lr", 0.1, f"> 0: learning rate (optimizer={'; '.join(own)}; lr=... on the command line wins)"
         )
-    owners: dict[str, list[str]] = {}
-    for name, optimizer in OPTIMIZERS.items():
-        for key in optimizer.SETTINGS:
-            owners.setdefault(key, []).append(name)
-    entries = [help_entry("optimizer", "sgd", f"{' | '.join(OPTIMIZERS)} (torch.optim's rules)")]
-    for key, names in owners.items():
-        allowed = OPTIMIZERS[names[0]].ALLOWED[key][1].removeprefix("a number ").removeprefix("a finite number ")
-        defaults: dict[float, list[str]] = {}
-        for name in names:
-            defaults.setdefault(OPTIMIZERS[name].SETTINGS[key], []).append(name)
-        null = ", ".join(
-            f"{value:g}" + (f" ({', '.join(users)})" if len(defaults) > 1 else "") for value, users in defaults.items()
+    if part == "lr_schedule":
+        formulas = "; ".join(f"{name}: {schedule.formula}" for name, schedule in SCHEDULES.items())
+        head = help_entry(
+            "lr_schedule", "constant", f"{' | '.join(SCHEDULES)}: the rate of epoch e = 0, 1, ...: {formulas}"
         )
-        entries.append(help_entry(f"optimizer.{key}", "null", f"{allowed}, {_listed(names)}; null: {null}"))
-    return "\n".join(entries)
+        kinds = {name: (schedule.settings, schedule.allowed) for name, schedule in SCHEDULES.items()}
+        return "\n".join([head, *_settings_entries("lr_schedule", kinds)])
+    head = help_entry("optimizer", "sgd", f"{' | '.join(OPTIMIZERS)} (torch.optim's rules)")
+    kinds = {name: (optimizer.SETTINGS, optimizer.ALLOWED) for name, optimizer in OPTIMIZERS.items()}
+    return "\n".join([head, *_settings_entries("optimizer", kinds)])
+
+
+def _settings_entries(group: str, kinds: dict[str, tuple[dict[str, Any], dict[str, Allowed]]]) -> list[str]:
+    """The help entries ``group.<setting>=null`` of the settings of a registry's ``kinds`` (by name: each kind's
+    settings with their defaults, and their allowed ranges): what is allowed, which kinds take it, and what null
+    means for each (its default; a range's own note for None)."""
+    owners: dict[str, list[str]] = {}
+    for name, (settings, _) in kinds.items():
+        for key in settings:
+            owners.setdefault(key, []).append(name)
+    entries = []
+    for key, names in owners.items():
+        allowed = kinds[names[0]][1][key][1]
+        allowed = allowed.removeprefix("null (").partition(") or ")[2] or allowed  # null's meaning: below
+        for article in ("a finite number ", "a number ", "an "):
+            allowed = allowed.removeprefix(article)
+        defaults: dict[Any, list[str]] = {}
+        for name in names:
+            defaults.setdefault(kinds[name][0][key], []).append(name)
+        null = ", ".join(
+            _default_words(value, kinds[users[0]][1][key]) + (f" ({', '.join(users)})" if len(defaults) > 1 else "")
+            for value, users in defaults.items()
+        )
+        entries.append(help_entry(f"{group}.{key}", "null", f"{allowed}, {_listed(names)}; null: {null}"))
+    return entries
+
+
+def _default_words(value: Any, allowed: Allowed) -> str:
+    """A setting's default as the help page says it: the number, or for None what null means in its range."""
+    if value is None:
+        return allowed[1].removeprefix("null (").partition(")")[0]
+    return f"{value:g}"
 
 
 _registered = False

@@ -99,19 +99,23 @@ def _optimizer_config() -> type:
 OptimizerConfig = _optimizer_config()
 
 
-@dataclass
-class ScheduleConfig:
-    """The learning-rate schedule (``lr_schedule=<name>``, a config group), applied per epoch; null: its default.
+def _schedule_config() -> type:
+    """The schedule's node: ``name`` (``lr_schedule=<name>``, a config group) and every registered schedule's
+    settings, each null by default (the schedule's own default; each takes its own only)."""
+    types = {key: kind for schedule in SCHEDULES.values() for key, kind in schedule.types.items()}
+    node = make_dataclass(
+        "ScheduleConfig",
+        [("name", ScheduleName, field(default=ScheduleName.constant))]
+        + [(key, Optional[kind], field(default=None)) for key, kind in types.items()],
+    )
+    node.__module__ = __name__
+    node.__doc__ = (
+        "The learning-rate schedule (nnexp.optim.schedules), applied per epoch, and its settings; null: its default."
+    )
+    return node
 
-    Each schedule takes its own settings only (nnexp.optim.schedules).
-    """
 
-    name: ScheduleName = ScheduleName.constant
-    step_size: Optional[int] = None  # step
-    gamma: Optional[float] = None  # step, exponential
-    decay: Optional[float] = None  # inverse_time
-    t_max: Optional[int] = None  # cosine (null: the run's epochs)
-    eta_min: Optional[float] = None  # cosine
+ScheduleConfig = _schedule_config()
 
 
 class StopMetric(Enum):
@@ -212,10 +216,13 @@ class Config:
 
 
 def store_schema() -> None:
-    """Register the schema as ``nnexp_schema``, which ``conf/config.yaml`` extends, and the config group
-    ``optimizer=<name>`` of every registered optimizer (its name, and the learning rate it sets, if any)."""
+    """Register the schema as ``nnexp_schema``, which ``conf/config.yaml`` extends, the config group
+    ``optimizer=<name>`` of every registered optimizer (its name, and the learning rate it sets, if any) and
+    ``lr_schedule=<name>`` of every registered schedule."""
     store = ConfigStore.instance()
     store.store(name="nnexp_schema", node=Config)
     for name, optimizer in OPTIMIZERS.items():
         lr = {} if optimizer.LR is None else {"lr": optimizer.LR}
         store.store(group="optimizer", name=name, node={"optimizer": {"name": name}, **lr}, package="_global_")
+    for name in SCHEDULES:
+        store.store(group="lr_schedule", name=name, node={"name": name})

@@ -70,7 +70,7 @@ def test_digits_runs_without_files(compose_config) -> None:
             "activation=softplus",
             "Invalid value 'softplus', expected one of \\[gelu, leaky_relu, relu, sigmoid, silu, tanh\\]",
         ),
-        ("init=glorot", "expected one of \\[normal, xavier, he, lecun\\]"),
+        ("init=glorot", "expected one of \\[he, lecun, normal, xavier\\]"),
         ("data=imagenet", "Could not find 'data/imagenet'"),
     ],
 )

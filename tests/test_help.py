@@ -25,13 +25,16 @@ ENTRY = re.compile(r"^  (?P<key>[a-z0-9_./]+)=(?P<default>\S+)(?: +(?P<text>\S.*
 CONTINUATION = re.compile(r"^ {20,}(?P<text>\S.*)$")
 ENV_DEFAULT = re.compile(r"^\$\{oc\.env:(?P<var>\w+),null\}$")  # a default taken from the environment
 register_configs()
-# every config group and its options: the folders of conf/, and optimizer=..., which nnexp stores in Hydra's
-# ConfigStore (what Hydra accepts, not the registry the help page is written from)
+# every config group and its options: the folders of conf/, and optimizer=... and lr_schedule=..., which nnexp
+# stores in Hydra's ConfigStore (what Hydra accepts, not the registries the help page is written from)
 GROUP_OPTIONS = {
     str(d.relative_to(CONF_DIR)): sorted(p.stem for p in d.glob("*.yaml"))
     for d in CONF_DIR.rglob("*")
     if d.is_dir() and any(d.glob("*.yaml"))
-} | {"optimizer": sorted(name.removesuffix(".yaml") for name in ConfigStore.instance().list("optimizer"))}
+} | {
+    group: sorted(name.removesuffix(".yaml") for name in ConfigStore.instance().list(group))
+    for group in ("optimizer", "lr_schedule")
+}
 GROUPS = sorted(GROUP_OPTIONS)
 
 

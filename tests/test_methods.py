@@ -140,7 +140,7 @@ def test_an_explicit_default_is_the_same_configuration(compose_config) -> None:
             r"optimizer.alpha=0.9 belongs to optimizer=rmsprop; optimizer=adam "
             r"takes optimizer.beta1, optimizer.beta2, optimizer.eps",
         ),
-        (["lr_schedule.gamma=0.5"], r"lr_schedule.gamma=0.5 belongs to lr_schedule=step/exponential"),
+        (["lr_schedule.gamma=0.5"], r"lr_schedule.gamma=0.5 belongs to lr_schedule=exponential/step"),
     ],
 )
 def test_bad_method_values_get_one_line(compose_config, overrides, message) -> None:
