@@ -31,6 +31,12 @@ EXECUTION_ONLY = (
 DATA_SOURCE = ("data.root", "data.urls", "data.md5", "data.files")
 
 
+# Settings that draw a replicate of a configuration (a seed of its initialisation, shuffling and dropout; a seed of its
+# train/validation split): runs that differ in these only are repeats of one protocol, whose tables and curves average
+# them and whose spread is the intervals' variance; never two configurations to tell apart.
+REPLICATES = ("seed", "data.split_seed")
+
+
 def is_execution_only(key: str) -> bool:
     """Whether the dotted ``key`` is, or lies below, one of :data:`EXECUTION_ONLY`."""
     return any(key == name or key.startswith(f"{name}.") for name in EXECUTION_ONLY)

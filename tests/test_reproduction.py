@@ -93,6 +93,29 @@ def test_published_values_are_joined_to_runs_with_a_verdict(tmp_path) -> None:
     assert "5 published values" in text and "1 no run" in text and "1 within PI" in text
 
 
+def test_a_split_seed_drawn_with_the_seed_is_a_replicate_not_a_protocol(tmp_path) -> None:
+    """The presets draw each run's validation split with its seed (data.split_seed: ${seed}): runs that differ in
+    their seeds only are repeats of one configuration, in the comparison, the protocol ranking and the report."""
+    published = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,32,50.0", "w,T1,test_acc,%,=,p,relu,64,90.0"])
+    values = {("relu", 32): [0.49, 0.50, 0.51], ("relu", 64): [0.89, 0.90, 0.91]}
+    runs = _runs(values).assign(**{"data.split_seed": lambda frame: frame["seed"], "epochs": 1})
+    table = compare(published, runs)
+    assert list(table["n"]) == [3, 3] and set(table["verdict"]) == {"within PI"}
+    assert set(table["setting"].fillna("")) == {""}  # one protocol: no setting tells rows apart
+    curves = pd.DataFrame([{"run": f"r{i}", "epoch": 1, "test_acc": acc} for i, acc in enumerate(runs["test_acc"])])
+    ranked = protocol_distances(published, runs.assign(run=[f"r{i}" for i in range(len(runs))]), curves)
+    assert len(ranked) == 1 and "data.split_seed" not in ranked.columns and ranked.iloc[0]["runs_per_cell"] == 3
+
+    sweep = tmp_path / "sweep"
+    for (activation, hidden), accs in values.items():
+        for seed, acc in enumerate(accs):
+            config = {"activation": activation, "hidden": hidden, "seed": seed, "data": {"split_seed": seed}}
+            write_finished_run(sweep / f"hidden={hidden},seed={seed}", config, [acc], [acc])
+    index = build_report(sweep, tmp_path / "report", metrics=["test_acc"]).read_text()
+    assert "split_seed=" not in index  # one section, not one per split
+    assert "50.00 ± " in index and "90.00 ± " in index  # each cell: the mean of its 3 runs, with their interval
+
+
 def test_ablation_settings_each_get_a_row_and_the_closest_is_marked(tmp_path) -> None:
     published = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,64,40.0"])
     runs = pd.concat(

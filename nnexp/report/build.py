@@ -35,6 +35,7 @@ from nnexp.report.tables import (
 from nnexp.resources import published_table
 from nnexp.results import FINISHED, RunStatus, status_counts
 from nnexp.results.plan_file import planned_runs, read_plan
+from nnexp.setting_kinds import REPLICATES
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def build_report(
     measured = runs[runs["status"].isin(FINISHED)]  # runs with final metrics
     curves, skipped = load_curves(sweep_dir, measured)
     write_curves(curves, config_names(runs), out_dir)
-    others = varying(measured, exclude=(rows, cols, "seed"))
+    others = varying(measured, exclude=(rows, cols, *REPLICATES))
     followers = [name for name in others if follows(measured, name, [rows, cols])]
     others = [name for name in others if name not in followers]
     groups = measured.groupby(others, dropna=False, sort=True) if others and not measured.empty else [((), measured)]
@@ -261,7 +262,7 @@ def _overall_figures(
             by,
         ),
     ]
-    swept = varying(measured, exclude=("seed",))
+    swept = varying(measured, exclude=REPLICATES)
     if "lr" in swept:
         blocks.append(
             figures.add(

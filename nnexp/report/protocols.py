@@ -23,6 +23,7 @@ from nnexp.report.published import UNIT_SCALE, key_columns, matches, predictive,
 from nnexp.report.runs import varying
 from nnexp.report.stats import t_interval
 from nnexp.results import RunStatus
+from nnexp.setting_kinds import REPLICATES
 
 EPOCHS = "epochs"
 UNIT = " points"  # distances between accuracies in % (the only tables ranked: see rankable)
@@ -85,9 +86,9 @@ def _past_divergence(per_epoch: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFram
 
 
 def protocol_settings(published: pd.DataFrame, results: pd.DataFrame) -> list[str]:
-    """The settings that tell candidate protocols apart: those varying beside the table's keys and the seed
+    """The settings that tell candidate protocols apart: those varying beside the table's keys and the replicates
     (the number of epochs last)."""
-    settings = varying(results, exclude=(*key_columns(published), "seed"))
+    settings = varying(results, exclude=(*key_columns(published), *REPLICATES))
     return sorted(settings, key=lambda name: name == EPOCHS)
 
 

@@ -32,6 +32,7 @@ from nnexp.errors import ReportError
 from nnexp.report.metrics import METRICS
 from nnexp.report.runs import natural_key, varying
 from nnexp.report.stats import Predictive, t_interval
+from nnexp.setting_kinds import REPLICATES
 
 META = (
     *("source", "table", "metric", "unit", "protocol", "relation", "value", "rounding", "note", "data"),
@@ -191,7 +192,7 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame | 
     unknown = [k for k in keys if k not in runs.columns]
     if unknown and not runs.empty:
         raise ReportError(f"published keys {unknown} are not settings of these runs")
-    extra = varying(runs, exclude=(*keys, "seed")) if not runs.empty else []
+    extra = varying(runs, exclude=(*keys, *REPLICATES)) if not runs.empty else []
     rows = []
     for index, item in published.iterrows():
         selected = runs
