@@ -116,6 +116,23 @@ def test_a_split_seed_drawn_with_the_seed_is_a_replicate_not_a_protocol(tmp_path
     assert "50.00 ± " in index and "90.00 ± " in index  # each cell: the mean of its 3 runs, with their interval
 
 
+def test_a_setting_null_in_some_runs_and_set_in_others_tells_protocols_apart(tmp_path) -> None:
+    """data.train_limit null (every training image) against 1000 are two protocols (a000_hypotheses' small_train
+    against the rest), named so; a run recorded before a setting existed has the value it computed."""
+    from nnexp.report.columns import config_columns
+
+    published = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,32,50.0"])
+    every_image = _runs({("relu", 32): [0.90, 0.91, 0.92]}, extra={"data.train_limit": None})
+    few_images = _runs({("relu", 32): [0.49, 0.50, 0.51]}, extra={"data.train_limit": 1000})
+    runs = pd.concat([every_image, few_images], ignore_index=True).assign(epochs=1)
+    table = compare(published, runs)
+    assert len(table) == 2 and table.loc[table["closest"], "setting"].item() == "data.train_limit=1000"
+    curves = pd.DataFrame([{"run": f"r{i}", "epoch": 1, "test_acc": acc} for i, acc in enumerate(runs["test_acc"])])
+    ranked = protocol_distances(published, runs.assign(run=[f"r{i}" for i in range(len(runs))]), curves)
+    assert len(ranked) == 2 and ranked.iloc[0]["data.train_limit"] == 1000
+    assert config_columns({"lr": 0.1, "data": {"val_size": 0.1}})["grad_reduction"] == "mean"
+
+
 def test_ablation_settings_each_get_a_row_and_the_closest_is_marked(tmp_path) -> None:
     published = _published(tmp_path, ["w,T1,test_acc,%,=,p,relu,64,40.0"])
     runs = pd.concat(
@@ -125,9 +142,9 @@ def test_ablation_settings_each_get_a_row_and_the_closest_is_marked(tmp_path) ->
         ]
     )
     table = compare(published, runs)
-    assert list(table["setting"]) == ["init_scale=0.01", "init_scale=1.0"]
+    assert list(table["setting"]) == ["init_scale=0.01", "init_scale=1"]  # named as the protocol ranking names it
     assert list(table["closest"]) == [False, True]
-    assert "init_scale=1.0" in summary_text(table, "w")
+    assert "init_scale=1 " in summary_text(table, "w")
 
 
 def test_candidate_protocols_are_ranked_by_their_distance_to_the_table_with_epochs_from_the_curves(tmp_path) -> None:

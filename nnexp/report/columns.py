@@ -5,9 +5,10 @@ Plain Python (no pandas): the sweep names the report's possible rows and columns
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from nnexp.setting_kinds import DATA_SOURCE, is_execution_only
+from nnexp.setting_kinds import DATA_SOURCE, LATER_SETTINGS, is_execution_only
 
 RENAMES = {"data.name": "data", "optimizer.name": "optimizer", "lr_schedule.name": "lr_schedule"}
 
@@ -34,8 +35,17 @@ def hidden_label(hidden: Any) -> int | str:
 
 
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
-    """A run's configuration as flat columns (``data.val_size``, ...), without file locations and execution settings."""
-    flat = _flatten(config)
+    """A run's configuration as flat columns (``data.val_size``, ...), without file locations and execution settings;
+    a setting added after the run was made, with the value the run computed (:data:`LATER_SETTINGS`)."""
+    flat = {key: value for key, value in LATER_SETTINGS.items() if config} | _flatten(config)
     if "hidden" in flat:
         flat["hidden"] = hidden_label(flat["hidden"])
     return flat
+
+
+def setting_text(name: str, value: Any) -> str:
+    """``name=value`` as a report names a setting: a whole float as an int (a frame's column of ints and nulls holds
+    ``1000.0``), null as ``null``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return f"{name}=null"
+    return f"{name}={int(value) if isinstance(value, float) and value.is_integer() else value}"

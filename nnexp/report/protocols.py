@@ -19,6 +19,7 @@ import math
 
 import pandas as pd
 
+from nnexp.report.columns import setting_text
 from nnexp.report.published import UNIT_SCALE, key_columns, matches, predictive, within
 from nnexp.report.runs import varying
 from nnexp.report.stats import t_interval
@@ -205,12 +206,7 @@ def protocol_distances(
 
 def describe(row: pd.Series, settings: list[str]) -> str:
     """'init_scale=1.0, epochs=3' for one protocol row."""
-    return ", ".join(f"{name}={_plain(row[name])}" for name in settings) or "the only protocol run"
-
-
-def _plain(value: object) -> object:
-    """A whole float as an int (a row of a mixed frame turns ``3`` into ``3.0``)."""
-    return int(value) if isinstance(value, float) and value.is_integer() else value
+    return ", ".join(setting_text(name, row[name]) for name in settings) or "the only protocol run"
 
 
 def _count(n: int, noun: str) -> str:

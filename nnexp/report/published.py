@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnexp.errors import ReportError
+from nnexp.report.columns import setting_text
 from nnexp.report.metrics import METRICS
 from nnexp.report.runs import natural_key, varying
 from nnexp.report.stats import Predictive, t_interval
@@ -216,7 +217,7 @@ def compare(published: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame | 
                     **{k: item[k] for k in keys},
                     "metric": item["metric"],
                     "epoch": item.get("epoch", ""),
-                    "setting": ", ".join(f"{name}={value}" for name, value in zip(extra, setting)),
+                    "setting": ", ".join(setting_text(name, value) for name, value in zip(extra, setting)),
                     "relation": item["relation"],
                     "published": item["value"],
                     "ours": mean,

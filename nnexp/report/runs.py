@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -167,8 +168,13 @@ def config_names(runs: pd.DataFrame) -> list[str]:
 
 
 def varying(runs: pd.DataFrame, exclude: tuple[str, ...] = ()) -> list[str]:
-    """Config columns with more than one value among the runs, in column order."""
-    return [c for c in config_names(runs) if c not in exclude and runs[c].dropna().astype(str).nunique() > 1]
+    """Config columns with more than one value among the runs, in column order; null is a value (``data.train_limit``
+    null, all images, against 1000)."""
+    return [c for c in config_names(runs) if c not in exclude and runs[c].map(_value_key).nunique() > 1]
+
+
+def _value_key(value: Any) -> str:
+    return "null" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
 
 
 def natural_key(values: pd.Series) -> pd.Series:

@@ -39,7 +39,7 @@ from nnexp.domains import (
 )
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.optim import OPTIMIZERS, SCHEDULES
-from nnexp.setting_kinds import DATA_SOURCE, is_execution_only
+from nnexp.setting_kinds import DATA_SOURCE, LATER_SETTINGS, is_execution_only
 from nnexp.training.method import Method
 
 
@@ -234,9 +234,6 @@ def result_settings(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 # what the numbers of a run's metrics.csv mean, hashed into every fingerprint so that runs of two meanings are never
 # mixed: 2, the training split's metrics taken from the training pass (nnexp.training.loop); 1, from a pass of their own
 METRICS_DEFINITION = 2
-# settings added after runs were made, with the value that computes what those runs computed: at that value they are
-# left out of the fingerprint, so that the runs made before keep their identity (and their finished results)
-LATER_SETTINGS = {"grad_reduction": "mean", "output_grad": "exact", "data.order": "shuffled", "bias_init": "zeros"}
 
 
 def fingerprint(record: dict[str, Any], data: DataIdentity | None) -> str:
