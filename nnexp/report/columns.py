@@ -37,7 +37,9 @@ def hidden_label(hidden: Any) -> int | str:
 def config_columns(config: dict[str, Any]) -> dict[str, Any]:
     """A run's configuration as flat columns (``data.val_size``, ...), without file locations and execution settings;
     a setting added after the run was made, with the value the run computed (:data:`LATER_SETTINGS`)."""
-    flat = {key: value for key, value in LATER_SETTINGS.items() if config} | _flatten(config)
+    flat = _flatten(config)
+    for key, value in LATER_SETTINGS.items() if config else ():
+        flat.setdefault(key, value)
     if "hidden" in flat:
         flat["hidden"] = hidden_label(flat["hidden"])
     return flat
