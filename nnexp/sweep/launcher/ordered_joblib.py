@@ -14,6 +14,7 @@ keeps its number (``hydra.job.num``) and the results come back in the grid's ord
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
 import logging
@@ -22,7 +23,9 @@ import os
 import shutil
 import signal
 import sys
+import tempfile
 import threading
+import time
 import warnings
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -96,19 +99,35 @@ def parallel_settings(launcher: Mapping[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def _import_modules(names: list[str], background: list[str]) -> None:
-    """Import ``names``, then start a thread importing ``background`` (a job sent meanwhile need not wait)."""
+def _import_all(names: list[str]) -> None:
     for name in names:
         importlib.import_module(name)
+
+
+# How long a worker's start waits for the other workers to arrive (one that never comes is not waited for longer)
+MEETING_SECONDS = 30.0
+
+
+def _import_modules(names: list[str], background: list[str], meeting: str, workers: int) -> None:
+    """(In a worker) import ``names``, then start a thread importing ``background`` (a job sent meanwhile need not
+    wait), then wait at ``meeting`` (a folder) until ``workers`` processes are there: so each worker takes one of the
+    start's tasks (one done early would otherwise take a second, and leave another worker with none)."""
+    _import_all(names)
     if background:
-        threading.Thread(target=_import_modules, args=(background, []), name="nnexp-imports", daemon=True).start()
+        threading.Thread(target=_import_all, args=(background,), name="nnexp-imports", daemon=True).start()
+    folder = Path(meeting)
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + MEETING_SECONDS
+    while len(list(folder.iterdir())) < workers and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def start_workers(
     joblib_cfg: dict[str, Any], modules: list[str], background: list[str] | None = None
 ) -> Iterator[None] | None:
     """Start joblib's worker processes, each importing ``modules`` (the run's code), then ``background`` in a thread
-    of its own, without waiting for them.
+    of its own, without waiting for them; every worker takes one start (they meet in a temporary folder, removed
+    when this process exits).
 
     Iterate the result to wait. Later ``Parallel`` calls with the same settings reuse these
     processes (joblib's reusable executor). None when joblib runs jobs in this process (1 job).
@@ -116,8 +135,10 @@ def start_workers(
     workers = effective_n_jobs(joblib_cfg.get("n_jobs"))
     if workers == 1:
         return None
+    meeting = tempfile.mkdtemp(prefix="nnexp-workers-")
+    atexit.register(shutil.rmtree, meeting, True)
     return Parallel(**joblib_cfg, return_as="generator_unordered")(
-        delayed(_import_modules)(modules, background or []) for _ in range(workers)
+        delayed(_import_modules)(modules, background or [], meeting, workers) for _ in range(workers)
     )
 
 
