@@ -120,6 +120,25 @@ def test_a_run_keeps_its_folder_when_the_array_cache_is_rebuilt(tmp_path) -> Non
     assert rerun.returncode == 0 and "1 finished already and are skipped" in rerun.stderr, rerun.stderr[-2000:]
 
 
+def test_a_report_is_out_of_date_when_a_published_table_it_reads_changes(tmp_path, monkeypatch) -> None:
+    """A preset names its published tables as ``experiments/<file>``; run from another folder, the report reads the
+    installed copy (nnexp.resources.published_table), and a change of that copy is a change of the report's inputs."""
+    import nnexp.resources
+    from nnexp.report.inputs import report_inputs
+
+    shipped, elsewhere, sweep = tmp_path / "experiments", tmp_path / "elsewhere", tmp_path / "sweep"
+    for folder in (shipped, elsewhere, sweep):
+        folder.mkdir()
+    (shipped / "table.csv").write_text("source,table,metric\n")
+    monkeypatch.setattr(nnexp.resources, "PUBLISHED_DIR", shipped)
+    monkeypatch.chdir(elsewhere)
+    options = {"rows": "hidden", "cols": "activation", "metrics": ["test_acc"], "published": ["experiments/table.csv"]}
+    before = report_inputs(sweep, tmp_path / "report", options)
+    assert report_inputs(sweep, tmp_path / "report", options) == before
+    (shipped / "table.csv").write_text("source,table,metric,protocol\n")
+    assert report_inputs(sweep, tmp_path / "report", options) != before
+
+
 @pytest.mark.slow
 def test_a_rerun_that_adds_nothing_leaves_the_plan_and_the_report_as_they_are(tmp_path) -> None:
     command = ["-m", *QUICK, "seed=0,1"]

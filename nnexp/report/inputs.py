@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nnexp.resources import published_table
 from nnexp.results.plan_file import PLAN_FILE
 
 INPUTS_FILE = ".inputs.sha256"
@@ -35,7 +36,7 @@ def report_inputs(sweep_dir: Path, out_dir: Path, options: dict[str, Any]) -> st
         sweep_dir / PLAN_FILE,
         *(file for run in runs for file in [*run.iterdir(), *run.glob(".hydra/*")] if file.suffix != ".log"),
     ]
-    published = [Path(p) for p in options.get("published") or []]
+    published = [published_table(p) for p in options.get("published") or []]  # where the report reads them
     code = sorted(CODE_DIR.glob("*.py"))
     record = {"options": options, "files": _versions([*files, *published, *code])}
     return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()
