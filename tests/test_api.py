@@ -11,6 +11,7 @@ import doctest
 import inspect
 import itertools
 import logging
+import lzma
 import multiprocessing
 import os
 import re
@@ -32,7 +33,7 @@ from nnexp.data import load_dataset
 from nnexp.errors import ConfigError, ReportError
 from nnexp.in_process import logging_kept
 from nnexp.overrides import command_overrides, spelled
-from nnexp.report.build import build_report
+from nnexp.report.build import CURVES_FILE, build_report, shipped_digits, write_curves
 from nnexp.run import cli
 from nnexp.training.interrupt import Interrupted
 from tests.conftest import ROOT, run_nnexp, settings_of, write_finished_run
@@ -169,17 +170,46 @@ def test_report_builds_the_report_of_a_sweep_folder(finished_sweep, tmp_path) ->
 
 
 def test_the_report_ships_every_runs_per_epoch_metrics(finished_sweep, tmp_path) -> None:
-    """The evidence of the curves: one row per run and epoch, each run's metrics.csv to float32's digits."""
+    """The evidence of the curves: one row per run and epoch, each run's metrics.csv to the digits its measurements
+    carry (times 3, losses and norms 6, accuracies 7: half a unit of the last digit kept is the tolerance)."""
+    columns = ("epoch_seconds", "test_loss", "w1_norm", "test_acc", "h1_dead")
+    assert [shipped_digits(column) for column in columns] == [3, 6, 6, 7, 7]
     index = nnexp.report(finished_sweep, cols="seed", metrics=["test_acc"], out=tmp_path / "report")
-    shipped = pd.read_csv(index.with_name("curves.csv.gz"))
+    shipped = pd.read_csv(index.with_name(CURVES_FILE))
     for run, epochs in shipped.groupby("run"):
         written = pd.read_csv(finished_sweep / run / "metrics.csv")
         assert list(epochs.columns) == ["run", *written.columns]
-        np.testing.assert_allclose(epochs[written.columns].to_numpy(), written.to_numpy(), rtol=1e-6)
+        for column in written.columns:
+            tolerance = 0.5 * 10.0 ** (1 - shipped_digits(column))
+            np.testing.assert_allclose(epochs[column], written[column], rtol=tolerance, err_msg=column)
     assert sorted(shipped["run"].unique()) == sorted(nnexp.load(finished_sweep)["run"])
-    assert "curves.csv.gz" in index.with_name("index.md").read_text()
+    assert CURVES_FILE in index.with_name("index.md").read_text()
     again = nnexp.report(finished_sweep, cols="seed", metrics=["test_acc"], out=tmp_path / "again")
-    assert again.with_name("curves.csv.gz").read_bytes() == index.with_name("curves.csv.gz").read_bytes()
+    assert again.with_name(CURVES_FILE).read_bytes() == index.with_name(CURVES_FILE).read_bytes()
+
+
+def test_the_shipped_curves_round_each_column_to_its_digits(tmp_path) -> None:
+    """Rounding, not truncation, to significant (not decimal) digits, whatever the magnitude and sign; zeros, NaN and
+    infinities as they are; integer columns untouched."""
+    curves = pd.DataFrame(
+        {
+            "run": ["a", "a", "b", "b"],
+            "epoch": [1, 2, 1, 2],
+            "hidden": [8, 8, 16, 16],
+            "test_loss": [0.123456789, 12345.678949, -2.0000051, np.nan],
+            "epoch_seconds": [0.0123456, 987.65, 0.0, np.inf],
+            "test_acc": [0.98765432, 0.5, 1 / 3, 0.0],
+        }
+    )
+    write_curves(curves, ["hidden"], tmp_path)
+    lines = lzma.decompress((tmp_path / CURVES_FILE).read_bytes()).decode().splitlines()
+    assert lines == [
+        "run,epoch,test_loss,epoch_seconds,test_acc",
+        "a,1,0.123457,0.0123,0.9876543",
+        "a,2,12345.7,988,0.5",
+        "b,1,-2.00001,0,0.3333333",
+        "b,2,,inf,0",
+    ]
 
 
 def test_sweep_and_report_are_packages_and_the_api_functions() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -181,7 +182,7 @@ def test_the_scoreboard_is_rebuilt_from_a_curated_reports_runs_table(tmp_path) -
 
 
 def test_a_curated_reports_curves_give_the_same_protocol_findings_as_the_run_folders(tmp_path) -> None:
-    """A curated report ships runs.csv and curves.csv.gz: the protocols of every epoch are scored from them as from
+    """A curated report ships runs.csv and curves.csv.xz: the protocols of every epoch are scored from them as from
     the runs' own folders; a damaged curves file is an error, never read as fewer epochs."""
     sweep = tmp_path / "w003_multiclass"
     _multiclass_sweep(sweep)
@@ -194,9 +195,13 @@ def test_a_curated_reports_curves_give_the_same_protocol_findings_as_the_run_fol
     assert (from_folders["protocols"] > 1).any()  # epochs among the candidates
     pd.testing.assert_frame_equal(protocol_findings({"w003_multiclass": curated}), from_folders)
     shipped = curated / CURVES_FILE
-    shipped.write_bytes(shipped.read_bytes()[: len(shipped.read_bytes()) // 2])
-    with pytest.raises(ReportError, match=r"curves\.csv\.gz cannot be read"):
-        protocol_findings({"w003_multiclass": curated})
+    whole = shipped.read_bytes()
+    edited = bytearray(whole)
+    edited[len(whole) // 2] ^= 0xFF  # one byte changed: the file's check fails
+    for damaged in (whole[: len(whole) // 2], bytes(edited)):
+        shipped.write_bytes(damaged)
+        with pytest.raises(ReportError, match=rf"{re.escape(CURVES_FILE)} cannot be read"):
+            protocol_findings({"w003_multiclass": curated})
 
 
 def test_compute_time_is_the_union_of_the_runs_intervals_and_their_sum() -> None:

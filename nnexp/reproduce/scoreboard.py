@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime
+from lzma import LZMAError
 from pathlib import Path
 
 import pandas as pd
@@ -89,7 +90,7 @@ def _curves_of(sweep: Path, runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     try:
         curves = pd.read_csv(shipped)
-    except (OSError, EOFError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
+    except (OSError, EOFError, LZMAError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as exc:
         raise ReportError(f"{shipped} cannot be read ({type(exc).__name__}: {exc}); rebuild that report") from None
     return curves.merge(runs[[*config_names(runs), "run"]], on="run")
 
