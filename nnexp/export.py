@@ -18,7 +18,7 @@ from pathlib import Path
 from nnexp.config import TrackerConfig, TrackerName
 from nnexp.console import version_line
 from nnexp.errors import NnexpError
-from nnexp.results import METRICS_FILE, SUMMARY_FILE, read_summary
+from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunSummary, read_summary
 from nnexp.tracking.location import locate
 from nnexp.tracking.opening import Tracker, open_tracker
 from nnexp.tracking.params import run_params
@@ -35,11 +35,10 @@ def _rows(path: Path) -> list[dict[str, float]]:
 
 def export_run(tracker: Tracker, folder: Path, name: str) -> bool:
     """Log the run in ``folder`` (with a ``summary.json``) as ``name``; whether it was logged (False: logged before)."""
-    summary = read_summary(folder / SUMMARY_FILE)
-    fingerprint, status = summary["fingerprint"], summary["status"]
-    if tracker.logged(name, fingerprint, status):
+    summary = RunSummary.from_dict(read_summary(folder / SUMMARY_FILE))
+    if tracker.logged(name, summary.fingerprint, summary.status.value):
         return False
-    run = tracker.start(name, fingerprint, run_params(result_settings(summary["config"])), 1)
+    run = tracker.start(name, summary.fingerprint, run_params(result_settings(summary.config)), 1)
     for row in _rows(folder / METRICS_FILE):
         run.epoch(row)
     run.end(summary, folder)

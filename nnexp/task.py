@@ -24,7 +24,7 @@ from nnexp.config import Config, TrackerName
 from nnexp.console import RESULT_LINE, a_sweep_line, not_an_epoch_line
 from nnexp.errors import NnexpError
 from nnexp.resources import CONFIG_DIR
-from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus
+from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunStatus, RunSummary
 from nnexp.results.model_file import MODEL_FILE
 from nnexp.sweep.grid import runs_a_grid
 from nnexp.sweep.pack_job import PackRole, member_logs, pack_role, unforced
@@ -107,12 +107,12 @@ def main(cfg: DictConfig) -> float:
         files = [METRICS_FILE, SUMMARY_FILE, MODEL_FILE, f"{hydra_cfg.job.name}.log"]
         kept = ", ".join(name for name in files if (out_dir / name).exists())
         log.info("results in %s/ (%s)", shown(out_dir), kept, extra=RESULT_LINE)
-    if searching and summary["status"] != RunStatus.completed:
-        raise RuntimeError(f"run {summary['status']}: no objective value for the search")
-    return float(summary["val_acc"])
+    if searching and summary.status != RunStatus.completed:
+        raise RuntimeError(f"run {summary.status}: no objective value for the search")
+    return float(summary.val_acc)
 
 
-def _execute(settings: Config, out_dir: Path, role: PackRole, log_name: str) -> dict:
+def _execute(settings: Config, out_dir: Path, role: PackRole, log_name: str) -> RunSummary:
     """The run (:func:`nnexp.training.execute`), with the other members of its pack when it leads one
     (:func:`nnexp.training.job.execute_pack`, each member's lines in its own log file); its summary."""
     if not role.members:

@@ -162,9 +162,9 @@ def test_fit_is_the_run_of_the_same_settings(compose_config, digits, tmp_path, c
     y, y_test = (digits["y"] == 3, digits["y_test"] == 3) if binary else (digits["y"], digits["y_test"])
     estimator.fit(digits["x"], y)
 
-    assert (estimator.n_iter_, estimator.kept_epoch_) == (summary["epochs_completed"], summary["kept_epoch"])
-    assert estimator.stop_reason_ == summary["stop_reason"] and estimator.status_ == summary["status"]
-    run_rows = read_epoch_rows(tmp_path / "metrics.csv", summary["epochs_completed"])
+    assert (estimator.n_iter_, estimator.kept_epoch_) == (summary.epochs_completed, summary.kept_epoch)
+    assert estimator.stop_reason_ == summary.stop_reason and estimator.status_ == summary.status
+    run_rows = read_epoch_rows(tmp_path / "metrics.csv", summary.epochs_completed)
     timing = ["epoch_seconds", "eval_seconds"]
     compared = estimator.history_.drop(columns=timing)
     assert set(compared.columns) == set(run_rows[0]) - {*timing, "test_loss", "test_acc"}
@@ -174,9 +174,9 @@ def test_fit_is_the_run_of_the_same_settings(compose_config, digits, tmp_path, c
     assert len(run_model.params) == len(estimator.model_.params)
     for ours, theirs in zip(estimator.model_.params, run_model.params):
         assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
-    assert estimator.score(digits["x_test"], y_test) == summary["test_acc"]
+    assert estimator.score(digits["x_test"], y_test) == summary.test_acc
     if case == "adam_early_stopping":
-        assert summary["kept_epoch"] < summary["epochs_completed"] < 12  # it did stop early
+        assert summary.kept_epoch < summary.epochs_completed < 12  # it did stop early
 
 
 def test_epochs_of_partial_fit_are_a_fit(digits) -> None:

@@ -98,10 +98,10 @@ def test_a_run_records_how_it_stopped(compose_config, tmp_path) -> None:
     overrides = ["data=digits", "epochs=30", "lr=3", "early_stopping.patience=2", "early_stopping.metric=val_acc"]
     summary = execute(settings_of(compose_config(overrides)), tmp_path)
     curve = pd.read_csv(tmp_path / "metrics.csv")
-    assert summary["stop_reason"].startswith("val_acc did not improve") and summary["epochs_completed"] < 30
-    kept = curve[curve["epoch"] == summary["kept_epoch"]].iloc[0]
-    assert summary["val_acc"] == kept["val_acc"] == curve["val_acc"].max()
-    assert read_summary(tmp_path / "summary.json")["kept_epoch"] == summary["kept_epoch"]
+    assert summary.stop_reason.startswith("val_acc did not improve") and summary.epochs_completed < 30
+    kept = curve[curve["epoch"] == summary.kept_epoch].iloc[0]
+    assert summary.val_acc == kept["val_acc"] == curve["val_acc"].max()
+    assert read_summary(tmp_path / "summary.json")["kept_epoch"] == summary.kept_epoch
 
 
 def test_an_explicit_default_is_the_same_configuration(compose_config) -> None:
@@ -160,7 +160,7 @@ def test_a_saved_sigmoid_output_model_predicts_as_trained(compose_config, tmp_pa
     assert model.output_kind == "sigmoid" and model.output.n_outputs == 10
     with threadpool_limits(limits=2, user_api="blas"):  # not the run's one thread: evaluation pins its own
         loss_value, accuracy = model.evaluate(data.x_test, data.y_test)
-    assert accuracy == summary["test_acc"] and loss_value == summary["test_loss"]  # exactly: one evaluation path
+    assert accuracy == summary.test_acc and loss_value == summary.test_loss  # exactly: one evaluation path
 
 
 def test_stopping_on_the_last_epoch_is_not_an_early_stop(digits) -> None:

@@ -309,16 +309,16 @@ def test_execute_pack_writes_each_runs_files_and_a_bad_run_fails_alone(compose_c
     assert read_summary(folders[1] / "summary.json")["status"] == "failed"
     for folder, outcome in zip((folders[0], folders[2]), (outcomes[0], outcomes[2])):
         summary = read_summary(folder / "summary.json")
-        assert summary["status"] == outcome["status"] == "completed" and summary["epochs_completed"] == 3
+        assert summary["status"] == outcome.status == "completed" and summary["epochs_completed"] == 3
         assert (folder / "metrics.csv").read_text().count("\n") == 4
     alone = tmp_path / "alone"
     (reference,) = execute_pack([good[1]], [alone])
-    assert reference["test_acc"] == pytest.approx(outcomes[2]["test_acc"], abs=1 / 360)
+    assert reference.test_acc == pytest.approx(outcomes[2].test_acc, abs=1 / 360)
     before = (folders[0] / "summary.json").read_bytes()
     again = execute_pack([good[1], good[0]], [folders[0], tmp_path / "d"])  # a's folder holds lr=0.5's result
     assert isinstance(again[0], Exception) and "another configuration" in str(again[0])
     assert (folders[0] / "summary.json").read_bytes() == before
-    assert again[1]["status"] == "completed"
+    assert again[1].status == "completed"
     assert not any((folder / CHECKPOINT_FILE).exists() for folder in folders)
 
 

@@ -398,8 +398,8 @@ def test_one_vs_all_task_learns_with_both_losses(compose_config, tmp_path) -> No
             ]
         )
         summary = execute(settings_of(cfg), tmp_path / loss)
-        assert summary["layer_sizes"] == [64, 1]
-        assert summary["test_acc"] > 0.95, (loss, summary["test_acc"])
+        assert summary.layer_sizes == [64, 1]
+        assert summary.test_acc > 0.95, (loss, summary.test_acc)
 
 
 def test_input_scaling_modes() -> None:
@@ -419,7 +419,7 @@ def test_saved_model_is_evaluated_and_predicts_like_the_run(compose_config, tmp_
     )
     summary = execute(settings_of(cfg), tmp_path)
     assert predict_main([str(tmp_path), "--split", "test"]) == 0
-    assert f"accuracy {100 * summary['test_acc']:.2f}% on {summary['n_test']} images" in capsys.readouterr().out
+    assert f"accuracy {100 * summary.test_acc:.2f}% on {summary.n_test} images" in capsys.readouterr().out
     from sklearn.datasets import load_digits
 
     images, labels = load_digits(return_X_y=True)

@@ -22,7 +22,7 @@ import pytest
 import nnexp
 from nnexp.errors import ConfigError
 from nnexp.export import main as export
-from nnexp.results import read_summary
+from nnexp.results import RunStatus, RunSummary, read_summary
 from nnexp.tracking.location import Location
 from nnexp.tracking.opening import TrackedRun
 from nnexp.tracking.params import run_params
@@ -192,7 +192,7 @@ def test_a_tracker_that_breaks_mid_run_is_a_warning_once(tmp_path, caplog) -> No
     with caplog.at_level(logging.WARNING, logger="test_trackers"):
         run.epoch({"epoch": 2, "test_acc": 0.6})
         run.epoch({"epoch": 3, "test_acc": 0.7})
-        run.end({"status": "completed"}, tmp_path)
+        run.end(RunSummary(status=RunStatus.completed, fingerprint="f00d"), tmp_path)
     (warning,) = [record for record in caplog.records if record.name == "test_trackers"]
     assert warning.getMessage().startswith("tracker=mlflow stopped logging this run (")
     assert warning.getMessage().endswith("the run goes on, its own files are whole")

@@ -245,7 +245,7 @@ def test_run_writes_flushed_metrics_csv_and_summary(compose_config, tmp_path, mo
     assert on_disk["layer_sizes"] == [64, 16, 8, 10]
     assert on_disk["n_params"] == 64 * 16 + 16 + 16 * 8 + 8 + 8 * 10 + 10
     assert on_disk["config"]["activation"] == "leaky_relu" and on_disk["config"]["seed"] == 5
-    assert summary["test_acc"] == on_disk["test_acc"]
+    assert summary.test_acc == on_disk["test_acc"]
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -269,7 +269,7 @@ def test_diverged_run_is_recorded_with_nan_loss(compose_config, tmp_path) -> Non
         settings_of(compose_config(["data=digits", "epochs=5", "lr=1e6", "activation=relu", "hidden=[32,32,32]"])),
         tmp_path,
     )
-    assert summary["status"] == "diverged"
+    assert summary.status == "diverged"
     assert read_summary(tmp_path / "summary.json")["status"] == "diverged"
     assert np.isnan(read_summary(tmp_path / "summary.json")["train_loss"])
 
@@ -289,8 +289,8 @@ def test_one_hidden_layer_learns_mnist_5k_to_90_percent(compose_config, tmp_path
         ]
     )
     summary = execute(settings_of(cfg), tmp_path)
-    assert summary["n_train"] == 4500 and summary["n_test"] == 10000
-    assert summary["test_acc"] >= 0.90, summary["test_acc"]
+    assert summary.n_train == 4500 and summary.n_test == 10000
+    assert summary.test_acc >= 0.90, summary.test_acc
 
 
 def test_float32_fast_path_follows_the_float64_path(digits) -> None:

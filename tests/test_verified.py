@@ -8,6 +8,7 @@ import hashlib
 import json
 import logging
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ import pytest
 from nnexp.config import Config
 from nnexp.errors import ConfigError
 from nnexp.report.runs import load_runs
-from nnexp.results.files import damage, finished_summary
+from nnexp.results import RunSummary
+from nnexp.results.files import damage, finished_summary, read_summary
 from nnexp.training import execute
 from tests.conftest import make_idx_dataset, settings_of
 
@@ -34,7 +36,7 @@ def _cut_last_row(metrics: Path) -> None:
 
 
 @pytest.fixture
-def run(tmp_path, compose_config) -> tuple[Config, Path, dict]:
+def run(tmp_path, compose_config) -> tuple[Config, Path, RunSummary]:
     """A run trained for real (3 epochs on a small MNIST-shaped data set, model saved) in ``<tmp>/sweep/run``:
     its settings, folder and summary."""
     make_idx_dataset(tmp_path / "data")
@@ -46,14 +48,14 @@ def run(tmp_path, compose_config) -> tuple[Config, Path, dict]:
 def test_an_intact_run_records_its_files_and_is_skipped(run, caplog) -> None:
     settings, folder, summary = run
     sha256 = {name: hashlib.sha256((folder / name).read_bytes()).hexdigest() for name in ("metrics.csv", "model.npz")}
-    assert summary["files"] == {
+    assert summary.files == {
         "metrics.csv": {"rows": 3, "sha256": sha256["metrics.csv"]},
         "model.npz": {"sha256": sha256["model.npz"]},
     }
-    assert damage(folder, summary) is None and finished_summary(folder, summary["fingerprint"]) is not None
+    assert damage(folder, summary) is None and finished_summary(folder, summary.fingerprint) is not None
     before = _files(folder)
     with caplog.at_level(logging.INFO, logger="nnexp.run"):
-        assert execute(settings, folder)["finished"] == summary["finished"]
+        assert execute(settings, folder).finished == summary.finished
     assert "skipped: finished already" in caplog.text and _files(folder) == before
     assert list(load_runs(folder.parent)["status"]) == ["completed"]
 
@@ -62,7 +64,7 @@ def test_a_truncated_metrics_csv_is_damaged_set_aside_and_trained_again(run, cap
     settings, folder, summary = run
     _cut_last_row(folder / "metrics.csv")
     (folder / "run.log").write_text("the log of the first attempt\n")  # as Hydra's log handler would have it
-    assert finished_summary(folder, summary["fingerprint"]) is None
+    assert finished_summary(folder, summary.fingerprint) is None
     runs = load_runs(folder.parent)
     assert list(runs["status"]) == ["damaged"]
     assert runs["error"].iloc[0] == "metrics.csv has 2 rows, its summary records 3"
@@ -80,8 +82,9 @@ def test_a_truncated_metrics_csv_is_damaged_set_aside_and_trained_again(run, cap
         "the finished run is damaged (metrics.csv has 2 rows, its summary records 3): "
         f"its files are set aside in {aside}/, training again"
     )
-    assert again["finished"] != summary["finished"] and damage(folder, again) is None
-    assert finished_summary(folder, summary["fingerprint"]) == json.loads((folder / "summary.json").read_text())
+    assert again.finished != summary.finished and damage(folder, again) is None
+    assert finished_summary(folder, summary.fingerprint) == RunSummary.from_dict(read_summary(folder / "summary.json"))
+    assert finished_summary(folder, summary.fingerprint) == again
     assert list(load_runs(folder.parent)["status"]) == ["completed"]  # the set-aside files are not a run
 
 
@@ -101,23 +104,24 @@ def test_a_changed_or_missing_model_makes_the_run_damaged(run, edit, reason) -> 
         model.write_bytes(content)
     else:
         model.unlink()
-    assert damage(folder, summary) == reason and finished_summary(folder, summary["fingerprint"]) is None
+    assert damage(folder, summary) == reason and finished_summary(folder, summary.fingerprint) is None
     runs = load_runs(folder.parent)
     assert list(runs["status"]) == ["damaged"] and runs["error"].iloc[0] == reason
     execute(settings, folder)
     (aside,) = folder.glob("damaged-*")
-    assert (aside / "model.npz").exists() == (edit == "flip") and finished_summary(folder, summary["fingerprint"])
+    assert (aside / "model.npz").exists() == (edit == "flip") and finished_summary(folder, summary.fingerprint)
 
 
 def test_a_summary_without_files_passes_only_with_all_its_epochs(run) -> None:
     """A summary written before summaries recorded their files: its metrics.csv must hold its epochs."""
     _, folder, summary = run
-    legacy = {key: value for key, value in summary.items() if key != "files"}
+    legacy = {key: value for key, value in summary.to_dict().items() if key != "files"}
     (folder / "summary.json").write_text(json.dumps(legacy))
-    assert finished_summary(folder, summary["fingerprint"]) == legacy
+    assert finished_summary(folder, summary.fingerprint) == replace(summary, files=None)
     _cut_last_row(folder / "metrics.csv")
-    assert damage(folder, legacy) == "metrics.csv does not hold the epochs its summary records (1..3)"
-    assert finished_summary(folder, summary["fingerprint"]) is None
+    damaged = "metrics.csv does not hold the epochs its summary records (1..3)"
+    assert damage(folder, RunSummary.from_dict(legacy)) == damaged
+    assert finished_summary(folder, summary.fingerprint) is None
 
 
 @pytest.mark.parametrize("other", ["settings", "data"])
@@ -130,7 +134,7 @@ def test_a_finished_run_of_another_configuration_is_never_overwritten(run, compo
     with pytest.raises(ConfigError) as raised:
         execute(settings_of(compose_config(overrides)), folder)
     assert str(raised.value).startswith(
-        f"{folder} holds a finished run of another configuration (fingerprint {summary['fingerprint']}, this one "
+        f"{folder} holds a finished run of another configuration (fingerprint {summary.fingerprint}, this one "
     )
     assert "nothing was overwritten" in str(raised.value)
     assert _files(folder) == before
@@ -139,7 +143,9 @@ def test_a_finished_run_of_another_configuration_is_never_overwritten(run, compo
 @pytest.mark.parametrize("files", [None, [], {"metrics.csv": "abc"}])
 def test_a_summary_whose_files_record_is_malformed_is_damaged_not_a_crash(run, files) -> None:
     _, folder, summary = run
-    edited = {**summary, "files": files}
+    edited = {**summary.to_dict(), "files": files}
     (folder / "summary.json").write_text(json.dumps(edited))
-    assert damage(folder, edited) == "summary.json records its files in a form nnexp does not write"
-    assert finished_summary(folder, summary["fingerprint"]) is None
+    assert (
+        damage(folder, RunSummary.from_dict(edited)) == "summary.json records its files in a form nnexp does not write"
+    )
+    assert finished_summary(folder, summary.fingerprint) is None

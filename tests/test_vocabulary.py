@@ -122,10 +122,10 @@ def test_a_new_data_set_is_one_reader_module(tmp_path, monkeypatch) -> None:
     finally:
         loading.readers.cache_clear()
         sys.modules.pop("nnexp.data.sets.three_blobs", None)
-    assert summary["status"] == "completed" and summary["layer_sizes"] == [4, 8, 3]
-    assert summary["test_acc"] > 0.9 and summary["n_train"] == 270
+    assert summary.status == "completed" and summary.layer_sizes == [4, 8, 3]
+    assert summary.test_acc > 0.9 and summary.n_train == 270
     known = {*OUTCOME_COLUMNS, METRICS_DEFINITION_COLUMN}  # the one scalar the report reads as a config column
-    assert known >= {key for key, value in summary.items() if np.isscalar(value) or value is None}
+    assert known >= {key for key, value in summary.to_dict().items() if np.isscalar(value) or value is None}
 
 
 def _module_name(path: Path) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from nnexp.report.columns import config_columns
-from nnexp.results import FINISHED, METRICS_FILE, OUTCOME_COLUMNS, SUMMARY_FILE, RunStatus, read_summary
+from nnexp.results import FINISHED, METRICS_FILE, OUTCOME_COLUMNS, SUMMARY_FILE, RunStatus, RunSummary, read_summary
 from nnexp.results.files import DAMAGED_PREFIX, damage
 from nnexp.results.plan_file import planned_runs
 from nnexp.results.summary import metrics_definition_of
@@ -69,8 +69,8 @@ def _read_run(run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
         identity = summary.get("data_identity")
         if isinstance(identity, dict) and identity.get("digest"):  # other files under one path: other data
             row[DATA_CONTENT] = str(identity["digest"])[:8]
-        row[METRICS_DEFINITION_COLUMN] = metrics_definition_of(summary)
-        reason = damage(run_dir, summary) if summary.get("status") in FINISHED else None
+        row[METRICS_DEFINITION_COLUMN] = metrics_definition_of(summary.get("metrics_definition"))
+        reason = damage(run_dir, RunSummary.from_dict(summary)) if summary.get("status") in FINISHED else None
         if reason is not None:  # its metrics are not a result
             return {**row, "status": RunStatus.damaged.value, "error": reason}
         row.update({k: v for k, v in summary.items() if not isinstance(v, (list, dict))})

@@ -23,6 +23,7 @@ from typing import Any
 
 from nnexp.places import temporary_path
 from nnexp.results.status import FINISHED
+from nnexp.results.summary import RunSummary
 
 METRICS_FILE = "metrics.csv"
 SUMMARY_FILE = "summary.json"
@@ -157,23 +158,23 @@ def run_lock(run_dir: Path) -> AbstractContextManager[None]:
     return locked(run_dir / LOCK_FILE)
 
 
-def read_finished(run_dir: Path) -> dict[str, Any] | None:
+def read_finished(run_dir: Path) -> RunSummary | None:
     """The summary in ``run_dir`` if it is a finished run's (of any configuration, verified or not), else None."""
     try:
-        summary = read_summary(run_dir / SUMMARY_FILE)
+        summary = RunSummary.from_dict(read_summary(run_dir / SUMMARY_FILE))
     except (OSError, ValueError):  # absent, or not a summary we wrote
         return None
-    return summary if summary.get("status") in FINISHED else None
+    return summary if summary.status in FINISHED else None
 
 
-def finished_summary(run_dir: Path, config_fingerprint: str, bad_data: set[str] = frozenset()) -> dict[str, Any] | None:
+def finished_summary(run_dir: Path, config_fingerprint: str, bad_data: set[str] = frozenset()) -> RunSummary | None:
     """The summary of a finished run of this exact configuration in ``run_dir`` whose files are those it records,
     else None (also when it trained on arrays of a cache entry found damaged since: a generation in ``bad_data``)."""
     summary = read_finished(run_dir)
     if (
         summary is not None
-        and summary.get("fingerprint") == config_fingerprint
-        and summary.get("data_cache") not in bad_data
+        and summary.fingerprint == config_fingerprint
+        and summary.data_cache not in bad_data
         and damage(run_dir, summary) is None
     ):
         return summary
@@ -193,22 +194,22 @@ def written_files(run_dir: Path, names: Iterable[str]) -> dict[str, dict[str, An
     return {name: _described(run_dir / name) for name in names}
 
 
-def damage(run_dir: Path, summary: dict[str, Any]) -> str | None:
+def damage(run_dir: Path, summary: RunSummary) -> str | None:
     """Why the files in ``run_dir`` are not those its finished run's ``summary`` records (one line), or None.
 
     A summary written before summaries recorded their files passes when its metrics CSV reads as the epochs
     1..``epochs_completed`` (see :func:`read_epoch_rows`).
     """
-    if "files" not in summary:
-        epochs = summary.get("epochs_completed")
-        if not isinstance(epochs, int):
+    files = summary.files
+    if files is None:
+        epochs = summary.epochs_completed
+        if not isinstance(epochs, int) or isinstance(epochs, bool):
             return f"{SUMMARY_FILE} records neither the files nor the epochs of its run"
         try:
             read_epoch_rows(run_dir / METRICS_FILE, epochs)
         except ValueError:
             return f"{METRICS_FILE} does not hold the epochs its summary records (1..{epochs})"
         return None
-    files = summary["files"]
     if not isinstance(files, dict) or not all(isinstance(recorded, dict) for recorded in files.values()):
         return f"{SUMMARY_FILE} records its files in a form nnexp does not write"
     for name, recorded in files.items():

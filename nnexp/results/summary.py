@@ -7,6 +7,7 @@ so a new summary field is known everywhere once it is added here.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -67,8 +68,9 @@ class RunSummary:
     data_cache: str | None = None  # the generation of the array cache entry the run trained on
     # what the data gave the network little or nothing to learn from (nnexp.data.degenerate), one sentence each
     warnings: list[str] = field(default_factory=list)
-    # what the run wrote, to verify it by (nnexp.results.files.damage): each file's SHA-256, metrics.csv's rows
-    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # what the run wrote, to verify it by (nnexp.results.files.damage): each file's SHA-256, metrics.csv's rows;
+    # None in a summary written before summaries recorded their files
+    files: dict[str, dict[str, Any]] | None = field(default_factory=dict)
     # what its training metrics mean (nnexp.training.spec.METRICS_DEFINITION; absent before 2: it was 1)
     metrics_definition: int | None = None
     versions: dict[str, str] = field(default_factory=dict)
@@ -80,11 +82,30 @@ class RunSummary:
         record["status"] = self.status.value
         return record
 
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> RunSummary:
+        """The summary a ``summary.json`` holds (``record``, as :func:`~nnexp.results.files.read_summary` reads it):
+        keys it does not know are ignored, missing ones take their defaults (``files`` None: not recorded), values
+        are kept as written (their forms are checked where they are used, e.g. ``files`` by
+        :func:`~nnexp.results.files.damage`). ``ValueError`` when its status is not a :class:`RunStatus`."""
+        try:
+            status = RunStatus(record.get("status"))
+        except ValueError:
+            raise ValueError(f"status {record.get('status')!r} is not one of {', '.join(RunStatus)}") from None
+        known = {f.name for f in fields(cls)} - {"status"}
+        values = {name: value for name, value in record.items() if name in known}
+        values.setdefault("fingerprint", "")
+        if "files" not in record:
+            values["files"] = None
+        elif record["files"] is None:  # null is no form nnexp writes (damage says so), not "not recorded"
+            values["files"] = "null"
+        return cls(status=status, **values)
 
-def metrics_definition_of(summary: dict[str, Any]) -> int:
-    """What the training metrics of a run's ``summary`` (as read from ``summary.json``) mean: its
-    ``metrics_definition``, or 1 for a summary written before nnexp recorded it."""
-    return summary.get("metrics_definition") or 1
+
+def metrics_definition_of(recorded: Any) -> int:
+    """What the training metrics of a run mean, from the ``metrics_definition`` its ``summary.json`` records
+    (``recorded``): that, or 1 for a summary written before nnexp recorded it."""
+    return recorded or 1
 
 
 # The scalar fields: one column each in runs.csv and the report's tables.

@@ -76,7 +76,7 @@ def unforced(settings: Config, out_dir: Path, sweep_started: str | None) -> Conf
     if not settings.force or sweep_started is None:
         return settings
     summary = read_finished(out_dir)
-    started = (summary or {}).get("started")
+    started = summary.started if summary is not None else None
     try:
         trained_now = started is not None and datetime.fromisoformat(started) >= datetime.fromisoformat(sweep_started)
     except (TypeError, ValueError):  # not a time: not this sweep's

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from nnexp.results import SUMMARY_FILE
 from nnexp.results.model_file import MODEL_FILE
+from nnexp.results.summary import RunSummary
 
 FINGERPRINT_TAG = "nnexp.fingerprint"
 STATUS_TAG = "nnexp.status"
@@ -73,8 +74,8 @@ class _RunLog:
         for begin in range(0, len(metrics), BATCH):
             self.client.log_batch(self.run_id, metrics=metrics[begin : begin + BATCH])
 
-    def end(self, summary: dict[str, Any], folder: Path) -> None:
-        status = str(summary["status"])
+    def end(self, summary: RunSummary, folder: Path) -> None:
+        status = summary.status.value
         for name in (SUMMARY_FILE, MODEL_FILE):
             if (folder / name).is_file():
                 self.client.log_artifact(self.run_id, str(folder / name))

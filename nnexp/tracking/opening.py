@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from nnexp.errors import ConfigError
+from nnexp.results.summary import RunSummary
 from nnexp.tracking.location import Location
 
 # each tracker: the module of its library (imported to check it is there), its pip extra
@@ -19,7 +20,7 @@ class RunLog(Protocol):
     def epoch(self, row: dict[str, float]) -> None:
         """Log an epoch's row of ``metrics.csv`` (its ``epoch`` is the step)."""
 
-    def end(self, summary: dict[str, Any], folder: Path) -> None:
+    def end(self, summary: RunSummary, folder: Path) -> None:
         """Log how the run ended (``summary``: its ``summary.json``) and the files of its ``folder``; close."""
 
 
@@ -101,7 +102,7 @@ class TrackedRun:
         if self.run is not None:
             self._guarded(self.run.epoch, row)
 
-    def end(self, summary: dict[str, Any], folder: Path) -> None:
+    def end(self, summary: RunSummary, folder: Path) -> None:
         if self.run is not None:
             self._guarded(self.run.end, summary, folder)
             self.run = None

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 from tensorboardX import SummaryWriter
 
 from nnexp.places import make_writable
-from nnexp.results.summary import FINAL_METRICS
+from nnexp.results.summary import FINAL_METRICS, RunSummary
 
 LOGGED = "nnexp-run.json"  # in a run's folder of event files once its log is complete: its fingerprint and status
 HPARAMS_PREFIX = "hparams/"  # the final metrics' tags in the HParams session (apart from the per-epoch series)
@@ -24,10 +23,10 @@ EPOCHS_SUFFIX = ".epochs"
 SESSION = "."
 
 
-def final_metrics(summary: dict[str, Any]) -> dict[str, float]:
+def final_metrics(summary: RunSummary) -> dict[str, float]:
     """The HParams session's metrics: the kept epoch's (``summary.json``'s final metrics), best and timing."""
     keys = (*FINAL_METRICS, "best_val_acc", "train_seconds")
-    return {f"{HPARAMS_PREFIX}{key}": float(summary.get(key, math.nan)) for key in keys}
+    return {f"{HPARAMS_PREFIX}{key}": float(getattr(summary, key)) for key in keys}
 
 
 class TensorBoard:
@@ -70,10 +69,10 @@ class _RunLog:
                 self.writer.add_scalar(key, float(value), step)
         self.writer.flush()
 
-    def end(self, summary: dict[str, Any], folder: Path) -> None:
-        status = str(summary["status"])
+    def end(self, summary: RunSummary, folder: Path) -> None:
+        status = summary.status.value
         hparams = {**self.params, "status": status}
-        step = summary.get("kept_epoch") or summary.get("epochs_completed") or 0
+        step = summary.kept_epoch or summary.epochs_completed or 0
         self.writer.add_hparams(hparams, final_metrics(summary), name=SESSION, global_step=int(step))
         self.writer.close()
         (self.folder / LOGGED).write_text(json.dumps({"fingerprint": self.fingerprint, "status": status}))

@@ -244,7 +244,7 @@ def record_lost(out_dir: Path, error: str, config_fingerprint: str, config: dict
     write_json_atomic(out_dir / SUMMARY_FILE, lost.to_dict())
 
 
-def execute(settings: Config, out_dir: Path) -> dict:
+def execute(settings: Config, out_dir: Path) -> RunSummary:
     """Check ``settings``, train, and write ``metrics.csv`` and ``summary.json`` into ``out_dir``; the summary.
 
     A folder that already holds a finished run of the same configuration is left
@@ -264,7 +264,7 @@ def execute(settings: Config, out_dir: Path) -> dict:
 
 def execute_pack(
     settings: Sequence[Config], out_dirs: Sequence[Path], logs: Sequence[logging.Logger] = ()
-) -> list[dict | Exception]:
+) -> list[RunSummary | Exception]:
     """Run each of ``settings`` in its folder as :func:`execute` runs one, those that can train together as one pack
     (:attr:`RunSpec.pack_key`, :func:`~nnexp.training.loop.train_pack`): the summary of each, or the error that
     ended it, recorded in its folder. One run's error (its settings, another configuration's result in its folder,
@@ -281,7 +281,7 @@ def execute_pack(
     with contextlib.ExitStack() as locks:
         for out_dir in sorted({out_dir.resolve() for out_dir in out_dirs}):
             locks.enter_context(run_lock(out_dir))
-        outcomes: list[dict | Exception | None] = [None] * len(settings)
+        outcomes: list[RunSummary | Exception | None] = [None] * len(settings)
         runs: list[tuple[int, _Run]] = []
         for index, (one, out_dir, run_log) in enumerate(zip(settings, out_dirs, logs)):
             try:
@@ -289,7 +289,7 @@ def execute_pack(
             except ConfigError as exc:  # its folder holds another configuration's result: nothing was touched
                 outcomes[index] = exc
                 continue
-            if isinstance(started, dict):
+            if isinstance(started, RunSummary):
                 outcomes[index] = started
                 continue
             try:
@@ -305,7 +305,7 @@ def execute_pack(
     return outcomes
 
 
-def _train_and_record(runs: list[_Run]) -> list[dict | Exception]:
+def _train_and_record(runs: list[_Run]) -> list[RunSummary | Exception]:
     """Train the checked ``runs`` and record how each ended: its summary, or its error."""
     try:
         with stop_on_signals(), count_stopped_time():
@@ -316,7 +316,7 @@ def _train_and_record(runs: list[_Run]) -> list[dict | Exception]:
         raise
     except Exception as exc:  # in the code the runs share: it ends every one
         return [run.failed(exc) for run in runs]
-    outcomes: list[dict | Exception] = []
+    outcomes: list[RunSummary | Exception] = []
     for run, summary in zip(runs, trained):
         if isinstance(summary, Exception):
             outcomes.append(run.failed(summary))
@@ -328,9 +328,9 @@ def _train_and_record(runs: list[_Run]) -> list[dict | Exception]:
     return outcomes
 
 
-def _older_definition(previous: dict) -> str:
+def _older_definition(previous: RunSummary) -> str:
     """What a finished run's summary says of an older meaning of its metrics ('' when it has this one)."""
-    definition = metrics_definition_of(previous)
+    definition = metrics_definition_of(previous.metrics_definition)
     if definition == METRICS_DEFINITION:
         return ""
     return f"; that run's metrics are of an older definition, {definition}, this nnexp's is {METRICS_DEFINITION}"
@@ -342,9 +342,9 @@ def _clear_the_way(out_dir: Path, config_fingerprint: str, log: logging.Logger) 
     previous = read_finished(out_dir)
     if previous is None:
         return
-    if previous.get("fingerprint") != config_fingerprint:
+    if previous.fingerprint != config_fingerprint:
         error = (
-            f"{out_dir} holds a finished run of another configuration (fingerprint {previous.get('fingerprint')}, "
+            f"{out_dir} holds a finished run of another configuration (fingerprint {previous.fingerprint}, "
             f"this one {config_fingerprint}{_older_definition(previous)}); nothing was overwritten: give this run "
             "another folder or move that run's files away"
         )
@@ -377,7 +377,7 @@ class _Run:
         self.tracker = TrackedRun(location, self.out_dir.name, fingerprint, params, first_epoch, self.log)
         return self.tracker
 
-    def _end_tracking(self, summary: dict) -> None:
+    def _end_tracking(self, summary: RunSummary) -> None:
         """Its tracker told how it ended (``summary``, as written to its folder)."""
         if self.tracker is not None:
             self.tracker.end(summary, self.out_dir)
@@ -390,11 +390,11 @@ class _Run:
         if estimate is not None:
             check_fits({"the run": estimate}, 1, available_memory())
 
-    def finished(self, summary: RunSummary) -> dict:
+    def finished(self, summary: RunSummary) -> RunSummary:
         """Write its summary: it is done (its checkpoint goes); the summary."""
         write_json_atomic(self.out_dir / SUMMARY_FILE, summary.to_dict())
         (self.out_dir / CHECKPOINT_FILE).unlink(missing_ok=True)  # finished: nothing to resume
-        self._end_tracking(summary.to_dict())
+        self._end_tracking(summary)
         self.log.info(
             "%s after %d epochs: test accuracy %.2f%%, %.1f s training",
             summary.status.value,
@@ -402,14 +402,14 @@ class _Run:
             100 * summary.test_acc,
             summary.train_seconds,
         )
-        return summary.to_dict()
+        return summary
 
     def interrupted(self, exc: Interrupted) -> None:
         """Record that a signal stopped it (its checkpoint kept)."""
         self.log.warning("%s", exc)
         interrupted = RunSummary(status=RunStatus.interrupted, error=str(exc), **self.origin, finished=_now())
         _record(self.out_dir, interrupted)
-        self._end_tracking(interrupted.to_dict())
+        self._end_tracking(interrupted)
 
     def failed(self, exc: Exception) -> Exception:
         """Record that ``exc`` ended it: status ``failed``, the one-line error, the traceback in ``error.txt``."""
@@ -422,11 +422,11 @@ class _Run:
         self.log.error("error: %s" if expected else "run failed: %s", error, exc_info=None if expected else exc)
         failed = RunSummary(status=RunStatus.failed, error=error, **self.origin, finished=_now())
         _record(self.out_dir, failed, "".join(traceback.format_exception(exc)))
-        self._end_tracking(failed.to_dict())
+        self._end_tracking(failed)
         return exc
 
 
-def _start(settings: Config, out_dir: Path, log: logging.Logger) -> dict | _Run:
+def _start(settings: Config, out_dir: Path, log: logging.Logger) -> RunSummary | _Run:
     """In its locked folder, before training: the summary of a finished run of this configuration, which need not
     train again, or the run, its folder made ready; :class:`ConfigError` when the folder holds another
     configuration's result (nothing touched)."""
@@ -440,7 +440,7 @@ def _start(settings: Config, out_dir: Path, log: logging.Logger) -> dict | _Run:
     config_fingerprint = spec.fingerprint if spec else fingerprint(record, identity)
     previous = finished_summary(out_dir, config_fingerprint, damaged_caches(settings.data))
     if previous is not None and not settings.force:
-        log.info("skipped: finished already with this configuration (%s); force=true reruns it", previous["status"])
+        log.info("skipped: finished already with this configuration (%s); force=true reruns it", previous.status)
         return previous
     _clear_the_way(out_dir, config_fingerprint, log)
     out_dir.mkdir(parents=True, exist_ok=True)
