@@ -18,11 +18,7 @@ from nnexp.domains import Allowed
 
 
 class Optimizer:
-    """Updates ``params`` (a list of arrays, changed in place) from gradients of the same shapes.
-
-    ``grad_scale(lr)`` is the factor the caller multiplies the gradients by before :meth:`step`
-    (1 for all but plain SGD, which takes them already multiplied by the learning rate).
-    """
+    """Updates ``params`` (a list of arrays, changed in place) from gradients of the same shapes."""
 
     name: ClassVar[str]
     SETTINGS: ClassVar[dict[str, float]] = {}
@@ -40,9 +36,6 @@ class Optimizer:
         self.buffers = {kind: [np.zeros_like(param) for param in params] for kind in self.BUFFERS}
         # per-parameter scratch of the updates (not state): a step allocates nothing
         self.scratch = [np.empty_like(param) for param in params] if self.BUFFERS else []
-
-    def grad_scale(self, lr: float) -> float:
-        return 1.0
 
     def step(self, grads: list[np.ndarray], lr: float) -> None:
         """Update every parameter from its gradient (``grads`` may be overwritten: they are scratch)."""

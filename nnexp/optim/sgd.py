@@ -8,18 +8,12 @@ from nnexp.optim.base import Optimizer
 
 
 class SGD(Optimizer):
-    """p <- p - lr * g  (torch.optim.SGD without momentum).
-
-    The gradients arrive already multiplied by the learning rate (:meth:`grad_scale`), so the
-    step is one subtraction per parameter.
-    """
+    """p <- p - lr * g  (torch.optim.SGD without momentum)."""
 
     name = "sgd"
 
-    def grad_scale(self, lr: float) -> float:
-        return lr
-
     def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
+        grad *= lr  # scratch: no temporary
         param -= grad
 
 

@@ -130,9 +130,9 @@ class _MemberSteps:
         self, x: np.ndarray, y: np.ndarray, lr: float, acts: list[np.ndarray], masks: Masks, fused: bool
     ) -> None:
         """Backpropagate the batch's forward pass ``acts`` down to the first layer (the pack's): with ``fused``,
-        the SGD step of every other layer; else their gradients, times the optimizer's scale, into the workspace.
-        Summed gradients (``grad_reduction=sum``) are the mean's times the batch's rows."""
-        scale = lr if fused else self.optimizer.grad_scale(lr)
+        the SGD step of every other layer; else their gradients into the workspace. Summed gradients
+        (``grad_reduction=sum``) are the mean's times the batch's rows."""
+        scale = lr if fused else 1.0
         if self.summed:
             scale *= len(x)
         if fused:
@@ -144,8 +144,7 @@ class _MemberSteps:
         """The optimizer's step, once the workspace holds every gradient (the first layer's from the pack)."""
         ws = self.ws
         if self.decay_terms:
-            decay = self.optimizer.grad_scale(lr) * self.method.weight_decay
             for grad, weight, term in zip(ws.grad_w, self.model.weights, self.decay_terms):
-                np.multiply(weight, decay, out=term)
+                np.multiply(weight, self.method.weight_decay, out=term)
                 grad += term
         self.optimizer.step(ws.grads, lr)
