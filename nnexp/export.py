@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nnexp.config import TrackerConfig, TrackerName
 from nnexp.console import version_line
-from nnexp.errors import NnexpError
+from nnexp.errors import NnexpError, ReportError
 from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunSummary, read_summary
 from nnexp.tracking.location import locate
 from nnexp.tracking.opening import Tracker, open_tracker
@@ -34,8 +34,12 @@ def _rows(path: Path) -> list[dict[str, float]]:
 
 
 def export_run(tracker: Tracker, folder: Path, name: str) -> bool:
-    """Log the run in ``folder`` (with a ``summary.json``) as ``name``; whether it was logged (False: logged before)."""
-    summary = RunSummary.from_dict(read_summary(folder / SUMMARY_FILE))
+    """Log the run in ``folder`` (with a ``summary.json``) as ``name``; whether it was logged (False: logged before).
+    :class:`ReportError` when its summary cannot be read."""
+    try:
+        summary = RunSummary.from_dict(read_summary(folder / SUMMARY_FILE))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ReportError(f"{folder / SUMMARY_FILE} cannot be read ({exc})") from None
     if tracker.logged(name, summary.fingerprint, summary.status.value):
         return False
     run = tracker.start(name, summary.fingerprint, run_params(result_settings(summary.config)), 1)
@@ -45,19 +49,24 @@ def export_run(tracker: Tracker, folder: Path, name: str) -> bool:
     return True
 
 
-def export_sweep(tracker: Tracker, sweep_dir: Path) -> tuple[int, int]:
-    """Log every run of ``sweep_dir`` that has a ``summary.json``; how many were logged, and skipped as logged."""
+def export_sweep(tracker: Tracker, sweep_dir: Path) -> tuple[int, int, int]:
+    """Log every run of ``sweep_dir`` that has a ``summary.json``; how many were logged, skipped as logged, and left
+    out because their summary cannot be read (one line each on stderr)."""
     from nnexp.report.runs import find_run_dirs
 
-    logged = skipped = 0
+    logged = skipped = unreadable = 0
     for folder in find_run_dirs(sweep_dir):
         if (folder / SUMMARY_FILE).is_file():
             name = folder.name if folder != sweep_dir else sweep_dir.absolute().name
-            if export_run(tracker, folder, name):
-                logged += 1
-            else:
-                skipped += 1
-    return logged, skipped
+            try:
+                exported = export_run(tracker, folder, name)
+            except ReportError as exc:
+                print(f"warning: {exc}: not exported", file=sys.stderr)
+                unreadable += 1
+                continue
+            logged += exported
+            skipped += not exported
+    return logged, skipped, unreadable
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,14 +85,15 @@ def main(argv: list[str] | None = None) -> int:
     settings = TrackerConfig(TrackerName(args.tracker), args.dir, args.uri, args.experiment)
     location = locate(settings, args.sweep_dir)
     try:
-        logged, skipped = export_sweep(open_tracker(location), args.sweep_dir)
+        logged, skipped, unreadable = export_sweep(open_tracker(location), args.sweep_dir)
     except NnexpError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     where = location.dir if location.dir is not None else f"{location.uri}, experiment {location.experiment}"
     already = f", {skipped} logged before" if skipped else ""
-    print(f"{logged} runs exported to {args.tracker} ({where}){already}")
-    return 0
+    left_out = f", {unreadable} left out (summary.json unreadable)" if unreadable else ""
+    print(f"{logged} runs exported to {args.tracker} ({where}){already}{left_out}")
+    return 1 if unreadable else 0
 
 
 if __name__ == "__main__":

@@ -199,16 +199,17 @@ def test_the_shipped_curves_round_each_column_to_its_digits(tmp_path) -> None:
             "test_loss": [0.123456789, 12345.678949, -2.0000051, np.nan],
             "epoch_seconds": [0.0123456, 987.65, 0.0, np.inf],
             "test_acc": [0.98765432, 0.5, 1 / 3, 0.0],
+            "w1_norm": [1.23456789e-305, 9.87654321e300, -0.0, 5e-324],  # float64 extremes, a subnormal
         }
     )
     write_curves(curves, ["hidden"], tmp_path)
     lines = lzma.decompress((tmp_path / CURVES_FILE).read_bytes()).decode().splitlines()
     assert lines == [
-        "run,epoch,test_loss,epoch_seconds,test_acc",
-        "a,1,0.123457,0.0123,0.9876543",
-        "a,2,12345.7,988,0.5",
-        "b,1,-2.00001,0,0.3333333",
-        "b,2,,inf,0",
+        "run,epoch,test_loss,epoch_seconds,test_acc,w1_norm",
+        "a,1,0.123457,0.0123,0.9876543,1.23457e-305",
+        "a,2,12345.7,988,0.5,9.87654e+300",
+        "b,1,-2.00001,0,0.3333333,-0",
+        "b,2,,inf,0,4.940656e-324",
     ]
 
 

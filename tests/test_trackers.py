@@ -27,7 +27,7 @@ from nnexp.tracking.location import Location
 from nnexp.tracking.opening import TrackedRun
 from nnexp.tracking.params import run_params
 from nnexp.training.spec import result_settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, write_finished_run
 
 tensorboardX = pytest.importorskip(
     "tensorboardX", reason="tracker=tensorboard needs the extra: pip install -e '.[tensorboard]'"
@@ -163,6 +163,23 @@ def test_a_finished_sweep_is_exported_once(tmp_path, capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(" runs")[0] for line in lines] == ["2", "2", "0", "0"]
     assert len(list((tmp_path / "tb").rglob("events.out.tfevents.*"))) == 2 * 2
+
+
+def test_an_unreadable_summary_is_left_out_of_an_export_in_one_line(tmp_path, capsys) -> None:
+    """The other runs are exported; the export says what it left out and exits 1 (not a success)."""
+    sweep_dir = tmp_path / "sweep"
+    config = {"hidden": 8, "seed": 0, "activation": "relu", "data": {"name": "digits"}}
+    write_finished_run(sweep_dir / "good", config, [0.5, 0.6], [0.5, 0.6])
+    write_finished_run(sweep_dir / "odd", config, [0.5, 0.6], [0.5, 0.6])
+    (sweep_dir / "odd" / "summary.json").write_text('{"status": "weird", "fingerprint": "f00d"}')
+    assert export(["tensorboard", str(sweep_dir), "--dir", str(tmp_path / "tb")]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith("1 runs exported to tensorboard (") and out.endswith(
+        ", 1 left out (summary.json unreadable)\n"
+    )
+    odd = sweep_dir / "odd" / "summary.json"
+    assert err == f"warning: {odd} cannot be read (status 'weird' is not one of {', '.join(RunStatus)}): not exported\n"
+    assert [folder.name for folder in (tmp_path / "tb").iterdir() if folder.is_dir()] == ["good"]
 
 
 @pytest.mark.slow  # the sweep's workers start while it is planned

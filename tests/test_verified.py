@@ -17,7 +17,7 @@ from nnexp.config import Config
 from nnexp.errors import ConfigError
 from nnexp.report.runs import load_runs
 from nnexp.results import RunSummary
-from nnexp.results.files import damage, finished_summary, read_summary
+from nnexp.results.files import damage, finished_summary
 from nnexp.training import execute
 from tests.conftest import make_idx_dataset, settings_of
 
@@ -27,6 +27,13 @@ SETTINGS = ["epochs=3", "hidden=8", "batch_size=16", "save_model=true"]
 def _files(folder: Path) -> dict[str, bytes]:
     """The bytes of every file below ``folder``, by relative path."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _same(read: RunSummary | None, expected: RunSummary) -> bool:
+    """Whether ``read`` records what ``expected`` does (as JSON: NaN equals NaN there)."""
+    return read is not None and json.dumps(read.to_dict(), sort_keys=True) == json.dumps(
+        expected.to_dict(), sort_keys=True
+    )
 
 
 def _cut_last_row(metrics: Path) -> None:
@@ -83,8 +90,7 @@ def test_a_truncated_metrics_csv_is_damaged_set_aside_and_trained_again(run, cap
         f"its files are set aside in {aside}/, training again"
     )
     assert again.finished != summary.finished and damage(folder, again) is None
-    assert finished_summary(folder, summary.fingerprint) == RunSummary.from_dict(read_summary(folder / "summary.json"))
-    assert finished_summary(folder, summary.fingerprint) == again
+    assert _same(finished_summary(folder, summary.fingerprint), again)
     assert list(load_runs(folder.parent)["status"]) == ["completed"]  # the set-aside files are not a run
 
 
@@ -117,7 +123,7 @@ def test_a_summary_without_files_passes_only_with_all_its_epochs(run) -> None:
     _, folder, summary = run
     legacy = {key: value for key, value in summary.to_dict().items() if key != "files"}
     (folder / "summary.json").write_text(json.dumps(legacy))
-    assert finished_summary(folder, summary.fingerprint) == replace(summary, files=None)
+    assert _same(finished_summary(folder, summary.fingerprint), replace(summary, files=None))
     _cut_last_row(folder / "metrics.csv")
     damaged = "metrics.csv does not hold the epochs its summary records (1..3)"
     assert damage(folder, RunSummary.from_dict(legacy)) == damaged
@@ -149,3 +155,28 @@ def test_a_summary_whose_files_record_is_malformed_is_damaged_not_a_crash(run, f
         damage(folder, RunSummary.from_dict(edited)) == "summary.json records its files in a form nnexp does not write"
     )
     assert finished_summary(folder, summary.fingerprint) is None
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        ({"files": {}}, "summary.json does not record metrics.csv"),
+        ({"data_cache": ["a", "list"]}, "summary.json records its data cache in a form nnexp does not write"),
+        ({"files": None, "epochs_completed": None}, "summary.json records neither the files nor the epochs of its run"),
+    ],
+    ids=["no files", "data cache a list", "neither files nor epochs"],
+)
+def test_a_summary_that_records_too_little_is_damaged_and_its_files_set_aside(run, edit, reason) -> None:
+    """Whatever a summary leaves out or garbles, its run is not taken as verified: damaged, and a rerun sets its files
+    aside (never accepted silently, never deleted)."""
+    settings, folder, summary = run
+    edited = {key: value for key, value in summary.to_dict().items() if edit.get(key, "") is not None}
+    edited |= {key: value for key, value in edit.items() if value is not None}
+    (folder / "summary.json").write_text(json.dumps(edited))
+    assert damage(folder, RunSummary.from_dict(edited)) == reason
+    assert finished_summary(folder, summary.fingerprint) is None
+    before = _files(folder)
+    execute(settings, folder)
+    (aside,) = folder.glob("damaged-*")
+    assert (aside / "summary.json").read_bytes() == before["summary.json"]
+    assert (aside / "metrics.csv").read_bytes() == before["metrics.csv"]

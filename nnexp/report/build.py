@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 RUNS_FILE = "runs.csv"
 CURVES_FILE = "curves.csv.xz"  # the per-epoch evidence: every run's metrics.csv, in one file (xz: ~30% below gzip)
+CURVES_FILES_BEFORE = ("curves.csv.gz",)  # what reports built before 2026-12-05 ship: read, never written
 SEARCH_RESULTS = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
 
 
@@ -127,7 +128,8 @@ def build_report(
             Block(
                 "p",
                 "One row per run and epoch, with the run's folder (`run`, as in the runs table) and its"
-                f" metrics.csv: {markdown_link(CURVES_FILE, CURVES_FILE)}.",
+                " metrics.csv, each number to the digits it carries (times 3 significant digits, losses and norms 6,"
+                f" the rest 7): {markdown_link(CURVES_FILE, CURVES_FILE)}.",
             )
         )
     figures.draw(parallel)
@@ -150,11 +152,9 @@ def shipped_digits(column: str) -> int:
 
 
 def _significant(values: np.ndarray, digits: int) -> np.ndarray:
-    """``values`` rounded to ``digits`` significant digits (zeros, NaN and infinities as they are)."""
-    finite = np.isfinite(values) & (values != 0)
-    exponent = np.floor(np.log10(np.abs(values, where=finite, out=np.ones_like(values))))
-    scale = 10.0 ** (digits - 1 - exponent)
-    return np.where(finite, np.round(values * scale) / scale, values)
+    """``values`` rounded to ``digits`` significant digits, in decimal as printed (any magnitude; zeros, NaN and
+    infinities as they are)."""
+    return np.array([float(f"{value:.{digits}g}") for value in values.tolist()], dtype=float)
 
 
 def write_curves(curves: pd.DataFrame, settings: list[str], out_dir: Path) -> None:

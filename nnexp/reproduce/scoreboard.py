@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnexp.errors import ReportError
-from nnexp.report.build import CURVES_FILE, RUNS_FILE
+from nnexp.report.build import CURVES_FILE, CURVES_FILES_BEFORE, RUNS_FILE
 from nnexp.report.document import Block, write_documents
 from nnexp.report.escape import markdown_code, markdown_link, markdown_text
 from nnexp.report.protocols import describe, protocol_columns, rankings, reading_label, verdict_text
@@ -85,8 +85,8 @@ def _curves_of(sweep: Path, runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     if any(sweep.glob(f"*/{SUMMARY_FILE}")):
         return load_curves(sweep, runs)[0]
-    shipped = sweep / CURVES_FILE
-    if not shipped.is_file():
+    shipped = next((sweep / name for name in (CURVES_FILE, *CURVES_FILES_BEFORE) if (sweep / name).is_file()), None)
+    if shipped is None:
         return pd.DataFrame()
     try:
         curves = pd.read_csv(shipped)

@@ -174,8 +174,8 @@ def finished_summary(run_dir: Path, config_fingerprint: str, bad_data: set[str] 
     if (
         summary is not None
         and summary.fingerprint == config_fingerprint
-        and summary.data_cache not in bad_data
         and damage(run_dir, summary) is None
+        and summary.data_cache not in bad_data
     ):
         return summary
     return None
@@ -200,6 +200,8 @@ def damage(run_dir: Path, summary: RunSummary) -> str | None:
     A summary written before summaries recorded their files passes when its metrics CSV reads as the epochs
     1..``epochs_completed`` (see :func:`read_epoch_rows`).
     """
+    if not isinstance(summary.data_cache, str | None):
+        return f"{SUMMARY_FILE} records its data cache in a form nnexp does not write"
     files = summary.files
     if files is None:
         epochs = summary.epochs_completed
@@ -212,6 +214,8 @@ def damage(run_dir: Path, summary: RunSummary) -> str | None:
         return None
     if not isinstance(files, dict) or not all(isinstance(recorded, dict) for recorded in files.values()):
         return f"{SUMMARY_FILE} records its files in a form nnexp does not write"
+    if METRICS_FILE not in files:
+        return f"{SUMMARY_FILE} does not record {METRICS_FILE}"
     for name, recorded in files.items():
         if not (run_dir / name).is_file():
             return f"{name} is missing"

@@ -39,7 +39,7 @@ class RunSummary:
     status: RunStatus
     fingerprint: str
     error: str | None = None
-    epochs_completed: int = 0
+    epochs_completed: int | None = 0  # None only in a summary.json that does not record it
     # early stopping: why training stopped before its last epoch (None: it did not), and the epoch whose
     # weights were kept (and whose metrics are the final ones)
     stop_reason: str | None = None
@@ -95,10 +95,11 @@ class RunSummary:
         known = {f.name for f in fields(cls)} - {"status"}
         values = {name: value for name, value in record.items() if name in known}
         values.setdefault("fingerprint", "")
+        values.setdefault("epochs_completed", None)  # not recorded: damage says so of an older summary
         if "files" not in record:
             values["files"] = None
-        elif record["files"] is None:  # null is no form nnexp writes (damage says so), not "not recorded"
-            values["files"] = "null"
+        elif record["files"] is None:  # kept as the text "null": a form nnexp does not write (damage says so),
+            values["files"] = "null"  # not an older summary's "not recorded"
         return cls(status=status, **values)
 
 
