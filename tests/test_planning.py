@@ -12,9 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from nnexp.command_line import COMPOSE_OPTIONS, register_configs
+from nnexp.command_line import COMPOSE_OPTIONS, GRID_SWEEPER_CHOICE, register_configs
+from nnexp.results.plan_file import PLAN_FILE, read_plan, runs_of
 from nnexp.sweep.naming import override_dirname
-from nnexp.sweep.planning import JobComposer, estimated_work
+from nnexp.sweep.plan import PlannedJob, merge_plan, plan_version
+from nnexp.sweep.planning import JobComposer, estimated_work, plan_sweep
 from nnexp.training import RunSpec
 from tests.conftest import CONF_DIR, make_idx_dataset, settings_of
 
@@ -167,3 +169,31 @@ def test_estimated_work_reads_the_data_files_headers(hydra_app, tmp_path) -> Non
 
 def test_no_estimated_work_before_the_data_is_downloaded(hydra_app, tmp_path) -> None:
     assert _work("data=mnist", f"data.cache_dir={tmp_path / 'empty'}") is None
+
+
+def test_a_sweep_merges_its_plan_only_into_the_plan_it_planned_from(hydra_app, tmp_path) -> None:
+    """Two sweeps planning into one folder at once, interleaved as a race would: the one that merges second finds the
+    plan changed since it planned, writes nothing, and planned again gives its configuration another folder — never
+    the folder the other sweep took for another configuration."""
+    sweep_dir = tmp_path / "sweep"
+    config = compose(
+        "config",
+        overrides=[GRID_SWEEPER_CHOICE, f"hydra.sweep.dir={sweep_dir}", "data=digits", "hidden=16"],
+        return_hydra_config=True,
+    )
+    version = plan_version(sweep_dir)
+    assert version is None  # no plan yet
+    jobs = plan_sweep(config, sweep_dir)
+    (job,) = jobs
+    # meanwhile another sweep (say: other data under the same path) planned that folder for another configuration
+    other = PlannedJob(job.overrides, job.dir, "0" * 64)
+    assert merge_plan(sweep_dir, "2026-01-01T00:00:00+00:00", {}, [other], version)
+    theirs = (sweep_dir / PLAN_FILE).read_bytes()
+    assert not merge_plan(sweep_dir, "2026-01-01T00:00:01+00:00", {}, jobs, version)
+    assert (sweep_dir / PLAN_FILE).read_bytes() == theirs  # nothing written
+    version = plan_version(sweep_dir)
+    (again,) = plan_sweep(config, sweep_dir)
+    assert (again.dir, again.fingerprint) == (f"{job.dir}@{job.fingerprint[:8]}", job.fingerprint)
+    assert merge_plan(sweep_dir, "2026-01-01T00:00:01+00:00", {}, [again], version)
+    held = {folder: run.fingerprint for folder, run in runs_of(read_plan(sweep_dir)).items()}
+    assert held == {job.dir: "0" * 64, again.dir: job.fingerprint}

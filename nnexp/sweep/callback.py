@@ -38,7 +38,15 @@ from nnexp.places import make_writable
 from nnexp.results import FINISHED, SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
 from nnexp.results.plan_file import read_plan
-from nnexp.sweep.plan import PlannedJob, distinct_runs, latest_jobs, merge_plan, own_jobs, remember_jobs
+from nnexp.sweep.plan import (
+    PlannedJob,
+    distinct_runs,
+    latest_jobs,
+    merge_plan,
+    own_jobs,
+    plan_version,
+    remember_jobs,
+)
 from nnexp.sweep.planning import check_memory, plan_sweep
 from nnexp.sweep.progress import SweepProgress
 from nnexp.sweep.provenance import provenance
@@ -50,6 +58,8 @@ from nnexp.training.spec import RunSpec
 log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 0.5
+# How many times a sweep plans when other sweeps keep planning into its folder meanwhile
+PLAN_ATTEMPTS = 3
 # What a worker imports before its first run: the task's module, and this one (Hydra sends callbacks with every job)
 RUN_MODULES = ["nnexp.task", __name__]
 DRAWING_MODULE = "nnexp.report.figures"  # matplotlib's ~0.8 s, imported by a worker while it waits for its first run
@@ -214,6 +224,7 @@ class SweepCallback(Callback):
                 _check_report(config)
             joblib = config.hydra.launcher.get("_target_") in JOBLIB_LAUNCHERS
             at_once = effective_n_jobs(config.hydra.launcher.get("n_jobs")) if joblib else 1
+            version = plan_version(sweep_dir)
             jobs = plan_sweep(config, sweep_dir, at_once)
             if jobs is not None and joblib:
                 check_memory(jobs, at_once)
@@ -225,15 +236,10 @@ class SweepCallback(Callback):
             log.error("error: %s (no run was started)", exc)
             sys.exit(2)
         started = datetime.now(UTC).isoformat(timespec="seconds")
+        origin = provenance(list(config.hydra.overrides.hydra), list(config.hydra.overrides.task), started)
+        jobs = self._merge_plan(config, sweep_dir, at_once, jobs, version, started, origin)
         runs = distinct_runs(jobs) if jobs is not None else None
         total = len(runs) if runs is not None else None
-        origin = provenance(list(config.hydra.overrides.hydra), list(config.hydra.overrides.task), started)
-        try:
-            merge_plan(sweep_dir, started, origin, jobs)
-        except OSError as exc:
-            reason = disk_full_message(exc, sweep_dir) if is_disk_full(exc) else f"{exc.strerror}: {exc.filename}"
-            log.error("error: the sweep plan cannot be written (%s); no run was started", reason)
-            sys.exit(1)
         optuna_lines_to_console(config)
         resume_study(config)  # a search's study: the trials of a search that died are failed and retried first
         if jobs is not None:
@@ -266,6 +272,43 @@ class SweepCallback(Callback):
             from nnexp.report.render import prepare_drawing
 
             prepare_drawing()
+
+    @staticmethod
+    def _merge_plan(
+        config: DictConfig,
+        sweep_dir: Path,
+        at_once: int,
+        jobs: list[PlannedJob] | None,
+        version: str | None,
+        started: str,
+        origin: dict[str, Any],
+    ) -> list[PlannedJob] | None:
+        """Merge the sweep's ``jobs``, planned from the plan's ``version``, into the folder's plan; planned again while
+        another sweep has planned into the folder meanwhile (its folders are then taken); the jobs merged."""
+        for attempt in range(1, PLAN_ATTEMPTS + 1):
+            try:
+                if merge_plan(sweep_dir, started, origin, jobs, version):
+                    return jobs
+            except OSError as exc:
+                reason = disk_full_message(exc, sweep_dir) if is_disk_full(exc) else f"{exc.strerror}: {exc.filename}"
+                log.error("error: the sweep plan cannot be written (%s); no run was started", reason)
+                sys.exit(1)
+            if attempt == PLAN_ATTEMPTS:
+                break
+            log.info("another sweep planned into %s meanwhile: planning again", sweep_dir)
+            version = plan_version(sweep_dir)
+            try:
+                jobs = plan_sweep(config, sweep_dir, at_once)
+            except NnexpError as exc:
+                log.error("error: %s (no run was started)", exc)
+                sys.exit(2)
+        log.error(
+            "error: other sweeps planned into %s %d times while this one planned; no run was started: run the"
+            " same command again",
+            sweep_dir,
+            PLAN_ATTEMPTS,
+        )
+        sys.exit(1)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Build the report and set the exit status: 1 when a run failed or the report could not be built.

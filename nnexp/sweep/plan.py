@@ -10,15 +10,16 @@ The file holds:
   ``provenance`` and ``total`` (its distinct runs) are the latest one's.
 
 A rerun that plans no new run leaves the file as it is. Sweeps into one folder, one after the other or at the
-same time, merge their plans under a lock. The sweep's own process keeps its jobs in memory
+same time, merge their plans under a lock, each only into the plan it planned from (:func:`plan_version`): a sweep
+that finds the plan changed since (another sweep planned into the folder meanwhile) writes nothing and plans again,
+so two configurations never get one folder. The sweep's own process keeps its jobs in memory
 (:func:`remember_jobs`): the launcher and the end of the sweep read them from there, not from the file another
-sweep may have rewritten meanwhile. Two sweeps planned at the same time may still give one folder to two
-configurations (folders are not reserved while a sweep plans): the run that finds its folder taken by the
-other's result writes nothing there and its sweep counts it as failed (:mod:`nnexp.sweep.callback`).
+sweep may have rewritten meanwhile.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -129,17 +130,31 @@ def latest_jobs(sweep_dir: Path) -> list[PlannedJob] | None:
     return [PlannedJob.from_dict(job) for job in jobs] if isinstance(jobs, list) else None
 
 
-def merge_plan(sweep_dir: Path, started: str, provenance: dict[str, Any], jobs: list[PlannedJob] | None) -> None:
-    """Add a sweep (its start, provenance and jobs; None when its sweeper plans as it goes) to the folder's plan.
+def plan_version(sweep_dir: Path) -> str | None:
+    """The version of the folder's plan file (its SHA-256; None: no plan yet), to merge into only that version."""
+    try:
+        return hashlib.sha256((sweep_dir / PLAN_FILE).read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def merge_plan(
+    sweep_dir: Path, started: str, provenance: dict[str, Any], jobs: list[PlannedJob] | None, planned_from: str | None
+) -> bool:
+    """Add a sweep (its start, provenance and jobs; None when its sweeper plans as it goes) to the folder's plan, if
+    the plan is still the version ``planned_from`` (:func:`plan_version`, read before the sweep chose its folders);
+    whether it was added (False: another sweep planned into the folder meanwhile, nothing was written).
 
     A sweep whose jobs all finished before, into folders the plan knows, changes nothing.
     """
     sweep_dir.mkdir(parents=True, exist_ok=True)
     with locked(sweep_dir / PLAN_LOCK):
+        if plan_version(sweep_dir) != planned_from:
+            return False
         earlier = read_plan(sweep_dir)
         runs = runs_of(earlier)
         if earlier and jobs is not None and all(not job.runs and job.result_dir in runs for job in jobs):
-            return
+            return True
         for job in distinct_runs(jobs or []):
             runs.setdefault(job.dir, PlannedRun(job.overrides, job.fingerprint))
         history = [
@@ -158,3 +173,4 @@ def merge_plan(sweep_dir: Path, started: str, provenance: dict[str, Any], jobs: 
             "sweeps": history,
         }
         write_json_atomic(sweep_dir / PLAN_FILE, plan)
+    return True
