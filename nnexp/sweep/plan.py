@@ -134,7 +134,7 @@ def plan_version(sweep_dir: Path) -> str | None:
     """The version of the folder's plan file (its SHA-256; None: no plan yet), to merge into only that version."""
     try:
         return hashlib.sha256((sweep_dir / PLAN_FILE).read_bytes()).hexdigest()
-    except FileNotFoundError:
+    except OSError:  # no plan, no folder, or none readable: the sweep's own checks and writes say so in one line
         return None
 
 
