@@ -85,9 +85,9 @@ class RunSummary:
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> RunSummary:
         """The summary a ``summary.json`` holds (``record``, as :func:`~nnexp.results.files.read_summary` reads it):
-        keys it does not know are ignored, missing ones take their defaults (``files`` None: not recorded), values
-        are kept as written (their forms are checked where they are used, e.g. ``files`` by
-        :func:`~nnexp.results.files.damage`). ``ValueError`` when its status is not a :class:`RunStatus`."""
+        keys it does not know are ignored, missing ones take their defaults (``files`` and ``epochs_completed``:
+        None, not recorded), values are kept as written (their forms are checked where they are used, e.g. ``files``
+        by :func:`~nnexp.results.files.damage`). ``ValueError`` when its status is not a :class:`RunStatus`."""
         try:
             status = RunStatus(record.get("status"))
         except ValueError:
