@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nnexp.bench.stacking import VARIANTS, Case, Problem, check_agreement, main, tolerance
+from nnexp.bench.stacking import VARIANTS, Case, Problem, check_agreement, main, step_alone, tolerance
 
 SHAPES = [(12, 1), (12, 5, 1), (12, 5, 3), (12, 6, 4, 3)]
 
@@ -40,7 +40,7 @@ def test_agreement_check_catches_a_member_given_another_learning_rate():
     wrong[1] *= 1.01
     stacked.sgd_step(problem.x, problem.y, wrong)
     member = problem.members[1]
-    member.sgd_step(problem.x, problem.y[1], float(problem.lr[1]), member.workspace(7))
+    step_alone(member, 7)(problem.x, problem.y[1], float(problem.lr[1]))
     diff = max(float(np.abs(a - b).max()) for a, b in zip(stacked.member_params(1), member.params))
     assert diff > 10 * tolerance(7, 12)
 

@@ -32,12 +32,15 @@ HYPOTHESES = ("full_batch", "summed", "printed", "small_train", "stored", "sorte
 # epoch's metrics of each case below, trained on one BLAS thread with numpy's BLAS as RECORDED_WITH names it. A BLAS
 # that sums in another order (another CPU's kernels, another version) gives other last bits: there the test is
 # skipped, saying why; regenerate the digests from that commit with _digest to check it there.
+# The three plain-SGD cases were recorded again when SGD's learning rate moved from the output deltas into its
+# update's product (ProductGradient.descend): other last bits by design (against e3994b5's arithmetic the parameters
+# moved by at most 1.2e-6 of their largest, the metrics by 1.9e-7 relative); Adam's case, untouched, still matches.
 RECORDED_WITH = ("openblas", "0.3.31.188.0", "SkylakeX")  # numpy's BLAS: its library, version, kernels
 BEFORE = {
-    "per_sample_sgd": "2fb1b001e49f3d2d",
+    "per_sample_sgd": "e783bdad3b993a68",
     "batch16_adam": "cd07aa9f0f78ca60",
-    "full_batch_pack": "fef5473efa66ef27",
-    "raw_limit": "6e4f96e76d185603",
+    "full_batch_pack": "d25c5c4e0a6e1b22",
+    "raw_limit": "89ba58cb0f4baa49",
 }
 CASES = {  # batch size, epochs, method, seeds (two: a pack), data settings
     "per_sample_sgd": (1, 2, {}, [0], {}),

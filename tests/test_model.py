@@ -19,6 +19,7 @@ from nnexp.model.loss import (
     make_output,
     softmax_,
 )
+from nnexp.optim.sgd import SGD
 
 DEPTHS = [[], [6], [5, 4], [4, 3, 5]]
 
@@ -111,7 +112,8 @@ def test_dropout_gradients_match_finite_differences_with_a_fixed_mask(activation
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("fused", [True, False], ids=["blas_update", "numpy_update"])
 def test_sgd_step_moves_parameters_by_lr_times_gradient(dtype, fused, monkeypatch) -> None:
-    """The step subtracts lr * gradient from every parameter, whether the update runs inside BLAS or not."""
+    """The step subtracts lr * gradient from every parameter, whether the update runs inside BLAS or not; inside
+    BLAS it forms no weight gradient (the workspace's gradient arrays stay as they were)."""
     if not fused:
         monkeypatch.setattr(blas, "_blas_subtract", lambda dtype: None)
     rng = np.random.default_rng(3)
@@ -122,7 +124,11 @@ def test_sgd_step_moves_parameters_by_lr_times_gradient(dtype, fused, monkeypatc
     before_w = [w.copy() for w in model.weights]
     before_b = [b.copy() for b in model.biases]
     _, grad_w, grad_b = model.loss_and_gradients(x, y)
-    model.sgd_step(x, y, 0.3, model.workspace(16))  # a workspace larger than the batch
+    ws = model.workspace(16)  # larger than the batch
+    for grad in ws.grad_w:
+        grad.fill(np.nan)
+    SGD(model.params).step(model.gradients(x, y, ws), 0.3)
+    assert all(np.isnan(grad).all() == fused for grad in ws.grad_w)
     tol = {"rtol": 1e-12, "atol": 1e-14} if dtype == np.float64 else {"rtol": 1e-5, "atol": 1e-6}
     for w, w0, g in zip(model.weights, before_w, grad_w):
         np.testing.assert_allclose(w, w0 - 0.3 * g, **tol)
@@ -135,7 +141,7 @@ def test_blas_update_equals_numpy_and_falls_back_where_it_cannot_run(dtype) -> N
     rng = np.random.default_rng(5)
     a, b = rng.normal(size=(13, 7)).astype(dtype), rng.normal(size=(13, 4)).astype(dtype)
     c = rng.normal(size=(7, 4)).astype(dtype)
-    expected = c - a.T @ b
+    expected = c - 0.3 * (a.T @ b)
     tol = 1e-12 if dtype == np.float64 else 1e-5
     readonly = b.copy()
     readonly.flags.writeable = False
@@ -143,7 +149,7 @@ def test_blas_update_equals_numpy_and_falls_back_where_it_cannot_run(dtype) -> N
     for a_in, b_in in ((a, b), (a, readonly), (strided, b)):
         out = c.copy()
         scratch = np.full_like(c, np.nan)  # the NumPy fallback writes the product here; the BLAS call does not
-        blas.subtract_at_b_(out, a_in, b_in, scratch=scratch)
+        blas.subtract_at_b_(out, a_in, b_in, scratch=scratch, alpha=0.3)
         np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
         in_blas = blas.fused_update_available(dtype) and a_in is not strided
         assert np.isnan(scratch).all() == in_blas  # read-only inputs (memory-mapped images) take the BLAS call too
@@ -160,10 +166,10 @@ def test_sgd_step_lowers_the_loss() -> None:
     rng = np.random.default_rng(4)
     x, y = rng.normal(size=(32, 5)), rng.integers(0, 3, size=32)
     model = _network("relu", [8])
-    ws = model.workspace(32)
+    ws, sgd = model.workspace(32), SGD(model.params)
     first = model.loss_and_gradients(x, y)[0]
     for _ in range(50):
-        model.sgd_step(x, y, 0.1, ws)
+        sgd.step(model.gradients(x, y, ws), 0.1)
     assert model.loss_and_gradients(x, y)[0] < 0.8 * first
 
 

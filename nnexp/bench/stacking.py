@@ -1,7 +1,7 @@
 """Benchmark for packs (issue 28): k networks of one sweep trained as one stacked model, or as k separate runs.
 
 For the shapes of the reproduction presets (:data:`CASES`) it times one plain-SGD training step
-(forward, backward, update) of k separate nnexp networks (``MLP.sgd_step``, one after another:
+(forward, backward, update) of k separate nnexp networks (:func:`step_alone`, one after another:
 k times the step of one) against one step of :class:`nnexp.bench.stack_model.StackedMLP`, for k
 members in ``--k`` (default 1, 2, 4, 8, 12, 20, 80; 80 only where a step stays cheap). Stacked
 variants: ``shared`` (every member reads the same rows: one GEMM ``x @ W`` of (n_0, k n_1)),
@@ -40,6 +40,7 @@ from nnexp.bench.stack_model import StackedMLP
 from nnexp.bench.stacking_report import SEPARATE, summary
 from nnexp.bench.synthetic import synthetic_splits
 from nnexp.model import MLP
+from nnexp.optim.sgd import SGD
 
 FULL_ROWS = 40_000  # the 003 presets' training split: 60,000 - 1/3 validation
 BLOCK_SECONDS = 0.05
@@ -120,9 +121,16 @@ class Problem:
 
     def separate_step(self) -> Callable[[], None]:
         """One step of member 0 alone, with nnexp's own kernels."""
-        member, ws = self.members[0], self.members[0].workspace(self.case.rows)
+        step = step_alone(self.members[0], self.case.rows)
         x, y, lr = self.member_x(0), self.y[0], float(self.lr[0])
-        return lambda: member.sgd_step(x, y, lr, ws)
+        return lambda: step(x, y, lr)
+
+
+def step_alone(model: MLP, rows: int) -> Callable[[np.ndarray, np.ndarray, float], None]:
+    """nnexp's plain-SGD step of ``model`` alone on a batch ``x`` (m <= rows, n_0), ``y`` (m,) at a learning rate:
+    its gradients (:meth:`MLP.gradients`) to its optimizer, as in training."""
+    ws, sgd = model.workspace(rows), SGD(model.params)
+    return lambda x, y, lr: sgd.step(model.gradients(x, y, ws), lr)
 
 
 def tolerance(rows: int, n_in: int) -> float:
@@ -145,7 +153,7 @@ def check_agreement(problem: Problem, variant: str) -> float:
     worst = 0.0
     for j, member in enumerate(problem.members):
         before = [p.copy() for p in member.params]
-        member.sgd_step(problem.member_x(j), problem.y[j], float(problem.lr[j]), member.workspace(problem.case.rows))
+        step_alone(member, problem.case.rows)(problem.member_x(j), problem.y[j], float(problem.lr[j]))
         scale = max(max(float(np.abs(b).max()), float(np.abs(a - b).max())) for a, b in zip(member.params, before))
         diff = max(float(np.abs(s - a).max()) for s, a in zip(stacked.member_params(j), member.params))
         for param, saved in zip(member.params, before):

@@ -65,7 +65,7 @@ def summary(frame: pd.DataFrame, checks: list[tuple], cases: dict[str, tuple[str
         environment,
         "",
         "One plain-SGD step (forward, backward, update), float32, fixed batch. Speed-up = k x (step of one network"
-        " alone, nnexp's `MLP.sgd_step`) / (step of the stacked model); the range pairs the slowest and the"
+        " alone, nnexp's `step_alone`) / (step of the stacked model); the range pairs the slowest and the"
         " fastest of the timed blocks. `shared`: members read the same rows (one GEMM for the first layer);"
         " `own`: each member its own rows; `batched`/`loop`: later layers as one batched matmul or a loop over"
         " members. The machine is shared: `background_cpus` in stacking.csv is the CPU time other processes took.",

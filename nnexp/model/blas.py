@@ -1,14 +1,14 @@
-"""``C -= A^T B`` in one BLAS call: the weight update of a training step.
+"""``C -= alpha A^T B`` in one BLAS call: plain gradient descent's weight update.
 
-NumPy has no matmul that accumulates into its output, so ``W -= a.T @ delta`` costs a
+NumPy has no matmul that accumulates into its output, so ``W -= lr * a.T @ delta`` costs a
 gemm into a gradient buffer and then a pass over ``W`` and that buffer in one thread.
 With 2 BLAS threads the gradient is written half by each CPU and the pass then pulls
 the other CPU's half across (measurements: docs/performance.md).
 :func:`subtract_at_b_` makes that single call through the BLAS
 library NumPy itself ships and uses (so no second thread pool), found with
 threadpoolctl and checked against NumPy once; where it cannot be found (another BLAS,
-another build) it falls back to the two NumPy operations. The arithmetic is the same:
-a gemm, then a subtraction.
+another build) it falls back to NumPy operations. The arithmetic is the same:
+a gemm, scaled, then a subtraction.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
 _NAMINGS = (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64), ("cblas_", "", ctypes.c_int))
 _SCALARS = {np.dtype(np.float32): ("s", ctypes.c_float), np.dtype(np.float64): ("d", ctypes.c_double)}
 
-Gemm = Callable[[np.ndarray, np.ndarray, np.ndarray], None]
+Gemm = Callable[[np.ndarray, np.ndarray, np.ndarray, float], None]
 
 
 @cache
@@ -90,21 +90,21 @@ def _bind(path: str, dtype: np.dtype) -> Gemm | None:
         ]
         gemm.restype = None
 
-        def subtract(c: np.ndarray, a: np.ndarray, b: np.ndarray, gemm=gemm) -> None:
+        def subtract(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float, gemm=gemm) -> None:
             k, m = a.shape
             n = b.shape[1]
-            gemm(_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, -1.0, _address(a), m, _address(b), n, 1.0, _address(c), n)
+            gemm(_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, -alpha, _address(a), m, _address(b), n, 1.0, _address(c), n)
 
         return subtract if _agrees_with_numpy(subtract, dtype) else None
     return None
 
 
 def _agrees_with_numpy(subtract: Gemm, dtype: np.dtype) -> bool:
-    """Whether ``subtract`` computes c - a.T @ b like NumPy on a small odd-shaped case."""
+    """Whether ``subtract`` computes c - 0.5 a.T @ b like NumPy on a small odd-shaped case."""
     rng = np.random.default_rng(0)
     a, b, c = (rng.standard_normal(shape).astype(dtype) for shape in ((7, 5), (7, 3), (5, 3)))
-    expected = c - a.T @ b
-    subtract(c, a, b)
+    expected = c - 0.5 * (a.T @ b)
+    subtract(c, a, b, 0.5)
     return bool(np.allclose(c, expected, rtol=1e-5, atol=1e-6))
 
 
@@ -123,14 +123,15 @@ def fused_update_available(dtype: np.dtype | type) -> bool:
     return dtype in _SCALARS and _blas_subtract(dtype) is not None
 
 
-def subtract_at_b_(c: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray) -> None:
-    """``c -= a.T @ b`` in place for ``a`` (m, k), ``b`` (m, n), ``c`` (k, n); ``scratch`` (k, n) is used
+def subtract_at_b_(c: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndarray, alpha: float = 1.0) -> None:
+    """``c -= alpha * a.T @ b`` in place for ``a`` (m, k), ``b`` (m, n), ``c`` (k, n); ``scratch`` (k, n) is used
     only by the NumPy fallback."""
     blas = _blas_subtract(c.dtype) if c.dtype in _SCALARS else None
     a_ok = a.flags.c_contiguous and a.dtype == c.dtype
     b_ok = b.flags.c_contiguous and b.dtype == c.dtype
     if blas is not None and a_ok and b_ok and c.flags.c_contiguous and c.flags.writeable:
-        blas(c, a, b)
+        blas(c, a, b, alpha)
     else:
         np.matmul(a.T, b, out=scratch)
+        scratch *= alpha
         c -= scratch

@@ -6,12 +6,12 @@ the write-ups' maths (z = W a + b, delta_out = y_hat - y, delta_l = (W^T delta) 
 transposed so that samples are rows, which keeps every matmul contiguous.
 
 Forward and backward run on a :class:`Workspace` of preallocated arrays: a training step
-allocates nothing per batch. :meth:`MLP.gradients` writes the gradients of the loss into the
-workspace for an optimizer (:mod:`nnexp.optim`) to apply. :meth:`MLP.sgd_step` is plain SGD
-with each weight gradient subtracted inside its BLAS call instead of stored
-(:mod:`nnexp.model.blas`); a test checks that both give W - lr * gradient. Both take the batch's
-forward pass when the caller has done it already (:meth:`MLP.forward`): its logits then serve for
-the training metrics too (:mod:`nnexp.training.loop`).
+allocates no arrays per batch. :meth:`MLP.gradients` hands the gradients of the loss to an
+optimizer (:mod:`nnexp.optim`): the biases' in the workspace, each weight's as the product
+``a.T @ delta`` of factors the workspace holds (:class:`~nnexp.model.gradient.ProductGradient`),
+formed by an optimizer that needs it whole, subtracted inside its BLAS call by plain SGD. It
+takes the batch's forward pass when the caller has done it already (:meth:`MLP.forward`): its
+logits then serve for the training metrics too (:mod:`nnexp.training.loop`).
 
 Dropout (inverted): the caller passes one mask per hidden layer, (m, n_l) with entries 0 or
 1 / (1 - p); the layer's outputs are multiplied by it, and so are the deltas flowing back.
@@ -26,7 +26,8 @@ import numpy as np
 
 from nnexp.model.activations import make_activation
 from nnexp.model.activations.base import Activation
-from nnexp.model.blas import one_blas_thread, subtract_at_b_
+from nnexp.model.blas import one_blas_thread
+from nnexp.model.gradient import Gradient, ProductGradient, formed
 from nnexp.model.init import initial_biases, initial_weights
 from nnexp.model.loss import DeltaBuffers, make_output
 
@@ -38,7 +39,9 @@ class Workspace(DeltaBuffers):
     scratch of the hidden layers, their outputs before dropout (``kept``) and, for an activation that uses
     them, their pre-activations (``pre``), gradients shaped like the
     parameters (``grads`` lists them as :attr:`MLP.params` does), and the small arrays the output layer
-    and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`)."""
+    and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`). A hidden layer's delta stays in
+    ``deltas`` and the output layer's in ``acts[-1]`` until the next batch: the weight gradients are their
+    products."""
 
     def __init__(self, model: MLP, rows: int, first: Mapping[str, np.ndarray] | None = None) -> None:
         """``first``: the first layer's arrays, by attribute name (``acts``, ``grad_w``, ...), when they are views
@@ -59,7 +62,6 @@ class Workspace(DeltaBuffers):
         self.grad_w = per_layer("grad_w", [w.shape for w in model.weights])
         self.grad_b = per_layer("grad_b", [b.shape for b in model.biases])
         self.ones = np.ones(rows, dtype)  # ones @ delta sums the rows: the bias gradient, as one BLAS call
-        self.grads = [*self.grad_w, *self.grad_b]  # the gradients in the order of MLP.params
 
 
 class MLP:
@@ -148,28 +150,27 @@ class MLP:
             acts.append(z)
         return acts
 
-    def _backward(
+    def backward(
         self,
         x: np.ndarray,
         y: np.ndarray,
         acts: list[np.ndarray],
         ws: Workspace,
-        scale: float,
-        update: bool,
+        scale: float = 1.0,
         masks: Masks = None,
         first_layer: bool = True,
         printed: bool = False,
-    ) -> None:
-        """Gradients of the mean loss, times ``scale``: into ``ws.grad_w``/``ws.grad_b``, or, with
-        ``update``, subtracted from the weights and biases as they are found (a step of size ``scale``).
-        ``printed``: the output layer's weight gradient as write-up 000 prints it
-        (:func:`printed_output_gradients_`; with a hidden layer only).
+    ) -> list[Gradient]:
+        """Gradients of the mean loss, times ``scale``, from the batch's forward pass ``acts`` (:meth:`forward` of
+        ``x`` (m, n_in) in ``ws``, with the same dropout ``masks``) and its labels ``y`` (m,): the weights', in layer
+        order, returned (each a :class:`~nnexp.model.gradient.ProductGradient` of factors in ``ws``, to be formed in
+        ``ws.grad_w``); the biases' written into ``ws.grad_b``. ``printed``: the output layer's weight gradient as
+        write-up 000 prints it (:func:`printed_output_gradients_`; with a hidden layer only), an array.
 
-        Each layer's delta is passed down before that layer's weights change. Overwrites the
-        logits in ``acts[-1]`` with the output deltas (e.g. softmax - one-hot). Without ``first_layer`` the first
-        layer is left to the caller, with ``delta @ W_1.T`` in ``ws.deltas[0]`` (before the activation's
-        derivative), or with no hidden layer the output deltas in ``acts[0]`` (a pack does the first layer of all
-        its members at once: :mod:`nnexp.model.pack`).
+        Overwrites the logits in ``acts[-1]`` with the output deltas (e.g. softmax - one-hot). Without
+        ``first_layer`` the first layer is left to the caller, with ``delta @ W_1.T`` in ``ws.deltas[0]`` (before the
+        activation's derivative), or with no hidden layer the output deltas in ``acts[0]`` (a pack does the first
+        layer of all its members at once: :mod:`nnexp.model.pack`).
         """
         m, last = len(x), len(self.weights) - 1
         delta = acts[-1]
@@ -177,11 +178,12 @@ class MLP:
             np.copyto(ws.out_scratch[:m], delta)  # the logits z, before they become the deltas
         self.output.delta_(delta, y, scale / m, ws)
         ones = ws.ones[:m]
+        grads: list[Gradient] = []
         for l in range(last, -1 if first_layer else 0, -1):
             below = None
             if l > 0:
                 below = ws.deltas[l - 1][:m]
-                np.matmul(delta, self.weights[l].T, out=below)  # before W_l changes
+                np.matmul(delta, self.weights[l].T, out=below)
                 if l > 1 or first_layer:
                     outputs = acts[l - 1] if masks is None else ws.kept[l - 1][:m]  # before dropout
                     pre = ws.pre[l - 1][:m] if ws.pre else None
@@ -189,56 +191,24 @@ class MLP:
                     hidden_delta_(below, outputs, pre, ws.scratch[l - 1][:m], self.activation_fn, mask)
             if printed and l == last:
                 z = ws.out_scratch[:m]
-                printed_output_gradients_(
-                    self.weights[l], self.biases[l], z, delta, ones, ws.grad_w[l], ws.grad_b[l], update
-                )
+                grads.append(printed_output_gradients_(z, delta, ones, ws.grad_w[l], ws.grad_b[l]))
             else:
-                a_prev = x if l == 0 else acts[l - 1]
-                layer_gradients_(
-                    self.weights[l], self.biases[l], a_prev, delta, ones, ws.grad_w[l], ws.grad_b[l], update
-                )
+                grads.append(layer_gradients_(x if l == 0 else acts[l - 1], delta, ones, ws.grad_w[l], ws.grad_b[l]))
             delta = below
+        return grads[::-1]
 
     def workspace(self, rows: int) -> Workspace:
         """Buffers for batches of up to ``rows`` samples (see :class:`Workspace`)."""
         return Workspace(self, rows)
 
     def gradients(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        ws: Workspace,
-        scale: float = 1.0,
-        masks: Masks = None,
-        acts: list[np.ndarray] | None = None,
-        first_layer: bool = True,
-        printed: bool = False,
-    ) -> None:
-        """``scale`` times the gradients of the mean loss on the batch ``x`` (m, n_in), ``y`` (m,), into
-        ``ws.grad_w`` and ``ws.grad_b`` (shaped like the weights and biases; ``ws.grads`` lists them).
-
-        ``acts``: the batch's :meth:`forward` pass in ``ws``, with the same ``masks``, when done already;
-        ``first_layer`` False leaves the first layer to the caller; ``printed``: the output layer's weight gradient
-        as write-up 000 prints it (see :meth:`_backward`)."""
+        self, x: np.ndarray, y: np.ndarray, ws: Workspace, masks: Masks = None, acts: list[np.ndarray] | None = None
+    ) -> list[Gradient]:
+        """The gradients of the mean loss on the batch ``x`` (m, n_in), ``y`` (m,) in the order of :attr:`params`
+        (:meth:`backward`; the forward pass done here unless given as ``acts``, with the same dropout ``masks``):
+        what an optimizer's ``step`` takes."""
         acts = self.forward(x, ws, masks) if acts is None else acts
-        self._backward(x, y, acts, ws, scale, update=False, masks=masks, first_layer=first_layer, printed=printed)
-
-    def sgd_step(
-        self,
-        x: np.ndarray,
-        y: np.ndarray,
-        lr: float,
-        ws: Workspace,
-        masks: Masks = None,
-        acts: list[np.ndarray] | None = None,
-        first_layer: bool = True,
-        printed: bool = False,
-    ) -> None:
-        """One plain gradient-descent step on the batch ``x`` (m, n_in), ``y`` (m,): W -= lr * dJ/dW for every
-        parameter, each weight matrix updated by one BLAS call where NumPy's BLAS allows it. ``acts``,
-        ``first_layer`` and ``printed`` as for :meth:`gradients`."""
-        acts = self.forward(x, ws, masks) if acts is None else acts
-        self._backward(x, y, acts, ws, scale=lr, update=True, masks=masks, first_layer=first_layer, printed=printed)
+        return [*self.backward(x, y, acts, ws, masks=masks), *ws.grad_b]
 
     def penalty(self, weight_decay: float) -> float:
         """The L2 penalty weight_decay / 2 * sum of the squared weights (biases are not penalised)."""
@@ -254,8 +224,8 @@ class MLP:
         ws = self.workspace(len(x))
         acts = self.forward(x, ws, masks)
         loss = self.output.loss_sum(acts[-1], y) / len(x) + self.penalty(weight_decay)
-        self._backward(x, y, acts, ws, scale=1.0, update=False, masks=masks)
-        grad_w = [g + weight_decay * w for g, w in zip(ws.grad_w, self.weights)]
+        grads = self.backward(x, y, acts, ws, masks=masks)
+        grad_w = [formed(g) + weight_decay * w for g, w in zip(grads, self.weights)]
         return loss, grad_w, [g.copy() for g in ws.grad_b]
 
     def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
@@ -323,44 +293,24 @@ def hidden_delta_(
 
 
 def layer_gradients_(
-    weight: np.ndarray,
-    bias: np.ndarray,
-    a_prev: np.ndarray,
-    delta: np.ndarray,
-    ones: np.ndarray,
-    grad_w: np.ndarray,
-    grad_b: np.ndarray,
-    update: bool,
-) -> None:
-    """A layer's gradients from its input ``a_prev`` (m, n_in) and ``delta`` (m, n_out) (``ones`` (m,)): into
-    ``grad_w`` (n_in, n_out) and ``grad_b`` (n_out,), or, with ``update``, subtracted from ``weight`` and ``bias``
-    (the weight's in its BLAS call: :func:`~nnexp.model.blas.subtract_at_b_`)."""
+    a_prev: np.ndarray, delta: np.ndarray, ones: np.ndarray, grad_w: np.ndarray, grad_b: np.ndarray
+) -> ProductGradient:
+    """A layer's gradients from its input ``a_prev`` (m, n_in) and ``delta`` (m, n_out) (``ones`` (m,)): the bias's
+    into ``grad_b`` (n_out,); the weight's returned as the product ``a_prev.T @ delta``, formed into ``grad_w``
+    (n_in, n_out) when an optimizer asks."""
     np.matmul(ones, delta, out=grad_b)
-    if update:
-        subtract_at_b_(weight, a_prev, delta, scratch=grad_w)
-        bias -= grad_b
-    else:
-        np.matmul(a_prev.T, delta, out=grad_w)
+    return ProductGradient(a_prev, delta, grad_w)
 
 
 def printed_output_gradients_(
-    weight: np.ndarray,
-    bias: np.ndarray,
-    z: np.ndarray,
-    delta: np.ndarray,
-    ones: np.ndarray,
-    grad_w: np.ndarray,
-    grad_b: np.ndarray,
-    update: bool,
-) -> None:
+    z: np.ndarray, delta: np.ndarray, ones: np.ndarray, grad_w: np.ndarray, grad_b: np.ndarray
+) -> np.ndarray:
     """The output layer's gradients as write-up 000 prints them, dJ/dw_kj = (y_hat - y) z_k and dJ/db_k = y_hat - y,
     from its logits ``z`` (m, n_out) and ``delta`` (m, n_out) (``ones`` (m,)): the weight gradient's row j is the
-    same for every input j, the sum over the batch of delta * z; into ``grad_w`` (n_in, n_out) and ``grad_b``
-    (n_out,), or, with ``update``, subtracted from ``weight`` and ``bias``. Overwrites ``z``."""
+    same for every input j, the sum over the batch of delta * z; into ``grad_w`` (n_in, n_out), returned, and
+    ``grad_b`` (n_out,). Overwrites ``z``."""
     np.matmul(ones, delta, out=grad_b)
     z *= delta
     np.matmul(ones, z, out=grad_w[0])
     grad_w[1:] = grad_w[0]
-    if update:
-        weight -= grad_w
-        bias -= grad_b
+    return grad_w

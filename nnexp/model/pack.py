@@ -6,7 +6,7 @@ which member j's ``weights[0]`` and ``biases[0]`` are the views ``W[:, j·n_1:(j
 product ``x @ W`` (one matrix product, reading the batch once), the activation, and in the backward pass the
 activation's derivative, the bias gradient and the weight gradient ``x.T @ Δ`` (Δ (m, k·n_1): the members' deltas
 side by side). Every other layer, the output deltas and the optimizers are each member's own code on its views
-(:meth:`MLP.forward` with ``first_done``, :meth:`MLP.gradients` without ``first_layer``). A column of a matrix
+(:meth:`MLP.forward` with ``first_done``, :meth:`MLP.backward` without ``first_layer``). A column of a matrix
 product depends on that column of W alone and the rest is elementwise, so a member's numbers, a NaN too, stay its
 own; they equal a network computed alone to float32 rounding (the library sums the same products in another order).
 A pack of one is its network's own arrays, computed by the same operations as a network alone, to the bit.
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from nnexp.model.blas import one_blas_thread
+from nnexp.model.gradient import Gradient
 from nnexp.model.network import MLP, Masks, Workspace, hidden_delta_, hidden_output_, layer_gradients_
 
 # a member's Workspace arrays that are blocks of columns of the pack's in the first layer
@@ -91,19 +92,23 @@ class Pack:
             stacked[:, self.columns(j)] = 1.0 if mask is None else mask[0]
         return stacked
 
-    def backward(self, x: np.ndarray, pws: PackWorkspace, update: bool) -> None:
+    def backward(self, x: np.ndarray, pws: PackWorkspace) -> list[Gradient]:
         """The first layer's part of the backward pass of the batch ``x`` (m, n_0), once every member has put its
         ``delta @ W_1.T`` (or, with no hidden layer, its output deltas) into its columns of ``pws.first_deltas``: the
-        activation's derivative and dropout mask, then the gradients into ``pws.grad_w``/``pws.grad_b`` (whose
-        column blocks are the members' first-layer gradients) or, with ``update``, subtracted from W and b (the
-        members' deltas are then already scaled by their learning rates: :meth:`MLP.sgd_step`)."""
+        activation's derivative and dropout mask, then the gradients. Returns each member's first weight gradient:
+        a pack of one, its product (:meth:`MLP.backward`); more, their column blocks of ``pws.grad_w``, formed by one
+        product for all. The bias gradients are the column blocks of ``pws.grad_b``, each member's ``grad_b[0]``."""
         m = len(x)
         delta = pws.first_deltas[:m]
         if self.hidden:
             outputs = pws.first[:m] if pws.mask is None else pws.kept[:m]  # before dropout
             pre = pws.pre[:m] if pws.pre is not None else None
             hidden_delta_(delta, outputs, pre, pws.scratch[:m], self.activation_fn, pws.mask)
-        layer_gradients_(self.weight, self.bias, x, delta, pws.ones[:m], pws.grad_w, pws.grad_b, update)
+        product = layer_gradients_(x, delta, pws.ones[:m], pws.grad_w, pws.grad_b)
+        if len(self) == 1:
+            return [product]
+        product.array()
+        return [ws.grad_w[0] for ws in pws.members]
 
     def detach(self, j: int, workspaces: Sequence[PackWorkspace]) -> None:
         """Member ``j`` leaves the pack: it takes copies of its first layer, and its columns become zeros in the

@@ -10,11 +10,13 @@ schema, the config group ``optimizer=<name>``, the checks and the help page foll
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
 
 from nnexp.domains import Allowed
+from nnexp.model.gradient import Gradient, formed
 
 
 class Optimizer:
@@ -37,11 +39,12 @@ class Optimizer:
         # per-parameter scratch of the updates (not state): a step allocates nothing
         self.scratch = [np.empty_like(param) for param in params] if self.BUFFERS else []
 
-    def step(self, grads: list[np.ndarray], lr: float) -> None:
-        """Update every parameter from its gradient (``grads`` may be overwritten: they are scratch)."""
+    def step(self, grads: Sequence[Gradient], lr: float) -> None:
+        """Update every parameter from its gradient (:meth:`nnexp.model.MLP.gradients`: arrays, or products formed
+        here), which may be overwritten: they are scratch."""
         self.steps += 1
         for index, (param, grad) in enumerate(zip(self.params, grads)):
-            self._update(index, param, grad, lr)
+            self._update(index, param, formed(grad), lr)
 
     def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
         raise NotImplementedError

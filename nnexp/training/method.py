@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnexp.model import MLP
+from nnexp.model.gradient import Gradient, formed
 from nnexp.model.network import Masks, Workspace
 from nnexp.model.pack import Pack, PackWorkspace
 from nnexp.optim import learning_rate, make_optimizer
@@ -44,10 +45,9 @@ class Stepper:
     same layer sizes that read the same batches) on batches of up to ``rows`` rows: model j is trained with
     ``methods[j]`` (its optimizer, its state, its buffers) and draws its dropout masks from ``rngs[j]``.
 
-    When every member trains with plain SGD without weight decay, each takes the network's own step, which
-    subtracts each weight gradient inside its BLAS call (:meth:`MLP.sgd_step`), and the first layer's update is one
-    such call for the whole pack; otherwise each member's gradients get the penalty's gradient weight_decay * W
-    added and go to its optimizer. ``active`` lists the members still training (:meth:`retire`).
+    Each member's gradients (:meth:`MLP.backward`, the first layer's from the pack) get the penalty's gradient
+    weight_decay * W added, if any, and go to its optimizer. ``active`` lists the members still training
+    (:meth:`retire`).
     """
 
     def __init__(
@@ -55,7 +55,6 @@ class Stepper:
     ) -> None:
         self.pack = Pack(models)
         self.ws = self.pack.workspace(rows)
-        self.fused = all(method.optimizer == "sgd" and not method.weight_decay for method in methods)
         self.members = [
             _MemberSteps(model, method, rng, ws)
             for model, method, rng, ws in zip(models, methods, rngs, self.ws.members)
@@ -92,12 +91,10 @@ class Stepper:
                 if target is not None:
                     target[...] = member_acts[-1]
         members = [self.members[j] for j in self.active]
-        for member, member_acts, mask, lr in zip(members, acts, masks, lrs):
-            member.backward(x, y, lr, member_acts, mask, self.fused)
-        self.pack.backward(x, self.ws, update=self.fused)
-        if not self.fused:
-            for member, lr in zip(members, lrs):
-                member.update(lr)
+        above = [member.backward(x, y, member_acts, mask) for member, member_acts, mask in zip(members, acts, masks)]
+        first = self.pack.backward(x, self.ws)
+        for j, member, weights, lr in zip(self.active, members, above, lrs):
+            member.update([first[j], *weights], lr)
 
     def retire(self, j: int, workspaces: Sequence[PackWorkspace] = ()) -> None:
         """Member ``j`` trains no more: it takes its first layer out of the pack (:meth:`Pack.detach`), whose
@@ -126,25 +123,19 @@ class _MemberSteps:
         keep = 1.0 - self.method.dropout
         return [((self.rng.random((rows, n)) < keep) / keep).astype(self.model.dtype) for n in self.hidden_sizes]
 
-    def backward(
-        self, x: np.ndarray, y: np.ndarray, lr: float, acts: list[np.ndarray], masks: Masks, fused: bool
-    ) -> None:
-        """Backpropagate the batch's forward pass ``acts`` down to the first layer (the pack's): with ``fused``,
-        the SGD step of every other layer; else their gradients into the workspace. Summed gradients
-        (``grad_reduction=sum``) are the mean's times the batch's rows."""
-        scale = lr if fused else 1.0
-        if self.summed:
-            scale *= len(x)
-        if fused:
-            self.model.sgd_step(x, y, scale, self.ws, masks, acts, first_layer=False, printed=self.printed)
-        else:
-            self.model.gradients(x, y, self.ws, scale, masks, acts, first_layer=False, printed=self.printed)
+    def backward(self, x: np.ndarray, y: np.ndarray, acts: list[np.ndarray], masks: Masks) -> list[Gradient]:
+        """Backpropagate the batch's forward pass ``acts`` down to the first layer (the pack's): the weight
+        gradients of every other layer (:meth:`MLP.backward`). Summed gradients (``grad_reduction=sum``) are the
+        mean's times the batch's rows."""
+        scale = len(x) if self.summed else 1.0
+        return self.model.backward(x, y, acts, self.ws, scale, masks, first_layer=False, printed=self.printed)
 
-    def update(self, lr: float) -> None:
-        """The optimizer's step, once the workspace holds every gradient (the first layer's from the pack)."""
-        ws = self.ws
+    def update(self, weight_grads: list[Gradient], lr: float) -> None:
+        """The optimizer's step from the weights' gradients ``weight_grads`` (layer order) and the biases' in the
+        workspace, with weight decay's term added to the weights' first."""
         if self.decay_terms:
-            for grad, weight, term in zip(ws.grad_w, self.model.weights, self.decay_terms):
+            weight_grads = [formed(grad) for grad in weight_grads]
+            for grad, weight, term in zip(weight_grads, self.model.weights, self.decay_terms):
                 np.multiply(weight, self.method.weight_decay, out=term)
                 grad += term
-        self.optimizer.step(ws.grads, lr)
+        self.optimizer.step([*weight_grads, *self.ws.grad_b], lr)
