@@ -11,8 +11,8 @@ multi-class sigmoid output has one unit per class, with targets t = one-hot(labe
 is reported and differentiated as the mean over the batch of the per-sample loss.
 
 Each turns the output logits of a batch, in place, into ``scale`` times the gradient of the
-*summed* loss with respect to those logits (``delta_``); the network passes ``scale`` = (step
-factor) / batch size.
+*summed* loss with respect to those logits (``delta_``); the network passes ``scale`` = 1 / batch
+size for the mean loss's gradient (1 for the summed one: ``grad_reduction=sum``).
 """
 
 from __future__ import annotations
