@@ -18,7 +18,7 @@ from pathlib import Path
 from nnexp.config import TrackerConfig, TrackerName
 from nnexp.console import version_line
 from nnexp.errors import NnexpError, ReportError
-from nnexp.results import METRICS_FILE, SUMMARY_FILE, RunSummary, read_summary
+from nnexp.results import METRICS_FILE, SUMMARY_FILE, load_summary
 from nnexp.tracking.location import locate
 from nnexp.tracking.opening import Tracker, open_tracker
 from nnexp.tracking.params import run_params
@@ -37,7 +37,7 @@ def export_run(tracker: Tracker, folder: Path, name: str) -> bool:
     """Log the run in ``folder`` (with a ``summary.json``) as ``name``; whether it was logged (False: logged before).
     :class:`ReportError` when its summary cannot be read."""
     try:
-        summary = RunSummary.from_dict(read_summary(folder / SUMMARY_FILE))
+        summary = load_summary(folder / SUMMARY_FILE)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ReportError(f"{folder / SUMMARY_FILE} cannot be read ({exc})") from None
     if tracker.logged(name, summary.fingerprint, summary.status.value):

@@ -1,6 +1,6 @@
 """What a run leaves in its folder: metrics.csv per epoch, summary.json, and the vocabulary of run statuses."""
 
-from nnexp.results.files import ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, read_summary
+from nnexp.results.files import ERROR_FILE, METRICS_FILE, SUMMARY_FILE, MetricsCSV, load_summary, read_summary
 from nnexp.results.status import FINISHED, RunStatus, status_counts
 from nnexp.results.summary import EPOCH_COLUMNS, OUTCOME_COLUMNS, RunSummary
 
@@ -14,6 +14,7 @@ __all__ = [
     "MetricsCSV",
     "RunStatus",
     "RunSummary",
+    "load_summary",
     "read_summary",
     "status_counts",
 ]

@@ -136,6 +136,12 @@ def read_summary(path: Path) -> dict[str, Any]:
     return summary
 
 
+def load_summary(path: Path) -> RunSummary:
+    """The run summary in ``path`` (:func:`read_summary`, then :meth:`RunSummary.from_dict`). Raises ``OSError`` when
+    it cannot be read and ``ValueError`` when it is not a summary."""
+    return RunSummary.from_dict(read_summary(path))
+
+
 @contextmanager
 def locked(lock_file: Path) -> Iterator[None]:
     """Hold ``lock_file`` exclusively (``flock``): another process asking for it waits here. The kernel releases
@@ -161,7 +167,7 @@ def run_lock(run_dir: Path) -> AbstractContextManager[None]:
 def read_finished(run_dir: Path) -> RunSummary | None:
     """The summary in ``run_dir`` if it is a finished run's (of any configuration, verified or not), else None."""
     try:
-        summary = RunSummary.from_dict(read_summary(run_dir / SUMMARY_FILE))
+        summary = load_summary(run_dir / SUMMARY_FILE)
     except (OSError, ValueError):  # absent, or not a summary we wrote
         return None
     return summary if summary.status in FINISHED else None

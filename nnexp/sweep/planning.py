@@ -35,7 +35,7 @@ from nnexp.data import DataConfig, split_sizes
 from nnexp.data.loading import damaged_caches, prepare_data
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
-from nnexp.results import SUMMARY_FILE, RunStatus, read_summary
+from nnexp.results import SUMMARY_FILE, RunStatus, load_summary
 from nnexp.results.files import finished_summary
 from nnexp.results.plan_file import planned_runs
 from nnexp.sweep.grid import grid_jobs, is_grid_sweep, sweep_arguments
@@ -203,10 +203,10 @@ def folder_fingerprints(sweep_dir: Path) -> tuple[dict[str, str], dict[str, str]
     failed = set()
     for path in sweep_dir.glob(f"*/{SUMMARY_FILE}"):
         with contextlib.suppress(OSError, ValueError):
-            summary = read_summary(path)
-            if summary.get("fingerprint"):
-                held[path.parent.name] = summary["fingerprint"]
-                if summary.get("status") == RunStatus.failed:
+            summary = load_summary(path)
+            if summary.fingerprint:
+                held[path.parent.name] = summary.fingerprint
+                if summary.status == RunStatus.failed:
                     failed.add(path.parent.name)
     return held, {folder: fingerprint for folder, fingerprint in held.items() if folder not in failed}
 

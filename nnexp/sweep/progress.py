@@ -7,14 +7,13 @@ own process that watches the sweep's run folders for ``summary.json`` files writ
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from pathlib import Path
 
 from tqdm.auto import tqdm  # a widget in a notebook, else the terminal's bar
 
 from nnexp.console import RESULT_LINE, is_quiet
-from nnexp.results import SUMMARY_FILE, RunStatus, read_summary
+from nnexp.results import SUMMARY_FILE, RunStatus, RunSummary, load_summary
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +27,12 @@ def _modified(path: Path) -> float | None:
         return None
 
 
-def run_line(folder: str, summary: dict) -> str:
+def run_line(folder: str, summary: RunSummary) -> str:
     """'completed: hidden=64,seed=1 — test accuracy 97.12%, 12.3 s' (the error for a run that did not finish)."""
-    status = summary.get("status", RunStatus.unreadable)
+    status = summary.status
     if status in (RunStatus.completed, RunStatus.diverged):
-        accuracy, seconds = summary.get("test_acc", math.nan), summary.get("train_seconds", math.nan)
-        return f"{status}: {folder} — test accuracy {100 * accuracy:.2f}%, {seconds:.1f} s"
-    return f"{status}: {folder} — {summary.get('error') or 'no error recorded'}"
+        return f"{status}: {folder} — test accuracy {100 * summary.test_acc:.2f}%, {summary.train_seconds:.1f} s"
+    return f"{status}: {folder} — {summary.error or 'no error recorded'}"
 
 
 class _SweepBar(tqdm):
@@ -85,11 +83,11 @@ class SweepProgress:
                 continue
             self._seen[folder] = modified
             try:
-                summary = read_summary(self.sweep_dir / folder / SUMMARY_FILE)
+                summary = load_summary(self.sweep_dir / folder / SUMMARY_FILE)
             except (OSError, ValueError):
                 continue  # being replaced: the next look reads it
             self._done += 1
-            self.failed += summary.get("status") == RunStatus.failed
+            self.failed += summary.status == RunStatus.failed
             total = len(self.runs) if self.runs is not None else "?"
             self._bar.clear()
             log.info("run %d/%s %s", self._done, total, run_line(folder, summary), extra=RESULT_LINE)
