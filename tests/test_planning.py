@@ -197,3 +197,21 @@ def test_a_sweep_merges_its_plan_only_into_the_plan_it_planned_from(hydra_app, t
     assert merge_plan(sweep_dir, "2026-01-01T00:00:01+00:00", {}, [again], version)
     held = {folder: run.fingerprint for folder, run in runs_of(read_plan(sweep_dir)).items()}
     assert held == {job.dir: "0" * 64, again.dir: job.fingerprint}
+
+
+@pytest.mark.parametrize("summary", ['{"status": "weird", "fingerprint": "f00d"}', '{"status": "compl', "[]"])
+def test_a_folder_whose_summary_cannot_be_read_is_planned_for_no_configuration(hydra_app, tmp_path, summary) -> None:
+    """A summary nnexp cannot read (an unknown status, cut short, not an object) may hold a result it cannot verify:
+    the run whose name the folder has goes to a folder of its own, and the files stay as they are."""
+    sweep_dir = tmp_path / "sweep"
+    config = compose(
+        "config",
+        overrides=[GRID_SWEEPER_CHOICE, f"hydra.sweep.dir={sweep_dir}", "data=digits", "hidden=16"],
+        return_hydra_config=True,
+    )
+    (name,) = [job.dir for job in plan_sweep(config, sweep_dir)]
+    (sweep_dir / name).mkdir(parents=True)
+    (sweep_dir / name / "summary.json").write_text(summary)
+    (job,) = plan_sweep(config, sweep_dir)
+    assert job.dir == f"{name}@{job.fingerprint[:8]}" and job.runs
+    assert (sweep_dir / name / "summary.json").read_text() == summary

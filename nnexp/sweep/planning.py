@@ -14,7 +14,6 @@ the name with the fingerprint's start.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import logging
@@ -195,19 +194,30 @@ def readable_name(overrides: list[Override], spec: RunSpec | None) -> str:
     return run_dir_name(override_dirname(overrides), roots[-1] if roots else None, digest)
 
 
+# What a folder whose summary.json is not a summary nnexp reads (damaged, or another version's) is held by: no
+# configuration, so that none writes into files it cannot verify (they stay as they are; the report lists them)
+UNREADABLE_SUMMARY = "an unreadable summary.json"
+
+
 def folder_fingerprints(sweep_dir: Path) -> tuple[dict[str, str], dict[str, str]]:
     """The configuration each run folder of ``sweep_dir`` holds, by folder (its summary's fingerprint, else the one a
-    plan gave it; folders with neither hold nothing that counts); and those no other configuration may take: all but
-    the folders of failed runs (a result, a run stopped with its checkpoint, a run planned or running now)."""
+    plan gave it; :data:`UNREADABLE_SUMMARY` for a summary that cannot be read; folders with none of these hold
+    nothing that counts); and those no other configuration may take: all but the folders of failed runs (a result,
+    a run stopped with its checkpoint, a run planned or running now)."""
     held = {folder: run.fingerprint for folder, run in planned_runs(sweep_dir).items() if run.fingerprint}
     failed = set()
     for path in sweep_dir.glob(f"*/{SUMMARY_FILE}"):
-        with contextlib.suppress(OSError, ValueError):
+        try:
             summary = load_summary(path)
-            if summary.fingerprint:
-                held[path.parent.name] = summary.fingerprint
-                if summary.status == RunStatus.failed:
-                    failed.add(path.parent.name)
+        except OSError:  # gone meanwhile, or not a file
+            continue
+        except ValueError:
+            held[path.parent.name] = UNREADABLE_SUMMARY
+            continue
+        if summary.fingerprint:
+            held[path.parent.name] = summary.fingerprint
+            if summary.status == RunStatus.failed:
+                failed.add(path.parent.name)
     return held, {folder: fingerprint for folder, fingerprint in held.items() if folder not in failed}
 
 
