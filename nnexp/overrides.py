@@ -15,7 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
 from nnexp.errors import ConfigError
-from nnexp.sweep.plan import quoted
+from nnexp.results.plan_file import quoted
 
 # A setting's value: a number, a string (as typed on the command line), true/false, null, or a list of them
 # (``hidden=[128,64]``)

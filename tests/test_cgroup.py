@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from nnexp.errors import ConfigError
+from nnexp.results.plan_file import MemoryEstimate
 from nnexp.training.cgroup import cgroup_headroom, own_paths
-from nnexp.training.memory import MemoryEstimate, available_memory, check_fits
+from nnexp.training.memory import available_memory, check_fits
 
 GIB = 2**30
 V1_NO_LIMIT = "9223372036854771712"  # what v1's memory.limit_in_bytes holds when no limit is set

@@ -88,7 +88,7 @@ def test_other_data_under_the_same_path_is_another_run_and_never_overwrites_a_re
     assert second.returncode == 0, second.stderr[-2000:]
     assert "finished already" not in second.stdout + second.stderr and "sweep done: 2 completed" in second.stdout
     assert {name: _files(sweep / name) for name in before} == before  # the first data's results, untouched
-    assert len(_finished_folders(sweep)) == 4 and len(read_plan(sweep)["runs"]) == 4
+    assert len(_finished_folders(sweep)) == 4 and len(read_plan(sweep).runs) == 4
     runs = load_runs(sweep)  # the report tells the two data sets apart: never pooled as seeds of one setting
     assert runs["data.content"].nunique() == 2 and "data.content" in varying(runs)
     moved = run_nnexp(command, tmp_path, env={**env, "NNEXP_DATA_DIR": str(copy)})  # the first data, elsewhere
@@ -166,7 +166,7 @@ def test_a_second_grid_into_a_sweep_folder_extends_its_plan(tmp_path) -> None:
     assert "sweep of 3 runs" in output and "1 finished already" in output
     assert "run 3/3 completed" in output and "/2 " not in output.split("sweep of 3 runs")[1]
     plan = read_plan(sweep)
-    assert len(plan["runs"]) == 4 and len(plan["sweeps"]) == 2 and plan["total"] == 3
+    assert len(plan.runs) == 4 and len(plan.sweeps) == 2 and plan.total == 3
     assert "sweep done: 3 completed (1 of them skipped as finished before)" in output
     report = build_report(sweep, tmp_path / "report").read_text()
     assert "4 runs of 4 planned" in report
@@ -186,8 +186,8 @@ def test_two_grids_at_once_into_one_folder_each_count_their_runs_once(tmp_path) 
     assert [p.returncode for p in processes] == [0, 0], outputs
     assert "sweep done: 3 completed" in outputs[0] and "sweep done: 2 completed" in outputs[1]  # each its own runs
     plan = read_plan(sweep)
-    assert sorted(plan["runs"]) == _finished_folders(sweep) and len(plan["runs"]) == 4
-    assert len(plan["sweeps"]) == 2
+    assert sorted(plan.runs) == _finished_folders(sweep) and len(plan.runs) == 4
+    assert len(plan.sweeps) == 2
 
 
 @pytest.mark.slow

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from joblib import Parallel, delayed
 from omegaconf import OmegaConf
 
+from nnexp.results.plan_file import PlannedJob
 from nnexp.sweep.callback import RUN_MODULES, idle_before_report, worker_settings
-from nnexp.sweep.plan import PlannedJob
 
 
 def test_runs_start_longest_first_and_equal_ones_in_the_grid_order() -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from nnexp.errors import ConfigError
+from nnexp.results.plan_file import MemoryEstimate
 from nnexp.training import RunSpec
-from nnexp.training.memory import MemoryEstimate, check_fits, estimate_memory
+from nnexp.training.memory import check_fits, estimate_memory
 from tests.conftest import run_nnexp, settings_of
 
 MNIST = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "mnist"

@@ -27,15 +27,15 @@ from nnexp.model import MLP
 from nnexp.model.pack import Pack
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.results import RunStatus, read_summary
+from nnexp.results.plan_file import MemoryEstimate, PlannedJob
 from nnexp.sweep.pack_job import member_logs, unforced
 from nnexp.sweep.packing import MAX_HIDDEN_MEMBERS, form_packs
-from nnexp.sweep.plan import PlannedJob
 from nnexp.training import Method
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer, load_checkpoint
 from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.job import execute_pack
 from nnexp.training.loop import Member, train_pack
-from nnexp.training.memory import BASE_BYTES, MemoryEstimate, check_fits
+from nnexp.training.memory import BASE_BYTES, check_fits
 from nnexp.training.spec import PackKey
 from tests.conftest import settings_of, write_finished_run
 

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from nnexp.command_line import COMPOSE_OPTIONS, GRID_SWEEPER_CHOICE, register_configs
-from nnexp.results.plan_file import PLAN_FILE, read_plan, runs_of
+from nnexp.results.plan_file import PLAN_FILE, PlannedJob, read_plan
 from nnexp.sweep.naming import override_dirname
-from nnexp.sweep.plan import PlannedJob, merge_plan, plan_version
+from nnexp.sweep.plan import merge_plan, plan_version
 from nnexp.sweep.planning import JobComposer, estimated_work, plan_sweep
 from nnexp.training import RunSpec
 from tests.conftest import CONF_DIR, make_idx_dataset, settings_of
@@ -195,7 +195,7 @@ def test_a_sweep_merges_its_plan_only_into_the_plan_it_planned_from(hydra_app, t
     (again,) = plan_sweep(config, sweep_dir)
     assert (again.dir, again.fingerprint) == (f"{job.dir}@{job.fingerprint[:8]}", job.fingerprint)
     assert merge_plan(sweep_dir, "2026-01-01T00:00:01+00:00", {}, [again], version)
-    held = {folder: run.fingerprint for folder, run in runs_of(read_plan(sweep_dir)).items()}
+    held = {folder: run.fingerprint for folder, run in read_plan(sweep_dir).runs.items()}
     assert held == {job.dir: "0" * 64, again.dir: job.fingerprint}
 
 

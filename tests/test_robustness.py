@@ -357,7 +357,7 @@ def test_killed_sweep_resumes_with_only_the_missing_runs(tmp_path) -> None:
                 pd.read_csv(run / "metrics.csv")
     index = build_report(sweep, tmp_path / "partial").read_text()
     assert "8 planned" in index and f"{len(complete)} completed" in index
-    assert read_plan(sweep)["total"] == 8
+    assert read_plan(sweep).total == 8
 
     resumed = run_nnexp(args, tmp_path)
     output = resumed.stdout + resumed.stderr

@@ -42,12 +42,12 @@ def test_sweep_runs_every_configuration_through_joblib(shared_sweep) -> None:
 def test_runs_start_longest_first_and_keep_their_grid_numbers(shared_sweep) -> None:
     plan = read_plan(shared_sweep.sweep_dir)
     started = [int(n) for n in re.findall(r"\t#(\d+) : ", shared_sweep.output)]
-    works = [job["work"] for job in plan["jobs"]]
+    works = [job.work for job in plan.jobs]
     assert started == sorted(range(SHARED_RUNS), key=lambda i: -works[i])
     larger_first = started[: SHARED_RUNS // 2]
-    assert all("hidden=16" in plan["jobs"][i]["overrides"] for i in larger_first)  # the larger networks first
-    for number, job in enumerate(plan["jobs"]):
-        hydra_config = OmegaConf.load(shared_sweep.sweep_dir / job["dir"] / ".hydra/hydra.yaml")
+    assert all("hidden=16" in plan.jobs[i].overrides for i in larger_first)  # the larger networks first
+    for number, job in enumerate(plan.jobs):
+        hydra_config = OmegaConf.load(shared_sweep.sweep_dir / job.dir / ".hydra/hydra.yaml")
         assert hydra_config.hydra.job.num == number
 
 

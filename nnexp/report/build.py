@@ -35,7 +35,7 @@ from nnexp.report.tables import (
 )
 from nnexp.resources import published_table
 from nnexp.results import FINISHED, RunStatus, status_counts
-from nnexp.results.plan_file import planned_runs, read_plan
+from nnexp.results.plan_file import read_plan
 from nnexp.setting_kinds import REPLICATES
 
 log = logging.getLogger(__name__)
@@ -522,8 +522,8 @@ def _protocols_section(distances: pd.DataFrame, table: str, reading: str, out_di
 
 
 def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[Block]:
-    plan = read_plan(sweep_dir) or {}
-    planned = len(planned_runs(sweep_dir))
+    plan = read_plan(sweep_dir)
+    planned = len(plan.runs) if plan is not None else 0
     found = f"{len(runs)} runs" + (f" of {planned} planned" if planned else "")
     items = [
         f"Sweep folder: {markdown_code(sweep_dir)}",
@@ -532,7 +532,7 @@ def _overview(sweep_dir: Path, runs: pd.DataFrame, skipped: list[str]) -> list[B
         f"Data: {markdown_text('; '.join(data_descriptions(sweep_dir)) or 'no run finished')}",
         f"Report built: {datetime.now(UTC).isoformat(timespec='seconds')}",
     ]
-    provenance = plan.get("provenance") or {}
+    provenance = plan.latest.provenance if plan is not None and plan.latest is not None else {}
     labels = {
         "command": "Command",
         "started": "Sweep started",

@@ -37,9 +37,8 @@ from nnexp.errors import ConfigError, NnexpError
 from nnexp.places import make_writable
 from nnexp.results import FINISHED, SUMMARY_FILE, RunStatus, status_counts
 from nnexp.results.files import disk_full_message, is_disk_full
-from nnexp.results.plan_file import read_plan
+from nnexp.results.plan_file import PlannedJob, read_plan
 from nnexp.sweep.plan import (
-    PlannedJob,
     distinct_runs,
     latest_jobs,
     merge_plan,
@@ -106,7 +105,9 @@ def finished_since(sweep_dir: Path, runs: list[PlannedJob], since: float) -> int
 
 def latest_start(sweep_dir: Path) -> float:
     """When the latest sweep that planned runs into ``sweep_dir`` started (a timestamp)."""
-    return datetime.fromisoformat((read_plan(sweep_dir) or {})["started"]).timestamp()
+    plan = read_plan(sweep_dir)
+    assert plan is not None and plan.latest is not None, f"{sweep_dir} has no plan"  # the sweep has just merged it
+    return datetime.fromisoformat(plan.latest.started).timestamp()
 
 
 def idle_before_report(sweep_dir: Path, runs: list[PlannedJob], finished: int) -> bool:

@@ -15,8 +15,7 @@ from omegaconf import OmegaConf
 from nnexp.config import Config
 from nnexp.errors import NnexpError
 from nnexp.results.files import read_finished
-from nnexp.results.plan_file import read_plan
-from nnexp.sweep.plan import PlannedJob, latest_jobs
+from nnexp.results.plan_file import PlannedJob, read_plan
 from nnexp.sweep.planning import JobComposer, compose_job
 from nnexp.training.spec import RunSpec
 
@@ -36,13 +35,13 @@ class PackRole:
 def pack_role(sweep_dir: Path, folder: str, config_name: str, hydra_overrides: list[str]) -> PackRole:
     """The part of the job in ``sweep_dir``/``folder`` in its pack, from the latest plan of the sweep. A member
     whose settings no longer compose to the configuration planned for it is left to its own job."""
-    plan = read_plan(sweep_dir) or {}
-    jobs = {job.dir: job for job in latest_jobs(sweep_dir) or []}
+    plan = read_plan(sweep_dir)
+    jobs = {job.dir: job for job in plan.jobs or ()} if plan is not None else {}
     job = jobs.get(folder)
     if job is None or not (job.pack or job.packed_by):
         return PackRole()
     if job.packed_by:
-        return PackRole(packed_by=job.packed_by, sweep_started=plan.get("started"))
+        return PackRole(packed_by=job.packed_by, sweep_started=plan.latest.started if plan.latest else None)
     composer = JobComposer(
         OmegaConf.create({"hydra": {"job": {"config_name": config_name}, "overrides": {"hydra": hydra_overrides}}})
     )

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import replace
 
-from nnexp.sweep.plan import PlannedJob
+from nnexp.results.plan_file import PlannedJob
 from nnexp.training.memory import pack_memory
 from nnexp.training.spec import PackKey
 

@@ -36,11 +36,11 @@ from nnexp.errors import ConfigError, NnexpError
 from nnexp.model.loss import n_outputs
 from nnexp.results import SUMMARY_FILE, RunStatus, load_summary
 from nnexp.results.files import finished_summary
-from nnexp.results.plan_file import planned_runs
+from nnexp.results.plan_file import PlannedJob, planned_runs
 from nnexp.sweep.grid import grid_jobs, is_grid_sweep, sweep_arguments
 from nnexp.sweep.naming import override_dirname, run_dir_name
 from nnexp.sweep.packing import form_packs
-from nnexp.sweep.plan import PlannedJob, distinct_runs
+from nnexp.sweep.plan import distinct_runs
 from nnexp.training.memory import available_memory, check_fits, estimate_memory
 from nnexp.training.spec import RunSpec, check_values
 

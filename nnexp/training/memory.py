@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 from nnexp.errors import ConfigError
 from nnexp.model.loss import n_outputs
 from nnexp.optim import OPTIMIZERS
+from nnexp.results.plan_file import MemoryEstimate
 from nnexp.training.cgroup import CGROUP_ROOT, OWN_CGROUPS, cgroup_headroom
 from nnexp.training.spec import RunSpec
 
@@ -31,20 +31,6 @@ EVAL_CHUNK = 2048  # rows of an evaluation chunk (MLP.evaluate)
 DATA_BYTES = 4  # float32 features of the prepared splits
 LABEL_BYTES = 8  # labels as intp
 MEMINFO = Path("/proc/meminfo")
-
-
-@dataclass(frozen=True)
-class MemoryEstimate:
-    """A run's peak resident memory in bytes: ``private`` to its process, ``shared`` with the other runs on the
-    same memory-mapped data (counted once for all of them)."""
-
-    private: int
-    shared: int
-
-    @property
-    def total(self) -> int:
-        """What the run's process shows as its peak resident set size."""
-        return self.private + self.shared
 
 
 def estimate_memory(spec: RunSpec) -> MemoryEstimate | None:

@@ -54,8 +54,9 @@ from joblib.externals.loky.process_executor import TerminatedWorkerError
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnexp.parent_watch import worker_options
+from nnexp.results.plan_file import PlannedJob
 from nnexp.sweep.grid import runs_a_grid
-from nnexp.sweep.plan import PlannedJob, own_jobs
+from nnexp.sweep.plan import own_jobs
 from nnexp.training.interrupt import heeded_signals
 from nnexp.training.interrupt import request as request_stop
 from nnexp.training.job import record_lost
