@@ -76,7 +76,7 @@ def digits() -> dict[str, np.ndarray]:
 
 
 # A run's overrides (after data=digits) and the same settings as parameters (digits' batch_size 16 and data.val_size
-# 0.15 included); each case a path of the trainer: fused SGD; Adam with a schedule, dropout, weight decay and early
+# 0.15 included); each case a path of the trainer: plain SGD; Adam with a schedule, dropout, weight decay and early
 # stopping that stops (at epoch 6 of 12, keeping epoch 4); one sigmoid unit (one_vs_all) with the quadratic cost,
 # Nesterov momentum, full batch, float64
 SAME_SETTINGS = {

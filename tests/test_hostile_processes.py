@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -214,6 +215,19 @@ def test_the_sweep_progress_leaves_no_thread_behind(tmp_path) -> None:
     progress = SweepProgress(tmp_path, ["run0"])
     progress.close()
     assert set(threading.enumerate()) <= before
+
+
+@pytest.mark.parametrize("summary", ['{"status": "weird"}', "[]"])
+def test_the_sweep_progress_counts_and_names_a_run_whose_summary_cannot_be_read(tmp_path, caplog, summary) -> None:
+    """A summary nnexp cannot read (an unknown status, not an object) is a run that ended, shown as unreadable."""
+    progress = SweepProgress(tmp_path, None)  # a search's sweep: every folder with a summary
+    (tmp_path / "trial").mkdir()
+    (tmp_path / "trial" / "summary.json").write_text(summary)
+    with caplog.at_level(logging.INFO, logger="nnexp.sweep.progress"):
+        progress.update()
+    progress.close()
+    (line,) = [record.getMessage() for record in caplog.records]
+    assert line.startswith("run 1/? unreadable: trial — summary.json ")
 
 
 def _epoch_rows(metrics: Path) -> list[dict[str, str]]:

@@ -33,8 +33,9 @@ HYPOTHESES = ("full_batch", "summed", "printed", "small_train", "stored", "sorte
 # that sums in another order (another CPU's kernels, another version) gives other last bits: there the test is
 # skipped, saying why; regenerate the digests from that commit with _digest to check it there.
 # The three plain-SGD cases were recorded again when SGD's learning rate moved from the output deltas into its
-# update's product (ProductGradient.descend): other last bits by design (against e3994b5's arithmetic the parameters
-# moved by at most 1.2e-6 of their largest, the metrics by 1.9e-7 relative); Adam's case, untouched, still matches.
+# update's product (ProductGradient.descend): other last bits by design (against the arithmetic before, main at
+# 158c657, the parameters moved by at most 1.2e-6 of their largest, the metrics by 1.9e-7 relative); Adam's case,
+# untouched, still matches.
 RECORDED_WITH = ("openblas", "0.3.31.188.0", "SkylakeX")  # numpy's BLAS: its library, version, kernels
 BEFORE = {
     "per_sample_sgd": "e783bdad3b993a68",
@@ -116,7 +117,8 @@ def _step(model: MLP, x: np.ndarray, y: np.ndarray, method: Method) -> list[np.n
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum"])
 def test_a_summed_step_is_the_batch_size_times_the_mean_step(digits, optimizer) -> None:
-    """Plain SGD (its fused step) and an optimizer's path (momentum's first step is lr times the gradient)."""
+    """Plain SGD (its update inside the product) and an optimizer's path (momentum's first step is lr times the
+    gradient)."""
     model, x, y = _network(), digits.x_train[:32].astype(np.float64), digits.y_train[:32]
     before = [p.copy() for p in model.params]
     mean = _step(model, x, y, Method(lr=0.05, optimizer=optimizer))
@@ -173,13 +175,13 @@ def test_the_printed_output_gradient_is_the_write_ups_formula_and_the_rest_is_ex
         np.testing.assert_allclose(grad, _finite_differences(model, x, y, param, summed=False), rtol=1e-5, atol=1e-7)
 
 
-def test_the_printed_gradient_through_an_optimizer_is_the_fused_steps(digits) -> None:
-    """An optimizer's path (gradients into the workspace; momentum's first step is lr times the gradient) and plain
-    SGD's (subtracted in the BLAS call) take the same gradient."""
+def test_the_printed_gradient_takes_the_same_step_with_sgd_and_another_optimizer(digits) -> None:
+    """Plain SGD (the printed output gradient as an array, the first layer's inside its BLAS call) and an optimizer
+    that forms every gradient (momentum's first step is lr times the gradient) take the same step."""
     model, x, y = _network(), digits.x_train[:16].astype(np.float64), digits.y_train[:16]
-    fused = _step(model, x, y, Method(lr=0.1, output_grad="printed"))
-    unfused = _step(model, x, y, Method(lr=0.1, optimizer="momentum", output_grad="printed"))
-    for a, b in zip(fused, unfused):
+    sgd = _step(model, x, y, Method(lr=0.1, output_grad="printed"))
+    momentum = _step(model, x, y, Method(lr=0.1, optimizer="momentum", output_grad="printed"))
+    for a, b in zip(sgd, momentum):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 

@@ -12,9 +12,10 @@ import pytest
 from nnexp.data import DataConfig, load_dataset
 from nnexp.errors import ConfigError
 from nnexp.model import MLP
+from nnexp.model.blas import fused_update_available
 from nnexp.report.runs import METRICS_DEFINITION_COLUMN
 from nnexp.results import EPOCH_COLUMNS, OUTCOME_COLUMNS, read_summary
-from nnexp.training import Method, execute, train
+from nnexp.training import Method, Stepper, execute, train
 from tests.conftest import MNIST_5K, settings_of
 
 
@@ -140,6 +141,27 @@ def test_training_metrics_of_a_shuffled_or_masked_pass_are_those_before_each_upd
         assert row["train_acc"] == hits / len(y)
         assert row["val_loss"] == pytest.approx(manual.evaluate(small.x_val, small.y_val)[0], rel=1e-12)
     np.testing.assert_allclose(model.weights[0], manual.weights[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "weight_decay", "formed"), [("sgd", 0.0, False), ("sgd", 0.01, True), ("momentum", 0.0, True)]
+)
+def test_plain_sgd_trains_without_forming_a_weight_gradient(optimizer: str, weight_decay: float, formed: bool) -> None:
+    """Plain SGD subtracts each weight gradient inside its BLAS call: a training step leaves the workspace's gradient
+    arrays as they were; with weight decay, or another optimizer, the gradients are formed there."""
+    if not fused_update_available(np.float32):
+        pytest.skip("this NumPy's BLAS cannot be called for the update here (the NumPy fallback forms the gradient)")
+    rng = np.random.default_rng(0)
+    x, y = rng.random((8, 6), dtype=np.float32), rng.integers(0, 4, 8)
+    model = MLP.initialise([6, 5, 4], "tanh", "xavier", rng)
+    stepper = Stepper([model], [Method(lr=0.1, optimizer=optimizer, weight_decay=weight_decay)], 8, [rng])
+    workspace = stepper.ws.members[0]
+    for grad in workspace.grad_w:
+        grad.fill(np.nan)
+    before = [w.copy() for w in model.weights]
+    stepper.step(x, y, [0.1])
+    assert [bool(np.isnan(grad).all()) for grad in workspace.grad_w] == [not formed] * 2
+    assert all(np.isfinite(w).all() and not np.array_equal(w, w0) for w, w0 in zip(model.weights, before))
 
 
 def test_pure_sgd_steps_once_per_image_in_the_shuffled_order(digits) -> None:
@@ -300,7 +322,8 @@ def test_one_hidden_layer_learns_mnist_5k_to_90_percent(compose_config, tmp_path
 
 
 def test_float32_fast_path_follows_the_float64_path(digits) -> None:
-    """The float32 trainer (buffers, folded learning rate) takes the same steps as float64, to float precision."""
+    """The float32 trainer (buffers, the update inside the BLAS call) takes the same steps as float64, to float
+    precision."""
     single, _, _ = _train(digits, seed=2, epochs=2, batch_size=16, activation="sigmoid", dtype=np.float32)
     double, _, _ = _train(digits, seed=2, epochs=2, batch_size=16, activation="sigmoid", dtype=np.float64)
     start = MLP.initialise([64, 16, 10], "sigmoid", "xavier", np.random.default_rng(2), np.float64)

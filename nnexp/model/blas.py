@@ -133,5 +133,6 @@ def subtract_at_b_(c: np.ndarray, a: np.ndarray, b: np.ndarray, scratch: np.ndar
         blas(c, a, b, alpha)
     else:
         np.matmul(a.T, b, out=scratch)
-        scratch *= alpha
+        if alpha != 1.0:
+            scratch *= alpha
         c -= scratch

@@ -38,7 +38,7 @@ class Workspace(DeltaBuffers):
     """Buffers for batches of up to ``rows`` samples: activations ``acts[l]`` (rows, n_l), deltas and
     scratch of the hidden layers, their outputs before dropout (``kept``) and, for an activation that uses
     them, their pre-activations (``pre``), gradients shaped like the
-    parameters (``grads`` lists them as :attr:`MLP.params` does), and the small arrays the output layer
+    parameters (``grad_w``, ``grad_b``), and the small arrays the output layer
     and the bias gradients need (see :class:`nnexp.model.loss.DeltaBuffers`). A hidden layer's delta stays in
     ``deltas`` and the output layer's in ``acts[-1]`` until the next batch: the weight gradients are their
     products."""

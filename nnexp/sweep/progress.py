@@ -84,8 +84,10 @@ class SweepProgress:
             self._seen[folder] = modified
             try:
                 summary = load_summary(self.sweep_dir / folder / SUMMARY_FILE)
-            except (OSError, ValueError):
-                continue  # being replaced: the next look reads it
+            except OSError:
+                continue  # gone meanwhile: the next look reads it again
+            except ValueError as exc:  # not a summary nnexp reads: counted, and said
+                summary = RunSummary(RunStatus.unreadable, "", error=f"summary.json {exc}")
             self._done += 1
             self.failed += summary.status == RunStatus.failed
             total = len(self.runs) if self.runs is not None else "?"

@@ -19,7 +19,7 @@ from nnexp.optim import learning_rate, make_optimizer
 class Method:
     """The training method: optimizer and its settings, learning rate and its per-epoch schedule, L2 weight
     decay, dropout, early stopping (``patience`` 0: off), how a batch's gradients combine (``grad_reduction`` mean or
-    sum) and which output-layer weight gradient is taken (``output_grad`` exact or printed: :meth:`MLP.gradients`).
+    sum) and which output-layer weight gradient is taken (``output_grad`` exact or printed: :meth:`MLP.backward`).
     Settings left out take their defaults."""
 
     lr: float = 0.1
