@@ -137,10 +137,11 @@ def test_sgd_step_moves_parameters_by_lr_times_gradient(dtype, fused, monkeypatc
         np.testing.assert_allclose(b, b0 - 0.3 * g, **tol)
 
 
+@pytest.mark.parametrize("rows", [13, 1], ids=["gemm", "one_row_ger"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_blas_update_equals_numpy_and_falls_back_where_it_cannot_run(dtype) -> None:
+def test_blas_update_equals_numpy_and_falls_back_where_it_cannot_run(dtype, rows) -> None:
     rng = np.random.default_rng(5)
-    a, b = rng.normal(size=(13, 7)).astype(dtype), rng.normal(size=(13, 4)).astype(dtype)
+    a, b = rng.normal(size=(rows, 7)).astype(dtype), rng.normal(size=(rows, 4)).astype(dtype)
     c = rng.normal(size=(7, 4)).astype(dtype)
     expected = c - 0.3 * (a.T @ b)
     tol = 1e-12 if dtype == np.float64 else 1e-5

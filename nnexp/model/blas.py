@@ -1,4 +1,4 @@
-"""``C -= alpha A^T B`` in one BLAS call: plain gradient descent's weight update.
+"""``C -= alpha A^T B`` in one BLAS call: plain gradient descent's weight update (gemm; ger for one sample).
 
 NumPy has no matmul that accumulates into its output, so ``W -= lr * a.T @ delta`` costs a
 gemm into a gradient buffer and then a pass over ``W`` and that buffer in one thread.
@@ -64,45 +64,43 @@ def _address(array: np.ndarray) -> int:
 
 
 def _bind(path: str, dtype: np.dtype) -> Gemm | None:
-    """``subtract_at_b_`` for ``dtype`` through the cblas gemm of the library at ``path``, if it has one."""
+    """``subtract_at_b_`` for ``dtype`` through the cblas gemm (and, for a one-row ``a``, ger) of the library at
+    ``path``, if it has them."""
     letter, scalar = _SCALARS[dtype]
     library = ctypes.CDLL(path)
     for prefix, suffix, integer in _NAMINGS:
         gemm = getattr(library, f"{prefix}{letter}gemm{suffix}", None)
-        if gemm is None:
+        ger = getattr(library, f"{prefix}{letter}ger{suffix}", None)
+        threads = getattr(library, f"{prefix.replace('cblas_', 'openblas_')}get_num_threads{suffix}", None)
+        if gemm is None or ger is None or threads is None:
             continue
-        pointer = ctypes.c_void_p
-        gemm.argtypes = [
-            ctypes.c_int,
-            ctypes.c_int,
-            ctypes.c_int,
-            integer,
-            integer,
-            integer,
-            scalar,
-            pointer,
-            integer,
-            pointer,
-            integer,
-            scalar,
-            pointer,
-            integer,
-        ]
-        gemm.restype = None
+        pointer, order = ctypes.c_void_p, ctypes.c_int
+        gemm.argtypes = [order, order, order, integer, integer, integer, scalar, pointer, integer, pointer, integer]
+        gemm.argtypes += [scalar, pointer, integer]
+        ger.argtypes = [order, integer, integer, scalar, pointer, integer, pointer, integer, pointer, integer]
+        gemm.restype = ger.restype = None
+        threads.argtypes, threads.restype = [], ctypes.c_int
 
-        def subtract(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float, gemm=gemm) -> None:
-            k, m = a.shape
-            n = b.shape[1]
-            gemm(_ROW_MAJOR, _TRANS, _NO_TRANS, m, n, k, -alpha, _address(a), m, _address(b), n, 1.0, _address(c), n)
+        def by_gemm(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float, gemm=gemm) -> None:
+            (rows, k), n = a.shape, b.shape[1]
+            gemm(_ROW_MAJOR, _TRANS, _NO_TRANS, k, n, rows, -alpha, _address(a), k, _address(b), n, 1.0, _address(c), n)
 
-        return subtract if _agrees_with_numpy(subtract, dtype) else None
+        def by_ger(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float, ger=ger) -> None:
+            (_, k), n = a.shape, b.shape[1]
+            ger(_ROW_MAJOR, k, n, -alpha, _address(a), 1, _address(b), 1, _address(c), n)
+
+        def subtract(c: np.ndarray, a: np.ndarray, b: np.ndarray, alpha: float, threads=threads) -> None:
+            # one sample a step on one thread: ger, a rank-one update, is faster (docs/performance.md)
+            (by_ger if len(a) == 1 and threads() == 1 else by_gemm)(c, a, b, alpha)
+
+        return subtract if _agrees_with_numpy(by_gemm, 7, dtype) and _agrees_with_numpy(by_ger, 1, dtype) else None
     return None
 
 
-def _agrees_with_numpy(subtract: Gemm, dtype: np.dtype) -> bool:
-    """Whether ``subtract`` computes c - 0.5 a.T @ b like NumPy on a small odd-shaped case."""
+def _agrees_with_numpy(subtract: Gemm, rows: int, dtype: np.dtype) -> bool:
+    """Whether ``subtract`` computes c - 0.5 a.T @ b like NumPy on a small odd-shaped case with ``rows`` rows."""
     rng = np.random.default_rng(0)
-    a, b, c = (rng.standard_normal(shape).astype(dtype) for shape in ((7, 5), (7, 3), (5, 3)))
+    a, b, c = (rng.standard_normal(shape).astype(dtype) for shape in ((rows, 5), (rows, 3), (5, 3)))
     expected = c - 0.5 * (a.T @ b)
     subtract(c, a, b, 0.5)
     return bool(np.allclose(c, expected, rtol=1e-5, atol=1e-6))

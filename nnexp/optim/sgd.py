@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 from nnexp.model.gradient import Gradient, ProductGradient
 from nnexp.optim.base import Optimizer
 
@@ -17,17 +15,14 @@ class SGD(Optimizer):
 
     def step(self, grads: Sequence[Gradient], lr: float) -> None:
         """A weight gradient still a product is subtracted inside it, one BLAS call that forms nothing
-        (:meth:`ProductGradient.descend`); every other is :meth:`_update`'s."""
+        (:meth:`ProductGradient.descend`); every other, an array, is scaled in place (it is scratch) and subtracted."""
         self.steps += 1
-        for index, (param, grad) in enumerate(zip(self.params, grads)):
-            if isinstance(grad, ProductGradient):
+        for param, grad in zip(self.params, grads):  # (the per-sample loop's hot path: no call it can do without)
+            if type(grad) is ProductGradient:
                 grad.descend(param, lr)
             else:
-                self._update(index, param, grad, lr)
-
-    def _update(self, index: int, param: np.ndarray, grad: np.ndarray, lr: float) -> None:
-        grad *= lr  # scratch: no temporary
-        param -= grad
+                grad *= lr
+                param -= grad
 
 
 OPTIMIZER = SGD
