@@ -239,3 +239,31 @@ def test_package_inits_only_re_export(package) -> None:
         is_docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         names = isinstance(node, ast.Assign) and [t.id for t in node.targets] in (["__all__"], ["__version__"])
         assert is_docstring or names or isinstance(node, (ast.Import, ast.ImportFrom)), f"{path}: {ast.dump(node)[:80]}"
+
+
+def _hydra_names_used(path: Path) -> set[str]:
+    """Every dotted name ``path`` imports from Hydra or a Hydra plugin (nnexp's own plugin package aside)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return {
+        name
+        for name in names
+        if name.split(".")[0] in ("hydra", "hydra_plugins") and not name.startswith("hydra_plugins.nnexp_launcher")
+    }
+
+
+def test_only_public_names_of_hydra_and_its_plugins_are_imported() -> None:
+    """Issue 26: nnexp survives Hydra's next release by its documented API: no module or name starting with ``_``."""
+    private = {
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in PACKAGE.rglob("*.py")
+        for name in _hydra_names_used(path)
+        if any(part.startswith("_") for part in name.split("."))
+    }
+    assert not private, sorted(private)
+    used = set().union(*(_hydra_names_used(path) for path in PACKAGE.rglob("*.py")))
+    assert "hydra.core.utils.run_job" in used  # the scan sees Hydra's imports (from-imports and plain ones)
