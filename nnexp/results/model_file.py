@@ -20,8 +20,9 @@ ZIP_MAGIC = b"PK\x03\x04"  # how an .npz archive (a zip file) begins
 META_KEYS = ("activation", "leaky_slope", "loss", "layer_sizes", "pixel_max", "config")  # required in meta
 
 
-def save_model(path: Path, model: MLP, preprocess: Preprocess, config: dict[str, Any]) -> None:
-    """Write weights, biases, input preprocessing and the run's config to ``path`` (atomically)."""
+def save_model(path: Path, model: MLP, preprocess: Preprocess, config: dict[str, Any], diverged: bool = False) -> None:
+    """Write weights, biases, input preprocessing and the run's config to ``path`` (atomically); ``diverged``: the
+    run diverged (its weights, finite or not, predict nothing: :func:`load_model` refuses them)."""
     arrays = {f"W{l}": w for l, w in enumerate(model.weights)} | {f"b{l}": b for l, b in enumerate(model.biases)}
     if preprocess.mean is not None:
         arrays |= {"input_mean": preprocess.mean, "input_std": preprocess.std}
@@ -33,6 +34,7 @@ def save_model(path: Path, model: MLP, preprocess: Preprocess, config: dict[str,
         "layer_sizes": model.layer_sizes,
         "pixel_max": preprocess.pixel_max,
         "config": config,
+        "diverged": diverged,
     }
     tmp = temporary_path(path, "tmp.npz")
     try:
@@ -46,7 +48,7 @@ def load_model(path: Path) -> tuple[MLP, Preprocess, dict[str, Any]]:
     """The network, its input preprocessing and the run config saved by :func:`save_model`.
 
     Raises :class:`DataFileError` (one line naming ``path``) for a file that is not a readable
-    model, or whose weights are not all finite (a diverged run).
+    model, a diverged run's, or one whose weights are not all finite.
     """
     arrays = _read_archive(path)
     try:
@@ -61,6 +63,11 @@ def load_model(path: Path) -> tuple[MLP, Preprocess, dict[str, Any]]:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _unreadable(path, exc) from None
+    if meta.get("diverged") is True:
+        raise DataFileError(
+            f"{path}: the run diverged (its loss stopped being finite), so its predictions would be meaningless:"
+            " train it again, e.g. with a smaller lr"
+        )
     _check_finite(path, [*weights, *biases, *([mean, std] if mean is not None else [])])
     return model, Preprocess(meta["pixel_max"], mean, std), meta["config"]
 

@@ -133,7 +133,8 @@ def _train_pack(runs: list[_Run]) -> list[RunSummary | Exception]:
                 outcomes.append(result.error)
                 continue
             if run.spec.save_model:
-                save_model(run.out_dir / MODEL_FILE, member.model, data.preprocess, run.spec.config)
+                diverged = result.status == RunStatus.diverged
+                save_model(run.out_dir / MODEL_FILE, member.model, data.preprocess, run.spec.config, diverged)
             outcomes.append((run, member, result))
     summaries: list[RunSummary | Exception] = []
     for outcome in outcomes:
