@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -215,3 +216,16 @@ def test_a_folder_whose_summary_cannot_be_read_is_planned_for_no_configuration(h
     (job,) = plan_sweep(config, sweep_dir)
     assert job.dir == f"{name}@{job.fingerprint[:8]}" and job.runs
     assert (sweep_dir / name / "summary.json").read_text() == summary
+
+
+def test_a_plan_whose_jobs_cannot_be_read_still_holds_its_run_folders(tmp_path) -> None:
+    """An older or hand-edited plan: its jobs in a form nnexp does not write are none, its run folders still count."""
+    record = {
+        "started": "2026-01-01T00:00:00+00:00",
+        "jobs": [{"dir": "hidden=8", "overrides": ["hidden=8"], "memory": 123}],  # memory as a number: not ours
+        "runs": {"hidden=8": {"overrides": ["hidden=8"], "fingerprint": "f00d"}},
+    }
+    (tmp_path / PLAN_FILE).write_text(json.dumps(record))
+    plan = read_plan(tmp_path)
+    assert plan.jobs is None and plan.latest.started == record["started"]
+    assert {folder: run.fingerprint for folder, run in plan.runs.items()} == {"hidden=8": "f00d"}

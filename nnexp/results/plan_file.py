@@ -157,14 +157,17 @@ class SweepPlan:
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> SweepPlan:
         """The plan a file holds, also as older versions wrote it (no ``sweeps``: its one sweep; ``runs`` as lists of
-        overrides, or none: its jobs' folders). ``KeyError``, ``TypeError`` or ``ValueError`` for another form."""
+        overrides, or none: its jobs' folders; jobs it cannot read: none). ``KeyError``, ``TypeError`` or
+        ``ValueError`` for another form."""
         sweeps = tuple(
             PlanningSweep(str(sweep["started"]), sweep.get("provenance") or {}) for sweep in record.get("sweeps") or []
         )
         if not sweeps and record.get("started"):
             sweeps = (PlanningSweep(str(record["started"]), record.get("provenance") or {}),)
-        jobs = record.get("jobs")
-        jobs = tuple(PlannedJob.from_dict(job) for job in jobs) if isinstance(jobs, list) else None
+        try:  # jobs of a form nnexp does not write (by hand, or an older version) are none: the runs still count
+            jobs = tuple(PlannedJob.from_dict(job) for job in record["jobs"])
+        except (KeyError, TypeError, ValueError):
+            jobs = None
         runs = record.get("runs")
         if isinstance(runs, dict):
             planned = {
