@@ -111,7 +111,7 @@ def _network(seed: int = 0, hidden: int = 12, dtype=np.float64) -> MLP:
 def _step(model: MLP, x: np.ndarray, y: np.ndarray, method: Method) -> list[np.ndarray]:
     """The parameters after one training step of ``model`` (a copy) on ``x``, ``y``."""
     model = MLP([w.copy() for w in model.weights], [b.copy() for b in model.biases], model.activation)
-    Stepper([model], [method], len(x), [np.random.default_rng(0)]).step(x, y, [method.lr])
+    Stepper([model], [method], len(x), [np.random.default_rng(0)]).step(x, [y], [method.lr])
     return model.params
 
 

@@ -109,7 +109,7 @@ def test_training_steps_agree_with_torch(optimizer: str, output: str, weight_dec
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
     for step, rows in enumerate(batches):
         epoch = step // STEPS_PER_EPOCH + 1
-        stepper.step(x[rows], y[rows], [method.learning_rate(epoch, EPOCHS)])
+        stepper.step(x[rows], [y[rows]], [method.learning_rate(epoch, EPOCHS)])
         opt.zero_grad()
         objective = _torch_loss(net(xt[rows]), yt[rows], kind, loss, units)
         objective = objective + weight_decay / 2 * sum((layer.weight**2).sum() for layer in layers)

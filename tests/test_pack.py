@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 from nnexp.console import EPOCH_LINE, SWEEP_LINE, a_sweep_line
-from nnexp.data import DataConfig, load_dataset
+from nnexp.data import DataConfig, PackData, load_dataset
+from nnexp.data.splits import split_indices
 from nnexp.errors import ConfigError
 from nnexp.model import MLP
 from nnexp.model.pack import Pack
@@ -36,8 +37,8 @@ from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.job import execute_pack
 from nnexp.training.loop import Member, train_pack
 from nnexp.training.memory import BASE_BYTES, check_fits
-from nnexp.training.spec import PackKey
-from tests.conftest import settings_of, write_finished_run
+from nnexp.training.spec import PackKey, RunSpec
+from tests.conftest import make_idx_dataset, settings_of, write_finished_run
 
 EPOCHS = 10
 TIMINGS = ("epoch_seconds", "eval_seconds")
@@ -53,8 +54,8 @@ def binary(digits):
     return digits.one_vs_all(3)
 
 
-def _tolerance(data) -> float:
-    return 8 * 2.0**-24 * (math.sqrt(len(data.y_train)) + math.sqrt(data.x_train.shape[1]))
+def _tolerance(data, rows: int | None = None) -> float:
+    return 8 * 2.0**-24 * (math.sqrt(rows or len(data.y_train)) + math.sqrt(data.x_train.shape[1]))
 
 
 def _member(data, seed: int, method: Method, hidden=(16,), loss="cross_entropy", output="softmax", epochs=EPOCHS):
@@ -87,8 +88,12 @@ def _alone_and_packed(data, specs):
     return alone, [(member, rows, result) for (member, rows), result in zip(packed, results)]
 
 
-def _assert_same(alone, packed, data) -> None:
-    tolerance, n = _tolerance(data), {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)}
+def _assert_same(alone, packed, data, rows: int | None = None) -> None:
+    """``rows``: the rows each product sums (a pool's; default the training split's)."""
+    tolerance, n = (
+        _tolerance(data, rows),
+        {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)},
+    )
     (member_a, rows_a, result_a), (member_p, rows_p, result_p) = alone, packed
     assert (result_p.status, result_p.epochs_completed, result_p.kept_epoch, result_p.stop_reason) == (
         result_a.status,
@@ -103,6 +108,8 @@ def _assert_same(alone, packed, data) -> None:
             assert row_p[f"{split}_loss"] == pytest.approx(row_a[f"{split}_loss"], rel=tolerance)
             assert abs(row_p[f"{split}_acc"] - row_a[f"{split}_acc"]) <= 1 / size + 1e-12
         assert row_p["learning_rate"] == row_a["learning_rate"]
+        for norm in (key for key in row_a if key.endswith("_norm")):  # diagnostics on the same probe images
+            assert row_p[norm] == pytest.approx(row_a[norm], rel=tolerance)
     for ours, theirs in zip(member_p.model.params, member_a.model.params):
         scale = max(float(np.abs(theirs).max()), max(float(np.abs(p).max()) for p in member_a.model.params))
         np.testing.assert_allclose(ours, theirs, rtol=0, atol=tolerance * scale)
@@ -239,6 +246,147 @@ def test_a_pack_stopped_by_a_signal_resumes_to_the_same_result(digits, tmp_path)
             np.testing.assert_array_equal(ours, theirs)
 
 
+N_IMAGES = 1600  # more training images than the diagnostics probe (1000) after the validation split
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """A data set whose training images are its files' whatever the split seed (unlike the digits, whose test set
+    is drawn with it): 1,600 MNIST-shaped training images, 100 test images."""
+    folder = tmp_path_factory.mktemp("images")
+    make_idx_dataset(folder, n_train=N_IMAGES, n_test=100)
+    return folder
+
+
+def _split(folder, seed: int, positive_class: int | None = None, train_limit: int | None = None):
+    """The split of ``seed`` of the data set in ``folder`` (one-vs-all ``positive_class`` if given), and its images'
+    positions among the training images."""
+    cfg = DataConfig(name="images", root=str(folder), split_seed=seed, val_size=0.25, train_limit=train_limit)
+    data = load_dataset(cfg)
+    positions = split_indices(N_IMAGES, cfg.val_size, train_limit, seed)
+    return (data if positive_class is None else data.one_vs_all(positive_class)), positions
+
+
+def test_a_pool_holds_each_members_images_once_and_its_rows_are_its_split(images) -> None:
+    """Each member's training and validation rows of the pool are its split's images and labels, in the files'
+    order; images no member uses are not in the pool (a train_limit)."""
+    splits = [_split(images, seed, cls, limit) for seed, cls, limit in ((0, 3, None), (1, 5, None), (2, None, 100))]
+    pool = PackData.pooling([data for data, _ in splits], [positions for _, positions in splits])
+    assert pool.pooled and len(pool.x) == N_IMAGES  # the first split holds every training image
+    for (data, (val, train)), own in zip(splits, pool.members):
+        for x, y, places, rows, labels in (
+            (data.x_train, data.y_train, train, own.train_rows, own.y_train),
+            (data.x_val, data.y_val, val, own.val_rows, own.y_val),
+        ):
+            order = np.argsort(places)  # the files' order
+            np.testing.assert_array_equal(pool.x[rows], x[order])
+            np.testing.assert_array_equal(labels, y[order])
+            assert np.all(np.diff(rows) > 0)
+        np.testing.assert_array_equal(own.y_test, data.y_test)
+    small = [_split(images, seed, None, 50) for seed in (0, 1)]
+    only = PackData.pooling([data for data, _ in small], [positions for _, positions in small])
+    used = {int(i) for _, (val, train) in small for i in (*val, *train)}
+    assert len(only.x) == len(used) < N_IMAGES
+    for (data, (_, train)), own in zip(small, only.members):
+        np.testing.assert_array_equal(only.x[own.train_rows], data.x_train[np.argsort(train)])
+
+
+@pytest.mark.parametrize("outputs", ["one-unit", "ten-classes"])
+def test_members_on_other_splits_and_classes_train_in_a_pool_as_alone(images, outputs) -> None:
+    """Runs without a hidden layer on other splits (split seeds) and classes of one data set, with every optimizer,
+    both losses, schedules, weight decay, early stopping, a diverging one and a shorter one: trained as one pool
+    (their training rows summed among the pool's, their validation metrics from its forward pass) each writes what
+    it writes alone, to float32 rounding of sums over the pool's rows."""
+    binary = outputs == "one-unit"
+    # learning rates well inside the stable range of 784 inputs in [0, 1] (|x|^2 ~ 260), where rounding differences
+    # do not grow (at lr 0.5 plain SGD oscillates and a roundoff grows to 2e-5 of the weights in 10 epochs)
+    settings = [  # split seed, positive class, method, network
+        (0, 3, Method(lr=0.005), {}),
+        (1, 5, Method(lr=0.02, optimizer="momentum"), {"loss": "mse"}),
+        (2, 3, Method(lr=0.01, optimizer="adam", weight_decay=1e-3), {}),
+        (3, 8, Method(lr=0.001, optimizer="rmsprop", lr_schedule="cosine"), {"epochs": 4}),
+        (4, 3, Method(lr=0.002, optimizer="nesterov", patience=1, stop_metric="val_acc", min_delta=0.5), {}),
+        (5, 5, Method(lr=1e45), {}),  # overflows in its first step
+    ]
+    splits, alone, packed = [], [], []
+    for seed, positive_class, method, kwargs in settings:
+        data, positions = _split(images, seed, positive_class if binary else None)
+        kwargs = {"hidden": (), "output": "sigmoid" if binary or "loss" in kwargs else "softmax", **kwargs}
+        member, rows = _member(data, seed, method, **kwargs)
+        member.diagnostics = True
+        (result,) = train_pack([member], data, None)
+        alone.append((member, rows, result))
+        packed.append(_member(data, seed, method, **kwargs))
+        packed[-1][0].diagnostics = True
+        splits.append((data, positions))
+    pool = PackData.pooling([data for data, _ in splits], [positions for _, positions in splits])
+    results = train_pack([member for member, _ in packed], pool, None)
+    statuses = [(result.status, result.epochs_completed) for result in results]
+    assert statuses[3:] == [(RunStatus.completed, 4), (RunStatus.completed, 2), (RunStatus.diverged, 1)]
+    for (data, _), one_alone, (member, rows), result in zip(splits, alone, packed, results):
+        assert result.samples_seen == result.epochs_completed * len(data.y_train)
+        if one_alone[2].status is RunStatus.diverged:
+            assert result.status is RunStatus.diverged and not np.isfinite(rows[-1]["train_loss"])
+            continue
+        _assert_same(one_alone, (member, rows, result), data, rows=len(pool.x))
+
+
+def test_a_pool_trains_members_without_hidden_layers_full_batch_only(images) -> None:
+    splits = [_split(images, seed, 3) for seed in (0, 1)]
+    pool = PackData.pooling([data for data, _ in splits], [positions for _, positions in splits])
+    hidden = [_member(data, seed, Method(lr=0.5), hidden=(8,))[0] for seed, (data, _) in enumerate(splits)]
+    with pytest.raises(ValueError, match="without hidden layers"):
+        train_pack(hidden, pool, None)
+    flat = [
+        _member(data, seed, Method(lr=0.5), hidden=(), output="sigmoid")[0] for seed, (data, _) in enumerate(splits)
+    ]
+    with pytest.raises(ValueError, match="full batch only"):
+        train_pack(flat, pool, 64)
+
+
+def _spec(compose_config, folder, *overrides: str) -> RunSpec:
+    base = [f"data.root={folder}", "hidden=[]", "batch_size=full", "task=one_vs_all", "data.val_size=0.25"]
+    return RunSpec.from_settings(settings_of(compose_config([*base, *overrides])))
+
+
+def test_runs_without_hidden_layers_on_other_splits_and_classes_share_a_pool_key(compose_config, images) -> None:
+    """Runs without a hidden layer that differ in split seed, positive class, loss and learning rate pack as one
+    pool; with a hidden layer, standardised features (fitted on each split), dropout or the digits (whose test set is
+    drawn with the split seed, so that their training images differ), each split and class packs apart."""
+    pool = _spec(compose_config, images, "data.split_seed=0", "positive_class=3").pack_key
+    assert pool.pooled
+    for other in (("data.split_seed=1", "positive_class=5"), ("data.split_seed=2", "loss=mse", "lr=2")):
+        assert _spec(compose_config, images, *other).pack_key == pool
+    for apart in (("hidden=[8]",), ("data.scaling=standard",), ("dropout=0.2",)):
+        first = _spec(compose_config, images, *apart).pack_key
+        second = _spec(compose_config, images, "data.split_seed=1", *apart).pack_key
+        assert first != second and not first.pooled and first != pool
+    digits = [_spec(compose_config, images, "data=digits", f"data.split_seed={seed}").pack_key for seed in (0, 1)]
+    assert digits[0] != digits[1] and not digits[0].pooled
+
+
+def test_runs_of_other_splits_train_in_a_pool_in_their_folders_as_alone(
+    compose_config, images, tmp_path, caplog
+) -> None:
+    """execute_pack with runs on two splits and two classes of one data set: one pool, each run's files in its
+    folder with its own split's sizes, its metrics those of the run alone."""
+    base = [f"data.root={images}", "hidden=[]", "batch_size=full", "task=one_vs_all", "data.val_size=0.25", "epochs=3"]
+    settings = [
+        settings_of(compose_config([*base, f"data.split_seed={seed}", f"positive_class={cls}", "lr=0.005"]))
+        for seed, cls in ((0, 3), (1, 5), (2, 3))
+    ]
+    folders = [tmp_path / f"run{i}" for i in range(3)]
+    with caplog.at_level(logging.INFO, logger="nnexp.run"):
+        outcomes = execute_pack(settings, folders)
+    assert sum("trained in a pack of 3 runs" in record.getMessage() for record in caplog.records) == 3
+    for one, folder, outcome in zip(settings, folders, outcomes):
+        (alone,) = execute_pack([one], [tmp_path / f"alone-{folder.name}"])
+        assert outcome.status == alone.status == "completed"
+        assert (outcome.n_train, outcome.n_val, outcome.n_test) == (1200, 400, 100)
+        for metric in ("train_loss", "val_loss", "test_loss"):
+            assert getattr(outcome, metric) == pytest.approx(getattr(alone, metric), rel=1e-5)
+
+
 def test_a_pack_of_one_is_its_network_and_others_must_match() -> None:
     rng = np.random.default_rng(0)
     model = MLP.initialise([5, 4, 3], "relu", "he", rng, np.float32)
@@ -259,7 +407,8 @@ def test_a_pack_trains_full_batch_only(digits) -> None:
 
 
 def _key(hidden: tuple[int, ...]) -> PackKey:
-    return PackKey("data", "digest", ("multiclass", None), "float32", hidden, ("tanh", 0.01) if hidden else None, 1)
+    activation = ("tanh", 0.01) if hidden else None
+    return PackKey("data", "digest", ("multiclass", None), "float32", hidden, activation, 1, pooled=not hidden)
 
 
 def _jobs(count: int, work: float = 1.0, **fields) -> list[PlannedJob]:

@@ -159,7 +159,7 @@ def test_plain_sgd_trains_without_forming_a_weight_gradient(optimizer: str, weig
     for grad in workspace.grad_w:
         grad.fill(np.nan)
     before = [w.copy() for w in model.weights]
-    stepper.step(x, y, [0.1])
+    stepper.step(x, [y], [0.1])
     assert [bool(np.isnan(grad).all()) for grad in workspace.grad_w] == [not formed] * 2
     assert all(np.isfinite(w).all() and not np.array_equal(w, w0) for w, w0 in zip(model.weights, before))
 

@@ -3,6 +3,7 @@
 from nnexp.data.dataset import Dataset, RawImages
 from nnexp.data.idx import read_idx
 from nnexp.data.loading import load_dataset, open_dataset
+from nnexp.data.pack_data import MemberRows, PackData
 from nnexp.data.settings import DataConfig, Scaling
 from nnexp.data.splits import Preprocess, Splits, split_sizes
 from nnexp.errors import DataFileError, DataUnavailableError
@@ -12,6 +13,8 @@ __all__ = [
     "DataFileError",
     "DataUnavailableError",
     "Dataset",
+    "MemberRows",
+    "PackData",
     "Preprocess",
     "RawImages",
     "Scaling",

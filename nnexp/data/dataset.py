@@ -33,7 +33,13 @@ class RawImages:
 
 
 class Dataset(Protocol):
-    """A data set opened from its settings (``data.*``)."""
+    """A data set opened from its settings (``data.*``).
+
+    A reader may also say ``fixed_training_images = True`` (an attribute or property): its training images (before
+    the validation split) are the same whatever ``data.split_seed`` (not so for a data set whose test set is drawn
+    with it), so that runs on other splits of it can train as one pool (:mod:`nnexp.data.pack_data`). A reader that
+    does not say so is taken not to have them (:func:`fixed_training_images`).
+    """
 
     def __init__(self, cfg: DataConfig) -> None: ...
 
@@ -51,3 +57,9 @@ class Dataset(Protocol):
 
     def load(self) -> RawImages:
         """Read (downloading if needed) and check the files; raises DataFileError / DataUnavailableError."""
+
+
+def fixed_training_images(dataset: Dataset) -> bool:
+    """Whether ``dataset``'s training images are the same whatever ``data.split_seed`` (False unless its reader says
+    so: see :class:`Dataset`)."""
+    return bool(getattr(dataset, "fixed_training_images", False))

@@ -172,7 +172,7 @@ class MLP:
         activation's derivative), or with no hidden layer the output deltas in ``acts[0]`` (a pack does the first
         layer of all its members at once: :mod:`nnexp.model.pack`).
         """
-        m, last = len(x), len(self.weights) - 1
+        m, last = len(y), len(self.weights) - 1
         delta = acts[-1]
         if printed:
             np.copyto(ws.out_scratch[:m], delta)  # the logits z, before they become the deltas

@@ -122,18 +122,19 @@ class Pack:
             pws.first_deltas[:, columns] = 0
 
     def evaluate(
-        self, x: np.ndarray, y: np.ndarray, members: Sequence[int], chunk: int = 2048
+        self, x: np.ndarray, ys: Sequence[np.ndarray], members: Sequence[int], chunk: int = 2048
     ) -> list[tuple[float, float]]:
-        """Mean loss (without the penalty) and accuracy of each of ``members`` on ``x`` (m, n_0), ``y`` (m,), in
-        chunks of ``chunk`` rows (a chunk's activations stay in cache; docs/performance.md) on one BLAS thread:
-        the same figures to the last bit whatever the thread settings of the caller (training, a saved model)."""
+        """Mean loss (without the penalty) and accuracy of each of ``members`` on ``x`` (m, n_0), with its labels
+        ``ys[i]`` (m,), in chunks of ``chunk`` rows (a chunk's activations stay in cache; docs/performance.md) on one
+        BLAS thread: the same figures to the last bit whatever the thread settings of the caller (training, a saved
+        model)."""
         pws = self.workspace(min(chunk, len(x)))
         loss_sums, correct = [0.0] * len(members), [0] * len(members)
         with one_blas_thread():
             for start in range(0, len(x), chunk):
-                xc, yc = x[start : start + chunk], y[start : start + chunk]
+                xc, rows = x[start : start + chunk], slice(start, start + chunk)
                 for i, (j, acts) in enumerate(zip(members, self.forward(xc, pws, [None] * len(members), members))):
-                    output = self.members[j].output
+                    output, yc = self.members[j].output, ys[i][rows]
                     loss_sums[i] += output.loss_sum(acts[-1], yc)
                     correct[i] += int(np.count_nonzero(output.predict(acts[-1]) == yc))
         return [(loss_sum / len(x), hits / len(x)) for loss_sum, hits in zip(loss_sums, correct)]

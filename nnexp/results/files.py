@@ -33,7 +33,9 @@ DAMAGED_PREFIX = "damaged-"  # the folders a damaged run's files are set aside i
 
 
 class MetricsCSV:
-    """A CSV with one row per epoch, flushed to disk after every row.
+    """A CSV with one row per epoch, flushed after every row: a killed process loses none. (Not synced to the disk
+    row by row: after a power cut the run's files are checked against its summary, :func:`damage`, as the
+    checkpoint is read or set aside; an fsync a row cost a pack of 40 runs a third of its training time.)
 
     ``kept`` rows (of an interrupted run, see :func:`read_epoch_rows`) are written first.
     """
@@ -49,7 +51,6 @@ class MetricsCSV:
     def write(self, row: dict[str, Any]) -> None:
         self._writer.writerow(row)
         self._file.flush()
-        os.fsync(self._file.fileno())
 
     def close(self) -> None:
         self._file.close()

@@ -1,9 +1,10 @@
 """Which runs of a grid sweep train together as a pack (:mod:`nnexp.model.pack`, docs/packs.md).
 
 Runs pack when they read the same data and train full batch, so that one product serves them all at every step
-(:attr:`~nnexp.training.spec.RunSpec.pack_key` says what they share). Measured on 2 cores (docs/packs.md,
-reports/bench/packs.md): runs without a hidden layer stream the training matrix for one output column each, so a
-pack of many is many times faster; with hidden layers a run is compute-bound and packs of more than
+(:attr:`~nnexp.training.spec.RunSpec.pack_key` says what they share); runs without a hidden layer also when they
+read other splits and classes of one data set, as a pool (:mod:`nnexp.data.pack_data`). Measured on 2 cores
+(docs/packs.md, reports/bench/packs.md): runs without a hidden layer stream the training matrix for one output
+column each, so a pack of many is many times faster; with hidden layers a run is compute-bound and packs of more than
 :data:`MAX_HIDDEN_MEMBERS` gain nothing more. Runs in mini-batches or one sample at a time do not pack: each
 shuffles the training set in its own order, so they share no product.
 
@@ -54,7 +55,7 @@ def form_packs(jobs: list[PlannedJob], keys: list[PackKey | None], workers: int)
             leader, others = members[0], members[1:]
             work = sum(jobs[i].work or 0.0 for i in members) if jobs[leader].work is not None else None
             estimates = [jobs[i].memory for i in members]
-            memory = pack_memory(estimates) if all(estimates) else None
+            memory = pack_memory(estimates, key.pooled) if all(estimates) else None
             packed[leader] = replace(jobs[leader], pack=tuple(jobs[i].dir for i in others), work=work, memory=memory)
             for i in others:
                 packed[i] = replace(jobs[i], packed_by=jobs[leader].dir, work=0.0 if jobs[i].work is not None else None)

@@ -32,7 +32,8 @@ def diagnose(model: MLP, x_probe: np.ndarray, y_probe: np.ndarray) -> dict[str, 
     """The diagnostics of ``model`` on the probe: ``x_probe`` (m, n_in), ``y_probe`` (m,) (see the module docstring)."""
     row: dict[str, float] = {}
     activation = model.activation_fn
-    for l, a in enumerate(model.layer_outputs(x_probe)[:-1], start=1):
+    hidden = model.layer_outputs(x_probe)[:-1] if len(model.weights) > 1 else []
+    for l, a in enumerate(hidden, start=1):
         saturated = activation.saturated(a)
         row[f"h{l}_saturated"] = float(saturated.mean()) if saturated is not None else float("nan")
         row[f"h{l}_dead"] = float((a <= 0).all(axis=0).mean()) if activation.rectifier else float("nan")

@@ -18,8 +18,9 @@ from threadpoolctl import threadpool_limits
 import nnexp
 from nnexp.config import Config, TrackerName
 from nnexp.console import SWEEP_LINE
-from nnexp.data import Splits, load_dataset
+from nnexp.data import PackData, Splits, load_dataset
 from nnexp.data.loading import damaged_caches
+from nnexp.data.splits import split_indices
 from nnexp.errors import ConfigError, NnexpError
 from nnexp.model import MLP
 from nnexp.model.loss import n_outputs
@@ -107,41 +108,39 @@ def _train_runs(runs: list[_Run]) -> list[RunSummary | Exception]:
 
 
 def _train_pack(runs: list[_Run]) -> list[RunSummary | Exception]:
-    """Train ``runs``, which share their data and layer sizes (:attr:`RunSpec.pack_key`), as one pack."""
+    """Train ``runs``, which share their data set and layer sizes (:attr:`RunSpec.pack_key`), as one pack: on one
+    split, or on a pool of their splits (:class:`~nnexp.data.PackData`)."""
     first = runs[0].spec
     threads = first.blas_threads or 1
     with threadpool_limits(limits=threads, user_api="blas"), contextlib.ExitStack() as files:
-        data = load_dataset(first.data)
-        if first.task == "one_vs_all":
-            data = data.one_vs_all(first.positive_class)
-        warnings = data.warnings()
+        splits = _splits_of([run.spec for run in runs])
         members = []
-        for run in runs:
+        for run, data in zip(runs, splits):
             spec, log = run.spec, run.log
             log.info("data %s: %s, %d features", spec.data.name, data.sizes(), data.n_features)
-            for warning in warnings:
+            for warning in data.warnings():
                 log.warning("data warning: %s", warning)
             if spec.n_train is None:  # the files were not here to check it before
                 check_batch_fits(spec, len(data.y_train))
             if len(runs) > 1:
                 log.info("trained in a pack of %d runs: %s", len(runs), ", ".join(r.out_dir.name for r in runs))
             members.append(_member(run, data, files))
-        results = train_pack(members, data, first.batch_size)
+        results = train_pack(members, _pack_data([run.spec for run in runs], splits), first.batch_size)
         outcomes: list[RunSummary | Exception] = []
-        for run, member, result in zip(runs, members, results):
+        for run, data, member, result in zip(runs, splits, members, results):
             if result.error is not None:
                 outcomes.append(result.error)
                 continue
             if run.spec.save_model:
                 diverged = result.status == RunStatus.diverged
                 save_model(run.out_dir / MODEL_FILE, member.model, data.preprocess, run.spec.config, diverged)
-            outcomes.append((run, member, result))
+            outcomes.append((run, data, member, result))
     summaries: list[RunSummary | Exception] = []
     for outcome in outcomes:
         if isinstance(outcome, Exception):
             summaries.append(outcome)
             continue
-        run, member, result = outcome
+        run, data, member, result = outcome
         saved = [METRICS_FILE, MODEL_FILE] if run.spec.save_model else [METRICS_FILE]
         summaries.append(
             summarise(
@@ -151,12 +150,35 @@ def _train_pack(runs: list[_Run]) -> list[RunSummary | Exception]:
                 data.sizes(),
                 **run.origin,
                 data_cache=data.cache_generation,
-                warnings=warnings,
+                warnings=data.warnings(),
                 files=written_files(run.out_dir, saved),
                 finished=_now(),
             )
         )
     return summaries
+
+
+def _splits_of(specs: list[RunSpec]) -> list[Splits]:
+    """Each run's split of the data, with its task's labels (each split loaded once)."""
+    loaded: dict[str, Splits] = {}
+    splits = []
+    for spec in specs:
+        if repr(spec.data) not in loaded:
+            loaded[repr(spec.data)] = load_dataset(spec.data)
+        data = loaded[repr(spec.data)]
+        splits.append(data.one_vs_all(spec.positive_class) if spec.task == "one_vs_all" else data)
+    return splits
+
+
+def _pack_data(specs: list[RunSpec], splits: list[Splits]) -> PackData:
+    """What the pack of ``specs`` reads: their one split, or a pool of their splits of one data set."""
+    if len({repr(spec.data) for spec in specs}) == 1:
+        return PackData.sharing(splits)
+    positions = [
+        split_indices(spec.data_shape[0], spec.data.val_size, spec.data.train_limit, spec.data.split_seed)
+        for spec in specs
+    ]
+    return PackData.pooling(splits, positions)
 
 
 def _member(run: _Run, data: Splits, files: contextlib.ExitStack) -> Member:

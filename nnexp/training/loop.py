@@ -1,14 +1,16 @@
 """The training loop: epochs of shuffled (mini-)batches, evaluated after each epoch, until done, diverged or stopped.
 
-It trains a pack of runs (:mod:`nnexp.model.pack`): one run, or several that read the same data, have the same layer
-sizes and train full batch, each with its own method, random streams, epochs, early stopping, status and files. A
-run alone is a pack of one: the same code.
+It trains a pack of runs (:mod:`nnexp.model.pack`): one run, or several that read the same images (or, without
+hidden layers, rows of one pool: :mod:`nnexp.data.pack_data`), have the same layer sizes and train full batch, each
+with its own labels, method, random streams, epochs, early stopping, status and files. A run alone is a pack of one:
+the same code.
 
 The training split's metrics come from the training pass itself, never from a second pass over it. In full-batch
 training without dropout they are exactly those of the weights at the end of the epoch: the forward pass of the next
 step is done at the end of the epoch, gives them, and the next step starts from it. Otherwise each sample counts with
 the logits it had in its own step, before that step's update (with its dropout mask): the mean over the epoch, as
-Keras and Lightning report it. Validation and test are evaluated on the weights at the end of the epoch.
+Keras and Lightning report it. Validation and test are evaluated on the weights at the end of the epoch; in a pool,
+a member's validation rows are rows of that same forward pass, its metrics the ones of those weights too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from nnexp.console import EPOCH_LINE
-from nnexp.data import Splits
+from nnexp.data import PackData, Splits
 from nnexp.model import MLP
 from nnexp.results import RunStatus
 from nnexp.training.checkpoint import Checkpoint, Checkpointer
@@ -86,7 +88,7 @@ class _Batches:
 
     def epoch(self, skip: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The batches of one epoch in its order, without the first ``skip`` (done before a checkpoint)."""
-        n = len(self.y)
+        n = len(self.x)
         self.order_state = self.rng.bit_generator.state
         if self.batch_size == n:  # full batch: the order of samples does not change the gradient
             if not skip:
@@ -104,7 +106,8 @@ class _Batches:
 
 
 class Trainer:
-    """Trains the pack of ``members`` on the training split of ``data``, one epoch at a time.
+    """Trains the pack of ``members`` on ``data`` (:class:`~nnexp.data.PackData`, or a split all of them read), one
+    epoch at a time.
 
     ``batch_size`` None means full-batch gradient descent; several members train full batch only (they share every
     batch). The training set is reshuffled every epoch with the first member's shuffle generator (a pack of several
@@ -113,23 +116,38 @@ class Trainer:
     pass (see the module's docstring).
     """
 
-    def __init__(self, members: Sequence[Member], data: Splits, batch_size: int | None) -> None:
+    def __init__(self, members: Sequence[Member], data: PackData | Splits, batch_size: int | None) -> None:
         models = [member.model for member in members]
         self.members = list(members)
-        self.x = np.ascontiguousarray(data.x_train, dtype=models[0].dtype)
-        n = len(data.y_train)
-        rows = n if batch_size is None else min(batch_size, n)
+        if isinstance(data, Splits):
+            order, data = data.train_order, PackData.sharing([data] * len(members))
+        else:
+            order = None  # packs train full batch
+        self.data = data
+        dtype = models[0].dtype
+        self.x = np.ascontiguousarray(data.x, dtype=dtype)
+        self.evaluated = {"test": data.x_test.astype(dtype, copy=False)}  # inputs evaluated after every epoch
+        if data.x_val is not None:
+            self.evaluated["val"] = data.x_val.astype(dtype, copy=False)
+        n = len(self.x)
+        rows = n if batch_size is None or data.pooled else min(batch_size, n)
         if len(members) > 1 and rows < n:
             raise ValueError(f"a pack of {len(members)} runs trains full batch only, not in batches of {rows} of {n}")
-        self.batches = _Batches(self.x, data.y_train, rows, members[0].shuffle_rng, data.train_order)
+        if data.pooled and batch_size is not None and batch_size < max(len(own.y_train) for own in data.members):
+            raise ValueError(f"a pool trains full batch only, not in batches of {batch_size}")
+        self.batches = _Batches(self.x, data.members[0].y_train, rows, members[0].shuffle_rng, order)
+        self.probes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # each member's (Trainer.probe)
         methods = [member.method for member in members]
-        self.stepper = Stepper(models, methods, rows, [member.dropout_rng for member in members])
+        rngs, subsets = [member.dropout_rng for member in members], [own.train_rows for own in data.members]
+        self.stepper = Stepper(models, methods, rows, rngs, subsets if data.pooled else None)
         # full batch: the next step's forward pass of each active member (views into the stepper's workspace), done
         # at the end of an epoch, gives the training metrics of the members without dropout, and is the next step's
         # when no member has dropout; otherwise a member's logits of the epoch's samples in the order they were
         # trained, (n, n_out), give its metrics
         self.from_next_forward = [rows == n and not method.dropout for method in methods]
         self.shares_forward = all(self.from_next_forward)
+        if data.pooled and not self.shares_forward:
+            raise ValueError("members of a pool take their metrics from the next forward pass: no dropout")
         self.next_forward: list[list[np.ndarray]] | None = None
         shape = (n, models[0].layer_sizes[-1])
         self.pass_logits = [None if own else np.empty(shape, models[0].dtype) for own in self.from_next_forward]
@@ -146,13 +164,15 @@ class Trainer:
         steps."""
         start = active_time()
         done, rows = skip, self.batches.batch_size
+        full = rows == len(self.x)
         for x_batch, y_batch in self.batches.epoch(skip):
+            ys = [self.data.members[j].y_train for j in self.active] if full else [y_batch]
             if self.shares_forward:
-                self.stepper.step(x_batch, y_batch, lrs, acts=self.next_forward)
+                self.stepper.step(x_batch, ys, lrs, acts=self.next_forward)
             else:
                 seen = slice(done * rows, done * rows + rows)
                 logits = [None if self.pass_logits[j] is None else self.pass_logits[j][seen] for j in self.active]
-                self.stepper.step(x_batch, y_batch, lrs, logits_to=logits)
+                self.stepper.step(x_batch, ys, lrs, logits_to=logits)
             done += 1
             if progress is not None and done % PROGRESS_STEPS == 0:
                 progress(done)
@@ -163,17 +183,40 @@ class Trainer:
     def train_metrics(self, j: int) -> tuple[float, float]:
         """Member ``j``'s mean loss (without the penalty) and accuracy on the training split, from the epoch just run
         (the module's docstring says on which weights)."""
+        own = self.data.members[j]
         if self.from_next_forward[j]:
-            logits, labels = self.next_forward[self.active.index(j)][-1], self.batches.y
-        else:
-            order = self.batches.order
-            logits, labels = self.pass_logits[j], self.batches.y if order is None else self.batches.y[order]
+            return self._from_next_forward(j, own.train_rows, own.y_train)
+        order = self.batches.order
+        return self._metrics(j, self.pass_logits[j], own.y_train if order is None else own.y_train[order])
+
+    def split_metrics(self, split: str) -> list[tuple[float, float]]:
+        """Each active member's mean loss (without the penalty) and accuracy on its ``split`` (val or test): its
+        rows of the next forward pass (the validation rows of a pool), or evaluated."""
+        if split == "val" and self.data.pooled:
+            return [
+                self._from_next_forward(j, self.data.members[j].val_rows, self.data.members[j].y_val)
+                for j in self.active
+            ]
+        ys = [getattr(self.data.members[j], f"y_{split}") for j in self.active]
+        return self.stepper.pack.evaluate(self.evaluated[split], ys, self.active)
+
+    def probe(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Member ``j``'s first training images (at most :data:`PROBE_SIZE`, in its split's order) and their labels,
+        for its diagnostics."""
+        if j not in self.probes:
+            rows, labels = self.data.members[j].first_training_rows(PROBE_SIZE)
+            self.probes[j] = self.x[rows], labels
+        return self.probes[j]
+
+    def _from_next_forward(self, j: int, rows: np.ndarray | None, labels: np.ndarray) -> tuple[float, float]:
+        """Member ``j``'s metrics on ``rows`` of the next forward pass (None: all), labelled ``labels``."""
+        if rows is None:
+            return self._metrics(j, self.next_forward[self.active.index(j)][-1], labels)
+        return self._metrics(j, self.stepper.logits_of(j, rows), labels)
+
+    def _metrics(self, j: int, logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         output, n = self.members[j].model.output, len(labels)
         return output.loss_sum(logits, labels) / n, int(np.count_nonzero(output.predict(logits) == labels)) / n
-
-    def evaluate(self, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
-        """Each active member's mean loss (without the penalty) and accuracy on ``x`` (m, n_in), ``y`` (m,)."""
-        return self.stepper.pack.evaluate(x, y, self.active)
 
     def retire(self, j: int) -> None:
         """Member ``j`` trains no more (:meth:`Stepper.retire`)."""
@@ -273,8 +316,9 @@ def train(
     return result
 
 
-def train_pack(members: Sequence[Member], data: Splits, batch_size: int | None) -> list[TrainResult]:
-    """Train the ``members`` together (:class:`Trainer`), each network in place; how each ended.
+def train_pack(members: Sequence[Member], data: PackData | Splits, batch_size: int | None) -> list[TrainResult]:
+    """Train the ``members`` together (:class:`Trainer`) on ``data`` (theirs, or a split all of them read), each
+    network in place; how each ended.
 
     Each member's epochs go to its ``on_epoch``: ``epoch_seconds`` counts training only (:meth:`Trainer.run_epoch`,
     the pack's time shared equally among the members that trained in that epoch); the metrics (the training split's
@@ -292,12 +336,6 @@ def train_pack(members: Sequence[Member], data: Splits, batch_size: int | None) 
     caller holds the rows of the epochs before it), to the same result as a run never interrupted.
     """
     trainer = Trainer(members, data, batch_size)
-    dtype = members[0].model.dtype
-    splits = {  # evaluated after every epoch; the training split's metrics come from training (Trainer.train_metrics)
-        "val": (data.x_val.astype(dtype, copy=False), data.y_val),
-        "test": (data.x_test.astype(dtype, copy=False), data.y_test),
-    }
-    probe = (trainer.x[:PROBE_SIZE], data.y_train[:PROBE_SIZE])
     runs = [_Progress(member) for member in members]
     for j, (member, run) in enumerate(zip(members, runs)):
         if member.resume is not None:
@@ -330,7 +368,8 @@ def train_pack(members: Sequence[Member], data: Splits, batch_size: int | None) 
             skip = runs[active[0]].skip  # within an epoch only in batches, where a pack has one member
             seconds = trainer.run_epoch(lrs, skip, mid_epoch if checkpointing else None) / len(active)
             start = active_time()
-            evaluated = {split: trainer.evaluate(xs, ys) for split, (xs, ys) in splits.items()}
+            # the training split's metrics come from training (Trainer.train_metrics)
+            evaluated = {split: trainer.split_metrics(split) for split in ("val", "test")}
             rows = []
             for i, (j, epoch, lr) in enumerate(zip(active, epochs, lrs)):
                 model = members[j].model
@@ -342,7 +381,7 @@ def train_pack(members: Sequence[Member], data: Splits, batch_size: int | None) 
                     loss, row[f"{split}_acc"] = results[i]
                     row[f"{split}_loss"] = loss + penalty
                 if members[j].diagnostics:
-                    row.update(diagnose(model, *probe))
+                    row.update(diagnose(model, *trainer.probe(j)))
                 rows.append(row)
             eval_seconds = (active_time() - start) / len(active)
             for j, row in zip(active, rows):
@@ -356,12 +395,12 @@ def train_pack(members: Sequence[Member], data: Splits, batch_size: int | None) 
             run.epochs_done,
             run.train_seconds,
             run.eval_seconds,
-            samples_seen=run.epochs_done * len(data.y_train),
+            samples_seen=run.epochs_done * len(trainer.data.members[j].y_train),
             stop_reason=run.stop_reason,
             kept_epoch=run.kept_epoch or run.epochs_done,
             error=run.error,
         )
-        for run in runs
+        for j, run in enumerate(runs)
     ]
 
 

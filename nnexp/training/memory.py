@@ -67,12 +67,14 @@ def estimate_memory(spec: RunSpec) -> MemoryEstimate | None:
     return MemoryEstimate(private=BASE_BYTES + own + data + raw, shared=0)
 
 
-def pack_memory(members: Sequence[MemoryEstimate]) -> MemoryEstimate:
+def pack_memory(members: Sequence[MemoryEstimate], pooled: bool = False) -> MemoryEstimate:
     """The peak memory of a pack (:mod:`nnexp.model.pack`), which trains in one process: each member's own arrays,
-    the interpreter once, the members' shared data once. (Measured: a pack of 4 full-batch 784-1024-10 runs on MNIST,
-    2,892 MiB; one such run alone 949 MiB, estimated 922 MiB.)"""
+    the interpreter once, the members' shared data once, and for a pool (``pooled``, :mod:`nnexp.data.pack_data`)
+    a copy of it. (Measured: a pack of 4 full-batch 784-1024-10 runs on MNIST, 2,892 MiB; one such run alone 949
+    MiB, estimated 922 MiB.)"""
     own = sum(member.private - BASE_BYTES for member in members)
-    return MemoryEstimate(private=BASE_BYTES + own, shared=max(member.shared for member in members))
+    shared = max(member.shared for member in members)
+    return MemoryEstimate(private=BASE_BYTES + own + (shared if pooled else 0), shared=shared)
 
 
 def mem_available(meminfo: Path = MEMINFO) -> int | None:

@@ -45,19 +45,35 @@ class Stepper:
     same layer sizes that read the same batches) on batches of up to ``rows`` rows: model j is trained with
     ``methods[j]`` (its optimizer, its state, its buffers) and draws its dropout masks from ``rngs[j]``.
 
+    ``subsets[j]`` (n_j,), if given, are the rows of every batch model j trains on (the others are not its own: a
+    pool, :mod:`nnexp.data.pack_data`), for a pack whose first layer is its output layer: its logits of those rows
+    are gathered, turned into its output deltas, and put back among zeros, so that the pack's product sums its own
+    rows' gradients only. The gathering and scattering go through ``by_member`` (k·n_out, rows): the pack's logits
+    of the last forward pass (then its deltas), each member's in contiguous rows.
+
     Each member's gradients (:meth:`MLP.backward`, the first layer's from the pack) get the penalty's gradient
     weight_decay * W added, if any, and go to its optimizer. ``active`` lists the members still training
     (:meth:`retire`).
     """
 
     def __init__(
-        self, models: Sequence[MLP], methods: Sequence[Method], rows: int, rngs: Sequence[np.random.Generator]
+        self,
+        models: Sequence[MLP],
+        methods: Sequence[Method],
+        rows: int,
+        rngs: Sequence[np.random.Generator],
+        subsets: Sequence[np.ndarray | None] | None = None,
     ) -> None:
         self.pack = Pack(models)
+        subsets = subsets or [None] * len(models)
+        self.pooled = any(subset is not None for subset in subsets)
+        if self.pooled and self.pack.hidden:
+            raise ValueError("members train on rows of their own only in a pack without hidden layers")
         self.ws = self.pack.workspace(rows)
+        self.by_member = np.empty((self.pack.weight.shape[1], rows), self.pack.weight.dtype) if self.pooled else None
         self.members = [
-            _MemberSteps(model, method, rng, ws)
-            for model, method, rng, ws in zip(models, methods, rngs, self.ws.members)
+            _MemberSteps(model, method, rng, ws, subset)
+            for model, method, rng, ws, subset in zip(models, methods, rngs, self.ws.members, subsets)
         ]
         self.active = list(range(len(models)))
 
@@ -67,19 +83,26 @@ class Stepper:
 
     def forward(self, x: np.ndarray, masks: Sequence[Masks] | None = None) -> list[list[np.ndarray]]:
         """The active members' forward passes of the batch ``x`` (m, n_in) (:meth:`MLP.forward`): views into
-        their workspaces."""
-        return self.pack.forward(x, self.ws, masks or [None] * len(self.active), self.active)
+        their workspaces (in a pool, the logits also member by member: :meth:`logits_of`)."""
+        acts = self.pack.forward(x, self.ws, masks or [None] * len(self.active), self.active)
+        if self.pooled:
+            np.copyto(self.by_member[:, : len(x)], self.ws.first[: len(x)].T)
+        return acts
+
+    def logits_of(self, j: int, rows: np.ndarray) -> np.ndarray:
+        """Member ``j``'s logits (n, n_out) of ``rows`` (n,) of the last forward pass, in a pool (a new array)."""
+        return np.take(self.by_member[self.pack.columns(j)], rows, axis=1).T
 
     def step(
         self,
         x: np.ndarray,
-        y: np.ndarray,
+        ys: Sequence[np.ndarray],
         lrs: Sequence[float],
         acts: list[list[np.ndarray]] | None = None,
         logits_to: Sequence[np.ndarray] | None = None,
     ) -> None:
-        """One step of every active member on the batch ``x`` (m, n_in), ``y`` (m,), member ``active[i]`` with
-        learning rate ``lrs[i]``.
+        """One step of every active member on the batch ``x`` (m, n_in), member ``active[i]`` with its labels
+        ``ys[i]`` (of its rows: all m, or its subset's) and learning rate ``lrs[i]``.
 
         ``acts``: the batch's :meth:`forward` pass when the caller has done it (without dropout); ``logits_to``
         (one (m, n_out) array or None per active member), if given, receive the batch's logits before the update."""
@@ -91,7 +114,20 @@ class Stepper:
                 if target is not None:
                     target[...] = member_acts[-1]
         members = [self.members[j] for j in self.active]
-        above = [member.backward(x, y, member_acts, mask) for member, member_acts, mask in zip(members, acts, masks)]
+        if self.pooled:
+            m, blocks = len(x), [self.by_member[self.pack.columns(j), : len(x)] for j in self.active]
+            own = [member.own_logits(block) for member, block in zip(members, blocks)]
+            self.by_member[:, :m] = 0  # the logits are gathered: their rows become the deltas or zeros
+            for member, block, logits, y in zip(members, blocks, own, ys):
+                member.backward(x, y, [logits], None)
+                block[:, member.subset] = logits.T
+            np.copyto(self.ws.first_deltas[:m], self.by_member[:, :m].T)
+            above: list[list[Gradient]] = [[] for _ in members]
+        else:
+            above = [
+                member.backward(x, y, member_acts, mask)
+                for member, member_acts, y, mask in zip(members, acts, ys, masks)
+            ]
         first = self.pack.backward(x, self.ws)
         for j, member, weights, lr in zip(self.active, members, above, lrs):
             member.update([first[j], *weights], lr)
@@ -107,8 +143,12 @@ class _MemberSteps:
     """One member's part of a step: its masks, its backward pass (all but the first layer, the pack's) and its
     optimizer's update."""
 
-    def __init__(self, model: MLP, method: Method, rng: np.random.Generator, ws: Workspace) -> None:
-        self.model, self.method, self.rng, self.ws = model, method, rng, ws
+    def __init__(
+        self, model: MLP, method: Method, rng: np.random.Generator, ws: Workspace, subset: np.ndarray | None
+    ) -> None:
+        self.model, self.method, self.rng, self.ws, self.subset = model, method, rng, ws, subset
+        # its rows' logits, then deltas, when it trains on a subset of the batch's rows
+        self.own = None if subset is None else model.workspace(len(subset))
         self.optimizer = make_optimizer(method.optimizer, model.params, dict(method.optimizer_settings))
         self.hidden_sizes = model.layer_sizes[1:-1]
         # weight_decay * W per weight matrix, computed into these each step (no temporaries)
@@ -123,12 +163,21 @@ class _MemberSteps:
         keep = 1.0 - self.method.dropout
         return [((self.rng.random((rows, n)) < keep) / keep).astype(self.model.dtype) for n in self.hidden_sizes]
 
+    def own_logits(self, block: np.ndarray) -> np.ndarray:
+        """Its logits of its ``subset`` of a batch's rows, gathered from its ``block`` (n_out, m) of the pack's
+        logits into its own workspace (n_j, n_out)."""
+        own = self.own.acts[-1]
+        # mode="clip" writes straight into the buffer; the subset's rows are all within the batch
+        np.take(block, self.subset, axis=1, out=own.T, mode="clip")
+        return own
+
     def backward(self, x: np.ndarray, y: np.ndarray, acts: list[np.ndarray], masks: Masks) -> list[Gradient]:
-        """Backpropagate the batch's forward pass ``acts`` down to the first layer (the pack's): the weight
-        gradients of every other layer (:meth:`MLP.backward`). Summed gradients (``grad_reduction=sum``) are the
-        mean's times the batch's rows."""
-        scale = len(x) if self.summed else 1.0
-        return self.model.backward(x, y, acts, self.ws, scale, masks, first_layer=False, printed=self.printed)
+        """Backpropagate the forward pass ``acts`` of its rows of the batch ``x`` (all of them, or its subset's,
+        labelled ``y``) down to the first layer (the pack's): the weight gradients of every other layer
+        (:meth:`MLP.backward`). Summed gradients (``grad_reduction=sum``) are the mean's times its rows."""
+        scale = len(y) if self.summed else 1.0
+        ws = self.ws if self.own is None else self.own
+        return self.model.backward(x, y, acts, ws, scale, masks, first_layer=False, printed=self.printed)
 
     def update(self, weight_grads: list[Gradient], lr: float) -> None:
         """The optimizer's step from the weights' gradients ``weight_grads`` (layer order) and the biases' in the

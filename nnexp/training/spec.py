@@ -17,9 +17,9 @@ from enum import Enum
 from typing import Any, NamedTuple
 
 from nnexp.config import Config
-from nnexp.data import DataConfig, open_dataset, split_sizes
+from nnexp.data import DataConfig, Scaling, open_dataset, split_sizes
 from nnexp.data.content import DataIdentity
-from nnexp.data.dataset import Dataset
+from nnexp.data.dataset import Dataset, fixed_training_images
 from nnexp.domains import (
     A_COUNT,
     A_NAME,
@@ -53,6 +53,7 @@ class PackKey(NamedTuple):
     hidden: tuple[int, ...]
     activation: tuple[str, float] | None  # with hidden layers: their activation and leaky slope
     blas_threads: int | None
+    pooled: bool  # its runs may differ in split seed and positive class: a pool (nnexp.data.pack_data)
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class RunSpec:
     # (training images before the validation split, features) from the files' headers; None before a download
     data_shape: tuple[int, int] | None
     data_identity: DataIdentity | None  # the data's content identity; None before a download
+    fixed_images: bool  # the training images do not depend on data.split_seed (nnexp.data.dataset.fixed_training_images)
     config: dict[str, Any]  # the whole configuration, as plain values (recorded in summary.json)
     fingerprint: str
 
@@ -101,16 +103,35 @@ class RunSpec:
     def pack_key(self) -> PackKey | None:
         """What the runs of one pack (:mod:`nnexp.model.pack`) share: the same data (settings, content, task and
         positive class), layer sizes, dtype, hidden activation and BLAS threads, and full-batch training, where
-        every step reads the whole training split; None for a run that trains alone (``pack=false``, mini-batches,
-        data not on this machine yet)."""
+        every step reads the whole training split; without hidden layers (and dropout), data that differs only in
+        its split seed and positive class too, where neither the images nor their features depend on the split
+        (:func:`~nnexp.data.dataset.fixed_training_images`, ``data.scaling`` not standard): a pool
+        (:mod:`nnexp.data.pack_data`). None for a run that trains alone (``pack=false``, mini-batches, data not on
+        this machine yet)."""
         if not self.pack or self.n_train is None or self.data_identity is None:
             return None
         if self.batch_size is not None and self.batch_size < self.n_train:
             return None
-        labels = (self.task, self.positive_class if self.task == "one_vs_all" else None)
+        # without hidden layers a run streams the training images for a few output columns: runs on other splits
+        # and classes of them pack into a pool, where the split changes neither the images nor their features
+        pooled = (
+            not self.hidden
+            and not self.method.dropout
+            and self.fixed_images
+            and Scaling(self.data.scaling) is not Scaling.standard
+        )
+        data = dataclasses.replace(self.data, split_seed=0) if pooled else self.data
+        labels = (self.task, self.positive_class if self.task == "one_vs_all" and not pooled else None)
         activation = (self.activation, self.leaky_slope) if self.hidden else None
         return PackKey(
-            repr(self.data), self.data_identity.digest, labels, self.dtype, self.hidden, activation, self.blas_threads
+            repr(data),
+            self.data_identity.digest,
+            labels,
+            self.dtype,
+            self.hidden,
+            activation,
+            self.blas_threads,
+            pooled,
         )
 
     @classmethod
@@ -146,6 +167,7 @@ class RunSpec:
             data=settings.data,
             data_shape=data_shape,
             data_identity=identity,
+            fixed_images=fixed_training_images(dataset),
             config=record,
             fingerprint=fingerprint(record, identity),
         )

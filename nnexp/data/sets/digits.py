@@ -48,6 +48,10 @@ class Reader:
     def n_classes(self) -> int:
         return self.cfg.n_classes
 
+    @property
+    def fixed_training_images(self) -> bool:
+        return False  # the test set is drawn with data.split_seed
+
     def training_shape(self) -> tuple[int, int]:
         return N_IMAGES - N_TEST, N_FEATURES
 

@@ -45,6 +45,10 @@ class Reader:
         return self.cfg.n_classes
 
     @property
+    def fixed_training_images(self) -> bool:
+        return True  # the files' training set
+
+    @property
     def folder(self) -> Path:
         """Where the files are: ``data.root``, else the download cache."""
         return Path(self.cfg.root).expanduser() if self.cfg.root else cache_folder(self.cfg)
