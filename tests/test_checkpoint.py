@@ -18,7 +18,10 @@ import pytest
 from nnexp.data import DataConfig, load_dataset
 from nnexp.model import MLP
 from nnexp.training import Method, train
+from nnexp.training import checkpoint as checkpoint_module
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer, load_checkpoint
+from nnexp.training.interrupt import Interrupted as Stopped
+from nnexp.training.interrupt import stop_on_signals
 from tests.conftest import run_nnexp
 
 TIMINGS = ("epoch_seconds", "eval_seconds")
@@ -88,6 +91,55 @@ def test_a_resumed_training_ends_as_an_uninterrupted_one(digits, tmp_path, stop_
         reference_result.kept_epoch,
         reference_result.stop_reason,
     )
+    for ours, theirs in zip(model.params, reference.params):
+        np.testing.assert_array_equal(ours, theirs)
+
+
+def test_a_signal_saves_the_epochs_ended_since_the_last_checkpoint(digits, tmp_path, monkeypatch) -> None:
+    """An epoch's end saves a checkpoint when due: the first, then after EPOCH_END_SECONDS (here: never again). A
+    SIGTERM to this process after epoch 5 saves epoch 5 before training stops, and the run resumed from it ends as
+    one never stopped."""
+    monkeypatch.setattr(checkpoint_module, "EPOCH_END_SECONDS", 1e9)
+    saved: list[tuple[int, int]] = []
+
+    class Counting(Checkpointer):
+        def save(self, checkpoint) -> None:
+            super().save(checkpoint)
+            saved.append((checkpoint.epoch, checkpoint.batch))
+
+    def full_batch(checkpoints=None, resume=None, rows=None, stop_at=None):
+        model = MLP.initialise([64, 16, 10], "tanh", "xavier", np.random.default_rng(0), np.float32)
+        rows = [] if rows is None else rows
+
+        def record(row: dict) -> None:
+            rows.append(row)
+            if row["epoch"] == stop_at:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        method, rng = Method(lr=0.5, optimizer="momentum"), np.random.default_rng(1)
+        train(
+            model,
+            data=digits,
+            epochs=8,
+            batch_size=None,
+            method=method,
+            rng=rng,
+            on_epoch=record,
+            checkpoints=checkpoints,
+            resume=resume,
+        )
+        return model, rows
+
+    reference, reference_rows = full_batch()
+    path = tmp_path / CHECKPOINT_FILE
+    with stop_on_signals(), pytest.raises(Stopped):
+        full_batch(Counting(path, "fp"), stop_at=5)
+    assert saved == [(1, 0), (5, 0)]
+    checkpoint = load_checkpoint(path, "fp")
+    model, rows = full_batch(Checkpointer(path, "fp"), checkpoint, reference_rows[:5])
+    assert [{k: v for k, v in r.items() if k not in TIMINGS} for r in rows] == [
+        {k: v for k, v in r.items() if k not in TIMINGS} for r in reference_rows
+    ]
     for ours, theirs in zip(model.params, reference.params):
         np.testing.assert_array_equal(ours, theirs)
 

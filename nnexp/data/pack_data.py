@@ -70,7 +70,8 @@ class PackData:
         """Members on splits of one data set: ``splits[j]`` is member j's, ``positions[j]`` its validation and
         training images' positions among the data set's training images (:func:`~nnexp.data.splits.split_indices`,
         in the order of its split). Features are per image (not fitted on a split: ``data.scaling`` unit or raw), so
-        an image's row is the same in every split that holds it; the pool takes it from the first."""
+        an image's row is the same in every split that holds it; the pool takes it from the first. Members on one
+        split share their row arrays (and so their probe of :meth:`first_training_rows`)."""
         size = 1 + max(int(max(val.max(), train.max())) for val, train in positions)
         used = np.zeros(size, bool)
         for val, train in positions:
@@ -80,23 +81,25 @@ class PackData:
         row_of[images] = np.arange(len(images))
         x = np.empty((len(images), splits[0].n_features), splits[0].x_train.dtype)
         filled = np.zeros(len(images), bool)
+        layouts: dict[bytes, tuple[np.ndarray, ...]] = {}  # per split: its rows and their orders
         members = []
         for data, (val, train) in zip(splits, positions):
-            for features, places in ((data.x_train, train), (data.x_val, val)):
-                rows = row_of[places]
-                new = np.flatnonzero(~filled[rows])
-                if len(new):  # only the images no member before held: the rest is not read
-                    x[rows[new]] = features[new]
-                    filled[rows[new]] = True
-            train_order, val_order = np.argsort(row_of[train]), np.argsort(row_of[val])
-            members.append(
-                MemberRows(
-                    data.y_train[train_order],
-                    data.y_val[val_order],
-                    data.y_test,
+            split = val.tobytes() + train.tobytes()
+            if split not in layouts:
+                for features, places in ((data.x_train, train), (data.x_val, val)):
+                    rows = row_of[places]
+                    new = np.flatnonzero(~filled[rows])
+                    if len(new):  # only the images no member before held: the rest is not read
+                        x[rows[new]] = features[new]
+                        filled[rows[new]] = True
+                train_order, val_order = np.argsort(row_of[train]), np.argsort(row_of[val])
+                layouts[split] = (
+                    train_order,
+                    val_order,
                     row_of[train][train_order],
                     row_of[val][val_order],
                     np.argsort(train_order),
                 )
-            )
+            train_order, val_order, *rows = layouts[split]
+            members.append(MemberRows(data.y_train[train_order], data.y_val[val_order], data.y_test, *rows))
         return cls(x, None, splits[0].x_test, tuple(members))

@@ -136,7 +136,7 @@ class Trainer:
         if data.pooled and batch_size is not None and batch_size < max(len(own.y_train) for own in data.members):
             raise ValueError(f"a pool trains full batch only, not in batches of {batch_size}")
         self.batches = _Batches(self.x, data.members[0].y_train, rows, members[0].shuffle_rng, order)
-        self.probes: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # each member's (Trainer.probe)
+        self.probes: dict[int, np.ndarray] = {}  # in a pool, each split's probe images (Trainer.probe)
         methods = [member.method for member in members]
         rngs, subsets = [member.dropout_rng for member in members], [own.train_rows for own in data.members]
         self.stepper = Stepper(models, methods, rows, rngs, subsets if data.pooled else None)
@@ -203,10 +203,13 @@ class Trainer:
     def probe(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Member ``j``'s first training images (at most :data:`PROBE_SIZE`, in its split's order) and their labels,
         for its diagnostics."""
-        if j not in self.probes:
-            rows, labels = self.data.members[j].first_training_rows(PROBE_SIZE)
-            self.probes[j] = self.x[rows], labels
-        return self.probes[j]
+        own = self.data.members[j]
+        rows, labels = own.first_training_rows(PROBE_SIZE)
+        if own.train_rows is None:
+            return self.x[rows], labels
+        if id(own.train_rows) not in self.probes:  # one copy for the members on one split
+            self.probes[id(own.train_rows)] = self.x[rows]
+        return self.probes[id(own.train_rows)], labels
 
     def _from_next_forward(self, j: int, rows: np.ndarray | None, labels: np.ndarray) -> tuple[float, float]:
         """Member ``j``'s metrics on ``rows`` of the next forward pass (None: all), labelled ``labels``."""
@@ -267,6 +270,7 @@ class _Progress:
         self.stopping = EarlyStopping(method.patience, method.stop_metric, method.min_delta)
         self.epochs_done, self.skip, self.train_seconds, self.eval_seconds = 0, 0, 0.0, 0.0
         self.status, self.stop_reason, self.error = RunStatus.completed, None, None
+        self.unsaved = False  # an epoch ended since its last checkpoint (Checkpointer.due_at_epoch_end)
         self.kept_epoch: int | None = None  # the epoch whose weights the network holds at the end, if not the last
         if member.resume is not None:
             resume = member.resume
@@ -330,10 +334,12 @@ def train_pack(members: Sequence[Member], data: PackData | Splits, batch_size: i
     when a member's own part fails (its ``on_epoch`` or checkpoint raises): that member ends with status ``failed``
     and the exception in its result's ``error``.
 
-    A member's ``checkpoints`` saves where it stands at the end of every epoch and, within long epochs,
-    every ``checkpoints.seconds`` or when a signal asks training to stop (:mod:`nnexp.training.interrupt`:
-    then :class:`Interrupted` is raised, for the whole pack); ``resume`` continues from such a checkpoint (the
-    caller holds the rows of the epochs before it), to the same result as a run never interrupted.
+    A member's ``checkpoints`` saves where it stands at the end of an epoch when due
+    (:meth:`~nnexp.training.checkpoint.Checkpointer.due_at_epoch_end`), within long epochs every
+    ``checkpoints.seconds``, and when a signal asks training to stop (:mod:`nnexp.training.interrupt`: then
+    :class:`Interrupted` is raised, for the whole pack, each member's last epoch saved); ``resume`` continues from
+    such a checkpoint (the caller holds the rows of the epochs before it), to the same result as a run never
+    interrupted.
     """
     trainer = Trainer(members, data, batch_size)
     runs = [_Progress(member) for member in members]
@@ -347,7 +353,13 @@ def train_pack(members: Sequence[Member], data: PackData | Splits, batch_size: i
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected from the loss
         while active := list(trainer.active):
             epochs = [runs[j].epochs_done + 1 for j in active]
-            if checkpointing and (signum := requested()):  # before the first epoch: nothing to save
+            if checkpointing and (signum := requested()):
+                for j in active:  # the epochs ended since each one's last checkpoint
+                    if runs[j].unsaved:
+                        try:
+                            _save_epoch(members[j], runs[j], trainer, j)
+                        except OSError as exc:  # its last checkpoint stands
+                            members[j].log.warning("checkpoint of epoch %d not saved: %s", runs[j].epochs_done, exc)
                 raise Interrupted(signum, f"before epoch {epochs[0]}")
             lrs = [members[j].method.learning_rate(epoch, members[j].epochs) for j, epoch in zip(active, epochs)]
 
@@ -427,12 +439,20 @@ def _end_epoch(member: Member, run: _Progress, trainer: Trainer, j: int, row: di
             log.info("early stopping at epoch %d: %s", epoch, reason)
             return True
         if member.checkpoints is not None:
-            checkpoint = trainer.checkpoint(j, member.checkpoints.fingerprint, epoch, 0, run.stopping, run.seconds)
-            member.checkpoints.save(checkpoint)
+            run.unsaved = True
+            if member.checkpoints.due_at_epoch_end():
+                _save_epoch(member, run, trainer, j)
     except Exception as exc:  # this run's own part failed: it ends, the pack goes on
         run.status, run.error = RunStatus.failed, exc
         return True
     return False
+
+
+def _save_epoch(member: Member, run: _Progress, trainer: Trainer, j: int) -> None:
+    """Save member ``j``'s checkpoint of the end of its last epoch."""
+    checkpoints = member.checkpoints
+    checkpoints.save(trainer.checkpoint(j, checkpoints.fingerprint, run.epochs_done, 0, run.stopping, run.seconds))
+    run.unsaved = False
 
 
 def _keep_best(member: Member, run: _Progress) -> None:

