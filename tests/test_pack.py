@@ -197,13 +197,22 @@ def test_a_member_whose_own_part_fails_ends_alone_and_the_others_go_on(digits) -
     _assert_same((alone, alone_rows, alone_result), (members[2][0], members[2][1], results[2]), digits)
 
 
-def test_a_pack_stopped_by_a_signal_resumes_to_the_same_result(digits, tmp_path) -> None:
+@pytest.mark.parametrize("layout", ["one-split", "pool"])
+def test_a_pack_stopped_by_a_signal_resumes_to_the_same_result(digits, images, tmp_path, layout) -> None:
     """SIGTERM to this process after epoch 3: every member saved its checkpoint, and the pack resumed from them
-    ends bit for bit as the pack never stopped."""
-    methods = [Method(lr=0.5), Method(lr=0.01, optimizer="adam"), Method(lr=0.2, optimizer="momentum", patience=3)]
+    ends bit for bit as the pack never stopped; members on one split, or on three splits in a pool."""
+    if layout == "pool":
+        splits = [_split(images, seed, 3) for seed in range(3)]
+        own, data = [split for split, _ in splits], PackData.pooling(*zip(*splits))
+        network = {"hidden": (), "output": "sigmoid"}
+        methods = [Method(lr=0.005), Method(lr=0.001, optimizer="adam"), Method(lr=0.002, optimizer="momentum")]
+    else:
+        own, data, network = [digits] * 3, digits, {}
+        methods = [Method(lr=0.5), Method(lr=0.01, optimizer="adam"), Method(lr=0.2, optimizer="momentum")]
+    methods[2] = replace(methods[2], patience=3)
 
     def pack(members, checkpointed: bool, resume: bool = False, stop_at: int | None = None):
-        members.extend(_member(digits, seed, method) for seed, method in enumerate(methods))
+        members.extend(_member(own[seed], seed, method, **network) for seed, method in enumerate(methods))
         for j, (member, rows) in enumerate(members):
             if checkpointed:
                 member.checkpoints = Checkpointer(tmp_path / f"{j}{CHECKPOINT_FILE}", "fp")
@@ -221,7 +230,7 @@ def test_a_pack_stopped_by_a_signal_resumes_to_the_same_result(digits, tmp_path)
 
             first.on_epoch = signal_after
         with stop_on_signals():
-            results = train_pack([member for member, _ in members], digits, None)
+            results = train_pack([member for member, _ in members], data, None)
         return members, results
 
     reference, reference_results = pack([], False)

@@ -1,4 +1,5 @@
-"""A pack: networks of the same layer sizes and hidden activation that read the same inputs, computed as one.
+"""A pack: networks of the same layer sizes and hidden activation that read the same inputs, computed as one (each
+with its own labels; without hidden layers, each possibly on its own rows of them: :mod:`nnexp.data.pack_data`).
 
 The members' first layers are one layer of k·n_1 units: one weight matrix W (n_0, k·n_1) and one bias (k·n_1,), of
 which member j's ``weights[0]`` and ``biases[0]`` are the views ``W[:, j·n_1:(j+1)·n_1]`` and
