@@ -19,15 +19,18 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from nnexp.console import EPOCH_LINE, SWEEP_LINE, a_sweep_line
 from nnexp.data import DataConfig, PackData, load_dataset
 from nnexp.data.splits import split_indices
 from nnexp.errors import ConfigError
 from nnexp.model import MLP
+from nnexp.model.loss import n_outputs
 from nnexp.model.pack import Pack
 from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.results import RunStatus, read_summary
+from nnexp.results.files import finished_summary
 from nnexp.results.plan_file import MemoryEstimate, PlannedJob
 from nnexp.sweep.pack_job import member_logs, unforced
 from nnexp.sweep.packing import MAX_HIDDEN_MEMBERS, form_packs
@@ -35,8 +38,9 @@ from nnexp.training import Method
 from nnexp.training.checkpoint import CHECKPOINT_FILE, Checkpointer, load_checkpoint
 from nnexp.training.interrupt import Interrupted, stop_on_signals
 from nnexp.training.job import execute_pack
-from nnexp.training.loop import Member, train_pack
-from nnexp.training.memory import BASE_BYTES, check_fits
+from nnexp.training.loop import Member, train, train_pack
+from nnexp.training.memory import BASE_BYTES, check_fits, estimate_memory
+from nnexp.training.seeding import seeded_start
 from nnexp.training.spec import PackKey, RunSpec
 from tests.conftest import make_idx_dataset, settings_of, write_finished_run
 
@@ -282,9 +286,9 @@ def test_a_pool_holds_each_members_images_once_and_its_rows_are_its_split(images
     splits = [_split(images, seed, cls, limit) for seed, cls, limit in ((0, 3, None), (1, 5, None), (2, None, 100))]
     pool = PackData.pooling([data for data, _ in splits], [positions for _, positions in splits])
     assert pool.pooled and len(pool.x) == N_IMAGES  # the first split holds every training image
-    for (data, (val, train)), own in zip(splits, pool.members):
+    for (data, (val, training)), own in zip(splits, pool.members):
         for x, y, places, rows, labels in (
-            (data.x_train, data.y_train, train, own.train_rows, own.y_train),
+            (data.x_train, data.y_train, training, own.train_rows, own.y_train),
             (data.x_val, data.y_val, val, own.val_rows, own.y_val),
         ):
             order = np.argsort(places)  # the files' order
@@ -294,10 +298,10 @@ def test_a_pool_holds_each_members_images_once_and_its_rows_are_its_split(images
         np.testing.assert_array_equal(own.y_test, data.y_test)
     small = [_split(images, seed, None, 50) for seed in (0, 1)]
     only = PackData.pooling([data for data, _ in small], [positions for _, positions in small])
-    used = {int(i) for _, (val, train) in small for i in (*val, *train)}
+    used = {int(i) for _, (val, training) in small for i in (*val, *training)}
     assert len(only.x) == len(used) < N_IMAGES
-    for (data, (_, train)), own in zip(small, only.members):
-        np.testing.assert_array_equal(only.x[own.train_rows], data.x_train[np.argsort(train)])
+    for (data, (_, training)), own in zip(small, only.members):
+        np.testing.assert_array_equal(only.x[own.train_rows], data.x_train[np.argsort(training)])
 
 
 @pytest.mark.parametrize("outputs", ["one-unit", "ten-classes"])
@@ -362,8 +366,12 @@ def test_runs_without_hidden_layers_on_other_splits_and_classes_share_a_pool_key
     """Runs without a hidden layer that differ in split seed, positive class, loss and learning rate pack as one
     pool; with a hidden layer, standardised features (fitted on each split), dropout or the digits (whose test set is
     drawn with the split seed, so that their training images differ), each split and class packs apart."""
-    pool = _spec(compose_config, images, "data.split_seed=0", "positive_class=3").pack_key
+    pooled = _spec(compose_config, images, "data.split_seed=0", "positive_class=3")
+    pool = pooled.pack_key
     assert pool.pooled
+    alone = _spec(compose_config, images, "data.split_seed=0", "positive_class=3", "pack=false")
+    # its share of the pool's buffers over every image: logits, the same member by member, deltas (one output)
+    assert estimate_memory(pooled).private - estimate_memory(alone).private == 3 * N_IMAGES * 1 * 4
     for other in (("data.split_seed=1", "positive_class=5"), ("data.split_seed=2", "loss=mse", "lr=2")):
         assert _spec(compose_config, images, *other).pack_key == pool
     for apart in (("hidden=[8]",), ("data.scaling=standard",), ("dropout=0.2",)):
@@ -378,7 +386,8 @@ def test_runs_of_other_splits_train_in_a_pool_in_their_folders_as_alone(
     compose_config, images, tmp_path, caplog
 ) -> None:
     """execute_pack with runs on two splits and two classes of one data set: one pool, each run's files in its
-    folder with its own split's sizes, its metrics those of the run alone."""
+    folder with its own split's sizes, its metrics those of the run alone; the summary of a run whose images the
+    pool read from another split's array cache entry names that entry too, and a damaged one makes it train again."""
     base = [f"data.root={images}", "hidden=[]", "batch_size=full", "task=one_vs_all", "data.val_size=0.25", "epochs=3"]
     settings = [
         settings_of(compose_config([*base, f"data.split_seed={seed}", f"positive_class={cls}", "lr=0.005"]))
@@ -394,6 +403,40 @@ def test_runs_of_other_splits_train_in_a_pool_in_their_folders_as_alone(
         assert (outcome.n_train, outcome.n_val, outcome.n_test) == (1200, 400, 100)
         for metric in ("train_loss", "val_loss", "test_loss"):
             assert getattr(outcome, metric) == pytest.approx(getattr(alone, metric), rel=1e-5)
+    first = outcomes[0].data_cache
+    assert first and outcomes[0].pool_caches == [] and all(o.pool_caches == [first] for o in outcomes[1:])
+    assert outcomes[1].data_cache not in (None, first)
+    spec = RunSpec.from_settings(settings[1])
+    assert finished_summary(folders[1], spec.fingerprint, set()) is not None
+    assert finished_summary(folders[1], spec.fingerprint, {first}) is None  # the pool's source found damaged
+
+
+def test_a_run_alone_takes_its_training_rows_in_its_data_order(compose_config, tmp_path) -> None:
+    """data.order=stored|sorted fix the order of a run's mini-batches: a run alone, as the job trains it, ends as
+    training on its split (with that order) does, and the three orders end apart."""
+    finals = {}
+    for order in ("shuffled", "stored", "sorted"):
+        overrides = ["data=digits", "batch_size=32", "epochs=2", "hidden=[8]", f"data.order={order}"]
+        settings = settings_of(compose_config(overrides))
+        (summary,) = execute_pack([settings], [tmp_path / order])
+        spec = RunSpec.from_settings(settings)
+        data = load_dataset(spec.data)
+        model, shuffle_rng, dropout_rng = seeded_start(spec, data.n_features, n_outputs(data.n_classes))
+        rows: list[dict] = []
+        with threadpool_limits(limits=1, user_api="blas"):
+            train(
+                model,
+                data,
+                epochs=2,
+                batch_size=32,
+                method=spec.method,
+                rng=shuffle_rng,
+                dropout_rng=dropout_rng,
+                on_epoch=rows.append,
+            )
+        assert summary.train_loss == rows[-1]["train_loss"]
+        finals[order] = summary.train_loss
+    assert len(set(finals.values())) == 3
 
 
 def test_a_pack_of_one_is_its_network_and_others_must_match() -> None:

@@ -36,9 +36,10 @@ class Dataset(Protocol):
     """A data set opened from its settings (``data.*``).
 
     A reader may also say ``fixed_training_images = True`` (an attribute or property): its training images (before
-    the validation split) are the same whatever ``data.split_seed`` (not so for a data set whose test set is drawn
-    with it), so that runs on other splits of it can train as one pool (:mod:`nnexp.data.pack_data`). A reader that
-    does not say so is taken not to have them (:func:`fixed_training_images`).
+    the validation split) and its test images are the same whatever ``data.split_seed`` (not so for a data set whose
+    test set is drawn with it), so that runs on other splits of it can train as one pool
+    (:mod:`nnexp.data.pack_data`). A reader that does not say so is taken not to have them
+    (:func:`fixed_training_images`).
     """
 
     def __init__(self, cfg: DataConfig) -> None: ...
@@ -60,6 +61,6 @@ class Dataset(Protocol):
 
 
 def fixed_training_images(dataset: Dataset) -> bool:
-    """Whether ``dataset``'s training images are the same whatever ``data.split_seed`` (False unless its reader says
-    so: see :class:`Dataset`)."""
+    """Whether ``dataset``'s training and test images are the same whatever ``data.split_seed`` (False unless its
+    reader says so: see :class:`Dataset`)."""
     return bool(getattr(dataset, "fixed_training_images", False))

@@ -45,12 +45,16 @@ class MemberRows:
 class PackData:
     """The inputs of a pack's steps ``x`` (n, features), its validation inputs ``x_val`` (shared by the members; None
     when each member's validation images are rows of ``x``), its test inputs ``x_test``, and each member's
-    :class:`MemberRows`."""
+    :class:`MemberRows`; ``train_order`` (n,): the order mini-batches take the rows of ``x`` in, as
+    :attr:`Splits.train_order` (a run alone; packs train full batch); ``sources``: the members whose split the images
+    of a pool were read from (each one's array cache entry)."""
 
     x: np.ndarray
     x_val: np.ndarray | None
     x_test: np.ndarray
     members: tuple[MemberRows, ...]
+    train_order: np.ndarray | None = None
+    sources: tuple[int, ...] = ()
 
     @property
     def pooled(self) -> bool:
@@ -63,7 +67,7 @@ class PackData:
         own)."""
         first = splits[0]
         rows = tuple(MemberRows(data.y_train, data.y_val, data.y_test) for data in splits)
-        return cls(first.x_train, first.x_val, first.x_test, rows)
+        return cls(first.x_train, first.x_val, first.x_test, rows, first.train_order, (0,))
 
     @classmethod
     def pooling(cls, splits: Sequence[Splits], positions: Sequence[tuple[np.ndarray, np.ndarray]]) -> PackData:
@@ -82,8 +86,8 @@ class PackData:
         x = np.empty((len(images), splits[0].n_features), splits[0].x_train.dtype)
         filled = np.zeros(len(images), bool)
         layouts: dict[bytes, tuple[np.ndarray, ...]] = {}  # per split: its rows and their orders
-        members = []
-        for data, (val, train) in zip(splits, positions):
+        members, sources = [], []
+        for j, (data, (val, train)) in enumerate(zip(splits, positions)):
             split = val.tobytes() + train.tobytes()
             if split not in layouts:
                 for features, places in ((data.x_train, train), (data.x_val, val)):
@@ -92,6 +96,7 @@ class PackData:
                     if len(new):  # only the images no member before held: the rest is not read
                         x[rows[new]] = features[new]
                         filled[rows[new]] = True
+                        sources.append(j)
                 train_order, val_order = np.argsort(row_of[train]), np.argsort(row_of[val])
                 layouts[split] = (
                     train_order,
@@ -102,4 +107,4 @@ class PackData:
                 )
             train_order, val_order, *rows = layouts[split]
             members.append(MemberRows(data.y_train[train_order], data.y_val[val_order], data.y_test, *rows))
-        return cls(x, None, splits[0].x_test, tuple(members))
+        return cls(x, None, splits[0].x_test, tuple(members), sources=tuple(dict.fromkeys(sources)))

@@ -176,13 +176,15 @@ def read_finished(run_dir: Path) -> RunSummary | None:
 
 def finished_summary(run_dir: Path, config_fingerprint: str, bad_data: set[str] = frozenset()) -> RunSummary | None:
     """The summary of a finished run of this exact configuration in ``run_dir`` whose files are those it records,
-    else None (also when it trained on arrays of a cache entry found damaged since: a generation in ``bad_data``)."""
+    else None (also when it trained on arrays of a cache entry found damaged since: a generation in ``bad_data``,
+    its own or one its pool read images from)."""
     summary = read_finished(run_dir)
     if (
         summary is not None
         and summary.fingerprint == config_fingerprint
         and damage(run_dir, summary) is None
         and summary.data_cache not in bad_data
+        and not bad_data.intersection(summary.pool_caches)
     ):
         return summary
     return None
@@ -207,7 +209,10 @@ def damage(run_dir: Path, summary: RunSummary) -> str | None:
     A summary written before summaries recorded their files passes when its metrics CSV reads as the epochs
     1..``epochs_completed`` (see :func:`read_epoch_rows`).
     """
-    if not isinstance(summary.data_cache, str | None):
+    caches = summary.pool_caches
+    if not isinstance(summary.data_cache, str | None) or not (
+        isinstance(caches, list) and all(isinstance(cache, str) for cache in caches)
+    ):
         return f"{SUMMARY_FILE} records its data cache in a form nnexp does not write"
     files = summary.files
     if files is None:

@@ -66,6 +66,8 @@ class RunSummary:
     host: str | None = None
     data_identity: dict[str, str] = field(default_factory=dict)  # the data's content digest and description
     data_cache: str | None = None  # the generation of the array cache entry the run trained on
+    # in a pool (nnexp.data.pack_data), the generations of the other entries its images were read from
+    pool_caches: list[str] = field(default_factory=list)
     # what the data gave the network little or nothing to learn from (nnexp.data.degenerate), one sentence each
     warnings: list[str] = field(default_factory=list)
     # what the run wrote, to verify it by (nnexp.results.files.damage): each file's SHA-256, metrics.csv's rows;
@@ -111,5 +113,5 @@ def metrics_definition_of(recorded: Any) -> int:
 
 # The scalar fields: one column each in runs.csv and the report's tables.
 # (metrics_definition is a config column of the report's: runs of two definitions are never pooled)
-NOT_COLUMNS = ("layer_sizes", "data_identity", "files", "metrics_definition", "versions", "config")
+NOT_COLUMNS = ("layer_sizes", "data_identity", "pool_caches", "files", "metrics_definition", "versions", "config")
 OUTCOME_COLUMNS = tuple(f.name for f in fields(RunSummary) if f.name not in NOT_COLUMNS)

@@ -112,15 +112,16 @@ def load_checkpoint(path: Path, fingerprint: str) -> Checkpoint | None:
     )
 
 
-EPOCH_END_SECONDS = 1.0  # at most this long since the last checkpoint when an epoch ends
+EPOCH_END_SECONDS = 1.0  # an epoch's end saves a checkpoint when the last is at least this old
 
 
 class Checkpointer:
     """Saves the checkpoints of one run (configuration ``fingerprint``) to ``path``: the training loop calls
     :meth:`save` within an epoch whenever :meth:`due` (``seconds`` since the last), at the end of an epoch when
-    :meth:`due_at_epoch_end` (the first epoch's, then at most :data:`EPOCH_END_SECONDS` — or ``seconds``, if
-    shorter — since the last: a killed run loses at most that much training; writing a file every epoch cost a
-    pack of 40 short runs a tenth of its time), and whenever a signal asks training to stop."""
+    :meth:`due_at_epoch_end` (the first epoch's, then when the last is at least :data:`EPOCH_END_SECONDS` old — or
+    ``seconds``, if shorter: a run killed -9 loses the epochs it ended in about the last second, or its last epoch
+    when that is longer; writing a file every epoch cost a pack of 40 short runs a tenth of its time), and whenever
+    a signal asks training to stop."""
 
     def __init__(self, path: Path, fingerprint: str, seconds: float = 30.0) -> None:
         self.path, self.fingerprint, self.seconds = path, fingerprint, seconds

@@ -125,7 +125,9 @@ def _train_pack(runs: list[_Run]) -> list[RunSummary | Exception]:
             if len(runs) > 1:
                 log.info("trained in a pack of %d runs: %s", len(runs), ", ".join(r.out_dir.name for r in runs))
             members.append(_member(run, data, files))
-        results = train_pack(members, _pack_data([run.spec for run in runs], splits), first.batch_size)
+        data_of_pack = _pack_data([run.spec for run in runs], splits)
+        results = train_pack(members, data_of_pack, first.batch_size)
+        read_from = {splits[j].cache_generation for j in data_of_pack.sources} if data_of_pack.pooled else set()
         outcomes: list[RunSummary | Exception] = []
         for run, data, member, result in zip(runs, splits, members, results):
             if result.error is not None:
@@ -150,6 +152,7 @@ def _train_pack(runs: list[_Run]) -> list[RunSummary | Exception]:
                 data.sizes(),
                 **run.origin,
                 data_cache=data.cache_generation,
+                pool_caches=sorted(read_from - {data.cache_generation, None}),
                 warnings=data.warnings(),
                 files=written_files(run.out_dir, saved),
                 finished=_now(),

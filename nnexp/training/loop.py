@@ -78,8 +78,10 @@ class _Batches:
     def __init__(
         self, x: np.ndarray, y: np.ndarray, batch_size: int, rng: np.random.Generator, fixed: np.ndarray | None
     ) -> None:
-        """``x`` (n, features), ``y`` (n,); batches of ``batch_size`` rows (the last may be smaller), in the order
-        ``fixed`` (n,) every epoch, or, if None, in a new order drawn from ``rng`` every epoch."""
+        """``x`` (n, features), ``y`` (n,) their labels (a pool trains full batch, each member with its own labels of
+        its own rows: these, the first member's, are not used); batches of ``batch_size`` rows (the last may be
+        smaller), in the order ``fixed`` (n,) every epoch, or, if None, in a new order drawn from ``rng`` every
+        epoch."""
         self.x, self.y, self.batch_size, self.rng, self.fixed = x, y, batch_size, rng, fixed
         self.x_batch = np.empty((batch_size, x.shape[1]), x.dtype)
         self.y_batch = np.empty(batch_size, y.dtype)
@@ -120,9 +122,7 @@ class Trainer:
         models = [member.model for member in members]
         self.members = list(members)
         if isinstance(data, Splits):
-            order, data = data.train_order, PackData.sharing([data] * len(members))
-        else:
-            order = None  # packs train full batch
+            data = PackData.sharing([data] * len(members))
         self.data = data
         dtype = models[0].dtype
         self.x = np.ascontiguousarray(data.x, dtype=dtype)
@@ -135,7 +135,7 @@ class Trainer:
             raise ValueError(f"a pack of {len(members)} runs trains full batch only, not in batches of {rows} of {n}")
         if data.pooled and batch_size is not None and batch_size < max(len(own.y_train) for own in data.members):
             raise ValueError(f"a pool trains full batch only, not in batches of {batch_size}")
-        self.batches = _Batches(self.x, data.members[0].y_train, rows, members[0].shuffle_rng, order)
+        self.batches = _Batches(self.x, data.members[0].y_train, rows, members[0].shuffle_rng, data.train_order)
         self.probes: dict[int, np.ndarray] = {}  # in a pool, each split's probe images (Trainer.probe)
         methods = [member.method for member in members]
         rngs, subsets = [member.dropout_rng for member in members], [own.train_rows for own in data.members]
@@ -358,7 +358,7 @@ def train_pack(members: Sequence[Member], data: PackData | Splits, batch_size: i
                     if runs[j].unsaved:
                         try:
                             _save_epoch(members[j], runs[j], trainer, j)
-                        except OSError as exc:  # its last checkpoint stands
+                        except Exception as exc:  # its last checkpoint stands; the pack stops all the same
                             members[j].log.warning("checkpoint of epoch %d not saved: %s", runs[j].epochs_done, exc)
                 raise Interrupted(signum, f"before epoch {epochs[0]}")
             lrs = [members[j].method.learning_rate(epoch, members[j].epochs) for j, epoch in zip(active, epochs)]

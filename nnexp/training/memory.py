@@ -56,6 +56,9 @@ def estimate_memory(spec: RunSpec) -> MemoryEstimate | None:
     hidden = sum(spec.hidden)
     per_row = sum(sizes[1:]) + 2 * hidden + (hidden if spec.method.dropout else 0)  # acts, deltas, scratch, kept
     training = rows * per_row * itemsize
+    key = spec.pack_key
+    if key is not None and key.pooled:  # its share of a pool's buffers over all its rows (nnexp.data.pack_data):
+        training += 3 * n_total * per_row * itemsize  # logits, the same member by member, and the deltas
     evaluation = min(EVAL_CHUNK, n_total) * sum(sizes[1:]) * itemsize  # the forward pass only
     data = (n_total + n_test) * (n_features * DATA_BYTES + LABEL_BYTES)
     own = params * (1 + copies) + training + evaluation
