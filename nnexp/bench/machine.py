@@ -140,8 +140,21 @@ def quietly(task: Callable[[], T]) -> tuple[T, float]:
     return min(attempts, key=lambda attempt: attempt[1])
 
 
+def cpu_model() -> str:
+    """The CPU's model name as Linux reports it (``/proc/cpuinfo``), else what ``platform`` knows: benchmark figures
+    of one VM kind move with the host it lands on."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def environment() -> str:
-    """CPU count, NumPy and its BLAS libraries (with their kernels), how nnexp updates weights, PyTorch when loaded."""
+    """CPU count and model, NumPy and its BLAS libraries (with their kernels), how nnexp updates weights, PyTorch
+    when loaded."""
     blas = ", ".join(
         f"{lib['internal_api']} {lib['version']} {lib.get('architecture', '')}".strip()
         for lib in threadpool_info()
@@ -150,7 +163,7 @@ def environment() -> str:
     torch = sys.modules.get("torch")
     update = "inside the BLAS gemm" if fused_update_available(np.float32) else "NumPy fallback"
     return (
-        f"{os.cpu_count()} CPUs ({platform.machine()}), Python {platform.python_version()},"
+        f"{os.cpu_count()} CPUs ({platform.machine()}, {cpu_model()}), Python {platform.python_version()},"
         f" numpy {np.__version__} ({blas}; nnexp weight update: {update})"
         + (f", torch {torch.__version__}" if torch else "")
     )

@@ -31,6 +31,7 @@ from statistics import fmean
 
 import pandas as pd
 
+from nnexp.bench.machine import cpu_model
 from nnexp.bench.reference_app.app import RESULT_FILE
 from nnexp.bench.sweep import run_command, run_sweep
 from nnexp.results import SUMMARY_FILE, read_summary
@@ -142,7 +143,8 @@ def summary(times: pd.DataFrame, mnist_root: Path) -> str:
         "# Main job against a bare Hydra + joblib + scikit-learn sweep",
         "",
         f"Wall seconds of each whole command over {times['repeat'].nunique()} repeats, taking turns, once warm,"
-        f" on {os.cpu_count()} cores (1-minute load average before a command: {load.min():.2f}-{load.max():.2f}):",
+        f" on {os.cpu_count()} cores ({cpu_model()}; 1-minute load average before a command:"
+        f" {load.min():.2f}-{load.max():.2f}):",
         "",
         f"- nnexp: `{commands[NNEXP]}` (per-epoch metrics of the three splits, the report);",
         f"- reference: `{commands[REFERENCE]}` (scikit-learn's `MLPClassifier`, plain SGD with the same settings on"

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from nnexp.bench.machine import cpu_model
 from nnexp.bench.sweep import run_sweep
 from nnexp.results import SUMMARY_FILE, read_summary
 from nnexp.sweep.plan import latest_jobs
@@ -100,9 +101,9 @@ def summary(times: pd.DataFrame, moved: dict, epochs: int | None) -> str:
         "",
         f"Wall seconds of each preset's sweep (`python -m nnexp.run -m +experiment=NAME pack=true|false"
         f"{f' epochs={epochs}' if epochs else ''}`, 2 workers, no report), {times['repeat'].nunique()} repeat(s) each,"
-        f" taking turns, on {os.cpu_count()} cores (1-minute load average before a sweep: {load.min():.2f}-"
-        f"{load.max():.2f}); median (min-max). The metric columns compare each run's final metrics, packed against"
-        " alone (docs/packs.md: equal to float32 rounding).",
+        f" taking turns, on {os.cpu_count()} cores ({cpu_model()}; 1-minute load average before a sweep:"
+        f" {load.min():.2f}-{load.max():.2f}); median (min-max). The metric columns compare each run's final metrics,"
+        " packed against alone (docs/packs.md: equal to float32 rounding).",
         "",
         table(times, moved).to_markdown(),
     ]

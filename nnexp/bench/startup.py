@@ -28,6 +28,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from nnexp.bench.machine import environment
+
 RUN = [sys.executable, "-m", "nnexp.run"]
 SWEEP = ["-m", "data=digits", "hidden=16,32"]
 GRID = ["-m", "activation=sigmoid,relu,tanh", "hidden=32,64,128,256"]  # the README's main job
@@ -80,7 +82,7 @@ def summary(times: pd.DataFrame) -> str:
         "# Start-up benchmark",
         "",
         f"Wall seconds of `python -m nnexp.run ...` over {times['repeat'].nunique()} repeats, once warm;"
-        f" sweep: `{shlex.join(SWEEP)}`.",
+        f" sweep: `{shlex.join(SWEEP)}`. Machine: {environment()}.",
         "",
         table.to_markdown(),
     ]
