@@ -327,3 +327,40 @@ def test_startup_bench_times_each_command_as_a_user_runs_it(tmp_path) -> None:
     written = pd.read_csv(tmp_path / "startup.csv")
     assert written["seconds"].tolist() == pytest.approx(times["seconds"].tolist())
     assert "| help " in (tmp_path / "startup.md").read_text()
+
+
+def test_packs_bench_names_rows_by_preset_and_overrides_and_refuses_what_it_sets_itself(tmp_path, capsys) -> None:
+    from nnexp.bench import packs
+
+    root = ["--mnist-root", str(tmp_path)]
+    args = packs.parse_args(["--override", "hidden=16", "--override", "hidden=[16,64]", *root])
+    assert args.override == ["hidden=16", "hidden=[16,64]"] and args.preset is None
+    for bad in (
+        "pack=false",
+        "epochs=3",
+        "+experiment=w003_multiclass",
+        "hidden=16,32",
+        "hydra.launcher.n_jobs=1",
+        "x",
+    ):
+        with pytest.raises(SystemExit):
+            packs.parse_args(["--override", bad, *root])
+        assert f"--override={bad} is invalid; allowed: KEY=VALUE with one value" in capsys.readouterr().err
+    times = pd.DataFrame(
+        [
+            {"preset": preset, "pack": pack, "repeat": 0, "wall_s": wall, "runs": 12, "packs": 3 * pack, "load_1min": 0}
+            for preset, (off, on) in {
+                "w003_multiclass": (97.0, 98.5),
+                "w003_multiclass hidden=16": (56.0, 43.0),
+            }.items()
+            for pack, wall in ((False, off), (True, on))
+        ]
+    )
+    moved = dict.fromkeys(times["preset"], (0.0, 0.0))
+    shown = packs.table(times, moved)
+    assert shown.loc["w003_multiclass", "target"] == "1.5x: missed" and shown.loc["w003_multiclass", "packs"] == 3
+    assert (
+        shown.loc["w003_multiclass hidden=16", "target"] == ""
+        and shown.loc["w003_multiclass hidden=16", "speed-up"] == 1.3
+    )
+    assert "pack=true|false hidden=16 epochs=100`" in packs.summary(times, moved, 100, ["hidden=16"])

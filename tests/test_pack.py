@@ -41,7 +41,7 @@ from nnexp.training.job import execute_pack
 from nnexp.training.loop import Member, train, train_pack
 from nnexp.training.memory import BASE_BYTES, check_fits, estimate_memory
 from nnexp.training.seeding import seeded_start
-from nnexp.training.spec import PackKey, RunSpec
+from nnexp.training.spec import PACKED_FIRST_LAYER_UNITS, PackKey, RunSpec
 from tests.conftest import make_idx_dataset, settings_of, write_finished_run
 
 EPOCHS = 10
@@ -382,6 +382,18 @@ def test_runs_without_hidden_layers_on_other_splits_and_classes_share_a_pool_key
     assert digits[0] != digits[1] and not digits[0].pooled
 
 
+def test_only_runs_whose_first_layer_is_narrow_enough_to_gain_pack(compose_config, images) -> None:
+    """Full-batch runs on one split pack without hidden layers and with a first hidden layer of at most
+    PACKED_FIRST_LAYER_UNITS units (wider ones are compute-bound: a pack would not be faster), whatever follows it."""
+    keys = {
+        hidden: _spec(compose_config, images, f"hidden={hidden}", "task=multiclass").pack_key
+        for hidden in ("[]", f"[{PACKED_FIRST_LAYER_UNITS}]", f"[{PACKED_FIRST_LAYER_UNITS},64]")
+    }
+    assert all(keys.values()) and len(set(keys.values())) == 3
+    for wider in (f"[{PACKED_FIRST_LAYER_UNITS + 1}]", "[64]", f"[64,{PACKED_FIRST_LAYER_UNITS}]"):
+        assert _spec(compose_config, images, f"hidden={wider}", "task=multiclass").pack_key is None
+
+
 def test_runs_of_other_splits_train_in_a_pool_in_their_folders_as_alone(
     compose_config, images, tmp_path, caplog
 ) -> None:
@@ -469,7 +481,7 @@ def _jobs(count: int, work: float = 1.0, **fields) -> list[PlannedJob]:
 
 @pytest.mark.parametrize(
     ("count", "hidden", "workers", "sizes"),
-    [(80, (), 2, [40, 40]), (12, (64,), 2, [6, 6]), (24, (64,), 2, [6, 6, 6, 6]), (5, (), 8, [1] * 5), (3, (), 1, [3])],
+    [(80, (), 2, [40, 40]), (12, (16,), 2, [6, 6]), (24, (16,), 2, [6, 6, 6, 6]), (5, (), 8, [1] * 5), (3, (), 1, [3])],
 )
 def test_the_plan_packs_runs_that_share_a_key(count, hidden, workers, sizes) -> None:
     jobs = _jobs(count)
@@ -499,13 +511,16 @@ def test_the_plan_packs_neither_runs_without_a_key_nor_runs_that_do_not_run() ->
     assert not packed[1].pack and not packed[1].packed_by and not packed[2].pack and not packed[2].packed_by
 
 
-def test_execute_pack_writes_each_runs_files_and_a_bad_run_fails_alone(compose_config, tmp_path) -> None:
+def test_execute_pack_writes_each_runs_files_and_a_bad_run_fails_alone(compose_config, tmp_path, caplog) -> None:
     """A pack of three in their folders: one with a value outside its domain fails (recorded in its folder), the
     others train together; and a folder holding another configuration's result is refused, untouched."""
-    good = [settings_of(compose_config(["data=digits", "batch_size=full", "epochs=3", f"lr={lr}"])) for lr in (0.5, 1)]
+    base = ["data=digits", "hidden=16", "batch_size=full", "epochs=3"]  # 16 units: narrow enough to pack
+    good = [settings_of(compose_config([*base, f"lr={lr}"])) for lr in (0.5, 1)]
     bad = replace(good[0], epochs=0)
     folders = [tmp_path / name for name in ("a", "b", "c")]
-    outcomes = execute_pack([good[0], bad, good[1]], folders)
+    with caplog.at_level(logging.INFO, logger="nnexp.run"):
+        outcomes = execute_pack([good[0], bad, good[1]], folders)
+    assert sum("trained in a pack of 2 runs" in record.getMessage() for record in caplog.records) == 2
     assert isinstance(outcomes[1], Exception) and "epochs" in str(outcomes[1])
     assert read_summary(folders[1] / "summary.json")["status"] == "failed"
     for folder, outcome in zip((folders[0], folders[2]), (outcomes[0], outcomes[2])):

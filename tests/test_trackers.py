@@ -141,8 +141,10 @@ def test_a_sweep_logs_every_run_to_mlflow_as_it_trains(tmp_path, capsys) -> None
 
 @pytest.mark.slow  # a sweep starts git (its provenance)
 def test_every_run_of_a_pack_is_a_run_of_its_own(tmp_path) -> None:
-    grid = {"lr": [0.1, 0.2, 0.5, 1.0]}  # on 2 workers: 2 packs of 2
-    runs = nnexp.sweep(grid, batch_size="full", tracker="mlflow", dir=tmp_path / "pack", **SETTINGS, **TWO_WORKERS)
+    grid = {"lr": [0.1, 0.2, 0.5, 1.0]}  # on 2 workers: 2 packs of 2 (16 hidden units: narrow enough to pack)
+    runs = nnexp.sweep(
+        grid, batch_size="full", hidden=16, tracker="mlflow", dir=tmp_path / "pack", **SETTINGS, **TWO_WORKERS
+    )
     sweep_dir = runs.attrs["sweep_dir"]
     assert all("trained in a pack of 2 runs" in (sweep_dir / run / "run.log").read_text() for run in runs["run"])
     assert_in_mlflow(f"sqlite:///{sweep_dir / 'mlflow' / 'mlflow.db'}", "pack", sweep_dir)

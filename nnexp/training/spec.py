@@ -42,6 +42,13 @@ from nnexp.optim import OPTIMIZERS, SCHEDULES
 from nnexp.setting_kinds import DATA_SOURCE, LATER_SETTINGS, is_execution_only
 from nnexp.training.method import Method
 
+# A full-batch step streams the training matrix twice and does 4·rows·784·units of first-layer arithmetic: with more
+# first-layer units than this a run is compute-bound and a pack, which saves only the stream, does not pay. Measured
+# on 2 cores (reports/bench/packs.md, grids of 12 full-batch 784-H-10 sigmoid runs, 100 epochs, packed against
+# alone): 1.3x at 16 units, 1.1x at 32, 0.97x at 64 (784-64-1: 1.00x); 784-1 without hidden layers (pools) 6.6x.
+# Only the first layer is stacked, so only its width counts: later layers cost a member the same packed or alone.
+PACKED_FIRST_LAYER_UNITS = 16
+
 
 class PackKey(NamedTuple):
     """What the runs of one pack share (:attr:`RunSpec.pack_key`)."""
@@ -108,11 +115,13 @@ class RunSpec:
         every step reads the whole training split; without hidden layers (and dropout), data that differs only in
         its split seed and positive class too, where neither the images nor their features depend on the split
         (:func:`~nnexp.data.dataset.fixed_training_images`, ``data.scaling`` not standard): a pool
-        (:mod:`nnexp.data.pack_data`). None for a run that trains alone (``pack=false``, mini-batches, data not on
-        this machine yet)."""
+        (:mod:`nnexp.data.pack_data`). None for a run that trains alone (``pack=false``, mini-batches, a first
+        hidden layer wider than :data:`PACKED_FIRST_LAYER_UNITS`, data not on this machine yet)."""
         if not self.pack or self.n_train is None or self.data_identity is None:
             return None
         if self.batch_size is not None and self.batch_size < self.n_train:
+            return None
+        if self.hidden and self.hidden[0] > PACKED_FIRST_LAYER_UNITS:
             return None
         # without hidden layers a run streams the training images for a few output columns: runs on other splits
         # and classes of them pack into a pool, where the split changes neither the images nor their features
