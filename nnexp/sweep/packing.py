@@ -5,10 +5,10 @@ Runs pack when they read the same data and train full batch, so that one product
 read other splits and classes of one data set, as a pool (:mod:`nnexp.data.pack_data`). Measured on 2 cores
 (docs/packs.md, reports/bench/packs.md): runs without a hidden layer stream the training matrix for one output
 column each, so a pack of many is many times faster; the wider the first hidden layer, the more a run is
-compute-bound, and beyond :data:`~nnexp.training.spec.PACKED_FIRST_LAYER_UNITS` units it does not pack (1.1x at
-32 units, none at 64),
-nor do packs of more than :data:`MAX_HIDDEN_MEMBERS` with hidden layers gain anything more. Runs in mini-batches or
-one sample at a time do not pack: each shuffles the training set in its own order, so they share no product.
+compute-bound, and beyond :data:`~nnexp.training.spec.PACKED_FIRST_LAYER_UNITS` units it does not pack (1.1x at 32
+units, none at 64), nor do packs of more than :data:`MAX_HIDDEN_MEMBERS` with hidden layers gain anything more. Runs
+in mini-batches or one sample at a time do not pack: each shuffles the training set in its own order, so they share
+no product.
 
 The plan gives each pack a leader, the job that trains the pack (the first of its members in the grid's order):
 its ``pack`` lists the other members' folders, whose jobs name it in ``packed_by``. A member's own job then finds
