@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from html.parser import HTMLParser
 
 import matplotlib.pyplot as plt
@@ -13,6 +14,7 @@ import pytest
 
 from nnexp.report.__main__ import main as report_main
 from nnexp.report.build import build_comparison
+from nnexp.report.document import start_build
 from nnexp.report.figures import plot_curves, plot_heatmap, plot_metric_vs_lr, plot_metric_vs_time, plot_parallel
 from nnexp.report.runs import load_curves, load_runs
 from nnexp.sweep.provenance import git_revision
@@ -192,3 +194,21 @@ def test_a_setting_that_follows_the_rows_gets_no_section_of_its_own() -> None:
     assert follows(runs, "lr", ["optimizer", "weight_decay"])
     assert not follows(runs, "seed", ["optimizer"])
     assert not follows(runs.iloc[:0], "lr", ["optimizer"])
+
+
+def test_a_file_written_after_a_build_started_is_never_dated_before_it(tmp_path) -> None:
+    """A rebuild deletes the files of the earlier build that it did not write, told apart by their dates: so the
+    build's start is read on the file system's clock. With ``time.time()`` a file written just after it was dated
+    before it once in a few hundred writes here (1 in 5 rebuilds of the scoreboard deleted its CSV as an earlier
+    build's)."""
+    table = tmp_path / "table.csv"
+    table.write_text("earlier build")
+    dated_before = []
+    for build in range(400):
+        time.sleep(0.005)  # builds fall anywhere within the file system's clock ticks
+        started = start_build(tmp_path)
+        table.write_text(f"build {build}")
+        if table.stat().st_mtime < started:
+            dated_before.append(build)
+    assert dated_before == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table.csv"]  # the clock's own file is gone

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import re
 import shutil
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from nnexp.errors import ReportError
-from nnexp.report.document import Block, write_documents
+from nnexp.report.document import Block, start_build, write_documents
 from nnexp.report.escape import markdown_code, markdown_link, markdown_text
 from nnexp.report.metrics import KINDS, METRICS
 from nnexp.report.options import check_options
@@ -75,7 +74,6 @@ def build_report(
     The same content is written as ``index.md`` and a self-contained ``index.html``.
     Figures are drawn by ``joblib.Parallel(**parallel)`` when given (see :mod:`nnexp.report.render`).
     """
-    started = time.time()
     metrics = metrics or ["test_acc", "train_seconds"]
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
@@ -84,7 +82,7 @@ def build_report(
     if runs.empty:
         raise ReportError(f"{sweep_dir} holds no runs (no summary.json, metrics.csv or .hydra/config.yaml below it)")
     check_options(config_names(runs), rows, cols, metrics, [str(p) for p in published or []])
-    out_dir.mkdir(parents=True, exist_ok=True)
+    started = start_build(out_dir)
     runs.to_csv(out_dir / RUNS_FILE, index=False)
     measured = runs[runs["status"].isin(FINISHED)]  # runs with final metrics
     curves, skipped = load_curves(sweep_dir, measured)
@@ -326,7 +324,6 @@ def build_comparison(
     Returns the path of ``index.md`` (``index.html`` is written beside it); ``parallel`` as
     in :func:`build_report`.
     """
-    started = time.time()
     metrics = metrics or ["test_acc", "train_seconds"]
     if len(sweep_dirs) < 2:
         raise ReportError("compare needs two or more sweep folders")
@@ -347,7 +344,7 @@ def build_comparison(
         frames.append(measured)
         curve_frames.append(load_curves(Path(sweep_dir), measured)[0].assign(sweep=name))
     runs, curves = pd.concat(frames, ignore_index=True), pd.concat(curve_frames, ignore_index=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    started = start_build(out_dir)
     runs.to_csv(out_dir / RUNS_FILE, index=False)
     side_by_side = runs.assign(**{"sweep · " + cols: runs["sweep"] + " · " + runs[cols].astype(str)})
     blocks = [

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,9 +117,19 @@ def to_html(blocks: list[Block], title: str) -> str:
     return TEMPLATE.render(blocks=blocks, title=title)
 
 
+def start_build(out_dir: Path) -> float:
+    """Create ``out_dir`` if need be and return when a build starting in it now began, on the file system's clock
+    (the date of a file created there, then removed): what :func:`write_documents` compares its files' dates with.
+    ``time.time()`` would not do: a file written just after it can be dated up to a clock tick before it (seen:
+    the scoreboard's CSV, written first, then deleted as an earlier build's file)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".build-clock-") as marker:
+        return os.fstat(marker.fileno()).st_mtime
+
+
 def write_documents(blocks: list[Block], out_dir: Path, title: str, started: float, name: str = "index") -> Path:
-    """Write ``<name>.md`` and ``<name>.html`` into ``out_dir``, the last files of a build that ``started`` (epoch
-    seconds), and remove what an earlier build wrote there and this one did not; return the Markdown path."""
+    """Write ``<name>.md`` and ``<name>.html`` into ``out_dir``, the last files of a build that ``started``
+    (:func:`start_build`), and remove what an earlier build wrote there and this one did not; return the Markdown path."""
     (out_dir / f"{name}.html").write_text(to_html(blocks, title))
     index = out_dir / f"{name}.md"
     index.write_text(to_markdown(blocks))

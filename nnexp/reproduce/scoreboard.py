@@ -10,7 +10,6 @@ for each published table of accuracies, which candidate protocol of each preset'
 from __future__ import annotations
 
 import math
-import time
 from datetime import datetime
 from lzma import LZMAError
 from pathlib import Path
@@ -19,7 +18,7 @@ import pandas as pd
 
 from nnexp.errors import ReportError
 from nnexp.report.build import CURVES_FILE, CURVES_FILES_BEFORE, RUNS_FILE
-from nnexp.report.document import Block, write_documents
+from nnexp.report.document import Block, start_build, write_documents
 from nnexp.report.escape import markdown_code, markdown_link, markdown_text
 from nnexp.report.protocols import describe, protocol_columns, rankings, reading_label, verdict_text
 from nnexp.report.published import KINDS, compare, counted_apart, key_columns, kind_of, load_published, source_of
@@ -276,8 +275,7 @@ def write_scoreboard(
 ) -> Path:
     """``scoreboard.csv``, ``scoreboard_protocols.csv`` (``findings``), ``scoreboard.md`` and ``scoreboard.html``
     in ``out``; the Markdown path. ``links``: each preset's report, relative to ``out``."""
-    started = time.time()
-    out.mkdir(parents=True, exist_ok=True)
+    started = start_build(out)
     board = board.assign(report=[links.get(preset, "") for preset in board["preset"]])
     board.to_csv(out / f"{SCOREBOARD}.csv", index=False)
     findings.to_csv(out / f"{SCOREBOARD}_protocols.csv", index=False)
