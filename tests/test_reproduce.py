@@ -12,6 +12,7 @@ import pytest
 
 from nnexp.errors import ReportError
 from nnexp.report.build import CURVES_FILE, CURVES_FILES_BEFORE, RUNS_FILE, concurrency, write_curves
+from nnexp.report.inputs import INPUTS_FILE
 from nnexp.report.published import load_published
 from nnexp.report.runs import config_names, load_curves, load_runs
 from nnexp.reproduce.__main__ import main as reproduce_main
@@ -154,8 +155,11 @@ def test_published_scoreboard_links_each_ranking_to_the_copied_report(tmp_path, 
     _multiclass_sweep(out / "w003_multiclass")
     (out / "reports" / "w003_multiclass").mkdir(parents=True)
     (out / "reports" / "w003_multiclass" / "index.html").write_text("<html></html>")
+    (out / "reports" / "w003_multiclass" / INPUTS_FILE).write_text("digest of this machine's run folders\n")
     monkeypatch.chdir(tmp_path)
     assert reproduce_main(["--scoreboard-only", "--publish", "--out", str(out), "w003_multiclass"]) == 0
+    copied = sorted(p.name for p in (tmp_path / "reports/w003_multiclass").iterdir())
+    assert copied == ["index.html"]  # the report, not the local digest of its inputs
     for page, link in (
         (out / "scoreboard.md", "reports/w003_multiclass"),
         (tmp_path / "reports/scoreboard.md", "w003_multiclass"),

@@ -24,6 +24,7 @@ from omegaconf import OmegaConf
 from nnexp.command_line import check_overrides, register_configs
 from nnexp.console import version_line
 from nnexp.errors import ConfigError
+from nnexp.report.inputs import INPUTS_FILE
 from nnexp.report.published import counted_apart
 from nnexp.reproduce.presets import presets
 from nnexp.reproduce.scoreboard import protocol_findings, score, write_scoreboard
@@ -60,12 +61,14 @@ def check_presets(names: list[str], overrides: list[str]) -> None:
 def publish(
     out: Path, names: list[str], board: pd.DataFrame, sweeps: dict[str, Path], command: str, findings: pd.DataFrame
 ) -> None:
-    """Copy the presets' reports into the curated ``reports/`` and write the scoreboard there, linking them."""
+    """Copy the presets' reports into the curated ``reports/`` (not their digests of this machine's inputs,
+    :mod:`nnexp.report.inputs`) and write the scoreboard there, linking them."""
     CURATED.mkdir(exist_ok=True)
     for name in names:
         if (out / "reports" / name).is_dir():
             shutil.rmtree(CURATED / name, ignore_errors=True)
-            shutil.copytree(out / "reports" / name, CURATED / name)
+            # without the digest of the local inputs (paths and dates of this machine's run folders)
+            shutil.copytree(out / "reports" / name, CURATED / name, ignore=shutil.ignore_patterns(INPUTS_FILE))
     links = {name: f"{name}/index.html" for name in names if (CURATED / name).is_dir()}
     write_scoreboard(board, CURATED, sweeps, command, findings, links)
 
