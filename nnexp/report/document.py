@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,17 +116,36 @@ def to_html(blocks: list[Block], title: str) -> str:
     return TEMPLATE.render(blocks=blocks, title=title)
 
 
-def start_build(out_dir: Path) -> float:
-    """Create ``out_dir`` if need be and return when a build starting in it now began, on the file system's clock
-    (the date of a file created there, then removed): what :func:`write_documents` compares its files' dates with.
-    ``time.time()`` would not do: a file written just after it can be dated up to a clock tick before it (seen:
-    the scoreboard's CSV, written first, then deleted as an earlier build's file)."""
+Snapshot = dict[str, tuple[int, int, int]]  # a folder's files: name -> (inode, size, modification time in ns)
+
+
+def start_build(out_dir: Path) -> Snapshot:
+    """Create ``out_dir`` if need be and note its files as a build starting there finds them, for
+    :func:`write_documents` to tell the files the build writes from the others. Not by their dates against the
+    build's start: a file system dates files by a coarse clock, so a file written just after the start can be
+    dated before it (the scoreboard's CSV was then deleted as an earlier build's) and one written just before it,
+    in the same tick, after it."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".build-clock-") as marker:
-        return os.fstat(marker.fileno()).st_mtime
+    return _files(out_dir)
 
 
-def write_documents(blocks: list[Block], out_dir: Path, title: str, started: float, name: str = "index") -> Path:
+def _files(folder: Path) -> Snapshot:
+    found = {}
+    for path in folder.iterdir():
+        with contextlib.suppress(OSError):  # gone meanwhile
+            stat = path.stat()
+            if path.is_file():
+                found[path.name] = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def written_since(out_dir: Path, started: Snapshot) -> list[str]:
+    """The files of ``out_dir`` written since :func:`start_build` gave ``started``: new ones, and those rewritten
+    (another inode, size or modification time), sorted."""
+    return sorted(name for name, version in _files(out_dir).items() if started.get(name) != version)
+
+
+def write_documents(blocks: list[Block], out_dir: Path, title: str, started: Snapshot, name: str = "index") -> Path:
     """Write ``<name>.md`` and ``<name>.html`` into ``out_dir``, the last files of a build that ``started``
     (:func:`start_build`), and remove what an earlier build wrote there and this one did not; return the Markdown path."""
     (out_dir / f"{name}.html").write_text(to_html(blocks, title))
@@ -137,7 +155,7 @@ def write_documents(blocks: list[Block], out_dir: Path, title: str, started: flo
     return index
 
 
-def _forget_earlier_build(out_dir: Path, started: float) -> None:
+def _forget_earlier_build(out_dir: Path, started: Snapshot) -> None:
     """Delete the files the last build listed in ``BUILD_FILES`` and this one did not rewrite; list this one's.
 
     Only files a report wrote are ever deleted: a folder shared with other files keeps them.
@@ -147,9 +165,7 @@ def _forget_earlier_build(out_dir: Path, started: float) -> None:
         earlier = json.loads(manifest.read_text())
     except (OSError, ValueError):
         earlier = []
-    written = sorted(
-        p.name for p in out_dir.iterdir() if p.is_file() and p.name != BUILD_FILES and p.stat().st_mtime >= started
-    )
+    written = [name for name in written_since(out_dir, started) if name != BUILD_FILES]
     for name in set(earlier if isinstance(earlier, list) else []) - set(written):
         if isinstance(name, str) and "/" not in name:
             (out_dir / name).unlink(missing_ok=True)
