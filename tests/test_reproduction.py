@@ -370,16 +370,42 @@ def test_diagnostics_see_saturation_and_dead_units() -> None:
     rng = np.random.default_rng(0)
     x, y = rng.uniform(0, 1, size=(50, 20)), rng.integers(0, 10, size=50)
     saturated = MLP.initialise([20, 8, 10], "sigmoid", "normal", rng, np.float64, init_scale=50.0)
-    row = diagnose(saturated, x, y)
+    (row,) = diagnose([saturated], x, [y])
     assert row["h1_saturated"] > 0.8 and math.isnan(row["h1_dead"])
     calm = MLP.initialise([20, 8, 10], "tanh", "normal", rng, np.float64, init_scale=0.001)
-    assert diagnose(calm, x, y)["h1_saturated"] == 0.0
+    assert diagnose([calm], x, [y])[0]["h1_saturated"] == 0.0
     dead = MLP.initialise([20, 8, 6, 10], "relu", "he", rng, np.float64)
     dead.biases[1][:3] = -1e6  # three units of the second hidden layer never fire,
     dead.biases[1][3:] = 1e6  # the other three always do
-    row = diagnose(dead, x, y)
+    (row,) = diagnose([dead], x, [y])
     assert row["h2_dead"] == pytest.approx(3 / 6) and math.isnan(row["h2_saturated"])
     assert row["grad1_norm"] > 0 and row["w3_norm"] == pytest.approx(np.linalg.norm(dead.weights[2]))
+
+
+def test_networks_diagnosed_together_get_each_one_s_own_diagnostics() -> None:
+    """Networks sharing a probe are diagnosed as one pack of copies: each gets the figures it gets alone (to float64
+    rounding of the stacked products), alone exactly the norms of its own gradients, and no network is changed."""
+    rng = np.random.default_rng(1)
+    x, y = rng.uniform(0, 1, size=(60, 12)), [rng.integers(0, 4, size=60) for _ in range(3)]
+    models = [
+        MLP.initialise([12, 5, 4], "tanh", "normal", rng, np.float64, init_scale=scale, loss=loss, output=output)
+        for scale, loss, output in (
+            (0.5, "cross_entropy", "softmax"),
+            (3.0, "mse", "sigmoid"),
+            (1.0, "cross_entropy", "sigmoid"),
+        )
+    ]
+    before = [[param.copy() for param in model.params] for model in models]
+    first_layers = [model.weights[0] for model in models]
+    together = diagnose(models, x, y)
+    for model, labels, row, params, first in zip(models, y, together, before, first_layers):
+        (alone,) = diagnose([model], x, [labels])
+        assert row.keys() == alone.keys()
+        assert [row[key] for key in row] == pytest.approx([alone[key] for key in row], rel=1e-12, nan_ok=True)
+        _, grad_w, _ = model.loss_and_gradients(x, labels)
+        assert [alone[f"grad{l}_norm"] for l in (1, 2)] == [float(np.linalg.norm(g)) for g in grad_w]
+        assert model.weights[0] is first and all(np.array_equal(p, q) for p, q in zip(model.params, params))
+    assert together[1]["h1_saturated"] > together[0]["h1_saturated"]  # the larger initial scale saturates more
 
 
 def test_one_vs_all_task_learns_with_both_losses(compose_config, tmp_path) -> None:

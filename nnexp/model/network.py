@@ -112,6 +112,11 @@ class MLP:
         biases = [initial_biases(bias_init, init, n_in, n_out, rng, init_scale).astype(dtype) for n_in, n_out in pairs]
         return cls(weights, biases, activation, leaky_slope, loss, output)
 
+    def copy(self) -> MLP:
+        """The same network with copies of its parameters."""
+        weights, biases = [w.copy() for w in self.weights], [b.copy() for b in self.biases]
+        return MLP(weights, biases, self.activation, self.leaky_slope, self.loss, self.output_kind)
+
     @property
     def layer_sizes(self) -> list[int]:
         return [self.weights[0].shape[0]] + [w.shape[1] for w in self.weights]

@@ -136,7 +136,7 @@ class Trainer:
         if data.pooled and batch_size is not None and batch_size < max(len(own.y_train) for own in data.members):
             raise ValueError(f"a pool trains full batch only, not in batches of {batch_size}")
         self.batches = _Batches(self.x, data.members[0].y_train, rows, members[0].shuffle_rng, data.train_order)
-        self.probes: dict[int, np.ndarray] = {}  # in a pool, each split's probe images (Trainer.probe)
+        self.probe_images: dict[int, np.ndarray] = {}  # each split's probe images (Trainer.probes), taken once
         methods = [member.method for member in members]
         rngs, subsets = [member.dropout_rng for member in members], [own.train_rows for own in data.members]
         self.stepper = Stepper(models, methods, rows, rngs, subsets if data.pooled else None)
@@ -200,16 +200,21 @@ class Trainer:
         ys = [getattr(self.data.members[j], f"y_{split}") for j in self.active]
         return self.stepper.pack.evaluate(self.evaluated[split], ys, self.active)
 
-    def probe(self, j: int) -> tuple[np.ndarray, np.ndarray]:
-        """Member ``j``'s first training images (at most :data:`PROBE_SIZE`, in its split's order) and their labels,
-        for its diagnostics."""
-        own = self.data.members[j]
-        rows, labels = own.first_training_rows(PROBE_SIZE)
-        if own.train_rows is None:
-            return self.x[rows], labels
-        if id(own.train_rows) not in self.probes:  # one copy for the members on one split
-            self.probes[id(own.train_rows)] = self.x[rows]
-        return self.probes[id(own.train_rows)], labels
+    def probes(self, members: Sequence[int]) -> list[tuple[np.ndarray, list[int], list[np.ndarray]]]:
+        """The probe images of ``members`` for their diagnostics, each set once: the first training images of a
+        split (at most :data:`PROBE_SIZE`, in its order), the members whose split it is, and their labels of them."""
+        groups: dict[int, tuple[np.ndarray, list[int], list[np.ndarray]]] = {}
+        for j in members:
+            own = self.data.members[j]
+            rows, labels = own.first_training_rows(PROBE_SIZE)
+            key = id(own.train_rows)  # members on one split share their row arrays; None: the pack's one split
+            if key not in self.probe_images:
+                self.probe_images[key] = self.x[rows]
+            if key not in groups:
+                groups[key] = (self.probe_images[key], [], [])
+            groups[key][1].append(j)
+            groups[key][2].append(labels)
+        return list(groups.values())
 
     def _from_next_forward(self, j: int, rows: np.ndarray | None, labels: np.ndarray) -> tuple[float, float]:
         """Member ``j``'s metrics on ``rows`` of the next forward pass (None: all), labelled ``labels``."""
@@ -392,9 +397,11 @@ def train_pack(members: Sequence[Member], data: PackData | Splits, batch_size: i
                 for split, results in evaluated.items():
                     loss, row[f"{split}_acc"] = results[i]
                     row[f"{split}_loss"] = loss + penalty
-                if members[j].diagnostics:
-                    row.update(diagnose(model, *trainer.probe(j)))
                 rows.append(row)
+            for images, diagnosed, labels in trainer.probes([j for j in active if members[j].diagnostics]):
+                models = [members[j].model for j in diagnosed]
+                for j, diagnostics in zip(diagnosed, diagnose(models, images, labels)):
+                    rows[active.index(j)].update(diagnostics)
             eval_seconds = (active_time() - start) / len(active)
             for j, row in zip(active, rows):
                 row["eval_seconds"] = eval_seconds
