@@ -111,6 +111,19 @@ class Pack:
         product.array()
         return [ws.grad_w[0] for ws in pws.members]
 
+    def output_backward(
+        self, x: np.ndarray, deltas: np.ndarray, pws: PackWorkspace, by_member: np.ndarray
+    ) -> list[np.ndarray]:
+        """The gradients of a pack without hidden layers from the batch ``x`` (m, n_0) and its output deltas given
+        member by member, ``deltas`` (k·n_1, m) (each member's rows contiguous, as a pool gathers them): the weight
+        gradients as one product ``deltas @ x`` into ``by_member`` (k·n_1, n_0), which reads ``x`` as it is stored
+        (no transposed copy of the deltas), then into ``pws.grad_w``; the bias gradients into ``pws.grad_b``.
+        Returns each member's weight gradient, its block of ``pws.grad_w``."""
+        np.matmul(deltas, pws.ones[: len(x)], out=pws.grad_b)
+        np.matmul(deltas, x, out=by_member)
+        np.copyto(pws.grad_w, by_member.T)
+        return [ws.grad_w[0] for ws in pws.members]
+
     def detach(self, j: int, workspaces: Sequence[PackWorkspace]) -> None:
         """Member ``j`` leaves the pack: it takes copies of its first layer, and its columns become zeros in the
         pack (weights, biases and the deltas of ``workspaces``), so that the pack's products give it zeros, finite,

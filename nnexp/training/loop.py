@@ -184,19 +184,19 @@ class Trainer:
         """Member ``j``'s mean loss (without the penalty) and accuracy on the training split, from the epoch just run
         (the module's docstring says on which weights)."""
         own = self.data.members[j]
-        if self.from_next_forward[j]:
-            return self._from_next_forward(j, own.train_rows, own.y_train)
-        order = self.batches.order
-        return self._metrics(j, self.pass_logits[j], own.y_train if order is None else own.y_train[order])
+        if not self.from_next_forward[j]:
+            order = self.batches.order
+            return self._metrics(j, self.pass_logits[j], own.y_train if order is None else own.y_train[order])
+        if self.data.pooled:  # its own rows, gathered once for these metrics and its next step
+            return self._metrics(j, self.stepper.own_logits(j), own.y_train)
+        return self._metrics(j, self.next_forward[self.active.index(j)][-1], own.y_train)
 
     def split_metrics(self, split: str) -> list[tuple[float, float]]:
         """Each active member's mean loss (without the penalty) and accuracy on its ``split`` (val or test): its
         rows of the next forward pass (the validation rows of a pool), or evaluated."""
         if split == "val" and self.data.pooled:
-            return [
-                self._from_next_forward(j, self.data.members[j].val_rows, self.data.members[j].y_val)
-                for j in self.active
-            ]
+            own = [self.data.members[j] for j in self.active]
+            return [self._metrics(j, self.stepper.logits_of(j, o.val_rows), o.y_val) for j, o in zip(self.active, own)]
         ys = [getattr(self.data.members[j], f"y_{split}") for j in self.active]
         return self.stepper.pack.evaluate(self.evaluated[split], ys, self.active)
 
@@ -215,12 +215,6 @@ class Trainer:
             groups[key][1].append(j)
             groups[key][2].append(labels)
         return list(groups.values())
-
-    def _from_next_forward(self, j: int, rows: np.ndarray | None, labels: np.ndarray) -> tuple[float, float]:
-        """Member ``j``'s metrics on ``rows`` of the next forward pass (None: all), labelled ``labels``."""
-        if rows is None:
-            return self._metrics(j, self.next_forward[self.active.index(j)][-1], labels)
-        return self._metrics(j, self.stepper.logits_of(j, rows), labels)
 
     def _metrics(self, j: int, logits: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
         output, n = self.members[j].model.output, len(labels)

@@ -49,7 +49,8 @@ class Stepper:
     pool, :mod:`nnexp.data.pack_data`), for a pack whose first layer is its output layer: its logits of those rows
     are gathered, turned into its output deltas, and put back among zeros, so that the pack's product sums its own
     rows' gradients only. The gathering and scattering go through ``by_member`` (k·n_out, rows): the pack's logits
-    of the last forward pass (then its deltas), each member's in contiguous rows.
+    of the last forward pass (then its deltas), each member's in contiguous rows, which the weight gradients' product
+    reads as they are (:meth:`Pack.output_backward`, into ``grad_by_member`` (k·n_out, n_in)).
 
     Each member's gradients (:meth:`MLP.backward`, the first layer's from the pack) get the penalty's gradient
     weight_decay * W added, if any, and go to its optimizer. ``active`` lists the members still training
@@ -71,6 +72,7 @@ class Stepper:
             raise ValueError("members train on rows of their own only in a pack without hidden layers")
         self.ws = self.pack.workspace(rows)
         self.by_member = np.empty((self.pack.weight.shape[1], rows), self.pack.weight.dtype) if self.pooled else None
+        self.grad_by_member = np.empty(self.pack.weight.shape[::-1], self.pack.weight.dtype) if self.pooled else None
         self.members = [
             _MemberSteps(model, method, rng, ws, subset)
             for model, method, rng, ws, subset in zip(models, methods, rngs, self.ws.members, subsets)
@@ -83,15 +85,24 @@ class Stepper:
 
     def forward(self, x: np.ndarray, masks: Sequence[Masks] | None = None) -> list[list[np.ndarray]]:
         """The active members' forward passes of the batch ``x`` (m, n_in) (:meth:`MLP.forward`): views into
-        their workspaces (in a pool, the logits also member by member: :meth:`logits_of`)."""
+        their workspaces (in a pool, the logits also member by member, :meth:`logits_of`, and each member's of its
+        own rows gathered, :meth:`own_logits`)."""
+        m = len(x)
         acts = self.pack.forward(x, self.ws, masks or [None] * len(self.active), self.active)
         if self.pooled:
-            copy_transposed(self.by_member[:, : len(x)], self.ws.first[: len(x)])
+            copy_transposed(self.by_member[:, :m], self.ws.first[:m])
+            for j in self.active:
+                self.members[j].own_logits(self.by_member[self.pack.columns(j), :m])
         return acts
 
     def logits_of(self, j: int, rows: np.ndarray) -> np.ndarray:
         """Member ``j``'s logits (n, n_out) of ``rows`` (n,) of the last forward pass, in a pool (a new array)."""
         return np.take(self.by_member[self.pack.columns(j)], rows, axis=1).T
+
+    def own_logits(self, j: int) -> np.ndarray:
+        """Member ``j``'s logits (n_j, n_out) of its own rows of the last forward pass, in a pool: gathered by
+        :meth:`forward` into its workspace, where its next step turns them into its deltas."""
+        return self.members[j].own.acts[-1]
 
     def step(
         self,
@@ -116,19 +127,19 @@ class Stepper:
         members = [self.members[j] for j in self.active]
         if self.pooled:
             m, blocks = len(x), [self.by_member[self.pack.columns(j), : len(x)] for j in self.active]
-            own = [member.own_logits(block) for member, block in zip(members, blocks)]
+            own = [self.own_logits(j) for j in self.active]  # gathered by the forward pass
             self.by_member[:, :m] = 0  # the logits are gathered: their rows become the deltas or zeros
             for member, block, logits, y in zip(members, blocks, own, ys):
                 member.backward(x, y, [logits], None)
                 block[:, member.subset] = logits.T
-            np.copyto(self.ws.first_deltas[:m], self.by_member[:, :m].T)
+            first = self.pack.output_backward(x, self.by_member[:, :m], self.ws, self.grad_by_member)
             above: list[list[Gradient]] = [[] for _ in members]
         else:
             above = [
                 member.backward(x, y, member_acts, mask)
                 for member, member_acts, y, mask in zip(members, acts, ys, masks)
             ]
-        first = self.pack.backward(x, self.ws)
+            first = self.pack.backward(x, self.ws)
         for j, member, weights, lr in zip(self.active, members, above, lrs):
             member.update([first[j], *weights], lr)
 
