@@ -18,6 +18,7 @@ import mmap
 import os
 import shutil
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -72,18 +73,29 @@ def _read_meta(entry: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
+def _md5_or_error(path: Path) -> str | OSError:
+    try:
+        return file_md5(path)
+    except OSError as exc:
+        return exc
+
+
 def damage(entry: Path) -> str | None:
-    """What is wrong with a complete entry's arrays ('x_train.npy does not match its checksum'), or None."""
+    """What is wrong with a complete entry's arrays ('x_train.npy does not match its checksum'), or None. The files
+    are hashed in parallel, a thread per usable CPU (hashlib lets go of the GIL while it hashes)."""
     meta = _read_meta(entry) or {}
     checksums = meta.get("md5")
     if not isinstance(checksums, dict):
         return f"{META_FILE} has no checksums"
-    for name, expected in checksums.items():
-        try:
-            if file_md5(entry / name) != expected:
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    threads = max(1, min(len(checksums), cpus))
+    with ThreadPoolExecutor(threads) as pool:
+        digests = pool.map(_md5_or_error, [entry / name for name in checksums])
+        for (name, expected), digest in zip(checksums.items(), digests):
+            if isinstance(digest, OSError):
+                return f"{name} cannot be read ({digest.strerror})"
+            if digest != expected:
                 return f"{name} does not match its checksum (changed, truncated or overwritten)"
-        except OSError as exc:
-            return f"{name} cannot be read ({exc.strerror})"
     return None
 
 
