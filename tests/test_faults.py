@@ -36,18 +36,55 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
 
 def _registered_workers(sweep: Path, count: int, timeout: float = 120) -> dict[int, int]:
     """Wait until ``count`` runs are running in worker processes; job number by worker pid."""
+    return {pid: job for pid, (job, _) in _registry_entries(sweep, count, timeout).items()}
+
+
+def _registry_entries(sweep: Path, count: int, timeout: float) -> dict[int, tuple[int, Path]]:
+    """Wait until ``count`` runs are running in worker processes; (job number, registry entry) by worker pid."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         entries = {}
         for entry in sweep.glob(".workers.*/[0-9]*"):
             try:
-                entries[int(entry.name)] = int(entry.read_text())
+                entries[int(entry.name)] = (int(entry.read_text()), entry)
             except (OSError, ValueError):
                 continue
         if len(entries) >= count:
             return entries
         time.sleep(0.05)
     raise AssertionError(f"{count} running runs never seen in {sweep}")
+
+
+def _kill_a_worker_mid_run(sweep: Path, count: int = 2, timeout: float = 120) -> tuple[int, int]:
+    """SIGKILL a worker process while it runs its job, once ``count`` run at once; (its pid, its job number).
+
+    A job can end between the moment its entry is read and the kill: the worker is stopped first (SIGSTOP) and
+    killed only if its entry, which the worker itself removes when its job ends, is still there; if not, it goes
+    on (SIGCONT) and another is tried.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid, (job, entry) in _registry_entries(sweep, count, deadline - time.monotonic()).items():
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                continue
+            while _state(pid) not in ("T", "Z", None):  # SIGSTOP takes effect when the process is next scheduled
+                time.sleep(0.001)
+            if entry.exists():
+                os.kill(pid, signal.SIGKILL)
+                return pid, job
+            os.kill(pid, signal.SIGCONT)
+        count = 1  # the runs that were running at once have ended: any running one will do
+    raise AssertionError(f"no worker of {sweep} could be killed mid-run in {timeout} s")
+
+
+def _state(pid: int) -> str | None:
+    """The process's state letter from /proc (R, S, T, Z, ...); None once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
 
 
 def _epochs_done(metrics: Path) -> int:
@@ -76,11 +113,7 @@ def _descendants(pid: int) -> set[int]:
 def _alive(pids: set[int]) -> set[int]:
     alive = set()
     for pid in pids:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
+        if _state(pid) not in ("Z", None):
             alive.add(pid)
     return alive
 
@@ -88,9 +121,7 @@ def _alive(pids: set[int]) -> set[int]:
 def test_a_killed_worker_fails_only_its_run_and_a_rerun_retries_it(tmp_path) -> None:
     sweep = tmp_path / "multirun/sweep"
     process = _start([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
-    workers = _registered_workers(sweep, 2)
-    victim, victim_job = next(iter(workers.items()))
-    os.kill(victim, signal.SIGKILL)
+    _, victim_job = _kill_a_worker_mid_run(sweep)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 1, output[-3000:]
     assert f"run #{victim_job}: worker process killed by signal 9 (out of memory?)" in output

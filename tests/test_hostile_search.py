@@ -12,18 +12,20 @@ import pytest
 
 from nnexp.results import SUMMARY_FILE
 from tests.conftest import run_nnexp
-from tests.test_faults import _descendants, _epochs_done, _registered_workers, _start
+from tests.test_faults import _descendants, _epochs_done, _kill_a_worker_mid_run, _registered_workers, _start
 from tests.test_scaling_out import needs_optuna
 
 pytestmark = [pytest.mark.slow, needs_optuna]
 
-# trials of a few seconds each on the bundled digits (per-sample SGD), two at a time; the search space: lr, activation
+# trials of about 5 s each on the bundled digits (per-sample SGD), two at a time (long enough that a trial started
+# first is still running when the other, whose worker may start a second later, is some epochs in); the search
+# space: lr, activation
 SEARCH = [
     "-m",
     "+hparams_search=optuna",
     "data=digits",
     "batch_size=1",
-    "epochs=20",
+    "epochs=100",
     "hidden=16",
     "lr=interval(0.001,0.01)",
     "report.enabled=false",
@@ -44,8 +46,7 @@ def _summaries(root) -> list[dict]:
 
 def test_a_killed_worker_fails_only_its_trial_and_the_search_goes_on(tmp_path) -> None:
     process = _start([*SEARCH, "hydra.sweeper.n_trials=3"], tmp_path)
-    workers = _registered_workers(tmp_path / "multirun/search_digits", 2)
-    os.kill(next(iter(workers)), signal.SIGKILL)
+    _kill_a_worker_mid_run(tmp_path / "multirun/search_digits")
     output, _ = process.communicate(timeout=300)
     assert process.returncode == 1, output[-3000:]  # a search with a failed run, as a sweep with one
     assert f"Failed experiment: {KILLED}" in output, output[-3000:]
