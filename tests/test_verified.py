@@ -17,8 +17,9 @@ from nnexp.config import Config
 from nnexp.errors import ConfigError
 from nnexp.report.runs import load_runs
 from nnexp.results import RunSummary
-from nnexp.results.files import damage, finished_summary
+from nnexp.results.files import damage, finished_summary, load_summary, run_lock
 from nnexp.training import execute
+from nnexp.training.job import record_lost
 from tests.conftest import make_idx_dataset, settings_of
 
 SETTINGS = ["epochs=3", "hidden=8", "batch_size=16", "save_model=true"]
@@ -144,6 +145,25 @@ def test_a_finished_run_of_another_configuration_is_never_overwritten(run, compo
     )
     assert "nothing was overwritten" in str(raised.value)
     assert _files(folder) == before
+
+
+def test_a_run_lost_with_its_worker_is_recorded_failed_but_a_finished_run_is_never_overwritten(run) -> None:
+    """A worker can be killed after its run ended, or after it found the run finished before: the launcher's
+    record of the loss leaves a finished run as it is; an unfinished one is recorded failed; a folder whose run
+    another process holds is not touched (that run records its own outcome)."""
+    _, folder, summary = run
+    killed = "worker process killed by signal 9 (out of memory?)"
+    before = _files(folder)
+    assert _same(record_lost(folder, killed, summary.fingerprint, summary.config), summary)
+    assert _files(folder) == before
+    (folder / "summary.json").unlink()  # as when an attempt starts: until it finishes, the run is unfinished
+    with run_lock(folder), pytest.raises(BlockingIOError):  # another process's run in the folder
+        record_lost(folder, killed, summary.fingerprint, summary.config)
+    assert not (folder / "summary.json").exists()
+    assert record_lost(folder, killed, summary.fingerprint, summary.config) is None
+    lost = load_summary(folder / "summary.json")
+    assert (lost.status, lost.error, lost.fingerprint) == ("failed", killed, summary.fingerprint)
+    assert (folder / "error.txt").read_text() == killed + "\n"
 
 
 @pytest.mark.parametrize("files", [None, [], {"metrics.csv": "abc"}])

@@ -144,25 +144,27 @@ def load_summary(path: Path) -> RunSummary:
 
 
 @contextmanager
-def locked(lock_file: Path) -> Iterator[None]:
-    """Hold ``lock_file`` exclusively (``flock``): another process asking for it waits here. The kernel releases
-    the lock when its holder exits, also on kill -9."""
+def locked(lock_file: Path, wait: bool = True) -> Iterator[None]:
+    """Hold ``lock_file`` exclusively (``flock``): another process asking for it waits here (without ``wait``:
+    ``BlockingIOError`` when another process holds it). The kernel releases the lock when its holder exits, also
+    on kill -9."""
     with open(lock_file, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def run_lock(run_dir: Path) -> AbstractContextManager[None]:
-    """Hold the run folder exclusively: a second process running the same configuration waits here.
+def run_lock(run_dir: Path, wait: bool = True) -> AbstractContextManager[None]:
+    """Hold the run folder exclusively: a second process running the same configuration waits here (without
+    ``wait``: ``BlockingIOError`` while another process holds it).
 
     (A search can propose one configuration twice in a parallel batch; the second run then
     finds the first one's result instead of writing into the same files.)
     """
     run_dir.mkdir(parents=True, exist_ok=True)
-    return locked(run_dir / LOCK_FILE)
+    return locked(run_dir / LOCK_FILE, wait)
 
 
 def read_finished(run_dir: Path) -> RunSummary | None:

@@ -259,15 +259,24 @@ def _record(out_dir: Path, summary: RunSummary, trace: str | None = None) -> Non
         log.error("the run's status (%s) could not be recorded: %s", summary.status, exc)
 
 
-def record_lost(out_dir: Path, error: str, config_fingerprint: str, config: dict[str, Any]) -> None:
+def record_lost(out_dir: Path, error: str, config_fingerprint: str, config: dict[str, Any]) -> RunSummary | None:
     """Record, from outside, that the run in ``out_dir`` (configuration ``config``, its fingerprint as planned) died
-    with its process (``error`` says how): status ``failed``; a rerun resumes it from its checkpoint."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / ERROR_FILE).write_text(error + "\n")
-    lost = RunSummary(
-        status=RunStatus.failed, fingerprint=config_fingerprint, error=error, config=config, finished=_now()
-    )
-    write_json_atomic(out_dir / SUMMARY_FILE, lost.to_dict())
+    with its process (``error`` says how): status ``failed``; a rerun resumes it from its checkpoint. None once
+    recorded.
+
+    A finished run in ``out_dir`` is left as it is and its summary returned: the process died after the run had
+    ended, or after finding it finished. A folder whose run another process holds now is not touched either
+    (``BlockingIOError``): that run records its own outcome.
+    """
+    with run_lock(out_dir, wait=False):
+        if (finished := read_finished(out_dir)) is not None:
+            return finished
+        (out_dir / ERROR_FILE).write_text(error + "\n")
+        lost = RunSummary(
+            status=RunStatus.failed, fingerprint=config_fingerprint, error=error, config=config, finished=_now()
+        )
+        write_json_atomic(out_dir / SUMMARY_FILE, lost.to_dict())
+    return None
 
 
 def execute(settings: Config, out_dir: Path) -> RunSummary:

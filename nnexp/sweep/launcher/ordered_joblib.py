@@ -274,9 +274,14 @@ class OrderedJoblibLauncher(JoblibLauncher):
         if job is None:
             return
         try:
-            record_lost(sweep_dir / job.dir, error, job.fingerprint, config)
+            finished = record_lost(sweep_dir / job.dir, error, job.fingerprint, config)
+        except BlockingIOError:
+            log.error("the failure of %s is not recorded there: another process runs that configuration now", job.dir)
         except OSError as exc:
             log.error("the failure of %s could not be recorded: %s", job.dir, exc)
+        else:
+            if finished is not None:
+                log.warning("%s holds a finished run (%s), kept as it is", job.dir, finished.status)
 
     def _lost_run(self, job: PlannedJob | None, overrides: Sequence[str]) -> tuple[PlannedJob | None, dict[str, Any]]:
         """A lost job's run and its configuration as the run would have recorded it: its planned job, or for a job no
