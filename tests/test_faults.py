@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from nnexp.results import SUMMARY_FILE
+from nnexp.sweep.launcher.faults import DeathWatch, reset_registry
 from nnexp.sweep.naming import sweep_name
 from nnexp.training.checkpoint import CHECKPOINT_FILE
 from tests.conftest import run_nnexp
@@ -138,6 +139,39 @@ def test_a_killed_worker_fails_only_its_run_and_a_rerun_retries_it(tmp_path) -> 
     rerun = run_nnexp([*SWEEP, f"hydra.sweep.dir={sweep}"], tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert sorted(_statuses(sweep).values()) == ["completed"] * 4
+
+
+def test_the_death_watch_names_the_worker_killed_from_outside_not_those_this_process_killed_after_it(
+    tmp_path,
+) -> None:
+    """On a loaded machine the kernel can report in one poll the worker killed from outside (the OOM killer) and the
+    others, which joblib kills from the sweep's process once it sees the first gone: the watch names the first.
+    Here both are dead before the watch starts, so that its first poll reports them together."""
+    registry = tmp_path / ".workers.1"
+    reset_registry(registry)
+    outside, here = workers = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"]) for _ in "ab"]
+    try:
+        for job, worker in [(7, outside), (8, here)]:
+            (registry / str(worker.pid)).write_text(str(job))  # both running a job, as run_registered says
+        watch = DeathWatch(registry)
+        subprocess.run([sys.executable, "-c", f"import os; os.kill({outside.pid}, 9)"], check=True)
+        deadline = time.monotonic() + 30
+        while _state(outside.pid) != "Z":  # ended (not reaped: still to be watched)
+            assert time.monotonic() < deadline, "the worker killed from outside never ended"
+            time.sleep(0.01)
+        for worker in workers:  # as joblib ends every worker once it sees one gone, the ended one too
+            os.kill(worker.pid, signal.SIGKILL)
+        while _state(here.pid) != "Z":
+            assert time.monotonic() < deadline, "the worker killed here never ended"
+            time.sleep(0.01)
+        watch.start()
+        while not watch.deaths and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert watch.stop() == 7 and watch.deaths == [[7]]
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -4,8 +4,11 @@ Every job runs through :func:`run_registered`: while it runs, a file ``<sweep>/.
 says which job that worker process runs. :class:`DeathWatch`, a thread of the sweep's process,
 holds a pidfd of each registered worker and notes, in the order the kernel reports them, the
 workers that end while running a job. When the OOM killer (or anybody) kills a worker, joblib
-kills the other workers too and fails the whole batch; the first death noted names the job
-that was killed, and the launcher runs the others again (they resume from their checkpoints).
+kills the other workers too (SIGKILL, from a thread of this process) and fails the whole batch;
+the first death noted names the job that was killed, and the launcher runs the others again (they
+resume from their checkpoints). On a loaded machine the kernel can report the killed worker and
+those joblib killed after it in one poll: the workers this process signalled itself, which an audit
+hook on ``os.kill`` (:func:`sys.addaudithook`) notes, are not the one killed from outside.
 
 A file ``stop`` in the registry tells the workers to start no new job (a stop signal came).
 """
@@ -13,10 +16,12 @@ A file ``stop`` in the registry tells the workers to start no new job (a stop si
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import select
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -121,16 +126,41 @@ def running_jobs(registry: Path) -> dict[int, int]:
     return jobs
 
 
+_signalled: dict[int, float] = {}  # pid -> when this process last signalled it alive (os.kill), once a watch started
+
+
+def _note_signal(event: str, args: tuple[Any, ...]) -> None:
+    """(Audit hook) note a live process that this process sends a signal to (``os.kill(pid, sig)``, sig not 0);
+    not one that has ended already (joblib signals the worker whose death it saw too)."""
+    if event == "os.kill" and args[1] != 0 and _alive(args[0]):
+        _signalled[args[0]] = time.monotonic()
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (not ended: neither a zombie nor gone), from /proc."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 class DeathWatch(threading.Thread):
-    """Notes the jobs whose worker process ended while running them, in the order the kernel reports it."""
+    """Notes the jobs whose worker process ended while running them, in the order the kernel reports it; a worker
+    this process signalled itself since the watch began (joblib ending the others) is not counted."""
 
     POLL_SECONDS = 0.05
+    _auditing = False  # whether this process notes its os.kill calls (an audit hook cannot be removed: added once)
 
     def __init__(self, registry: Path) -> None:
         super().__init__(name="nnexp-death-watch", daemon=True)
         self.registry = registry
         self.deaths: list[list[int]] = []  # job indices, by the poll that saw their worker end, first first
         self._stop_event = threading.Event()
+        if not DeathWatch._auditing:
+            sys.addaudithook(_note_signal)
+            DeathWatch._auditing = True
+        self._since = time.monotonic()
 
     def run(self) -> None:
         poller = select.poll()
@@ -162,7 +192,7 @@ class DeathWatch(threading.Thread):
 
     def _note_deaths(self, pids: list[int]) -> None:
         jobs = running_jobs(self.registry)  # a killed worker cannot remove its entry
-        if found := [jobs[pid] for pid in pids if pid in jobs]:
+        if found := [jobs[pid] for pid in pids if pid in jobs and _signalled.get(pid, -math.inf) < self._since]:
             self.deaths.append(found)
 
     def stop(self) -> int | None:

@@ -233,8 +233,10 @@ class OrderedJoblibLauncher(JoblibLauncher):
                     if lost is None:  # a worker died before its run was registered: retry, but not forever
                         unexplained += 1
                         if unexplained < MAX_UNEXPLAINED:
+                            log.warning("a worker process ended before its run started: the runs not done start again")
                             continue
                         lost = dict.fromkeys([index for index in remaining if index not in results], "a signal")
+                    retried = []
                     for index, reason in lost.items() if not stopping.signum else ():  # stopping: no fault of a run
                         suspected[index] += 1
                         if reason is not None or suspected[index] > 1:  # the killed job; or twice a suspect
@@ -242,6 +244,14 @@ class OrderedJoblibLauncher(JoblibLauncher):
                             self._record_lost(sweep_dir, jobs[index], error, job_overrides[index])
                             log.error("run #%d: %s", initial_job_idx + index, error)
                             results[index] = self._lost_result(job_overrides[index], error)
+                        else:
+                            retried.append(initial_job_idx + index)
+                    if retried:
+                        log.warning(
+                            "a worker process was killed while runs %s ran, and which one it ran cannot be told: they "
+                            "start again from their checkpoints (a run lost so twice is failed)",
+                            ", ".join(f"#{number}" for number in retried),
+                        )
                     remaining = [index for index in remaining if index not in results]
             finally:
                 shutil.rmtree(registry, ignore_errors=True)
