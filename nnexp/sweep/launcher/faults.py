@@ -136,13 +136,16 @@ def _note_signal(event: str, args: tuple[Any, ...]) -> None:
         _signalled[args[0]] = time.monotonic()
 
 
+PF_EXITING = 0x4  # the kernel's flag of a process that is ending (/proc/<pid>/stat, field 9)
+
+
 def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (not ended: neither a zombie nor gone), from /proc."""
+    """Whether process ``pid`` runs: neither ending (a SIGKILL begun), a zombie nor gone; from /proc."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0] not in ("Z", "X") and not int(fields[6]) & PF_EXITING
+    except (OSError, IndexError, ValueError):
         return False
-    return state not in ("Z", "X")
 
 
 class DeathWatch(threading.Thread):
