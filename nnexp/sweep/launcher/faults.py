@@ -164,12 +164,13 @@ class DeathWatch(threading.Thread):
             sys.addaudithook(_note_signal)
             DeathWatch._auditing = True
         self._since = time.monotonic()
+        self._awaited_until = -math.inf  # once stopped after a reported death: until when to wait to see it
 
     def run(self) -> None:
         poller = select.poll()
         watched: dict[int, int] = {}  # pidfd -> pid
         opened: set[int] = set()
-        while not self._stop_event.is_set():
+        while not self._stop_event.is_set() or (not self.deaths and time.monotonic() < self._awaited_until):
             for pid in running_jobs(self.registry):
                 if pid not in opened:
                     opened.add(pid)
@@ -198,8 +199,12 @@ class DeathWatch(threading.Thread):
         if found := [jobs[pid] for pid in pids if pid in jobs and _signalled.get(pid, -math.inf) < self._since]:
             self.deaths.append(found)
 
-    def stop(self) -> int | None:
-        """Stop watching; the job whose worker died first, None when no death was seen alone."""
+    def stop(self, death_reported: bool = False) -> int | None:
+        """Stop watching; the job whose worker died first, None when no death was seen alone. ``death_reported``
+        (joblib said a worker ended): first wait, up to :data:`WATCH_WAIT_SECONDS`, for the kernel to report an end,
+        which comes once every thread of the process has ended (later than joblib sees it on a loaded machine)."""
+        if death_reported and not self._stop_event.is_set():
+            self._awaited_until = time.monotonic() + WATCH_WAIT_SECONDS
         self._stop_event.set()
         self.join()
         first = self.deaths[0] if self.deaths else []

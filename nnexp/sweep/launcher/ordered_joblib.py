@@ -357,7 +357,7 @@ class OrderedJoblibLauncher(JoblibLauncher):
                     stopping.disk_full = disk_full
                     stopping.stop_starting()
         except TerminatedWorkerError as exc:
-            killed = watch.stop()
+            killed = watch.stop(death_reported=True)
             if killed is not None:
                 return {killed - initial_job_idx: killed_by(exc)}
             running = [number - initial_job_idx for number in running_jobs(registry).values()]
