@@ -174,6 +174,28 @@ def test_the_death_watch_names_the_worker_killed_from_outside_not_those_this_pro
             worker.wait()
 
 
+def test_the_death_watch_stopped_after_a_reported_death_waits_for_the_kernel_to_report_it(tmp_path) -> None:
+    """joblib sees a worker go (its pipes closed) before the kernel reports the process ended (every thread of it
+    gone), later still on a loaded machine: stopped after a death joblib reported, the watch waits for the end."""
+    registry = tmp_path / ".workers.1"
+    reset_registry(registry)
+    worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        (registry / str(worker.pid)).write_text("5")
+        watch = DeathWatch(registry)
+        watch.start()
+        deadline = time.monotonic() + 30
+        while not (registry / "watched" / str(worker.pid)).exists():
+            assert time.monotonic() < deadline, "the watch never held the worker"
+            time.sleep(0.01)
+        killer = subprocess.Popen([sys.executable, "-c", f"import os, time; time.sleep(1); os.kill({worker.pid}, 9)"])
+        assert watch.stop(death_reported=True) == 5  # the end came a second after the stop was asked for
+        killer.wait()
+    finally:
+        worker.kill()
+        worker.wait()
+
+
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_signal_to_the_sweep_stops_it_with_checkpoints_and_no_process_left(tmp_path, signum, status) -> None:
     sweep = tmp_path / "multirun" / sweep_name(SWEEP[1:])  # the command's own folder
